@@ -1,0 +1,12 @@
+//! A real-time chat server and terminal client.
+//!
+//! # Layout
+//! - [`protocol`]: the wire, sans-I/O: length-prefixed JSON frames and their types.
+//! - [`core`]: the server's chat state machine: no sockets, no clock reads.
+//! - [`net`]: the server's mio shell: one `Poll`, a `slab` of connections.
+//! - [`client`]: the terminal client: command parsing, state, network thread, UI.
+
+pub mod client;
+pub mod core;
+pub mod net;
+pub mod protocol;

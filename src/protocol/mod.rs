@@ -1,0 +1,15 @@
+//! The wire protocol, free of I/O.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes holding one
+//! UTF-8 JSON object with a `"type"` field. [`codec`] turns bytes into frames and
+//! back, incrementally and with a size limit; [`message`] holds the typed frames
+//! each side sends. docs/PROTOCOL.md documents every frame with an example.
+
+pub mod codec;
+pub mod message;
+
+pub use codec::{decode_frame, encode, encode_shared, Decoded, FrameError, DEFAULT_MAX_FRAME};
+pub use message::*;
+
+/// Version carried in `hello`; a server refuses any other.
+pub const PROTOCOL_VERSION: u32 = 1;
