@@ -1,1 +1,345 @@
-//! stub
+//! The server's chat state machine: no sockets, no clock reads.
+//!
+//! The reactor hands it `(connection id, frame, now)` through [`Core::handle`],
+//! tells it about new and lost connections, calls [`Core::tick`] when the
+//! deadline from [`Core::next_deadline`] passes and [`Core::end_of_turn`] once
+//! per event-loop turn, then drains [`Core::drain`] for the frames to send. A
+//! frame fanned out to many connections is encoded once and shared ([`Rc`]).
+//!
+//! # Layout
+//! - `session`: login, logout, disconnect, presence.
+//! - `rooms`: join, create, leave, lists, room and private messages.
+//! - `receipts`: cumulative delivered/read markers and their coalescing.
+//! - `typing`: typing indicators and their expiry.
+//! - `calls`: call signalling.
+//! - `validate`: name, room and text rules.
+
+mod calls;
+mod receipts;
+mod rooms;
+mod session;
+mod typing;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use crate::protocol::{encode_shared, ClientMsg, ErrorCode, FrameError, ServerMsg};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// Identifies a connection; the reactor's slab key.
+pub type ConnId = usize;
+
+/// The current time, given by the caller: monotonic milliseconds for timers and
+/// Unix milliseconds (UTC) for message timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Now {
+    pub mono_ms: u64,
+    pub unix_ms: u64,
+}
+
+/// Tunables of the chat logic.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// An active typing state without refresh expires after this long.
+    pub typing_timeout_ms: u64,
+    /// A call ringing this long without an answer ends as missed.
+    pub ring_timeout_ms: u64,
+    /// Longest accepted message text, in characters.
+    pub max_text_chars: usize,
+    /// Room messages kept in memory per room for receipt routing.
+    pub recent_per_room: usize,
+    /// Reported in `welcome`.
+    pub server_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            typing_timeout_ms: 5_000,
+            ring_timeout_ms: 30_000,
+            max_text_chars: 4_000,
+            recent_per_room: 1_024,
+            server_name: format!("chat-server {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// How urgent an outgoing frame is. Under backpressure the reactor drops
+/// `Low` frames (typing indicators) rather than queue them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Normal,
+    Low,
+}
+
+/// Something the core wants done on a connection.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Queue these bytes (a complete encoded frame).
+    Frame(Rc<[u8]>, Priority),
+    /// Flush what is queued, then close; the reason is for the log.
+    Close(String),
+}
+
+/// Why a connection went away, as the reactor saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// The peer closed or the socket failed.
+    Abrupt,
+    /// The server dropped it (slow consumer, protocol violation).
+    Kicked,
+}
+
+/// Per-connection state.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    /// Set once logged in.
+    pub name: Option<String>,
+    pub status: crate::protocol::Status,
+    /// Rooms joined, sorted.
+    pub rooms: std::collections::BTreeSet<String>,
+    /// The call this user is in (ringing or active).
+    pub call: Option<u64>,
+    /// Set when the core asked for the connection to close.
+    pub closing: bool,
+}
+
+/// A room and what the core remembers about it.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    /// Member name -> connection.
+    pub members: BTreeMap<String, ConnId>,
+    /// Recent messages `(id, author)`, oldest first, for receipt routing.
+    pub recent: std::collections::VecDeque<(u64, String)>,
+}
+
+/// The chat state machine.
+pub struct Core {
+    pub(crate) cfg: Config,
+    pub(crate) sessions: HashMap<ConnId, Session>,
+    /// Online user name -> connection.
+    pub(crate) names: HashMap<String, ConnId>,
+    pub(crate) rooms: BTreeMap<String, Room>,
+    pub(crate) next_id: u64,
+    pub(crate) receipts: receipts::Receipts,
+    pub(crate) typing: typing::Typing,
+    pub(crate) calls: calls::Calls,
+    out: Vec<(ConnId, Output)>,
+}
+
+impl Core {
+    pub fn new(cfg: Config) -> Self {
+        Core {
+            cfg,
+            sessions: HashMap::new(),
+            names: HashMap::new(),
+            rooms: BTreeMap::new(),
+            next_id: 1,
+            receipts: Default::default(),
+            typing: Default::default(),
+            calls: Default::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// A connection was accepted.
+    pub fn connect(&mut self, conn: ConnId) {
+        self.sessions.insert(conn, Session::default());
+    }
+
+    /// Number of logged-in users.
+    pub fn online(&self) -> usize {
+        self.names.len()
+    }
+
+    /// One decoded frame from `conn`.
+    pub fn handle(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        if session.closing {
+            return;
+        }
+        let logged_in = session.name.is_some();
+        match msg {
+            ClientMsg::Ping { seq } => self.send(conn, &ServerMsg::Pong { seq }),
+            ClientMsg::Hello {
+                version,
+                name,
+                room,
+                status,
+            } => {
+                if logged_in {
+                    self.error(
+                        conn,
+                        ErrorCode::AlreadyLoggedIn,
+                        "you are already logged in",
+                        "hello",
+                    );
+                } else {
+                    self.login(conn, version, name, room, status.unwrap_or_default(), now);
+                }
+            }
+            other if !logged_in => {
+                let kind = other.kind();
+                self.error(
+                    conn,
+                    ErrorCode::NotLoggedIn,
+                    "log in first: the first frame must be hello",
+                    kind,
+                );
+            }
+            ClientMsg::Logout => self.logout(conn, now),
+            ClientMsg::RoomMsg { room, text, cid } => self.room_msg(conn, room, text, cid, now),
+            ClientMsg::PrivateMsg { to, text, cid } => self.private_msg(conn, to, text, cid, now),
+            ClientMsg::SetStatus { status } => self.set_status(conn, status),
+            ClientMsg::Typing { room, to, active } => self.typing_msg(conn, room, to, active, now),
+            ClientMsg::Receipt {
+                kind,
+                room,
+                peer,
+                up_to,
+            } => self.receipt(conn, kind, room, peer, up_to),
+            ClientMsg::CreateRoom { room } => self.join(conn, room, true, now),
+            ClientMsg::Join { room } => self.join(conn, room, false, now),
+            ClientMsg::Leave { room } => self.leave(conn, room, now),
+            ClientMsg::ListRooms => self.list_rooms(conn),
+            ClientMsg::ListUsers => self.list_users(conn),
+            ClientMsg::Call { to, media } => self.call(conn, to, media, now),
+            ClientMsg::CallAccept { call } => self.call_accept(conn, call),
+            ClientMsg::CallDecline { call } => self.call_decline(conn, call),
+            ClientMsg::Hangup { call } => self.hangup(conn, call),
+        }
+    }
+
+    /// A frame from `conn` could not be decoded. Fatal errors close it.
+    pub fn frame_error(&mut self, conn: ConnId, err: &FrameError) {
+        let code = if err.is_fatal() {
+            ErrorCode::FrameTooLarge
+        } else {
+            ErrorCode::BadFrame
+        };
+        self.send(
+            conn,
+            &ServerMsg::Error {
+                code,
+                message: err.to_string(),
+                re: None,
+                cid: None,
+            },
+        );
+        if err.is_fatal() {
+            self.close(conn, format!("protocol error: {err}"));
+        }
+    }
+
+    /// Timers due at `now`: typing expiry, unanswered calls.
+    pub fn tick(&mut self, now: Now) {
+        self.expire_typing(now);
+        self.expire_calls(now);
+    }
+
+    /// The earliest monotonic time at which [`Core::tick`] has work.
+    pub fn next_deadline(&self) -> Option<u64> {
+        match (self.typing.next_deadline(), self.calls.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Called once per event-loop turn, after all input: emits coalesced receipts.
+    pub fn end_of_turn(&mut self) {
+        self.flush_receipts();
+    }
+
+    /// Take the frames and closes produced so far, in order.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (ConnId, Output)> {
+        self.out.drain(..)
+    }
+
+    /// Tell everyone the server is going away.
+    pub fn shutdown(&mut self, reason: &str) {
+        let frame = encode_shared(&ServerMsg::Bye {
+            reason: reason.to_string(),
+        });
+        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        for c in conns {
+            self.out
+                .push((c, Output::Frame(frame.clone(), Priority::Normal)));
+        }
+    }
+
+    // ---- output helpers ----
+
+    pub(crate) fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
+        self.out
+            .push((conn, Output::Frame(encode_shared(msg), Priority::Normal)));
+    }
+
+    /// Encode once, queue to every connection in `conns`.
+    pub(crate) fn fanout<I: IntoIterator<Item = ConnId>>(
+        &mut self,
+        conns: I,
+        msg: &ServerMsg,
+        prio: Priority,
+    ) {
+        let mut it = conns.into_iter().peekable();
+        if it.peek().is_none() {
+            return;
+        }
+        let frame = encode_shared(msg);
+        for c in it {
+            self.out.push((c, Output::Frame(frame.clone(), prio)));
+        }
+    }
+
+    pub(crate) fn error(&mut self, conn: ConnId, code: ErrorCode, message: &str, re: &str) {
+        self.error_cid(conn, code, message.to_string(), re, None);
+    }
+
+    pub(crate) fn error_cid(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        message: String,
+        re: &str,
+        cid: Option<String>,
+    ) {
+        self.send(
+            conn,
+            &ServerMsg::Error {
+                code,
+                message,
+                re: Some(re.to_string()),
+                cid,
+            },
+        );
+    }
+
+    pub(crate) fn close(&mut self, conn: ConnId, reason: String) {
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.closing = true;
+        }
+        self.out.push((conn, Output::Close(reason)));
+    }
+
+    pub(crate) fn name_of(&self, conn: ConnId) -> Option<&str> {
+        self.sessions.get(&conn).and_then(|s| s.name.as_deref())
+    }
+
+    /// Connections of the users who share at least one room with `name`, plus `name`'s own.
+    pub(crate) fn audience_of(&self, conn: ConnId) -> Vec<ConnId> {
+        let mut set = std::collections::BTreeSet::new();
+        set.insert(conn);
+        if let Some(s) = self.sessions.get(&conn) {
+            for r in &s.rooms {
+                if let Some(room) = self.rooms.get(r) {
+                    set.extend(room.members.values().copied());
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+}

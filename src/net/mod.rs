@@ -1,1 +1,540 @@
-//! stub
+//! The server's mio shell: one thread, one `Poll`, connections in a `Slab`.
+//!
+//! Each turn: poll -> accept -> read (decode frames, hand them to the core) ->
+//! timers -> end of turn -> queue the core's output -> write -> reap. Reads are
+//! budgeted per connection per turn so a flooding client cannot starve the
+//! others; a connection that used its budget is read again next turn without
+//! waiting for a new edge. Every path that queues bytes tries to write at once
+//! and arms WRITABLE interest if bytes remain.
+
+mod conn;
+
+pub use conn::{Conn, Queued, ReadOutcome};
+
+use crate::core::{self, ConnId, Core, Gone, Now, Output};
+use crate::protocol::{decode_frame, ClientMsg, DEFAULT_MAX_FRAME};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// Bytes read from one connection per turn before others get their go.
+const READ_BUDGET: usize = 256 * 1024;
+/// How long a closing connection may take to flush and say goodbye.
+const LINGER_MS: u64 = 2_000;
+
+/// Server settings, from the command line.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Largest accepted frame body.
+    pub max_frame: usize,
+    /// Queued outbound bytes past which a client is disconnected as a slow consumer.
+    pub max_outbound: usize,
+    /// Queued outbound bytes past which low-priority frames are dropped.
+    pub high_watermark: usize,
+    pub core: core::Config,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 5555,
+            data_dir: PathBuf::from("data"),
+            max_frame: DEFAULT_MAX_FRAME,
+            max_outbound: 4 * 1024 * 1024,
+            high_watermark: 1024 * 1024,
+            core: core::Config::default(),
+        }
+    }
+}
+
+/// Why the server could not start or run.
+#[derive(Debug)]
+pub enum ServerError {
+    Bind { addr: String, source: io::Error },
+    DataDir { path: PathBuf, source: io::Error },
+    Poll(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {addr}: the address is already in use; stop the other server or pick another port with --port"
+            ),
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ServerError::DataDir { path, source } => write!(
+                f,
+                "cannot use data directory {}: {source}; pick another with --data-dir",
+                path.display()
+            ),
+            ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// The clock, read only here: the core gets it as a value.
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: self.start.elapsed().as_millis() as u64,
+            unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    cfg: ServerConfig,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    conns: Slab<Conn>,
+    core: Core,
+    clock: Clock,
+    scratch: Vec<u8>,
+    /// Connections with input left over from a budget-limited read.
+    backlog: VecDeque<ConnId>,
+    /// Connections that have output to try writing this turn.
+    dirty: Vec<ConnId>,
+    /// Connections in a lingering close.
+    closing: Vec<ConnId>,
+    outbox: Vec<(ConnId, Output)>,
+}
+
+impl Server {
+    /// Bind the listening socket and prepare the data directory.
+    pub fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+            path: cfg.data_dir.clone(),
+            source,
+        })?;
+        let addr_text = format!("{}:{}", cfg.host, cfg.port);
+        let bind_err = |source| ServerError::Bind {
+            addr: addr_text.clone(),
+            source,
+        };
+        let addr = (cfg.host.as_str(), cfg.port)
+            .to_socket_addrs()
+            .map_err(bind_err)?
+            .next()
+            .ok_or_else(|| bind_err(io::Error::other("host name did not resolve")))?;
+        let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        std_listener.set_nonblocking(true).map_err(bind_err)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let poll = Poll::new().map_err(ServerError::Poll)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(ServerError::Poll)?;
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])
+        .map_err(ServerError::Poll)?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(ServerError::Poll)?;
+        let core = Core::new(cfg.core.clone());
+        Ok(Server {
+            cfg,
+            poll,
+            listener: Some(listener),
+            addr,
+            signals: Some(signals),
+            conns: Slab::new(),
+            core,
+            clock: Clock {
+                start: Instant::now(),
+            },
+            scratch: vec![0; 64 * 1024],
+            backlog: VecDeque::new(),
+            dirty: Vec::new(),
+            closing: Vec::new(),
+            outbox: Vec::new(),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Run until SIGINT or SIGTERM, then shut down cleanly.
+    pub fn run(mut self) -> Result<(), ServerError> {
+        let mut events = Events::with_capacity(1024);
+        let mut stop = false;
+        while !stop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ServerError::Poll(e));
+            }
+            let now = self.clock.now();
+            // Input left over from last turn first, then new events.
+            let backlog: Vec<ConnId> = self.backlog.drain(..).collect();
+            for k in backlog {
+                self.read_conn(k, now);
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept_all(),
+                    SIGNALS => stop |= self.signalled(),
+                    Token(k) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.read_conn(k, now);
+                        }
+                        if ev.is_writable() {
+                            self.dirty.push(k);
+                        }
+                    }
+                }
+            }
+            self.finish_turn(now);
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.backlog.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = self.clock.now().mono_ms;
+        let mut deadline = self.core.next_deadline();
+        for &k in &self.closing {
+            if let Some(c) = self.conns.get(k) {
+                deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
+            }
+        }
+        // +1: wake just after the deadline, not just before it.
+        deadline.map(|d| Duration::from_millis(d.saturating_sub(now) + 1))
+    }
+
+    fn signalled(&mut self) -> bool {
+        let mut got = false;
+        if let Some(s) = self.signals.as_mut() {
+            for sig in s.pending() {
+                log::info!("received signal {sig}, shutting down");
+                got = true;
+            }
+        }
+        got
+    }
+
+    fn accept_all(&mut self) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let entry = self.conns.vacant_entry();
+                    let k = entry.key();
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, Token(k), Interest::READABLE)
+                    {
+                        log::warn!("cannot register connection from {peer}: {e}");
+                        continue;
+                    }
+                    entry.insert(Conn::new(stream, peer));
+                    self.core.connect(k);
+                    log::debug!("conn {k}: accepted from {peer}");
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Read what `k` has (up to the budget), decoding frames into the core.
+    fn read_conn(&mut self, k: ConnId, now: Now) {
+        let max_frame = self.cfg.max_frame;
+        let Server {
+            conns,
+            core,
+            scratch,
+            ..
+        } = self;
+        let Some(conn) = conns.get_mut(k) else {
+            return;
+        };
+        let outcome = conn.read_some(scratch, READ_BUDGET, |conn, data| {
+            ingest(k, conn, data, core, max_frame, now);
+        });
+        conn.shrink();
+        match outcome {
+            Ok(ReadOutcome::Drained) => {}
+            Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
+            Ok(ReadOutcome::Eof) => {
+                conn.eof = true;
+                if conn.shut {
+                    self.remove(k, "closed");
+                } else if conn.closing || conn.stop_reading {
+                    // Still flushing our goodbye; the reaper finishes it.
+                } else {
+                    self.remove(k, "peer closed the connection");
+                }
+            }
+            Err(e) => self.remove(k, &format!("read failed: {e}")),
+        }
+    }
+
+    fn finish_turn(&mut self, now: Now) {
+        if self.core.next_deadline().is_some_and(|d| d <= now.mono_ms) {
+            self.core.tick(now);
+        }
+        self.core.end_of_turn();
+        self.dispatch(now);
+        self.flush_dirty();
+        self.reap(now);
+    }
+
+    /// Move the core's output into connection queues.
+    fn dispatch(&mut self, now: Now) {
+        loop {
+            self.outbox.extend(self.core.drain());
+            if self.outbox.is_empty() {
+                return;
+            }
+            let batch = std::mem::take(&mut self.outbox);
+            for (k, out) in batch {
+                let Some(conn) = self.conns.get_mut(k) else {
+                    continue;
+                };
+                match out {
+                    Output::Frame(bytes, prio) => {
+                        if conn.shut {
+                            continue;
+                        }
+                        let was_empty = !conn.has_output();
+                        match conn.push(bytes, prio, self.cfg.high_watermark, self.cfg.max_outbound)
+                        {
+                            Queued::Yes => {
+                                if was_empty {
+                                    self.dirty.push(k);
+                                }
+                            }
+                            Queued::Dropped => {}
+                            Queued::OverLimit => {
+                                log::warn!(
+                                    "conn {k} ({}): slow consumer, {} bytes queued (limit {}); disconnecting",
+                                    conn.peer,
+                                    conn.queued_bytes(),
+                                    self.cfg.max_outbound
+                                );
+                                conn.discard_output();
+                                self.core.disconnect(k, Gone::Kicked, now);
+                                self.remove(k, "slow consumer");
+                            }
+                        }
+                    }
+                    Output::Close(reason) => self.begin_close(k, &reason, now),
+                }
+            }
+        }
+    }
+
+    fn begin_close(&mut self, k: ConnId, reason: &str, now: Now) {
+        let Some(conn) = self.conns.get_mut(k) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        log::debug!("conn {k}: closing ({reason})");
+        conn.closing = true;
+        conn.stop_reading = true;
+        conn.close_deadline = now.mono_ms + LINGER_MS;
+        self.closing.push(k);
+        self.dirty.push(k);
+        self.core.disconnect(k, Gone::Kicked, now);
+    }
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for &k in &dirty {
+            self.flush_conn(k);
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    fn flush_conn(&mut self, k: ConnId) {
+        let Some(conn) = self.conns.get_mut(k) else {
+            return;
+        };
+        if let Err(e) = conn.flush() {
+            self.remove(k, &format!("write failed: {e}"));
+            return;
+        }
+        let want = conn.has_output();
+        if want != conn.want_write {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(k), interest)
+            {
+                self.remove(k, &format!("reregister failed: {e}"));
+                return;
+            }
+            conn.want_write = want;
+        }
+        debug_assert!(
+            !conn.has_output() || conn.want_write,
+            "queued bytes without WRITABLE interest"
+        );
+    }
+
+    /// Finish lingering closes: shut the write side once flushed, drop at EOF or deadline.
+    fn reap(&mut self, now: Now) {
+        let closing = std::mem::take(&mut self.closing);
+        for k in closing {
+            let Some(conn) = self.conns.get_mut(k) else {
+                continue;
+            };
+            if now.mono_ms >= conn.close_deadline {
+                self.remove(k, "close timed out");
+                continue;
+            }
+            if !conn.shut && !conn.has_output() {
+                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                conn.shut = true;
+            }
+            if conn.shut && conn.eof {
+                self.remove(k, "closed");
+                continue;
+            }
+            self.closing.push(k);
+        }
+    }
+
+    fn remove(&mut self, k: ConnId, why: &str) {
+        if let Some(mut conn) = self.conns.try_remove(k) {
+            log::debug!("conn {k} ({}): removed: {why}", conn.peer);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.core.disconnect(k, Gone::Abrupt, self.clock.now());
+        }
+        self.closing.retain(|c| *c != k);
+        self.backlog.retain(|c| *c != k);
+    }
+
+    /// Stop accepting, say goodbye, flush for a bounded time.
+    fn shutdown(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.core.shutdown("the server is shutting down");
+        let now = self.clock.now();
+        self.dispatch(now);
+        self.flush_dirty();
+        let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
+        let mut events = Events::with_capacity(256);
+        while self.conns.iter().any(|(_, c)| c.has_output()) && Instant::now() < deadline {
+            let _ = self.poll.poll(&mut events, Some(Duration::from_millis(50)));
+            let keys: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
+            for k in keys {
+                self.flush_conn(k);
+            }
+        }
+        for (_, c) in self.conns.iter_mut() {
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+        }
+        log::info!("shut down with {} connection(s) open", self.conns.len());
+    }
+}
+
+/// Append `data` to the connection's input and hand every complete frame to the core.
+fn ingest(k: ConnId, conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
+    if conn.stop_reading {
+        return; // discard input while saying goodbye
+    }
+    if conn.rbuf.is_empty() {
+        let used = decode_all(k, conn, data, core, max_frame, now);
+        if !conn.stop_reading {
+            conn.rbuf.extend_from_slice(&data[used..]);
+        }
+    } else {
+        conn.rbuf.extend_from_slice(data);
+        let buf = std::mem::take(&mut conn.rbuf);
+        let used = decode_all(k, conn, &buf, core, max_frame, now);
+        conn.rbuf = buf;
+        if conn.stop_reading {
+            conn.rbuf.clear();
+        } else {
+            conn.rbuf.drain(..used);
+        }
+    }
+}
+
+fn decode_all(
+    k: ConnId,
+    conn: &mut Conn,
+    buf: &[u8],
+    core: &mut Core,
+    max_frame: usize,
+    now: Now,
+) -> usize {
+    let mut off = 0;
+    while !conn.stop_reading {
+        match decode_frame::<ClientMsg>(&buf[off..], max_frame) {
+            Ok(None) => break,
+            Ok(Some(d)) => {
+                off += d.consumed;
+                match d.frame {
+                    Ok(msg) => core.handle(k, msg, now),
+                    Err(e) => {
+                        log::debug!("conn {k}: bad frame: {e}");
+                        core.frame_error(k, &e);
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!("conn {k} ({}): {e}; closing", conn.peer);
+                core.frame_error(k, &e);
+                conn.stop_reading = true; // the core queued a Close; stop reading now
+                return buf.len();
+            }
+        }
+    }
+    off
+}

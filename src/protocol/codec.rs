@@ -128,7 +128,9 @@ mod tests {
     fn partial_then_whole() {
         let f = encode(&ClientMsg::Ping { seq: Some(7) });
         for cut in 0..f.len() {
-            assert!(decode_frame::<ClientMsg>(&f[..cut], 1000).unwrap().is_none());
+            assert!(decode_frame::<ClientMsg>(&f[..cut], 1000)
+                .unwrap()
+                .is_none());
         }
         let d = decode_frame::<ClientMsg>(&f, 1000).unwrap().unwrap();
         assert_eq!(d.consumed, f.len());

@@ -41,9 +41,7 @@ impl std::str::FromStr for Status {
             "online" => Ok(Status::Online),
             "busy" => Ok(Status::Busy),
             "away" => Ok(Status::Away),
-            _ => Err(format!(
-                "unknown status \"{s}\": use online, busy or away"
-            )),
+            _ => Err(format!("unknown status \"{s}\": use online, busy or away")),
         }
     }
 }
@@ -327,7 +325,9 @@ pub enum ServerMsg {
         created: bool,
     },
     /// You left `room`.
-    Left { room: String },
+    Left {
+        room: String,
+    },
     /// System notice: joins, leaves and status changes.
     Notice {
         event: NoticeKind,
@@ -356,14 +356,30 @@ pub enum ServerMsg {
         peer: Option<String>,
         markers: Vec<Marker>,
     },
-    RoomList { rooms: Vec<RoomInfo> },
-    UserList { users: Vec<UserInfo> },
+    RoomList {
+        rooms: Vec<RoomInfo>,
+    },
+    UserList {
+        users: Vec<UserInfo>,
+    },
     /// Your call to `to` is ringing.
-    CallRinging { call: u64, to: String, media: Media },
+    CallRinging {
+        call: u64,
+        to: String,
+        media: Media,
+    },
     /// `from` is calling you.
-    CallIncoming { call: u64, from: String, media: Media },
+    CallIncoming {
+        call: u64,
+        from: String,
+        media: Media,
+    },
     /// The call is connected.
-    CallAccepted { call: u64, peer: String, media: Media },
+    CallAccepted {
+        call: u64,
+        peer: String,
+        media: Media,
+    },
     /// The call is over.
     CallEnded {
         call: u64,
@@ -374,7 +390,9 @@ pub enum ServerMsg {
         by: Option<String>,
     },
     /// The server is closing this connection (shutdown or logout).
-    Bye { reason: String },
+    Bye {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -404,7 +422,10 @@ mod tests {
             by: None,
         };
         let j = serde_json::to_string(&m).unwrap();
-        assert_eq!(j, r#"{"type":"call_ended","call":3,"peer":"bob","reason":"missed"}"#);
+        assert_eq!(
+            j,
+            r#"{"type":"call_ended","call":3,"peer":"bob","reason":"missed"}"#
+        );
         assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
     }
 }

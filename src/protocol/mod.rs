@@ -8,7 +8,9 @@
 pub mod codec;
 pub mod message;
 
-pub use codec::{decode_frame, encode, encode_shared, Decoded, FrameError, DEFAULT_MAX_FRAME};
+pub use codec::{
+    decode_frame, encode, encode_shared, parse_body, Decoded, FrameError, DEFAULT_MAX_FRAME,
+};
 pub use message::*;
 
 /// Version carried in `hello`; a server refuses any other.

@@ -1,0 +1,242 @@
+//! Rooms and messages: join, create, leave, lists, room and private messages.
+
+use super::{typing::Conv, validate, ConnId, Core, Now, Priority};
+use crate::protocol::{ErrorCode, NoticeKind, RoomInfo, ServerMsg};
+
+impl Core {
+    pub(crate) fn join(&mut self, conn: ConnId, room: String, create: bool, _now: Now) {
+        let re = if create { "create_room" } else { "join" };
+        if let Err(e) = validate::name("room", &room) {
+            self.error(conn, ErrorCode::Invalid, &e, re);
+            return;
+        }
+        let Some(name) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        let exists = self.rooms.contains_key(&room);
+        if create && exists {
+            self.error(
+                conn,
+                ErrorCode::RoomExists,
+                &format!("room #{room} already exists; use /join {room}"),
+                re,
+            );
+            return;
+        }
+        let r = self.rooms.entry(room.clone()).or_default();
+        let already = r.members.insert(name.clone(), conn).is_some();
+        let members: Vec<String> = r.members.keys().cloned().collect();
+        let others: Vec<ConnId> = r
+            .members
+            .iter()
+            .filter(|(n, _)| **n != name)
+            .map(|(_, c)| *c)
+            .collect();
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.rooms.insert(room.clone());
+        }
+        self.send(
+            conn,
+            &ServerMsg::Joined {
+                room: room.clone(),
+                members,
+                created: !exists,
+            },
+        );
+        if !already {
+            let text = format!("{name} joined #{room}");
+            self.fanout(
+                others,
+                &ServerMsg::Notice {
+                    event: NoticeKind::Join,
+                    user: name,
+                    room: Some(room),
+                    status: None,
+                    text,
+                },
+                Priority::Normal,
+            );
+        }
+    }
+
+    pub(crate) fn leave(&mut self, conn: ConnId, room: String, now: Now) {
+        let Some(name) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        let member = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.rooms.contains(&room));
+        if !member {
+            self.error(
+                conn,
+                ErrorCode::NotInRoom,
+                &format!("you are not in #{room}"),
+                "leave",
+            );
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.rooms.remove(&room);
+        }
+        self.stop_typing(&name, &Conv::Room(room.clone()), now);
+        self.send(conn, &ServerMsg::Left { room: room.clone() });
+        self.remove_member(&room, &name, "");
+    }
+
+    /// Take `name` out of `room`, tell the rest, drop the room if empty.
+    pub(crate) fn remove_member(&mut self, room: &str, name: &str, suffix: &str) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        r.members.remove(name);
+        if r.members.is_empty() {
+            self.rooms.remove(room);
+            self.receipts.forget_room(room);
+            return;
+        }
+        let others: Vec<ConnId> = r.members.values().copied().collect();
+        self.fanout(
+            others,
+            &ServerMsg::Notice {
+                event: NoticeKind::Leave,
+                user: name.to_string(),
+                room: Some(room.to_string()),
+                status: None,
+                text: format!("{name} left #{room}{suffix}"),
+            },
+            Priority::Normal,
+        );
+    }
+
+    pub(crate) fn list_rooms(&mut self, conn: ConnId) {
+        let rooms = self
+            .rooms
+            .iter()
+            .map(|(name, r)| RoomInfo {
+                name: name.clone(),
+                members: r.members.len() as u32,
+            })
+            .collect();
+        self.send(conn, &ServerMsg::RoomList { rooms });
+    }
+
+    fn next_message_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub(crate) fn room_msg(
+        &mut self,
+        conn: ConnId,
+        room: String,
+        text: String,
+        cid: Option<String>,
+        now: Now,
+    ) {
+        let Some(name) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
+            self.error_cid(conn, ErrorCode::Invalid, e, "room_msg", cid);
+            return;
+        }
+        let member = self
+            .rooms
+            .get(&room)
+            .is_some_and(|r| r.members.contains_key(&name));
+        if !member {
+            let msg = format!("you are not in #{room}; /join {room} first");
+            self.error_cid(conn, ErrorCode::NotInRoom, msg, "room_msg", cid);
+            return;
+        }
+        self.stop_typing(&name, &Conv::Room(room.clone()), now);
+        let id = self.next_message_id();
+        let keep = self.cfg.recent_per_room;
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        r.recent.push_back((id, name.clone()));
+        if r.recent.len() > keep {
+            r.recent.pop_front();
+        }
+        let others: Vec<ConnId> = r
+            .members
+            .iter()
+            .filter(|(n, _)| **n != name)
+            .map(|(_, c)| *c)
+            .collect();
+        self.send(
+            conn,
+            &ServerMsg::Ack {
+                cid,
+                id,
+                ts: now.unix_ms,
+                recipients: others.len() as u32,
+            },
+        );
+        self.fanout(
+            others,
+            &ServerMsg::Message {
+                id,
+                ts: now.unix_ms,
+                from: name,
+                room: Some(room),
+                to: None,
+                text,
+            },
+            Priority::Normal,
+        );
+    }
+
+    pub(crate) fn private_msg(
+        &mut self,
+        conn: ConnId,
+        to: String,
+        text: String,
+        cid: Option<String>,
+        now: Now,
+    ) {
+        let Some(name) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
+            self.error_cid(conn, ErrorCode::Invalid, e, "private_msg", cid);
+            return;
+        }
+        if to == name {
+            let msg = "you cannot send a private message to yourself".to_string();
+            self.error_cid(conn, ErrorCode::Invalid, msg, "private_msg", cid);
+            return;
+        }
+        let Some(&peer) = self.names.get(&to) else {
+            let msg = format!("no user named \"{to}\" is online; /users lists who is");
+            self.error_cid(conn, ErrorCode::UnknownUser, msg, "private_msg", cid);
+            return;
+        };
+        self.stop_typing(&name, &Conv::Dm(to.clone()), now);
+        let id = self.next_message_id();
+        self.receipts.note_dm(&name, &to, id);
+        self.send(
+            conn,
+            &ServerMsg::Ack {
+                cid,
+                id,
+                ts: now.unix_ms,
+                recipients: 1,
+            },
+        );
+        self.send(
+            peer,
+            &ServerMsg::Message {
+                id,
+                ts: now.unix_ms,
+                from: name,
+                room: None,
+                to: Some(to),
+                text,
+            },
+        );
+    }
+}

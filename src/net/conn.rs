@@ -1,0 +1,173 @@
+//! One client connection: socket, read buffer and a backpressure-aware write queue.
+//!
+//! Buffers grow on demand and shrink back when drained, so an idle connection
+//! costs a few hundred bytes. Writes go out with `write_vectored` until the
+//! kernel says `WouldBlock`; a partial write just advances the head offset.
+
+use crate::core::Priority;
+use mio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::rc::Rc;
+
+/// Result of trying to queue a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Queued {
+    Yes,
+    /// Low-priority frame dropped: the queue is above the high watermark.
+    Dropped,
+    /// The queue passed the hard limit: the peer is not reading.
+    OverLimit,
+}
+
+/// What happened on a read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Drained to `WouldBlock`.
+    Drained,
+    /// Stopped because the per-turn budget was used; more may be waiting.
+    Budget,
+    /// Peer closed its side.
+    Eof,
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    pub peer: std::net::SocketAddr,
+    /// Bytes received but not yet decoded (a partial frame).
+    pub rbuf: Vec<u8>,
+    wq: VecDeque<Rc<[u8]>>,
+    /// Bytes of `wq[0]` already written.
+    head_off: usize,
+    queued: usize,
+    /// WRITABLE interest is registered.
+    pub want_write: bool,
+    /// No more input is decoded (fatal protocol error or closing).
+    pub stop_reading: bool,
+    /// Set when the server decided to close (lingering close in progress).
+    pub closing: bool,
+    /// The peer closed its side.
+    pub eof: bool,
+    /// Write side shut down; waiting for the peer's EOF (lingering close).
+    pub shut: bool,
+    /// Monotonic ms after which a closing connection is dropped regardless.
+    pub close_deadline: u64,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, peer: std::net::SocketAddr) -> Self {
+        Conn {
+            stream,
+            peer,
+            rbuf: Vec::new(),
+            wq: VecDeque::new(),
+            head_off: 0,
+            queued: 0,
+            want_write: false,
+            stop_reading: false,
+            closing: false,
+            eof: false,
+            shut: false,
+            close_deadline: 0,
+        }
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.wq.is_empty()
+    }
+
+    /// Queue a frame, honouring the high watermark for low-priority frames and
+    /// the hard limit for everything.
+    pub fn push(&mut self, frame: Rc<[u8]>, prio: Priority, high: usize, hard: usize) -> Queued {
+        if prio == Priority::Low && self.queued >= high {
+            return Queued::Dropped;
+        }
+        self.queued += frame.len();
+        self.wq.push_back(frame);
+        if self.queued > hard {
+            Queued::OverLimit
+        } else {
+            Queued::Yes
+        }
+    }
+
+    /// Drop everything queued (the connection is being torn down).
+    pub fn discard_output(&mut self) {
+        self.wq = VecDeque::new();
+        self.head_off = 0;
+        self.queued = 0;
+    }
+
+    /// Write until the queue is empty or the socket would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while !self.wq.is_empty() {
+            let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
+            let mut n = 0;
+            for (i, f) in self.wq.iter().take(64).enumerate() {
+                slices[i] = IoSlice::new(if i == 0 { &f[self.head_off..] } else { f });
+                n += 1;
+            }
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut written) => {
+                    self.queued -= written;
+                    while written > 0 {
+                        let left = self.wq[0].len() - self.head_off;
+                        if written >= left {
+                            written -= left;
+                            self.wq.pop_front();
+                            self.head_off = 0;
+                        } else {
+                            self.head_off += written;
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wq.is_empty() && self.wq.capacity() > 64 {
+            self.wq = VecDeque::new();
+        }
+        Ok(())
+    }
+
+    /// Read into `scratch`, handing each chunk to `sink`, until `WouldBlock`,
+    /// EOF or `budget` bytes.
+    pub fn read_some(
+        &mut self,
+        scratch: &mut [u8],
+        budget: usize,
+        mut sink: impl FnMut(&mut Self, &[u8]),
+    ) -> io::Result<ReadOutcome> {
+        let mut total = 0;
+        loop {
+            match self.stream.read(scratch) {
+                Ok(0) => return Ok(ReadOutcome::Eof),
+                Ok(n) => {
+                    sink(self, &scratch[..n]);
+                    total += n;
+                    if total >= budget {
+                        return Ok(ReadOutcome::Budget);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Give back read-buffer memory once it is empty.
+    pub fn shrink(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = Vec::new();
+        }
+    }
+}
