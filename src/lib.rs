@@ -5,8 +5,10 @@
 //! - [`core`]: the server's chat state machine: no sockets, no clock reads.
 //! - [`net`]: the server's mio shell: one `Poll`, a `slab` of connections.
 //! - [`client`]: the terminal client: command parsing, state, network thread, UI.
+//! - [`store`]: what outlives a process: the checksummed history log.
 
 pub mod client;
 pub mod core;
 pub mod net;
 pub mod protocol;
+pub mod store;

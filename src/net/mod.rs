@@ -349,6 +349,13 @@ impl Server {
                             }
                             Queued::Dropped => {}
                             Queued::OverLimit => {
+                                // Only what the socket refuses counts: write first.
+                                if conn.flush().is_ok()
+                                    && conn.queued_bytes() <= self.cfg.max_outbound
+                                {
+                                    self.dirty.push(k);
+                                    continue;
+                                }
                                 log::warn!(
                                     "conn {k} ({}): slow consumer, {} bytes queued (limit {}); disconnecting",
                                     conn.peer,

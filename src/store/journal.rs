@@ -1,0 +1,256 @@
+//! An append-only, checksummed record log.
+//!
+//! Each record is one line: eight hex digits of CRC-32 over the JSON, a space,
+//! the JSON, a newline. Appends collect in memory and reach the file at
+//! [`Journal::sync`], which writes them and calls `fdatasync` once: the server
+//! calls it once per event-loop turn, before it sends the acknowledgements of
+//! that turn, so an acknowledged message is on disk. At open, the file is
+//! scanned; the first line that is truncated, fails its checksum or does not
+//! parse ends the good prefix, and everything from there on is cut off and
+//! reported, never silently kept.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// CRC-32 (IEEE 802.3, reflected), table-driven.
+pub fn crc32(data: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *slot = c;
+        }
+        t
+    });
+    let mut crc = !0u32;
+    for &b in data {
+        crc = table[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// What opening found at the end of the file, if anything was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset of the first bad byte: the file was cut to this length.
+    pub at: u64,
+    /// Bytes removed.
+    pub cut: u64,
+    /// Why the line was rejected.
+    pub why: String,
+}
+
+/// A log of `R` records.
+pub struct Journal<R> {
+    path: PathBuf,
+    file: File,
+    /// Bytes on disk (written; synced or about to be).
+    written: u64,
+    /// Encoded records not yet written.
+    pending: Vec<u8>,
+    _r: PhantomData<R>,
+}
+
+impl<R: Serialize + DeserializeOwned> Journal<R> {
+    /// Open (creating) the log, replaying every good record into `each` with its
+    /// offset. A damaged tail is cut off and described in the result.
+    pub fn open(
+        path: &Path,
+        mut each: impl FnMut(u64, R),
+    ) -> io::Result<(Journal<R>, Option<Damage>)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(0))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, &mut file);
+        let mut off = 0u64;
+        let mut line = Vec::new();
+        let mut damage = None;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            match decode_line::<R>(&line) {
+                Ok(rec) => {
+                    each(off, rec);
+                    off += n as u64;
+                }
+                Err(why) => {
+                    damage = Some(Damage {
+                        at: off,
+                        cut: len - off,
+                        why,
+                    });
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        if damage.is_some() {
+            file.set_len(off)?;
+            file.sync_all()?;
+        }
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+                file,
+                written: off,
+                pending: Vec::new(),
+                _r: PhantomData,
+            },
+            damage,
+        ))
+    }
+
+    /// Queue a record; returns its offset. It reaches the disk at `sync`.
+    pub fn append(&mut self, rec: &R) -> u64 {
+        let off = self.written + self.pending.len() as u64;
+        let json = serde_json::to_vec(rec).expect("serializable record");
+        let _ = write!(self.pending, "{:08x} ", crc32(&json));
+        self.pending.extend_from_slice(&json);
+        self.pending.push(b'\n');
+        off
+    }
+
+    /// Whether appends are waiting for `sync`.
+    pub fn dirty(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Write pending records and make them durable (one fdatasync).
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.pending)?;
+        self.file.sync_data()?;
+        self.written += self.pending.len() as u64;
+        self.pending.clear();
+        if self.pending.capacity() > 1 << 20 {
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Read the record at `off` (from a previous `append` or `open`).
+    pub fn read_at(&self, off: u64) -> io::Result<R> {
+        let line = if off >= self.written {
+            let start = (off - self.written) as usize;
+            let rest = self.pending.get(start..).unwrap_or(&[]);
+            let end = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |p| p + 1);
+            rest[..end].to_vec()
+        } else {
+            let mut f = File::open(&self.path)?;
+            f.seek(SeekFrom::Start(off))?;
+            let mut r = BufReader::with_capacity(8 * 1024, f.take(1 << 24));
+            let mut line = Vec::new();
+            r.read_until(b'\n', &mut line)?;
+            line
+        };
+        decode_line(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+fn decode_line<R: DeserializeOwned>(line: &[u8]) -> Result<R, String> {
+    let Some(body) = line.strip_suffix(b"\n") else {
+        return Err("truncated record (no end of line)".into());
+    };
+    if body.len() < 9 || body[8] != b' ' {
+        return Err("record has no checksum".into());
+    }
+    let want = std::str::from_utf8(&body[..8])
+        .ok()
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or("record checksum is not hex")?;
+    let json = &body[9..];
+    if crc32(json) != want {
+        return Err("record checksum mismatch".into());
+    }
+    serde_json::from_slice(json).map_err(|e| format!("record does not parse: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Rec {
+        n: u32,
+        s: String,
+    }
+
+    fn rec(n: u32) -> Rec {
+        Rec {
+            n,
+            s: format!("record {n}"),
+        }
+    }
+
+    #[test]
+    fn crc_known_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn append_sync_reopen_and_read_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let (mut j, dmg) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
+        assert!(dmg.is_none());
+        let offs: Vec<u64> = (0..5).map(|i| j.append(&rec(i))).collect();
+        assert_eq!(j.read_at(offs[3]).unwrap(), rec(3), "readable before sync");
+        j.sync().unwrap();
+        assert_eq!(j.read_at(offs[4]).unwrap(), rec(4));
+        drop(j);
+        let mut seen = vec![];
+        let (_, dmg) = Journal::<Rec>::open(&p, |off, r| seen.push((off, r))).unwrap();
+        assert!(dmg.is_none());
+        assert_eq!(seen.len(), 5);
+        assert_eq!(seen[2], (offs[2], rec(2)));
+    }
+
+    #[test]
+    fn truncated_and_corrupt_tails_are_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let (mut j, _) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
+        for i in 0..3 {
+            j.append(&rec(i));
+        }
+        j.sync().unwrap();
+        drop(j);
+        let good = std::fs::metadata(&p).unwrap().len();
+        // A half-written record.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"0badc0de {\"n\":9,\"s\":\"half").unwrap();
+        drop(f);
+        let mut n = 0;
+        let (_, dmg) = Journal::<Rec>::open(&p, |_, _| n += 1).unwrap();
+        let dmg = dmg.expect("damage reported");
+        assert_eq!((n, dmg.at), (3, good));
+        assert!(dmg.why.contains("truncated"));
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), good);
+        // A flipped byte in the last record.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let k = bytes.len() - 4;
+        bytes[k] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        let mut n = 0;
+        let (_, dmg) = Journal::<Rec>::open(&p, |_, _| n += 1).unwrap();
+        assert_eq!(n, 2);
+        assert!(dmg.unwrap().why.contains("checksum"));
+    }
+}

@@ -1,0 +1,1022 @@
+//! Test harness shared by every integration test (`mod common;`).
+//!
+//! - [`Server`] spawns the real `chat-server` binary on port 0 with its own temporary data
+//!   directory, waits (with a deadline) for `listening on HOST:PORT`, and kills it on drop.
+//! - [`Client`] is a raw protocol client over a std `TcpStream`: it sends typed or raw frames and
+//!   receives typed frames, every wait bounded by a deadline that panics with a message naming
+//!   what was expected.
+//! - [`ChatClient`] drives the real `chat-client` binary in scripted mode (stdin is a pipe, so it
+//!   is not a tty) and waits for output lines, expect-style.
+//!
+//! Tests synchronise on events (a frame arriving, a line printed), never on sleeps; the only
+//! sleep-like wait is [`Client::expect_no_frame`], a bounded read used for negative checks.
+
+#![allow(dead_code)]
+
+use chat::protocol::{
+    decode_frame, encode, ClientMsg, ErrorCode, Marker, Media, ReceiptKind, ServerMsg, Status,
+    PROTOCOL_VERSION,
+};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a server gets to print `listening on HOST:PORT`.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default deadline for an expected frame or line.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest server frame the test client accepts (the server has no limit of its own on what it
+/// sends; this only guards the harness against garbage lengths).
+const CLIENT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------
+
+/// A running `chat-server` on 127.0.0.1 with a private data directory. Killed on drop.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    args: Vec<String>,
+    data_dir: tempfile::TempDir,
+    /// Holds the stderr log file (kept outside the data dir so it never pollutes it).
+    log_dir: tempfile::TempDir,
+    /// Lines the server printed on stdout after `listening on` (normally none).
+    stdout_rest: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Start `chat-server --port 0 --data-dir <tempdir> EXTRA_ARGS...`.
+    pub fn start(extra_args: &[&str]) -> Server {
+        let data_dir = tempfile::Builder::new()
+            .prefix("chat-test-data")
+            .tempdir()
+            .expect("create data dir");
+        let log_dir = tempfile::Builder::new()
+            .prefix("chat-test-log")
+            .tempdir()
+            .expect("create log dir");
+        let args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let (child, addr, stdout_rest) = spawn_server(data_dir.path(), log_dir.path(), "0", &args);
+        Server {
+            child,
+            addr,
+            args,
+            data_dir,
+            log_dir,
+            stdout_rest,
+        }
+    }
+
+    /// Address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's data directory (survives [`Server::restart`]).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Everything the server wrote to stderr so far (all runs of this `Server`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.log_dir.path().join("server.stderr")
+    }
+
+    /// Kill the server and start it again with the same arguments, the same data directory and
+    /// the same port (so clients can reconnect to [`Server::addr`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.addr.port().to_string();
+        let (child, addr, stdout_rest) =
+            spawn_server(self.data_dir.path(), self.log_dir.path(), &port, &self.args);
+        assert_eq!(addr, self.addr, "restarted server moved to another address");
+        self.child = child;
+        self.stdout_rest = stdout_rest;
+    }
+
+    /// Kill the server (SIGKILL) and reap it. Idempotent.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Send SIGTERM (graceful shutdown) without waiting.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Wait for the server process to exit, panicking (with its log) after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match wait_child(&mut self.child, timeout) {
+            Some(status) => status,
+            None => panic!(
+                "server did not exit within {timeout:?}\n--- server stderr ---\n{}",
+                tail(&self.log(), 60)
+            ),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            let out = self
+                .stdout_rest
+                .lock()
+                .map(|v| v.join("\n"))
+                .unwrap_or_default();
+            eprintln!(
+                "--- chat-server {} stderr (last 80 lines) ---\n{}\n--- stdout after listening ---\n{}",
+                self.addr,
+                tail(&self.log(), 80),
+                out
+            );
+        }
+    }
+}
+
+fn spawn_server(
+    data_dir: &Path,
+    log_dir: &Path,
+    port: &str,
+    extra: &[String],
+) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let log_path = log_dir.join("server.stderr");
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("open server log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("--port")
+        .arg(port)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn chat-server");
+    let stdout = child.stdout.take().expect("server stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    let rest = Arc::new(Mutex::new(Vec::new()));
+    let rest2 = Arc::clone(&rest);
+    thread::spawn(move || {
+        // Forward lines until `listening on` has been seen, then keep draining so the server
+        // can never block on a full stdout pipe.
+        let mut found = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if found {
+                rest2.lock().unwrap().push(line);
+            } else {
+                found = line.starts_with("listening on ");
+                if tx.send(line).is_err() {
+                    found = true;
+                }
+            }
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut seen = Vec::new();
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("listening on ") {
+                    let rest = rest.trim();
+                    let addr = rest
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .unwrap_or_else(|| panic!("bad address in {line:?}"));
+                    break addr;
+                }
+                seen.push(line);
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!(
+                    "chat-server did not print `listening on HOST:PORT` within {START_TIMEOUT:?} \
+                     ({e:?})\nstdout: {seen:?}\n--- stderr ---\n{}",
+                    tail(&log, 60)
+                );
+            }
+        }
+    };
+    (child, addr, rest)
+}
+
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw protocol client
+// ---------------------------------------------------------------------------------------------
+
+/// Result of one bounded read.
+#[derive(Debug)]
+pub enum Recv {
+    Frame(ServerMsg),
+    Timeout,
+    /// EOF, or the connection was reset / aborted.
+    Closed(Option<io::ErrorKind>),
+}
+
+/// A raw protocol client: frames in, frames out, every wait bounded.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    closed: Option<Option<io::ErrorKind>>,
+    /// Name used in diagnostics (the login name once logged in).
+    pub name: String,
+}
+
+impl Client {
+    /// Open a TCP connection (no hello sent).
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, RECV_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .expect("write timeout");
+        Client {
+            stream,
+            buf: Vec::new(),
+            closed: None,
+            name: "(anonymous)".into(),
+        }
+    }
+
+    /// Connect, send `hello{name}` and wait for `welcome` and `joined{general}`.
+    pub fn login(addr: SocketAddr, name: &str) -> Client {
+        Self::login_with(addr, name, None, None)
+    }
+
+    /// Like [`Client::login`] with an initial room.
+    pub fn login_to(addr: SocketAddr, name: &str, room: &str) -> Client {
+        Self::login_with(addr, name, Some(room), None)
+    }
+
+    /// Like [`Client::login`] with an optional room and status.
+    pub fn login_with(
+        addr: SocketAddr,
+        name: &str,
+        room: Option<&str>,
+        status: Option<Status>,
+    ) -> Client {
+        let mut c = Client::connect(addr);
+        c.name = name.to_string();
+        c.send(&hello(name, room, status));
+        let want_room = room.unwrap_or("general");
+        match c.recv_what("welcome") {
+            ServerMsg::Welcome { name: n, rooms, .. } => {
+                assert_eq!(n, name, "welcome names someone else");
+                assert_eq!(rooms, vec![want_room.to_string()], "welcome rooms");
+            }
+            other => panic!("[{name}] login: expected welcome, got {other:?}"),
+        }
+        match c.recv_what("joined after welcome") {
+            ServerMsg::Joined {
+                room: r, members, ..
+            } => {
+                assert_eq!(r, want_room, "joined names another room");
+                assert!(
+                    members.iter().any(|m| m == name),
+                    "joined members {members:?} lack {name}"
+                );
+            }
+            other => panic!("[{name}] login: expected joined, got {other:?}"),
+        }
+        c
+    }
+
+    /// A clone of the socket, for writing from another thread.
+    pub fn writer(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone stream")
+    }
+
+    /// Send one typed frame.
+    pub fn send(&mut self, msg: &ClientMsg) {
+        let bytes = encode(msg);
+        self.send_raw(&bytes);
+    }
+
+    /// Send several typed frames in a single write (so the server most likely reads them in
+    /// one event-loop turn).
+    pub fn send_batch(&mut self, msgs: &[ClientMsg]) {
+        let bytes: Vec<u8> = msgs.iter().flat_map(encode).collect();
+        self.send_raw(&bytes);
+    }
+
+    /// Send raw bytes (already framed, or deliberately broken).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        if let Err(e) = self.try_send_raw(bytes) {
+            panic!("[{}] write of {} bytes failed: {e}", self.name, bytes.len());
+        }
+    }
+
+    /// Send raw bytes, returning the error (for writes that may race a server-side close).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Frame an arbitrary body with a correct length prefix and send it.
+    pub fn send_body(&mut self, body: &[u8]) {
+        self.send_raw(&frame_body(body));
+    }
+
+    /// Half-close: no more bytes from us.
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Close both directions now (an abrupt disconnect as seen by the server).
+    pub fn disconnect(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Read one frame or time out at `deadline`.
+    pub fn read_frame(&mut self, deadline: Instant) -> Recv {
+        let mut tmp = [0u8; 64 * 1024];
+        loop {
+            if let Some(msg) = self.pop_buffered() {
+                return Recv::Frame(msg);
+            }
+            if let Some(kind) = self.closed {
+                return Recv::Closed(kind);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Recv::Timeout;
+            }
+            let left = (deadline - now).max(Duration::from_millis(1));
+            self.stream
+                .set_read_timeout(Some(left))
+                .expect("set timeout");
+            match self.stream.read(&mut tmp) {
+                Ok(0) => self.closed = Some(None),
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => self.closed = Some(Some(e.kind())),
+            }
+        }
+    }
+
+    fn pop_buffered(&mut self) -> Option<ServerMsg> {
+        match decode_frame::<ServerMsg>(&self.buf, CLIENT_MAX_FRAME) {
+            Ok(None) => None,
+            Ok(Some(d)) => {
+                let body = String::from_utf8_lossy(&self.buf[4..d.consumed]).into_owned();
+                self.buf.drain(..d.consumed);
+                match d.frame {
+                    Ok(msg) => Some(msg),
+                    Err(e) => panic!(
+                        "[{}] server sent a frame that is not a valid ServerMsg ({e}): {body}",
+                        self.name
+                    ),
+                }
+            }
+            Err(e) => panic!("[{}] server broke framing: {e}", self.name),
+        }
+    }
+
+    /// Next frame within [`RECV_TIMEOUT`].
+    pub fn recv(&mut self) -> ServerMsg {
+        self.recv_what("a frame")
+    }
+
+    /// Next frame within [`RECV_TIMEOUT`]; `what` names the expectation in the panic message.
+    pub fn recv_what(&mut self, what: &str) -> ServerMsg {
+        self.recv_within(RECV_TIMEOUT, what)
+    }
+
+    /// Next frame within `timeout`.
+    pub fn recv_within(&mut self, timeout: Duration, what: &str) -> ServerMsg {
+        match self.read_frame(Instant::now() + timeout) {
+            Recv::Frame(m) => m,
+            Recv::Timeout => panic!(
+                "[{}] timed out after {timeout:?} waiting for {what}",
+                self.name
+            ),
+            Recv::Closed(k) => panic!(
+                "[{}] connection closed ({k:?}) while waiting for {what}",
+                self.name
+            ),
+        }
+    }
+
+    /// Skip frames until one satisfies `pred` (within [`RECV_TIMEOUT`]).
+    pub fn recv_until(&mut self, pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+        self.recv_until_what("a frame matching the predicate", pred)
+    }
+
+    /// [`Client::recv_until`] with a description for the panic message.
+    pub fn recv_until_what(
+        &mut self,
+        what: &str,
+        pred: impl FnMut(&ServerMsg) -> bool,
+    ) -> ServerMsg {
+        self.recv_until_within(RECV_TIMEOUT, what, pred)
+    }
+
+    /// [`Client::recv_until`] with an explicit timeout.
+    pub fn recv_until_within(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut pred: impl FnMut(&ServerMsg) -> bool,
+    ) -> ServerMsg {
+        let deadline = Instant::now() + timeout;
+        let mut skipped: VecDeque<ServerMsg> = VecDeque::new();
+        let mut n_skipped = 0usize;
+        loop {
+            match self.read_frame(deadline) {
+                Recv::Frame(m) if pred(&m) => return m,
+                Recv::Frame(m) => {
+                    n_skipped += 1;
+                    skipped.push_back(m);
+                    if skipped.len() > 10 {
+                        skipped.pop_front();
+                    }
+                }
+                Recv::Timeout => panic!(
+                    "[{}] timed out after {timeout:?} waiting for {what}; skipped {n_skipped} \
+                     frames, the last ones: {skipped:#?}",
+                    self.name
+                ),
+                Recv::Closed(k) => panic!(
+                    "[{}] connection closed ({k:?}) while waiting for {what}; skipped \
+                     {n_skipped} frames, the last ones: {skipped:#?}",
+                    self.name
+                ),
+            }
+        }
+    }
+
+    /// Negative check: no frame arrives within `ms` milliseconds (and the connection stays up).
+    pub fn expect_no_frame(&mut self, ms: u64) {
+        match self.read_frame(Instant::now() + Duration::from_millis(ms)) {
+            Recv::Timeout => {}
+            Recv::Frame(m) => panic!(
+                "[{}] expected no frame within {ms} ms, got {m:?}",
+                self.name
+            ),
+            Recv::Closed(k) => panic!(
+                "[{}] expected no frame within {ms} ms, but the connection closed ({k:?})",
+                self.name
+            ),
+        }
+    }
+
+    /// Read until the server closes the connection (EOF or reset), within [`RECV_TIMEOUT`].
+    /// Returns the frames received on the way.
+    pub fn expect_closed(&mut self) -> Vec<ServerMsg> {
+        self.expect_closed_within(RECV_TIMEOUT)
+    }
+
+    /// [`Client::expect_closed`] with an explicit timeout.
+    pub fn expect_closed_within(&mut self, timeout: Duration) -> Vec<ServerMsg> {
+        let deadline = Instant::now() + timeout;
+        let mut frames = Vec::new();
+        loop {
+            match self.read_frame(deadline) {
+                Recv::Frame(m) => frames.push(m),
+                Recv::Closed(_) => return frames,
+                Recv::Timeout => {
+                    let n = frames.len();
+                    let last: Vec<_> = frames.into_iter().rev().take(5).collect();
+                    panic!(
+                        "[{}] expected the server to close the connection within {timeout:?}; \
+                         it stayed open ({n} frames received, the last ones reversed: {last:#?})",
+                        self.name
+                    )
+                }
+            }
+        }
+    }
+
+    /// Like [`Client::expect_closed`] but tolerates a partial frame at the end and does not
+    /// decode anything: counts bytes until EOF/reset. For draining huge backlogs.
+    pub fn drain_until_closed(&mut self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut total = self.buf.len();
+        self.buf.clear();
+        let mut tmp = vec![0u8; 256 * 1024];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "[{}] connection still open after {timeout:?} ({total} bytes drained)",
+                    self.name
+                );
+            }
+            self.stream
+                .set_read_timeout(Some(deadline - now))
+                .expect("set timeout");
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return total,
+            }
+        }
+    }
+
+    // --- conveniences -------------------------------------------------------------------------
+
+    /// Next frame must be `error{code}`; returns `(message, re)`.
+    pub fn expect_error(&mut self, code: ErrorCode) -> (String, Option<String>) {
+        match self.recv_what(&format!("error {code:?}")) {
+            ServerMsg::Error {
+                code: c,
+                message,
+                re,
+                ..
+            } if c == code => (message, re),
+            other => panic!("[{}] expected error {code:?}, got {other:?}", self.name),
+        }
+    }
+
+    /// `ping{seq}` and wait for the matching `pong` (other frames skipped).
+    pub fn ping(&mut self, seq: u64) {
+        self.send(&ClientMsg::Ping { seq: Some(seq) });
+        self.recv_until_what(
+            &format!("pong {seq}"),
+            |m| matches!(m, ServerMsg::Pong { seq: Some(s) } if *s == seq),
+        );
+    }
+
+    /// Next frame must be `pong{seq}`.
+    pub fn expect_pong(&mut self, seq: u64) {
+        match self.recv_what(&format!("pong {seq}")) {
+            ServerMsg::Pong { seq: Some(s) } if s == seq => {}
+            other => panic!("[{}] expected pong {seq}, got {other:?}", self.name),
+        }
+    }
+
+    /// `join{room}`; waits for `joined{room}` and returns `(members, created)`.
+    pub fn join(&mut self, room: &str) -> (Vec<String>, bool) {
+        self.send(&ClientMsg::Join { room: room.into() });
+        self.expect_joined(room)
+    }
+
+    /// Next frame must be `joined{room}`; returns `(members, created)`.
+    pub fn expect_joined(&mut self, room: &str) -> (Vec<String>, bool) {
+        match self.recv_what(&format!("joined {room}")) {
+            ServerMsg::Joined {
+                room: r,
+                members,
+                created,
+            } if r == room => (members, created),
+            other => panic!("[{}] expected joined {room}, got {other:?}", self.name),
+        }
+    }
+
+    /// `room_msg` and wait for its `ack`; returns `(id, recipients)`.
+    pub fn say(&mut self, room: &str, text: &str) -> (u64, u32) {
+        self.send(&ClientMsg::RoomMsg {
+            room: room.into(),
+            text: text.into(),
+            cid: None,
+        });
+        self.expect_ack(None)
+    }
+
+    /// `private_msg` and wait for its `ack`; returns the message id.
+    pub fn dm(&mut self, to: &str, text: &str) -> u64 {
+        self.send(&ClientMsg::PrivateMsg {
+            to: to.into(),
+            text: text.into(),
+            cid: None,
+        });
+        let (id, recipients) = self.expect_ack(None);
+        assert_eq!(recipients, 1, "a private message has one recipient");
+        id
+    }
+
+    /// Skip to the next `ack` (other frames are skipped; it must carry `cid` if given);
+    /// returns `(id, recipients)`. An `error` on the way fails the test.
+    pub fn expect_ack(&mut self, cid: Option<&str>) -> (u64, u32) {
+        match self.recv_until_what("ack", |m| {
+            matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. })
+        }) {
+            ServerMsg::Ack {
+                cid: c,
+                id,
+                recipients,
+                ..
+            } => {
+                if let Some(want) = cid {
+                    assert_eq!(c.as_deref(), Some(want), "ack cid");
+                }
+                (id, recipients)
+            }
+            other => panic!("[{}] expected ack, got {other:?}", self.name),
+        }
+    }
+
+    /// Skip to the next `message` frame; returns `(id, from, room, to, text)`.
+    pub fn expect_message(&mut self) -> MessageFrame {
+        match self.recv_until_what("a message", |m| matches!(m, ServerMsg::Message { .. })) {
+            ServerMsg::Message {
+                id,
+                ts,
+                from,
+                room,
+                to,
+                text,
+            } => MessageFrame {
+                id,
+                ts,
+                from,
+                room,
+                to,
+                text,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    /// Skip to a notice with this event and user (and room, if given); returns its text.
+    pub fn expect_notice(
+        &mut self,
+        event: chat::protocol::NoticeKind,
+        user: &str,
+        room: Option<&str>,
+    ) -> ServerMsg {
+        self.recv_until_what(&format!("notice {event:?} {user} {room:?}"), |m| {
+            matches!(m, ServerMsg::Notice { event: e, user: u, room: r, .. }
+                if *e == event && u == user && (room.is_none() || r.as_deref() == room))
+        })
+    }
+}
+
+/// Fields of a `message` frame.
+#[derive(Debug, Clone)]
+pub struct MessageFrame {
+    pub id: u64,
+    pub ts: u64,
+    pub from: String,
+    pub room: Option<String>,
+    pub to: Option<String>,
+    pub text: String,
+}
+
+/// A `hello` for protocol version 1.
+pub fn hello(name: &str, room: Option<&str>, status: Option<Status>) -> ClientMsg {
+    ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: room.map(Into::into),
+        status,
+    }
+}
+
+/// A correctly length-prefixed frame around an arbitrary body.
+pub fn frame_body(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// `receipt` for a room.
+pub fn room_receipt(kind: ReceiptKind, room: &str, up_to: u64) -> ClientMsg {
+    ClientMsg::Receipt {
+        kind,
+        room: Some(room.into()),
+        peer: None,
+        up_to,
+    }
+}
+
+/// `receipt` for a private conversation.
+pub fn dm_receipt(kind: ReceiptKind, peer: &str, up_to: u64) -> ClientMsg {
+    ClientMsg::Receipt {
+        kind,
+        room: None,
+        peer: Some(peer.into()),
+        up_to,
+    }
+}
+
+/// `call{to, media}`.
+pub fn call(to: &str, media: Media) -> ClientMsg {
+    ClientMsg::Call {
+        to: to.into(),
+        media,
+    }
+}
+
+/// Find `user`'s marker in a `receipts` frame.
+pub fn marker_of<'a>(markers: &'a [Marker], user: &str) -> Option<&'a Marker> {
+    markers.iter().find(|m| m.user == user)
+}
+
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real chat-client binary
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Output {
+    lines: Vec<String>,
+    stderr: Vec<String>,
+    stdout_eof: bool,
+    stderr_eof: bool,
+}
+
+type Shared = Arc<(Mutex<Output>, Condvar)>;
+
+/// The real `chat-client` driven through pipes (scripted mode). Killed on drop.
+pub struct ChatClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Shared,
+    /// Index of the first line `wait_line` will look at.
+    cursor: usize,
+    label: String,
+}
+
+/// Command-line arguments that point the client at `addr` as `name`. The single place to change
+/// if the client's flags differ.
+pub fn client_args(addr: SocketAddr, name: &str) -> Vec<String> {
+    vec![
+        "--host".into(),
+        addr.ip().to_string(),
+        "--port".into(),
+        addr.port().to_string(),
+        "--name".into(),
+        name.into(),
+    ]
+}
+
+impl ChatClient {
+    /// Spawn `chat-client` connected to `addr` as `name`, plus `extra_args`.
+    pub fn spawn(addr: SocketAddr, name: &str, extra_args: &[&str]) -> ChatClient {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-client"));
+        cmd.args(client_args(addr, name)).args(extra_args);
+        Self::spawn_command(cmd, name)
+    }
+
+    /// Spawn any command with the same plumbing (stdin piped, stdout/stderr collected).
+    pub fn spawn_command(mut cmd: Command, label: &str) -> ChatClient {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {label}: {e}"));
+        let out: Shared = Arc::new((Mutex::new(Output::default()), Condvar::new()));
+        let stdout = child.stdout.take().expect("client stdout");
+        let stderr = child.stderr.take().expect("client stderr");
+        let o = Arc::clone(&out);
+        thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut raw = Vec::new();
+            loop {
+                raw.clear();
+                match r.read_until(b'\n', &mut raw) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&raw)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
+                        let (m, cv) = &*o;
+                        m.lock().unwrap().lines.push(line);
+                        cv.notify_all();
+                    }
+                }
+            }
+            let (m, cv) = &*o;
+            m.lock().unwrap().stdout_eof = true;
+            cv.notify_all();
+        });
+        let o = Arc::clone(&out);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let (m, cv) = &*o;
+                m.lock().unwrap().stderr.push(line);
+                cv.notify_all();
+            }
+            let (m, cv) = &*o;
+            m.lock().unwrap().stderr_eof = true;
+            cv.notify_all();
+        });
+        ChatClient {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            cursor: 0,
+            label: label.to_string(),
+        }
+    }
+
+    /// Write one line to the client's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("[{}] stdin already closed", self.label));
+        let r = stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| stdin.write_all(b"\n"))
+            .and_then(|_| stdin.flush());
+        if let Err(e) = r {
+            panic!(
+                "[{}] writing {line:?} to stdin failed: {e}\n{}",
+                self.label,
+                self.transcript()
+            );
+        }
+    }
+
+    /// Wait (up to `timeout`) for a line containing `substr` after the previous match; returns it.
+    pub fn wait_line(&mut self, substr: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.out;
+        let mut out = m.lock().unwrap();
+        loop {
+            if let Some(i) = out.lines[self.cursor..]
+                .iter()
+                .position(|l| l.contains(substr))
+            {
+                let idx = self.cursor + i;
+                self.cursor = idx + 1;
+                return out.lines[idx].clone();
+            }
+            let now = Instant::now();
+            if out.stdout_eof || now >= deadline {
+                let why = if out.stdout_eof {
+                    "the client closed stdout (exited?)".to_string()
+                } else {
+                    format!("timed out after {timeout:?}")
+                };
+                drop(out);
+                panic!(
+                    "[{}] waiting for a line containing {substr:?}: {why}\n{}",
+                    self.label,
+                    self.transcript()
+                );
+            }
+            out = cv.wait_timeout(out, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Negative check: no new line containing `substr` appears within `ms` (lines already
+    /// printed after the cursor count too).
+    pub fn expect_no_line(&mut self, substr: &str, ms: u64) {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        let (m, cv) = &*self.out;
+        let mut out = m.lock().unwrap();
+        loop {
+            if let Some(l) = out.lines[self.cursor..].iter().find(|l| l.contains(substr)) {
+                let l = l.clone();
+                drop(out);
+                panic!(
+                    "[{}] unexpected line {l:?} (contains {substr:?})\n{}",
+                    self.label,
+                    self.transcript()
+                );
+            }
+            let now = Instant::now();
+            if now >= deadline || out.stdout_eof {
+                return;
+            }
+            out = cv.wait_timeout(out, deadline - now).unwrap().0;
+        }
+    }
+
+    /// All stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.out.0.lock().unwrap().lines.clone()
+    }
+
+    /// All stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.out.0.lock().unwrap().stderr.clone()
+    }
+
+    /// Close stdin (EOF: a scripted client should log out and exit).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Wait for the process to exit, panicking with its output after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        // First wait (event-driven) for EOF on stdout and stderr, which normally coincides with
+        // exit and guarantees every line has been collected.
+        {
+            let (m, cv) = &*self.out;
+            let mut out = m.lock().unwrap();
+            while !(out.stdout_eof && out.stderr_eof) {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                out = cv.wait_timeout(out, deadline - now).unwrap().0;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wait_child(&mut self.child, left) {
+            Some(s) => s,
+            None => panic!(
+                "[{}] did not exit within {timeout:?}\n{}",
+                self.label,
+                self.transcript()
+            ),
+        }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Collected stdout and stderr, for panic messages.
+    pub fn transcript(&self) -> String {
+        let out = self.out.0.lock().unwrap();
+        format!(
+            "--- {} stdout ({} lines, cursor at {}) ---\n{}\n--- stderr ---\n{}",
+            self.label,
+            out.lines.len(),
+            self.cursor,
+            out.lines.join("\n"),
+            out.stderr.join("\n")
+        )
+    }
+}
+
+impl Drop for ChatClient {
+    fn drop(&mut self) {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("{}", self.transcript());
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Framing and robustness: size limits, malformed frames, partial frames, abrupt disconnects,
+//! slow consumers and bursts (docs/SERVER-CONTRACT.md "Errors and robustness").
+
+mod common;
+
+use chat::protocol::{encode, ClientMsg, ErrorCode, NoticeKind, ServerMsg};
+use common::*;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[test]
+fn oversized_frame_gets_frame_too_large_then_close() {
+    let server = Server::start(&["--max-frame", "1024"]);
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let mut alice = Client::login(server.addr(), "alice");
+    watcher.expect_notice(NoticeKind::Join, "alice", None);
+
+    let mut bytes = 2000u32.to_be_bytes().to_vec();
+    bytes.extend(std::iter::repeat_n(b' ', 2000));
+    // The server may close before reading it all; a failed write is fine.
+    let _ = alice.try_send_raw(&bytes);
+    let frames = alice.expect_closed();
+    assert!(
+        frames.iter().any(|m| matches!(
+            m,
+            ServerMsg::Error {
+                code: ErrorCode::FrameTooLarge,
+                ..
+            }
+        )),
+        "expected error frame_too_large before the close, got {frames:?}"
+    );
+    watcher.expect_notice(NoticeKind::Leave, "alice", None);
+    watcher.ping(1);
+}
+
+#[test]
+fn frame_of_exactly_max_frame_bytes_is_accepted() {
+    let server = Server::start(&["--max-frame", "1024"]);
+    let mut c = Client::connect(server.addr());
+    let mut body = br#"{"type":"ping","seq":5}"#.to_vec();
+    body.resize(1024, b' ');
+    c.send_body(&body);
+    c.expect_pong(5);
+    body.push(b' ');
+    let _ = c.try_send_raw(&frame_body(&body));
+    c.expect_error(ErrorCode::FrameTooLarge);
+    c.expect_closed();
+}
+
+#[test]
+fn malformed_frames_get_bad_frame_and_the_connection_keeps_working() {
+    let server = Server::start(&[]);
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect_notice(NoticeKind::Join, "bob", None);
+
+    let bodies: [&[u8]; 9] = [
+        b"\xff\xfe\xfd",                                   // not UTF-8
+        b"{not json",                                      // not JSON
+        b"",                                               // empty body
+        b"[1,2]",                                          // not an object
+        b"{\"x\":1}",                                      // no type
+        b"{\"type\":\"fly\"}",                             // unknown type
+        b"{\"type\":\"room_msg\",\"room\":\"general\"}",   // missing field
+        b"{\"type\":\"ping\",\"seq\":\"one\"}",            // wrong field type
+        b"{\"type\":\"join\",\"room\":\"x\",\"extra\":1}", // unknown field
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        alice.send_body(body);
+        let (message, _) = alice.expect_error(ErrorCode::BadFrame);
+        assert!(
+            !message.is_empty(),
+            "bad_frame for body {i} explains itself"
+        );
+        alice.ping(i as u64);
+    }
+    let (id, _) = alice.say("general", "still here");
+    assert_eq!(bob.expect_message().id, id);
+}
+
+#[test]
+fn bad_frame_before_login_is_not_fatal() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send_body(b"{not json");
+    c.expect_error(ErrorCode::BadFrame);
+    c.send(&hello("alice", None, None));
+    assert!(matches!(c.recv_what("welcome"), ServerMsg::Welcome { .. }));
+}
+
+#[test]
+fn frames_split_across_writes_and_batched_in_one_write() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.addr());
+    // One byte per write.
+    for b in encode(&ClientMsg::Ping { seq: Some(1) }) {
+        c.send_raw(&[b]);
+    }
+    c.expect_pong(1);
+    // Three frames in one write, answered in order.
+    c.send_batch(&[
+        ClientMsg::Ping { seq: Some(2) },
+        ClientMsg::Ping { seq: Some(3) },
+        ClientMsg::Ping { seq: Some(4) },
+    ]);
+    c.expect_pong(2);
+    c.expect_pong(3);
+    c.expect_pong(4);
+    // A frame and a half, then the rest.
+    let mut bytes = encode(&ClientMsg::Ping { seq: Some(5) });
+    let second = encode(&ClientMsg::Ping { seq: Some(6) });
+    bytes.extend_from_slice(&second[..3]);
+    c.send_raw(&bytes);
+    c.expect_pong(5);
+    c.expect_no_frame(100);
+    c.send_raw(&second[3..]);
+    c.expect_pong(6);
+}
+
+#[test]
+fn truncated_frame_then_disconnect_does_not_disturb_others() {
+    let server = Server::start(&[]);
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect_notice(NoticeKind::Join, "bob", None);
+
+    let mut half = 100u32.to_be_bytes().to_vec();
+    half.extend_from_slice(br#"{"type":"room_msg","#);
+    bob.send_raw(&half);
+    bob.disconnect();
+    match alice.expect_notice(NoticeKind::Leave, "bob", Some("general")) {
+        ServerMsg::Notice { text, .. } => assert_eq!(text, "bob left #general (disconnected)"),
+        _ => unreachable!(),
+    }
+    alice.ping(1);
+
+    // An anonymous connection that dies mid-header is harmless too.
+    let mut anon = Client::connect(server.addr());
+    anon.send_raw(&[0, 0]);
+    anon.disconnect();
+
+    let mut carol = Client::login(server.addr(), "carol");
+    alice.expect_notice(NoticeKind::Join, "carol", None);
+    let (id, recipients) = alice.say("general", "after the truncation");
+    assert_eq!(recipients, 1);
+    assert_eq!(carol.expect_message().id, id);
+}
+
+/// A client that never reads is disconnected once its outbound queue passes --max-outbound,
+/// while the others keep chatting.
+#[test]
+fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
+    const MAX: usize = 3000;
+    const BATCH: usize = 25;
+    let server = Server::start(&["--max-outbound", "65536"]);
+    let mut slow = Client::login(server.addr(), "slow");
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let mut flooder = Client::login(server.addr(), "flooder");
+    watcher.expect_notice(NoticeKind::Join, "flooder", None);
+
+    let slow_gone = Arc::new(AtomicBool::new(false));
+    let text = "x".repeat(3000);
+
+    // Writer: up to MAX messages of 3000 chars, stopping early once the slow client is gone,
+    // then an END marker.
+    let mut w = flooder.writer();
+    let gone = Arc::clone(&slow_gone);
+    let writer = thread::spawn(move || {
+        let frame = encode(&ClientMsg::RoomMsg {
+            room: "general".into(),
+            text,
+            cid: None,
+        });
+        let batch: Vec<u8> = frame.repeat(BATCH);
+        let mut sent = 0;
+        while sent < MAX && !gone.load(Ordering::SeqCst) {
+            w.write_all(&batch).expect("flood write");
+            sent += BATCH;
+        }
+        w.write_all(&encode(&ClientMsg::RoomMsg {
+            room: "general".into(),
+            text: "END".into(),
+            cid: Some("end".into()),
+        }))
+        .expect("write END");
+        sent
+    });
+
+    // Watcher: counts the flood, notes the slow client's leave notice, stops at END.
+    let gone = Arc::clone(&slow_gone);
+    let reader = thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut count, mut saw_end, mut leave_text) = (0usize, false, None);
+        while !(saw_end && leave_text.is_some()) {
+            match watcher.read_frame(deadline) {
+                Recv::Frame(ServerMsg::Message { from, text, .. }) if from == "flooder" => {
+                    if text == "END" {
+                        saw_end = true;
+                    } else {
+                        assert_eq!(text.len(), 3000);
+                        count += 1;
+                    }
+                }
+                Recv::Frame(ServerMsg::Notice {
+                    event: NoticeKind::Leave,
+                    user,
+                    text,
+                    ..
+                }) if user == "slow" => {
+                    gone.store(true, Ordering::SeqCst);
+                    leave_text = Some(text);
+                }
+                Recv::Frame(other) => {
+                    return Err(format!("watcher got unexpected {other:?}"));
+                }
+                Recv::Closed(kind) => {
+                    gone.store(true, Ordering::SeqCst); // stop the flood
+                    return Err(format!(
+                        "the watcher, which reads everything, was disconnected by the server \
+                         ({kind:?}) after {count} flood messages; slow's leave notice seen: \
+                         {leave_text:?}"
+                    ));
+                }
+                Recv::Timeout => {
+                    return Err(format!(
+                        "watcher timed out: {count} flood messages, END seen: {saw_end}, \
+                         slow's leave notice: {leave_text:?}"
+                    ));
+                }
+            }
+        }
+        Ok((watcher, count, leave_text.unwrap()))
+    });
+
+    // The flooder reads its acks so that it is not a slow consumer itself.
+    let mut acks = 0usize;
+    flooder.recv_until_within(Duration::from_secs(60), "ack for END", |m| match m {
+        ServerMsg::Ack { cid: Some(c), .. } if c == "end" => true,
+        ServerMsg::Ack { .. } => {
+            acks += 1;
+            false
+        }
+        _ => false,
+    });
+    let (mut watcher, count, leave_text) = match reader.join().expect("watcher thread") {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+    let sent = writer.join().expect("writer thread");
+    assert!(slow_gone.load(Ordering::SeqCst));
+    assert_eq!(acks, sent, "every flood message was acked");
+    assert_eq!(count, sent, "the watcher got every flood message");
+    assert!(
+        leave_text.starts_with("slow left #general"),
+        "leave notice text: {leave_text:?}"
+    );
+
+    // The slow client's socket is closed by the server once drained.
+    slow.drain_until_closed(Duration::from_secs(20));
+
+    // Everyone else is fine.
+    watcher.ping(1);
+    flooder.ping(2);
+    let (id, recipients) = flooder.say("general", "after the flood");
+    assert_eq!(recipients, 1, "only the watcher is left");
+    assert_eq!(watcher.expect_message().id, id);
+}
+
+/// The same, one message at a time: the flooder waits for each ack and the watcher reads each
+/// message before the next is sent, so no single event-loop turn queues much for anyone. Only
+/// the client that never reads may be disconnected.
+#[test]
+fn a_client_that_never_reads_is_disconnected_in_lock_step_traffic() {
+    let server = Server::start(&["--max-outbound", "65536"]);
+    let mut slow = Client::login(server.addr(), "slow");
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let mut flooder = Client::login(server.addr(), "flooder");
+    watcher.expect_notice(NoticeKind::Join, "flooder", None);
+
+    let text = "x".repeat(3000);
+    let mut leave_text = None;
+    let mut sent = 0;
+    while leave_text.is_none() {
+        assert!(
+            sent < 5000,
+            "the client that never reads was not disconnected after {sent} messages of 3000 chars"
+        );
+        let (id, _) = flooder.say("general", &text);
+        sent += 1;
+        loop {
+            match watcher.recv_what("the flood message (or slow's leave notice)") {
+                ServerMsg::Message { id: m, .. } if m == id => break,
+                ServerMsg::Notice {
+                    event: NoticeKind::Leave,
+                    user,
+                    text,
+                    ..
+                } if user == "slow" => leave_text = Some(text),
+                other => panic!("watcher got unexpected {other:?}"),
+            }
+        }
+    }
+    let leave_text = leave_text.unwrap();
+    assert!(
+        leave_text.starts_with("slow left #general"),
+        "leave notice text: {leave_text:?}"
+    );
+    slow.drain_until_closed(Duration::from_secs(20));
+    watcher.ping(1);
+    flooder.ping(2);
+    let (id, recipients) = flooder.say("general", "after the flood");
+    assert_eq!(recipients, 1, "only the watcher is left");
+    assert_eq!(watcher.expect_message().id, id);
+}
+
+/// A client pushing a large burst does not delay another client's ping/pong.
+#[test]
+fn a_burst_from_one_client_never_blocks_another_clients_ping() {
+    const COUNT: usize = 2000;
+    let server = Server::start(&[]);
+    let mut burster = Client::login_to(server.addr(), "burster", "flood");
+    let mut other = Client::login(server.addr(), "other");
+
+    let mut w = burster.writer();
+    let writer = thread::spawn(move || {
+        let frame = encode(&ClientMsg::RoomMsg {
+            room: "flood".into(),
+            text: "y".repeat(2000),
+            cid: None,
+        });
+        for _ in 0..COUNT / 100 {
+            w.write_all(&frame.repeat(100)).expect("burst write");
+        }
+        w.write_all(&encode(&ClientMsg::RoomMsg {
+            room: "flood".into(),
+            text: "END".into(),
+            cid: Some("end".into()),
+        }))
+        .expect("write END");
+    });
+    let acker = thread::spawn(move || {
+        let mut acks = 0;
+        burster.recv_until_within(Duration::from_secs(60), "ack for END", |m| match m {
+            ServerMsg::Ack { cid: Some(c), .. } if c == "end" => true,
+            ServerMsg::Ack { .. } => {
+                acks += 1;
+                false
+            }
+            other => panic!("burster got unexpected {other:?}"),
+        });
+        acks
+    });
+
+    for seq in 0..20 {
+        other.send(&ClientMsg::Ping { seq: Some(seq) });
+        match other.recv_within(
+            Duration::from_secs(2),
+            &format!("pong {seq} during the burst"),
+        ) {
+            ServerMsg::Pong { seq: Some(s) } => assert_eq!(s, seq),
+            m => panic!("expected pong, got {m:?}"),
+        }
+    }
+    writer.join().expect("writer");
+    assert_eq!(acker.join().expect("acker"), COUNT);
+    other.expect_no_frame(50);
+}
