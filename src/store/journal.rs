@@ -23,7 +23,11 @@ pub fn crc32(data: &[u8]) -> u32 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
@@ -149,7 +153,10 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         let line = if off >= self.written {
             let start = (off - self.written) as usize;
             let rest = self.pending.get(start..).unwrap_or(&[]);
-            let end = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |p| p + 1);
+            let end = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len(), |p| p + 1);
             rest[..end].to_vec()
         } else {
             let mut f = File::open(&self.path)?;
