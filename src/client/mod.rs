@@ -1,1 +1,213 @@
-//! stub
+//! The terminal chat client: `chat-client --name NAME [--host H] [--port P]
+//! [--room R] [--json]`.
+//!
+//! A network thread owns the socket and a sans-I/O [`state::ClientState`];
+//! the main thread runs a front end: an interactive rustyline prompt when
+//! stdin and stdout are terminals, otherwise a script reader that executes
+//! one command per line (with `/sleep` and `/wait`) and prints one line per
+//! event. Both share the state behind a mutex ([`Shared`]) and send frames to
+//! the network thread over a channel.
+//!
+//! # Layout
+//! - [`command`]: `"/join x"` -> [`command::Command`] (pure `FromStr`), `/help` text, tab completion.
+//! - [`state`]: client state machine: rooms, pending sends, typing, calls; frames in, events out.
+//! - [`receipts`]: own messages' sent/delivered/read counts, and which receipts to send.
+//! - [`event`]: [`event::Event`], what is shown (and the `--json` schema).
+//! - [`render`]: event -> display lines (grouping, local time, colours), pure.
+//! - [`clock`]: local UTC offset (`date +%z`) and calendar arithmetic.
+//! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue.
+//! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
+//! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
+
+pub mod clock;
+pub mod command;
+pub mod event;
+pub mod net;
+pub mod output;
+pub mod receipts;
+pub mod render;
+pub mod state;
+pub mod ui;
+
+use state::ClientState;
+use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Command-line options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Room to join at login, without `#`.
+    pub room: String,
+    /// Print events as JSON objects, one per line.
+    pub json: bool,
+}
+
+impl Options {
+    /// Defaults: 127.0.0.1, port 5555, room `general`, text output.
+    pub fn new(name: &str) -> Options {
+        Options {
+            name: name.to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 5555,
+            room: "general".to_string(),
+            json: false,
+        }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Why the client stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// No TCP connection to the server.
+    CannotReach { addr: String, reason: String },
+    /// Login refused: the name is in use.
+    NameTaken { name: String },
+    /// Login refused or unanswered for another reason.
+    Login { message: String },
+    /// The connection dropped after login.
+    Lost { detail: Option<String> },
+    /// A script's `/wait` timed out.
+    WaitTimeout { text: String, secs: String },
+    /// The terminal or a local resource failed.
+    Local(String),
+}
+
+impl ClientError {
+    /// Process exit status: 2 for a script timeout, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::WaitTimeout { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The one line to print on stderr.
+    pub fn report(&self) -> String {
+        match self {
+            ClientError::Lost { .. } => self.to_string(),
+            _ => format!("error: {self}"),
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::CannotReach { addr, reason } => write!(
+                f,
+                "cannot reach the chat server at {addr} ({reason}); is it running? start it with make run-server"
+            ),
+            ClientError::NameTaken { name } => {
+                write!(f, "name \"{name}\" is already taken; pick another with --name")
+            }
+            ClientError::Login { message } => write!(f, "login refused: {message}"),
+            ClientError::Lost { detail: None } => write!(f, "connection to the server lost"),
+            ClientError::Lost { detail: Some(d) } => write!(f, "connection to the server lost ({d})"),
+            ClientError::WaitTimeout { text, secs } => {
+                write!(f, "timed out after {secs}s waiting for \"{text}\"")
+            }
+            ClientError::Local(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The state both threads see, and a condition variable signalled whenever
+/// the network thread has processed a batch (for "wait until acked" and
+/// "wait until the join is answered").
+#[derive(Debug)]
+pub struct Shared {
+    state: Mutex<ClientState>,
+    changed: Condvar,
+}
+
+impl Shared {
+    pub fn new(state: ClientState) -> Shared {
+        Shared {
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Lock the state (a panic elsewhere does not make it unusable).
+    pub fn lock(&self) -> MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wake threads blocked in [`Shared::wait_until`].
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Block until `cond` holds or `timeout` passes; returns whether it holds.
+    pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&ClientState) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.lock();
+        loop {
+            if cond(&g) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Bounded waits, so a missed notification only costs a little time.
+            let step = (deadline - now).min(Duration::from_millis(100));
+            g = match self.changed.wait_timeout(g, step) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Run the client until the user quits, the script ends or the connection
+/// fails. Returns the process exit status for a normal end.
+pub fn run(opts: Options) -> Result<i32, ClientError> {
+    ui::run(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines() {
+        let e = ClientError::CannotReach {
+            addr: "127.0.0.1:5555".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            e.report(),
+            "error: cannot reach the chat server at 127.0.0.1:5555 (connection refused); is it running? start it with make run-server"
+        );
+        let e = ClientError::NameTaken { name: "bob".into() };
+        assert_eq!(
+            e.report(),
+            "error: name \"bob\" is already taken; pick another with --name"
+        );
+        assert_eq!(
+            ClientError::Lost { detail: None }.report(),
+            "connection to the server lost"
+        );
+        let e = ClientError::WaitTimeout {
+            text: "x".into(),
+            secs: "10".into(),
+        };
+        assert_eq!(
+            (e.report().as_str(), e.exit_code()),
+            ("error: timed out after 10s waiting for \"x\"", 2)
+        );
+        assert_eq!(ClientError::Lost { detail: None }.exit_code(), 1);
+    }
+}

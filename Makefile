@@ -1,0 +1,49 @@
+# Chat server and terminal client. `make run-server` and `make test` are all a
+# new machine needs; every target builds what it uses.
+
+CARGO ?= cargo
+HOST ?= 127.0.0.1
+PORT ?= 5555
+DATA_DIR ?= ./data
+PREFIX ?= $(HOME)/.cargo
+
+.PHONY: all build release run-server run-client test unit-test scripts-test lint fmt install clean
+
+all: build
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release --bins
+
+## Start the server on $(HOST):$(PORT) with data under $(DATA_DIR).
+run-server: release
+	./target/release/chat-server --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+## Start a client: make run-client NAME=alice
+run-client: release
+	./target/release/chat-client --name $(or $(NAME),$(USER)) --host $(HOST) --port $(PORT)
+
+## Everything CI checks: formatting, lints, unit + integration tests, script scenarios.
+test: lint unit-test scripts-test
+
+unit-test:
+	$(CARGO) test --all-targets
+
+scripts-test: build
+	./scripts/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Install chat-server and chat-client into $(PREFIX)/bin.
+install:
+	$(CARGO) install --path . --root $(PREFIX) --locked
+
+clean:
+	$(CARGO) clean

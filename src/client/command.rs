@@ -1,0 +1,515 @@
+//! What the user types, parsed: `"/join rust"` becomes [`Command::Join`].
+//!
+//! Parsing is pure ([`std::str::FromStr`]) and knows nothing about state or the
+//! network; a bad line yields a [`CommandError`] whose `Display` is the one-line
+//! hint to show. Lines not starting with `/` are text for the current room
+//! (`//x` sends the text `/x`). Room arguments accept an optional leading `#`.
+//! The same table of commands drives `/help` and tab completion ([`complete`]).
+
+use crate::protocol::{Media, Status};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Default `/wait` timeout.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// Longest accepted `/sleep` or `/wait` timeout, in seconds (one day).
+const MAX_SECS: f64 = 86_400.0;
+
+/// One parsed input line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Quit,
+    Users,
+    Rooms,
+    Join(String),
+    Create(String),
+    /// Leave the named room, or the current one.
+    Leave(Option<String>),
+    Msg {
+        to: String,
+        text: String,
+    },
+    Status(Status),
+    Call {
+        to: String,
+        media: Media,
+    },
+    AcceptCall,
+    DeclineCall,
+    Hangup,
+    /// Send typing start (`true`) or stop for the current room.
+    Typing(bool),
+    /// Make an already joined room the current one.
+    Switch(String),
+    Sleep(Duration),
+    Wait {
+        text: String,
+        timeout: Duration,
+    },
+    /// Plain text for the current room.
+    Say(String),
+}
+
+/// Why a line is not a valid command; `Display` is the hint for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// Nothing but whitespace.
+    Empty,
+    /// `/foo` is not a command.
+    Unknown(String),
+    /// Wrong arguments: the usage line of the command.
+    Usage(&'static str),
+    /// An argument with a specific complaint.
+    Invalid(String),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Empty => write!(f, "empty line"),
+            CommandError::Unknown(c) => {
+                write!(f, "unknown command {c}; type /help for the list")
+            }
+            CommandError::Usage(u) => write!(f, "usage: {u}"),
+            CommandError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// One row of the command table: name, usage, what it does, an example.
+pub struct Spec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub about: &'static str,
+    pub example: &'static str,
+}
+
+/// Every command, in `/help` order.
+#[rustfmt::skip]
+pub const COMMANDS: &[Spec] = &[
+    Spec { name: "/help", usage: "/help", about: "show this list", example: "/help" },
+    Spec { name: "/quit", usage: "/quit", about: "log out and exit", example: "/quit" },
+    Spec { name: "/users", usage: "/users", about: "list who is online", example: "/users" },
+    Spec { name: "/rooms", usage: "/rooms", about: "list rooms", example: "/rooms" },
+    Spec { name: "/join", usage: "/join ROOM", about: "join (or create) a room and talk there", example: "/join #rust" },
+    Spec { name: "/create", usage: "/create ROOM", about: "create a new room and join it", example: "/create games" },
+    Spec { name: "/leave", usage: "/leave [ROOM]", about: "leave a room (default: the current one)", example: "/leave #rust" },
+    Spec { name: "/switch", usage: "/switch ROOM", about: "talk in another room you have joined", example: "/switch general" },
+    Spec { name: "/msg", usage: "/msg NAME TEXT", about: "private message", example: "/msg bob see you at 5" },
+    Spec { name: "/status", usage: "/status online|busy|away", about: "set your presence", example: "/status away" },
+    Spec { name: "/call", usage: "/call NAME [voice|video]", about: "ring someone", example: "/call bob video" },
+    Spec { name: "/accept-call", usage: "/accept-call", about: "answer the call ringing now", example: "/accept-call" },
+    Spec { name: "/decline-call", usage: "/decline-call", about: "decline the call ringing now", example: "/decline-call" },
+    Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
+    Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
+    Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
+    Spec { name: "/wait", usage: "/wait TEXT [SECS]", about: "scripts: wait for an output line containing TEXT (default 10 s)", example: "/wait <bob> hi 5" },
+];
+
+/// The read-receipt rule, shown by `/help` (and copied to the README).
+pub const READ_RULE: &str =
+    "Receipts: a message counts as delivered as soon as your client receives it. \
+It counts as read when you submit your next input line after it was displayed (interactive), \
+or when a script executes its next command after it was printed (scripted); the client then \
+sends one read receipt per conversation, up to the newest message displayed.";
+
+/// The `/help` text, one entry per line.
+pub fn help_lines() -> Vec<String> {
+    let mut out = vec![
+        "commands (text not starting with / goes to the current room; //x sends /x):".to_string(),
+    ];
+    for s in COMMANDS {
+        out.push(format!("  {:<26} {}; e.g. {}", s.usage, s.about, s.example));
+    }
+    out.push(String::new());
+    out.push(READ_RULE.to_string());
+    out
+}
+
+fn usage_of(name: &str) -> &'static str {
+    COMMANDS
+        .iter()
+        .find(|s| s.name == name)
+        .map_or("/help", |s| s.usage)
+}
+
+/// A room argument: optional leading `#` stripped, must be non-empty.
+fn room_arg(arg: &str) -> Option<String> {
+    let r = arg.strip_prefix('#').unwrap_or(arg);
+    (!r.is_empty()).then(|| r.to_string())
+}
+
+fn secs_arg(s: &str) -> Option<Duration> {
+    let v: f64 = s.parse().ok()?;
+    if !v.is_finite() || !(0.0..=MAX_SECS).contains(&v) {
+        return None;
+    }
+    Duration::try_from_secs_f64(v).ok()
+}
+
+/// Split off the first whitespace-separated word; the rest has leading space trimmed.
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim_start()),
+        None => (s, ""),
+    }
+}
+
+impl FromStr for Command {
+    type Err = CommandError;
+
+    fn from_str(line: &str) -> Result<Self, CommandError> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return Err(CommandError::Empty);
+        }
+        if let Some(rest) = line.strip_prefix("//") {
+            return Ok(Command::Say(format!("/{rest}")));
+        }
+        if !line.starts_with('/') {
+            return Ok(Command::Say(line.to_string()));
+        }
+        let (word, rest) = split_word(line);
+        let name = word.to_ascii_lowercase();
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        let usage = || CommandError::Usage(usage_of(&name));
+        let no_args = |c: Command| if args.is_empty() { Ok(c) } else { Err(usage()) };
+        match name.as_str() {
+            "/help" => Ok(Command::Help),
+            "/quit" => no_args(Command::Quit),
+            "/users" => no_args(Command::Users),
+            "/rooms" => no_args(Command::Rooms),
+            "/accept-call" => no_args(Command::AcceptCall),
+            "/decline-call" => no_args(Command::DeclineCall),
+            "/hangup" => no_args(Command::Hangup),
+            "/join" | "/create" | "/switch" => match args.as_slice() {
+                [r] => {
+                    let r = room_arg(r).ok_or_else(usage)?;
+                    Ok(match name.as_str() {
+                        "/join" => Command::Join(r),
+                        "/create" => Command::Create(r),
+                        _ => Command::Switch(r),
+                    })
+                }
+                _ => Err(usage()),
+            },
+            "/leave" => match args.as_slice() {
+                [] => Ok(Command::Leave(None)),
+                [r] => Ok(Command::Leave(Some(room_arg(r).ok_or_else(usage)?))),
+                _ => Err(usage()),
+            },
+            "/msg" => {
+                let (to, text) = split_word(rest);
+                if to.is_empty() || text.trim().is_empty() {
+                    return Err(usage());
+                }
+                Ok(Command::Msg {
+                    to: to.to_string(),
+                    text: text.to_string(),
+                })
+            }
+            "/status" => match args.as_slice() {
+                [s] => s
+                    .parse()
+                    .map(Command::Status)
+                    .map_err(CommandError::Invalid),
+                _ => Err(usage()),
+            },
+            "/call" => {
+                let media = match args.get(1).copied() {
+                    None | Some("voice") => Media::Voice,
+                    Some("video") => Media::Video,
+                    Some(_) => return Err(usage()),
+                };
+                match args.as_slice() {
+                    [to] | [to, _] => Ok(Command::Call {
+                        to: to.to_string(),
+                        media,
+                    }),
+                    _ => Err(usage()),
+                }
+            }
+            "/typing" => match args.as_slice() {
+                [] | ["on"] => Ok(Command::Typing(true)),
+                ["off"] => Ok(Command::Typing(false)),
+                _ => Err(usage()),
+            },
+            "/sleep" => match args.as_slice() {
+                [s] => secs_arg(s).map(Command::Sleep).ok_or_else(usage),
+                _ => Err(usage()),
+            },
+            "/wait" => {
+                let rest = rest.trim_end();
+                // The last token is a timeout if it is a number and something precedes it.
+                let (text, timeout) = match rest.rsplit_once(char::is_whitespace) {
+                    Some((t, last)) if !t.trim().is_empty() => match secs_arg(last) {
+                        Some(d) => (t.trim_end(), d),
+                        None if last.parse::<f64>().is_ok() => return Err(usage()),
+                        None => (rest, DEFAULT_WAIT),
+                    },
+                    _ => (rest, DEFAULT_WAIT),
+                };
+                if text.is_empty() {
+                    return Err(usage());
+                }
+                Ok(Command::Wait {
+                    text: text.to_string(),
+                    timeout,
+                })
+            }
+            _ => Err(CommandError::Unknown(word.to_string())),
+        }
+    }
+}
+
+/// Tab completion: the byte offset where the replaced word starts and the
+/// candidates for it. Completes command names, then per command user names,
+/// room names (`#` kept if typed) or keywords; in plain text `#ro` completes a
+/// room and any other word a user name.
+pub fn complete(
+    line: &str,
+    pos: usize,
+    users: &[String],
+    rooms: &[String],
+) -> (usize, Vec<String>) {
+    let pos = pos.min(line.len());
+    let Some(before) = line.get(..pos) else {
+        return (pos, Vec::new());
+    };
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let word = &before[start..];
+    let prefixed = |names: &[String], prefix: &str| -> Vec<String> {
+        let w = word.strip_prefix(prefix).unwrap_or(word);
+        names
+            .iter()
+            .filter(|n| n.starts_with(w))
+            .map(|n| {
+                if word.starts_with(prefix) && !prefix.is_empty() {
+                    format!("{prefix}{n}")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect()
+    };
+    let words = |list: &[&str]| -> Vec<String> {
+        list.iter()
+            .filter(|k| k.starts_with(word))
+            .map(|k| k.to_string())
+            .collect()
+    };
+    let head: Vec<&str> = before[..start].split_whitespace().collect();
+    let cands = match head.first() {
+        None if word.starts_with('/') && !word.starts_with("//") => COMMANDS
+            .iter()
+            .filter(|s| s.name.starts_with(&word.to_ascii_lowercase()))
+            .map(|s| s.name.to_string())
+            .collect(),
+        Some(&cmd) if cmd.starts_with('/') && !cmd.starts_with("//") => {
+            match (cmd.to_ascii_lowercase().as_str(), head.len()) {
+                ("/join" | "/leave" | "/switch", 1) => prefixed(rooms, "#"),
+                ("/msg" | "/call", 1) => prefixed(users, ""),
+                ("/call", 2) => words(&["voice", "video"]),
+                ("/status", 1) => words(&["online", "busy", "away"]),
+                ("/typing", 1) => words(&["on", "off"]),
+                ("/msg", _) => plain(word, users, rooms),
+                _ => Vec::new(),
+            }
+        }
+        _ => plain(word, users, rooms),
+    };
+    (start, cands)
+}
+
+fn plain(word: &str, users: &[String], rooms: &[String]) -> Vec<String> {
+    if let Some(r) = word.strip_prefix('#') {
+        rooms
+            .iter()
+            .filter(|n| n.starts_with(r))
+            .map(|n| format!("#{n}"))
+            .collect()
+    } else if word.is_empty() {
+        Vec::new()
+    } else {
+        users
+            .iter()
+            .filter(|n| n.starts_with(word))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Command, CommandError> {
+        s.parse()
+    }
+
+    #[test]
+    fn plain_text_and_escapes() {
+        assert_eq!(p("hello bob"), Ok(Command::Say("hello bob".into())));
+        assert_eq!(p("//shrug\n"), Ok(Command::Say("/shrug".into())));
+        assert_eq!(p("  spaced "), Ok(Command::Say("  spaced ".into())));
+        assert_eq!(p("   "), Err(CommandError::Empty));
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(p("/help"), Ok(Command::Help));
+        assert_eq!(p("/QUIT"), Ok(Command::Quit));
+        assert_eq!(p("/users"), Ok(Command::Users));
+        assert_eq!(p("/rooms"), Ok(Command::Rooms));
+        assert_eq!(p("/accept-call"), Ok(Command::AcceptCall));
+        assert_eq!(p("/decline-call"), Ok(Command::DeclineCall));
+        assert_eq!(p("/hangup"), Ok(Command::Hangup));
+        assert_eq!(p("/users x").unwrap_err().to_string(), "usage: /users");
+    }
+
+    #[test]
+    fn rooms() {
+        assert_eq!(p("/join #rust"), Ok(Command::Join("rust".into())));
+        assert_eq!(p("/join rust"), Ok(Command::Join("rust".into())));
+        assert_eq!(p("/create games"), Ok(Command::Create("games".into())));
+        assert_eq!(p("/switch #general"), Ok(Command::Switch("general".into())));
+        assert_eq!(p("/leave"), Ok(Command::Leave(None)));
+        assert_eq!(p("/leave #x"), Ok(Command::Leave(Some("x".into()))));
+        assert_eq!(p("/join").unwrap_err().to_string(), "usage: /join ROOM");
+        assert_eq!(p("/join #").unwrap_err().to_string(), "usage: /join ROOM");
+        assert_eq!(p("/join a b").unwrap_err().to_string(), "usage: /join ROOM");
+    }
+
+    #[test]
+    fn messages_and_status() {
+        assert_eq!(
+            p("/msg bob  see  you "),
+            Ok(Command::Msg {
+                to: "bob".into(),
+                text: "see  you ".into()
+            })
+        );
+        assert_eq!(
+            p("/msg bob").unwrap_err().to_string(),
+            "usage: /msg NAME TEXT"
+        );
+        assert_eq!(p("/status away"), Ok(Command::Status(Status::Away)));
+        assert!(p("/status asleep")
+            .unwrap_err()
+            .to_string()
+            .contains("online, busy or away"));
+        assert_eq!(p("/typing"), Ok(Command::Typing(true)));
+        assert_eq!(p("/typing off"), Ok(Command::Typing(false)));
+        assert!(p("/typing maybe").is_err());
+    }
+
+    #[test]
+    fn calls() {
+        assert_eq!(
+            p("/call bob"),
+            Ok(Command::Call {
+                to: "bob".into(),
+                media: Media::Voice
+            })
+        );
+        assert_eq!(
+            p("/call bob video"),
+            Ok(Command::Call {
+                to: "bob".into(),
+                media: Media::Video
+            })
+        );
+        assert_eq!(
+            p("/call bob fax").unwrap_err().to_string(),
+            "usage: /call NAME [voice|video]"
+        );
+        assert!(p("/call").is_err());
+    }
+
+    #[test]
+    fn script_helpers() {
+        assert_eq!(
+            p("/sleep 0.25"),
+            Ok(Command::Sleep(Duration::from_millis(250)))
+        );
+        assert!(p("/sleep -1").is_err());
+        assert!(p("/sleep soon").is_err());
+        assert_eq!(
+            p("/wait <bob> hi alice"),
+            Ok(Command::Wait {
+                text: "<bob> hi alice".into(),
+                timeout: DEFAULT_WAIT
+            })
+        );
+        assert_eq!(
+            p("/wait bob joined 2.5"),
+            Ok(Command::Wait {
+                text: "bob joined".into(),
+                timeout: Duration::from_millis(2500)
+            })
+        );
+        // A lone number is the text, not a timeout.
+        assert_eq!(
+            p("/wait 42"),
+            Ok(Command::Wait {
+                text: "42".into(),
+                timeout: DEFAULT_WAIT
+            })
+        );
+        assert_eq!(
+            p("/wait").unwrap_err().to_string(),
+            "usage: /wait TEXT [SECS]"
+        );
+    }
+
+    #[test]
+    fn unknown() {
+        assert_eq!(
+            p("/foo bar").unwrap_err().to_string(),
+            "unknown command /foo; type /help for the list"
+        );
+    }
+
+    #[test]
+    fn help_mentions_every_command() {
+        let h = help_lines().join("\n");
+        for s in COMMANDS {
+            assert!(h.contains(s.usage) && h.contains(s.example), "{}", s.name);
+        }
+        assert!(h.contains("read"));
+    }
+
+    #[test]
+    fn completion() {
+        let users = vec!["alice".to_string(), "bob".to_string(), "bobby".to_string()];
+        let rooms = vec!["general".to_string(), "rust".to_string()];
+        let c = |l: &str| complete(l, l.len(), &users, &rooms);
+        assert_eq!(c("/jo"), (0, vec!["/join".to_string()]));
+        assert_eq!(c("/join r"), (6, vec!["rust".to_string()]));
+        assert_eq!(c("/join #g"), (6, vec!["#general".to_string()]));
+        assert_eq!(
+            c("/msg bo"),
+            (5, vec!["bob".to_string(), "bobby".to_string()])
+        );
+        assert_eq!(c("/msg bob hi al"), (12, vec!["alice".to_string()]));
+        assert_eq!(
+            c("/call bob v"),
+            (10, vec!["voice".to_string(), "video".to_string()])
+        );
+        assert_eq!(c("/status a"), (8, vec!["away".to_string()]));
+        assert_eq!(c("hi al"), (3, vec!["alice".to_string()]));
+        assert_eq!(c("see #ru"), (4, vec!["#rust".to_string()]));
+        assert_eq!(c("hi "), (3, vec![]));
+        assert_eq!(c("/hangup x"), (8, vec![]));
+    }
+}

@@ -1,0 +1,191 @@
+//! What the client reports to the user: [`Event`], produced by the state
+//! machine and turned into text by `render` (or into one JSON object per line
+//! with `--json`, tagged by `"event"`). A conversation ([`Conv`]) is a room or
+//! a private chat with one peer; in JSON it appears as a `"room"` or `"peer"`
+//! field, mirroring the wire protocol.
+
+use crate::protocol::{CallEnd, ErrorCode, Media, NoticeKind, RoomInfo, Status, UserInfo};
+use serde::Serialize;
+use std::fmt;
+
+/// A conversation: a room, or the private chat with one other user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conv {
+    Room(String),
+    Peer(String),
+}
+
+impl fmt::Display for Conv {
+    /// `#general` for a room, `private` for a direct chat.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conv::Room(r) => write!(f, "#{r}"),
+            Conv::Peer(_) => f.write_str("private"),
+        }
+    }
+}
+
+/// How far one of your own messages has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// The server accepted it (`ack`).
+    Sent,
+    /// At least one recipient's client received it.
+    Delivered,
+    /// At least one recipient read it.
+    Read,
+}
+
+/// Something to show the user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Logged in (`welcome`).
+    Connected {
+        addr: String,
+        name: String,
+        server: String,
+    },
+    /// You are in `room` now (and it is the current room).
+    Joined {
+        room: String,
+        members: Vec<String>,
+        created: bool,
+    },
+    /// You left `room`.
+    Left {
+        room: String,
+    },
+    /// The current room changed without a join (after `/switch` or a leave).
+    Switched {
+        room: String,
+    },
+    /// A message from someone else.
+    Message {
+        id: u64,
+        ts: u64,
+        from: String,
+        #[serde(flatten)]
+        conv: Conv,
+        text: String,
+    },
+    /// Your messages `ids` in `conv` reached a new state. Counts are out of
+    /// `recipients` (1 for a private message).
+    Delivery {
+        #[serde(flatten)]
+        conv: Conv,
+        ids: Vec<u64>,
+        state: DeliveryState,
+        recipients: u32,
+        delivered: u32,
+        read: u32,
+    },
+    /// Join, leave or status notice from the server.
+    Notice {
+        kind: NoticeKind,
+        user: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<Status>,
+        text: String,
+    },
+    /// `from` started or stopped typing; `expired` when the client timed it out itself.
+    Typing {
+        from: String,
+        #[serde(flatten)]
+        conv: Conv,
+        active: bool,
+        expired: bool,
+    },
+    RoomList {
+        rooms: Vec<RoomInfo>,
+    },
+    UserList {
+        users: Vec<UserInfo>,
+    },
+    CallRinging {
+        call: u64,
+        to: String,
+        media: Media,
+    },
+    CallIncoming {
+        call: u64,
+        from: String,
+        media: Media,
+    },
+    CallAccepted {
+        call: u64,
+        peer: String,
+        media: Media,
+    },
+    CallEnded {
+        call: u64,
+        peer: String,
+        reason: CallEnd,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// An error from the server (`code` set) or the client itself.
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+        message: String,
+    },
+    /// A usage hint for a line that is not a valid command.
+    Hint {
+        text: String,
+    },
+    /// Local information (help text).
+    Info {
+        text: String,
+    },
+    /// The server is closing the connection.
+    Bye {
+        reason: String,
+    },
+}
+
+impl Event {
+    /// A client-side error line.
+    pub fn local_error(message: impl Into<String>) -> Event {
+        Event::Error {
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let e = Event::Message {
+            id: 3,
+            ts: 5,
+            from: "bob".into(),
+            conv: Conv::Room("general".into()),
+            text: "hi".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"message","id":3,"ts":5,"from":"bob","room":"general","text":"hi"}"#
+        );
+        let d = Event::Delivery {
+            conv: Conv::Peer("bob".into()),
+            ids: vec![7],
+            state: DeliveryState::Read,
+            recipients: 1,
+            delivered: 1,
+            read: 1,
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"event":"delivery","peer":"bob","ids":[7],"state":"read","recipients":1,"delivered":1,"read":1}"#
+        );
+    }
+}

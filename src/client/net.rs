@@ -1,0 +1,443 @@
+//! The network thread: its own mio `Poll` and `Waker`, owning the TCP stream.
+//!
+//! The UI sends [`ClientMsg`]s through a [`NetHandle`] (a channel plus a wake
+//! of the poll). The thread connects, sends `hello`, then loops: poll ->
+//! drain the UI channel -> read until `WouldBlock` and decode frames
+//! incrementally -> let [`ClientState`](super::state::ClientState) handle the
+//! batch -> queue replies (one cumulative delivered receipt per conversation)
+//! -> write until `WouldBlock`, keeping the rest queued (short writes are
+//! normal) -> expire typing indicators. Events go to the [`Sink`].
+//!
+//! Login outcome and the end of the session are reported on a status channel.
+//! [`connect`] and [`Link::run`] are separate so that a reconnect loop can be
+//! added around them in [`net_main`] without touching the front ends.
+
+use super::event::Event;
+use super::output::Sink;
+use super::state::coalesce;
+use super::{ClientError, Shared};
+use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, DEFAULT_MAX_FRAME};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SOCK: Token = Token(0);
+const WAKE: Token = Token(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server may take to answer `hello`.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the server to close after `logout`.
+const LOGOUT_GRACE: Duration = Duration::from_secs(3);
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What the network thread tells the front end.
+#[derive(Debug)]
+pub enum NetStatus {
+    /// `welcome` arrived (its events were already emitted).
+    LoggedIn,
+    /// The thread is done: `None` after a logout, else why it failed.
+    Ended(Option<ClientError>),
+}
+
+/// The UI's way to send frames: a channel and a wake-up of the poll.
+#[derive(Clone, Debug)]
+pub struct NetHandle {
+    tx: Sender<ClientMsg>,
+    waker: Arc<Waker>,
+}
+
+impl NetHandle {
+    /// Queue frames for sending (`logout` also ends the session once the server closes).
+    pub fn send(&self, frames: impl IntoIterator<Item = ClientMsg>) {
+        let mut any = false;
+        for f in frames {
+            if self.tx.send(f).is_err() {
+                return; // the network thread is gone; its status says why
+            }
+            any = true;
+        }
+        if any {
+            // Failing to wake means the poll is gone too.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Where to connect and what to ask for.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub host: String,
+    pub port: u16,
+    pub room: String,
+}
+
+/// Start the network thread. Login progress arrives on the returned receiver.
+pub fn spawn(
+    cfg: NetConfig,
+    shared: Arc<Shared>,
+    sink: Arc<dyn Sink>,
+) -> Result<(NetHandle, Receiver<NetStatus>), ClientError> {
+    let local = |what: &str, e: io::Error| ClientError::Local(format!("{what}: {e}"));
+    let poll = Poll::new().map_err(|e| local("cannot create a poll", e))?;
+    let waker = Waker::new(poll.registry(), WAKE).map_err(|e| local("cannot create a waker", e))?;
+    let (tx, rx) = mpsc::channel();
+    let (status_tx, status_rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("chat-net".into())
+        .spawn(move || {
+            let end = net_main(&cfg, poll, rx, &shared, sink.as_ref(), &status_tx);
+            shared.notify();
+            let _ = status_tx.send(NetStatus::Ended(end));
+        })
+        .map_err(|e| local("cannot start the network thread", e))?;
+    Ok((
+        NetHandle {
+            tx,
+            waker: Arc::new(waker),
+        },
+        status_rx,
+    ))
+}
+
+/// One session. (A reconnect loop would go here: on `Lost`, back off,
+/// `connect` again and re-run with the same poll, channel and state.)
+fn net_main(
+    cfg: &NetConfig,
+    poll: Poll,
+    rx: Receiver<ClientMsg>,
+    shared: &Shared,
+    sink: &dyn Sink,
+    status: &Sender<NetStatus>,
+) -> Option<ClientError> {
+    let stream = match connect(&cfg.host, cfg.port) {
+        Ok(s) => s,
+        Err(e) => return Some(e),
+    };
+    let mut link = Link {
+        poll,
+        rx,
+        shared,
+        sink,
+        status,
+        stream,
+        inbuf: Vec::new(),
+        out: Vec::new(),
+        out_pos: 0,
+        want_write: true,
+        logged_in: false,
+        logout_by: None,
+    };
+    match link.run(&cfg.room) {
+        Ok(()) => None,
+        Err(e) => {
+            if link.logged_in {
+                sink.fatal(&e);
+            }
+            Some(e)
+        }
+    }
+}
+
+/// Resolve and connect (blocking, bounded), then hand the socket to mio.
+pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    let cannot = |reason: String| ClientError::CannotReach {
+        addr: format!("{host}:{port}"),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| cannot(e.to_string()))?
+        .collect();
+    let mut last = None;
+    for a in &addrs {
+        match std::net::TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                s.set_nonblocking(true).map_err(|e| cannot(describe(&e)))?;
+                // Chat frames are small and latency matters more than packing.
+                let _ = s.set_nodelay(true);
+                return Ok(TcpStream::from_std(s));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(cannot(last.map_or_else(
+        || "no address found".to_string(),
+        |e| describe(&e),
+    )))
+}
+
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+fn lost(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Lost {
+        detail: Some(e.to_string()),
+    }
+}
+
+/// The connection and its buffers.
+struct Link<'a> {
+    poll: Poll,
+    rx: Receiver<ClientMsg>,
+    shared: &'a Shared,
+    sink: &'a dyn Sink,
+    status: &'a Sender<NetStatus>,
+    stream: TcpStream,
+    inbuf: Vec<u8>,
+    /// Encoded frames not yet written, from `out_pos` on.
+    out: Vec<u8>,
+    out_pos: usize,
+    want_write: bool,
+    logged_in: bool,
+    /// Set once `logout` is queued: when to stop waiting for the close.
+    logout_by: Option<Instant>,
+}
+
+impl Link<'_> {
+    fn run(&mut self, room: &str) -> Result<(), ClientError> {
+        self.poll
+            .registry()
+            .register(
+                &mut self.stream,
+                SOCK,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(lost)?;
+        let hello = self.shared.lock().hello(room);
+        self.queue(&hello);
+        let login_by = Instant::now() + LOGIN_TIMEOUT;
+        let mut events = Events::with_capacity(64);
+        loop {
+            let now = Instant::now();
+            let deadline = [
+                self.shared.lock().next_deadline(),
+                (!self.logged_in).then_some(login_by),
+                self.logout_by,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(lost(e));
+            }
+            let mut readable = false;
+            let mut woken = false;
+            for ev in events.iter() {
+                match ev.token() {
+                    SOCK => readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    WAKE => woken = true,
+                    _ => {}
+                }
+            }
+            if woken && !self.drain_ui() {
+                return Ok(()); // the front end is gone: just close
+            }
+            let eof = if readable { self.read()? } else { false };
+            if let Err(e) = self.flush() {
+                return if self.logout_by.is_some() {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
+            }
+            let now = Instant::now();
+            let expired = self.shared.lock().tick(now);
+            self.emit(expired);
+            if eof {
+                return match (self.logout_by, self.logged_in) {
+                    (Some(_), _) => Ok(()),
+                    (None, true) => Err(ClientError::Lost { detail: None }),
+                    (None, false) => Err(ClientError::Login {
+                        message: "the server closed the connection before accepting the login"
+                            .into(),
+                    }),
+                };
+            }
+            if self.logout_by.is_some_and(|t| now >= t) {
+                return Ok(());
+            }
+            if !self.logged_in && now >= login_by {
+                return Err(ClientError::Login {
+                    message: format!(
+                        "no answer from the server within {}s",
+                        LOGIN_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+        }
+    }
+
+    fn queue(&mut self, msg: &ClientMsg) {
+        if matches!(msg, ClientMsg::Logout) && self.logout_by.is_none() {
+            self.logout_by = Some(Instant::now() + LOGOUT_GRACE);
+        }
+        self.out.extend_from_slice(&encode(msg));
+    }
+
+    /// Take everything the UI sent; false if the UI has gone away.
+    fn drain_ui(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => self.queue(&msg),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    /// Read until `WouldBlock`, then handle the whole batch. Returns whether the server closed.
+    fn read(&mut self) -> Result<bool, ClientError> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut eof = false;
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if self.logout_by.is_some() => {
+                    eof = true;
+                    break;
+                }
+                Err(_) => return Err(ClientError::Lost { detail: None }),
+            }
+        }
+        let mut frames = Vec::new();
+        let mut used = 0;
+        loop {
+            match decode_frame::<ServerMsg>(&self.inbuf[used..], DEFAULT_MAX_FRAME) {
+                Ok(None) => break,
+                Ok(Some(d)) => {
+                    used += d.consumed;
+                    // A frame we do not understand (a newer server) is skipped.
+                    if let Ok(m) = d.frame {
+                        frames.push(m);
+                    }
+                }
+                Err(e) => return Err(lost(format!("bad data from the server: {e}"))),
+            }
+        }
+        self.inbuf.drain(..used);
+        self.handle(frames)?;
+        Ok(eof)
+    }
+
+    /// Let the state handle a batch; queue its replies and delivered receipts; show events.
+    fn handle(&mut self, frames: Vec<ServerMsg>) -> Result<(), ClientError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
+        let mut just_logged_in = false;
+        {
+            let mut st = self.shared.lock();
+            for m in frames {
+                if !self.logged_in {
+                    match &m {
+                        ServerMsg::Welcome { .. } => {
+                            self.logged_in = true;
+                            just_logged_in = true;
+                        }
+                        ServerMsg::Error {
+                            code: ErrorCode::NameTaken,
+                            ..
+                        } => {
+                            return Err(ClientError::NameTaken {
+                                name: st.me().to_string(),
+                            });
+                        }
+                        ServerMsg::Error { message, .. } => {
+                            return Err(ClientError::Login {
+                                message: message.clone(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                let out = st.handle(m, now);
+                // Our own logout's `bye` needs no line.
+                let ours = self.logout_by.is_some();
+                events.extend(
+                    out.events
+                        .into_iter()
+                        .filter(|e| !(ours && matches!(e, Event::Bye { .. }))),
+                );
+                replies.extend(out.frames);
+            }
+            replies.extend(st.take_delivered());
+        }
+        coalesce(&mut events);
+        for r in &replies {
+            self.queue(r);
+        }
+        self.emit(events);
+        if just_logged_in {
+            let _ = self.status.send(NetStatus::LoggedIn);
+        }
+        Ok(())
+    }
+
+    /// Show events. Their messages are recorded as displayed first, so that a
+    /// line submitted (or a script command run) right after it is printed,
+    /// even one woken by that very line, marks them read.
+    fn emit(&self, events: Vec<Event>) {
+        if !events.is_empty() {
+            self.shared.lock().displayed(&events);
+            self.sink.emit(&events);
+        }
+        self.shared.notify();
+    }
+
+    /// Write until done or `WouldBlock`; arm WRITABLE only while bytes remain.
+    fn flush(&mut self) -> Result<(), ClientError> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(lost("the server stopped accepting data")),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(ClientError::Lost { detail: None }),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos > 64 * 1024 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        let want = !self.out.is_empty();
+        if want != self.want_write {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            self.poll
+                .registry()
+                .reregister(&mut self.stream, SOCK, interest)
+                .map_err(lost)?;
+            self.want_write = want;
+        }
+        Ok(())
+    }
+}

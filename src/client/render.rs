@@ -1,0 +1,564 @@
+//! [`Event`] to display lines, pure (no clock, no terminal queries).
+//!
+//! Two layouts. *Grouped* (interactive terminal): consecutive messages from
+//! one sender in one conversation share a header line (`[12:01] alice @
+//! #general:`) followed by indented text. *Flat* (scripts, pipes): exactly one
+//! line per event, and every message line names both sender and conversation
+//! (`[12:01] #general <alice> hello`) so a script can `/wait` for it. Times
+//! are local `HH:MM`; a `--- Saturday 21 November 2026 ---` line marks a change
+//! of local date. ANSI colours only when asked for; control characters from
+//! the network are neutralised so a message cannot drive the terminal. With
+//! `--json` each event is one JSON object per line instead.
+
+use super::clock;
+use super::event::{Conv, DeliveryState, Event};
+use crate::protocol::{CallEnd, NoticeKind};
+
+/// How to lay out lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+    /// Group consecutive messages under one header (interactive).
+    pub grouped: bool,
+    /// One JSON object per event instead of text.
+    pub json: bool,
+}
+
+/// Turns events into lines; remembers just enough for grouping and dates.
+#[derive(Debug)]
+pub struct Renderer {
+    style: Style,
+    /// Local UTC offset in seconds.
+    offset: i64,
+    /// Local day of the last date shown (or of start-up).
+    last_day: i64,
+    /// Sender and conversation of the message group being continued.
+    group: Option<(String, Conv)>,
+}
+
+const NAME_COLOURS: [&str; 10] = ["32", "33", "34", "35", "36", "92", "93", "94", "95", "96"];
+
+impl Renderer {
+    /// `now_ms` fixes "today", so no separator precedes today's first message.
+    pub fn new(style: Style, offset: i64, now_ms: u64) -> Renderer {
+        Renderer {
+            style,
+            offset,
+            last_day: clock::local_day(now_ms, offset),
+            group: None,
+        }
+    }
+
+    /// Something else appeared on screen (the user's own input line): the
+    /// next message gets a fresh header.
+    pub fn break_group(&mut self) {
+        self.group = None;
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.style.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn name(&self, n: &str) -> String {
+        let h = n
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.paint(
+            &format!("1;{}", NAME_COLOURS[h % NAME_COLOURS.len()]),
+            &clean(n),
+        )
+    }
+
+    /// The lines for one event (usually one).
+    pub fn render(&mut self, ev: &Event) -> Vec<String> {
+        if self.style.json {
+            let line = serde_json::to_string(ev).unwrap_or_else(|e| {
+                format!(r#"{{"event":"error","message":"cannot encode event: {e}"}}"#)
+            });
+            return vec![line];
+        }
+        let Event::Message {
+            ts,
+            from,
+            conv,
+            text,
+            ..
+        } = ev
+        else {
+            self.group = None;
+            return vec![self.line(ev)];
+        };
+        let mut out = Vec::new();
+        let day = clock::local_day(*ts, self.offset);
+        if day != self.last_day {
+            self.last_day = day;
+            self.group = None;
+            out.push(self.paint("2", &format!("--- {} ---", clock::day_name(day))));
+        }
+        let time = format!("[{}]", clock::hhmm(*ts, self.offset));
+        if self.style.grouped {
+            let key = (from.clone(), conv.clone());
+            if self.group.as_ref() != Some(&key) {
+                let place = match conv {
+                    Conv::Room(r) => format!("@ #{}", clean(r)),
+                    Conv::Peer(_) => "(private)".to_string(),
+                };
+                out.push(format!(
+                    "{} {} {place}:",
+                    self.paint("2", &time),
+                    self.name(from)
+                ));
+                self.group = Some(key);
+            }
+            out.extend(text.split('\n').map(|l| format!("    {}", clean(l))));
+        } else {
+            let text = clean(&text.replace('\n', "\\n"));
+            let conv = clean(&conv.to_string());
+            out.push(format!("{time} {conv} <{}> {text}", self.name(from)));
+        }
+        out
+    }
+
+    fn line(&self, ev: &Event) -> String {
+        let dim = |s: String| self.paint("2", &s);
+        match ev {
+            Event::Connected { addr, name, .. } => {
+                format!("connected to {} as {}", clean(addr), self.name(name))
+            }
+            Event::Joined {
+                room,
+                members,
+                created,
+            } => {
+                let new = if *created { " [new room]" } else { "" };
+                let members: Vec<String> = members.iter().map(|m| clean(m)).collect();
+                dim(format!(
+                    "* you joined #{} (members: {}){new}",
+                    clean(room),
+                    members.join(", ")
+                ))
+            }
+            Event::Left { room } => dim(format!("* you left #{}", clean(room))),
+            Event::Switched { room } => dim(format!("* now talking in #{}", clean(room))),
+            Event::Message { .. } => String::new(), // handled by `render`
+            Event::Delivery {
+                conv,
+                ids,
+                state,
+                recipients,
+                delivered,
+                read,
+            } => {
+                let ids: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+                let ids = ids.join(", ");
+                let (tick, code) = match state {
+                    DeliveryState::Sent => ("✓", "2"),
+                    DeliveryState::Delivered => ("✓✓", "32"),
+                    DeliveryState::Read => ("✓✓", "36"),
+                };
+                let text = match (conv, state) {
+                    (Conv::Peer(p), DeliveryState::Sent) => format!("{ids} sent to {}", clean(p)),
+                    (Conv::Peer(p), DeliveryState::Delivered) => {
+                        format!("{ids} delivered to {}", clean(p))
+                    }
+                    (Conv::Peer(p), DeliveryState::Read) => format!("{ids} read by {}", clean(p)),
+                    (Conv::Room(r), _) if *recipients == 0 => {
+                        format!("{ids} sent to #{} (nobody else is there)", clean(r))
+                    }
+                    (Conv::Room(r), DeliveryState::Sent) => format!("{ids} sent to #{}", clean(r)),
+                    (Conv::Room(r), DeliveryState::Delivered) => {
+                        format!(
+                            "{ids} delivered to {delivered} of {recipients} in #{}",
+                            clean(r)
+                        )
+                    }
+                    (Conv::Room(r), DeliveryState::Read) => {
+                        format!("{ids} read by {read} of {recipients} in #{}", clean(r))
+                    }
+                };
+                format!("{} {}", self.paint(code, tick), dim(text))
+            }
+            Event::Notice {
+                kind,
+                user,
+                room,
+                status,
+                text,
+            } => {
+                let text = if text.trim().is_empty() {
+                    match (kind, room, status) {
+                        (NoticeKind::Join, Some(r), _) => format!("{user} joined #{r}"),
+                        (NoticeKind::Leave, Some(r), _) => format!("{user} left #{r}"),
+                        (NoticeKind::Status, _, Some(s)) => format!("{user} is now {s}"),
+                        _ => format!("{user}: {kind:?}"),
+                    }
+                } else {
+                    text.clone()
+                };
+                dim(format!("* {}", clean(&text)))
+            }
+            Event::Typing {
+                from, conv, active, ..
+            } => {
+                let what = if *active {
+                    "is typing..."
+                } else {
+                    "stopped typing"
+                };
+                dim(format!(
+                    "{} {what} ({})",
+                    clean(from),
+                    clean(&conv.to_string())
+                ))
+            }
+            Event::RoomList { rooms } if rooms.is_empty() => dim("* no rooms".into()),
+            Event::RoomList { rooms } => {
+                let list: Vec<String> = rooms
+                    .iter()
+                    .map(|r| {
+                        let s = if r.members == 1 { "" } else { "s" };
+                        format!("#{} ({} member{s})", clean(&r.name), r.members)
+                    })
+                    .collect();
+                format!("* rooms: {}", list.join(", "))
+            }
+            Event::UserList { users } => {
+                let list: Vec<String> = users
+                    .iter()
+                    .map(|u| {
+                        let rooms: Vec<String> =
+                            u.rooms.iter().map(|r| format!("#{}", clean(r))).collect();
+                        if rooms.is_empty() {
+                            format!("{} ({})", self.name(&u.name), u.status)
+                        } else {
+                            format!("{} ({}; {})", self.name(&u.name), u.status, rooms.join(" "))
+                        }
+                    })
+                    .collect();
+                format!("* users online: {}", list.join(", "))
+            }
+            Event::CallRinging { to, media, .. } => {
+                self.paint("33", &format!("☎ calling {} ({media})...", clean(to)))
+            }
+            Event::CallIncoming { from, media, .. } => self.paint(
+                "1;33",
+                &format!(
+                    "☎ {} is calling you ({media}) — /accept-call or /decline-call",
+                    clean(from)
+                ),
+            ),
+            Event::CallAccepted { peer, media, .. } => self.paint(
+                "33",
+                &format!("☎ call with {} connected ({media})", clean(peer)),
+            ),
+            Event::CallEnded {
+                peer, reason, by, ..
+            } => {
+                let by = match (reason, by) {
+                    (CallEnd::Declined | CallEnd::Hangup, Some(b)) => format!(" by {}", clean(b)),
+                    _ => String::new(),
+                };
+                self.paint(
+                    "33",
+                    &format!("☎ call with {} ended: {reason}{by}", clean(peer)),
+                )
+            }
+            Event::Error { message, .. } => self.paint("31", &format!("error: {}", clean(message))),
+            Event::Hint { text } => self.paint("33", &clean(text)),
+            Event::Info { text } => clean(text),
+            Event::Bye { reason } => dim(format!(
+                "* the server is closing the connection: {}",
+                clean(reason)
+            )),
+        }
+    }
+}
+
+/// Neutralise control characters (escape sequences, carriage returns) from the network.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, Media, RoomInfo};
+
+    // 2026-11-21T12:01:00Z, a Saturday.
+    const NOON: u64 = 1_795_262_460_000;
+    const DAY_MS: u64 = 86_400_000;
+    const FLAT: Style = Style {
+        color: false,
+        grouped: false,
+        json: false,
+    };
+    const GROUPED: Style = Style {
+        color: false,
+        grouped: true,
+        json: false,
+    };
+
+    fn msg(id: u64, ts: u64, from: &str, room: &str, text: &str) -> Event {
+        Event::Message {
+            id,
+            ts,
+            from: from.into(),
+            conv: Conv::Room(room.into()),
+            text: text.into(),
+        }
+    }
+
+    fn one(r: &mut Renderer, e: Event) -> String {
+        let mut v = r.render(&e);
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.remove(0)
+    }
+
+    #[test]
+    fn flat_lines_name_sender_and_conversation() {
+        let mut r = Renderer::new(FLAT, 0, NOON);
+        assert_eq!(
+            one(&mut r, msg(1, NOON, "alice", "general", "hello")),
+            "[12:01] #general <alice> hello"
+        );
+        assert_eq!(
+            one(&mut r, msg(2, NOON, "alice", "general", "a\nb\x1b[2J")),
+            "[12:01] #general <alice> a\\nb\u{fffd}[2J"
+        );
+        let dm = Event::Message {
+            id: 3,
+            ts: NOON,
+            from: "bob".into(),
+            conv: Conv::Peer("bob".into()),
+            text: "psst".into(),
+        };
+        assert_eq!(one(&mut r, dm), "[12:01] private <bob> psst");
+    }
+
+    #[test]
+    fn grouping_and_day_separator() {
+        let mut r = Renderer::new(GROUPED, 3600, NOON);
+        assert_eq!(
+            r.render(&msg(1, NOON, "alice", "general", "hi")),
+            vec!["[13:01] alice @ #general:", "    hi"]
+        );
+        assert_eq!(
+            r.render(&msg(2, NOON, "alice", "general", "there\nfriend")),
+            vec!["    there", "    friend"]
+        );
+        // Another sender, then back: new headers.
+        assert_eq!(
+            r.render(&msg(3, NOON, "bob", "general", "yo"))[0],
+            "[13:01] bob @ #general:"
+        );
+        assert_eq!(r.render(&msg(4, NOON, "alice", "general", "x")).len(), 2);
+        // Any other line, or the user's own input, breaks the group.
+        r.render(&Event::Info { text: "i".into() });
+        assert_eq!(r.render(&msg(5, NOON, "alice", "general", "y")).len(), 2);
+        r.break_group();
+        assert_eq!(r.render(&msg(6, NOON, "alice", "general", "z")).len(), 2);
+        assert_eq!(r.render(&msg(7, NOON, "alice", "general", "same")).len(), 1);
+        // Next day (local): separator, then a fresh header.
+        assert_eq!(
+            r.render(&msg(8, NOON + DAY_MS, "alice", "general", "later")),
+            vec![
+                "--- Sunday 22 November 2026 ---",
+                "[13:01] alice @ #general:",
+                "    later"
+            ]
+        );
+    }
+
+    #[test]
+    fn delivery_states() {
+        let mut r = Renderer::new(FLAT, 0, NOON);
+        let d = |conv: Conv, ids: Vec<u64>, state, recipients, delivered, read| Event::Delivery {
+            conv,
+            ids,
+            state,
+            recipients,
+            delivered,
+            read,
+        };
+        let room = || Conv::Room("general".into());
+        let bob = || Conv::Peer("bob".into());
+        assert_eq!(
+            one(&mut r, d(room(), vec![12], DeliveryState::Sent, 3, 0, 0)),
+            "✓ #12 sent to #general"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                d(room(), vec![12, 14], DeliveryState::Delivered, 3, 2, 0)
+            ),
+            "✓✓ #12, #14 delivered to 2 of 3 in #general"
+        );
+        assert_eq!(
+            one(&mut r, d(room(), vec![12], DeliveryState::Read, 3, 3, 2)),
+            "✓✓ #12 read by 2 of 3 in #general"
+        );
+        assert_eq!(
+            one(&mut r, d(room(), vec![1], DeliveryState::Sent, 0, 0, 0)),
+            "✓ #1 sent to #general (nobody else is there)"
+        );
+        assert_eq!(
+            one(&mut r, d(bob(), vec![12], DeliveryState::Sent, 1, 0, 0)),
+            "✓ #12 sent to bob"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                d(bob(), vec![12], DeliveryState::Delivered, 1, 1, 0)
+            ),
+            "✓✓ #12 delivered to bob"
+        );
+        assert_eq!(
+            one(&mut r, d(bob(), vec![12], DeliveryState::Read, 1, 1, 1)),
+            "✓✓ #12 read by bob"
+        );
+    }
+
+    #[test]
+    fn notices_typing_calls_errors() {
+        let mut r = Renderer::new(FLAT, 0, NOON);
+        let notice = Event::Notice {
+            kind: NoticeKind::Join,
+            user: "bob".into(),
+            room: Some("general".into()),
+            status: None,
+            text: "bob joined #general".into(),
+        };
+        assert_eq!(one(&mut r, notice), "* bob joined #general");
+        let t = |active| Event::Typing {
+            from: "alice".into(),
+            conv: Conv::Room("general".into()),
+            active,
+            expired: false,
+        };
+        assert_eq!(one(&mut r, t(true)), "alice is typing... (#general)");
+        assert_eq!(one(&mut r, t(false)), "alice stopped typing (#general)");
+        assert_eq!(
+            one(
+                &mut r,
+                Event::CallIncoming {
+                    call: 1,
+                    from: "alice".into(),
+                    media: Media::Voice
+                }
+            ),
+            "☎ alice is calling you (voice) — /accept-call or /decline-call"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::CallEnded {
+                    call: 1,
+                    peer: "bob".into(),
+                    reason: CallEnd::Declined,
+                    by: Some("bob".into())
+                }
+            ),
+            "☎ call with bob ended: declined by bob"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::Error {
+                    code: Some(ErrorCode::UnknownUser),
+                    message: "no user \"zed\" is online".into()
+                }
+            ),
+            "error: no user \"zed\" is online"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::Joined {
+                    room: "general".into(),
+                    members: vec!["alice".into(), "bob".into()],
+                    created: false
+                }
+            ),
+            "* you joined #general (members: alice, bob)"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::Joined {
+                    room: "rust".into(),
+                    members: vec!["alice".into()],
+                    created: true
+                }
+            ),
+            "* you joined #rust (members: alice) [new room]"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::RoomList {
+                    rooms: vec![RoomInfo {
+                        name: "general".into(),
+                        members: 2
+                    }]
+                }
+            ),
+            "* rooms: #general (2 members)"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::Connected {
+                    addr: "127.0.0.1:5555".into(),
+                    name: "bob".into(),
+                    server: "x".into()
+                }
+            ),
+            "connected to 127.0.0.1:5555 as bob"
+        );
+    }
+
+    #[test]
+    fn colour_and_json() {
+        let mut r = Renderer::new(
+            Style {
+                color: true,
+                grouped: false,
+                json: false,
+            },
+            0,
+            NOON,
+        );
+        let line = one(
+            &mut r,
+            Event::Error {
+                code: None,
+                message: "x".into(),
+            },
+        );
+        assert_eq!(line, "\x1b[31merror: x\x1b[0m");
+        let mut r = Renderer::new(
+            Style {
+                color: false,
+                grouped: true,
+                json: true,
+            },
+            0,
+            NOON,
+        );
+        assert_eq!(
+            one(&mut r, Event::Left { room: "x".into() }),
+            r#"{"event":"left","room":"x"}"#
+        );
+    }
+}

@@ -1,0 +1,484 @@
+//! The client's state machine, sans I/O: it never touches a socket or reads
+//! the clock.
+//!
+//! Inputs are server frames ([`ClientState::handle`]), user commands
+//! ([`ClientState::command`]), edits of the input line (typing) and the
+//! passing of time ([`ClientState::tick`]), each with `now`. Outputs are
+//! [`Outcome`]s: frames to send and [`Event`]s to show. It tracks the current
+//! room, joined rooms and members, known users (for completion), pending sends
+//! keyed by client id (`c1`, `c2`, ...), receipts both ways (see `receipts`),
+//! typing indicators with a local expiry, and the current call, so that
+//! `/accept-call` and friends need no argument.
+
+mod input;
+
+use super::event::{Conv, Event};
+use super::receipts::{Incoming, Outgoing};
+use crate::protocol::{ClientMsg, NoticeKind, ServerMsg, PROTOCOL_VERSION};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// A typing indicator disappears after this long without a refresh, even if
+/// the server's stop frame is lost.
+pub const TYPING_EXPIRY: Duration = Duration::from_secs(6);
+
+/// While the line stays non-empty, typing start is re-sent at most this often.
+pub const TYPING_REFRESH: Duration = Duration::from_secs(3);
+
+/// Frames to send and events to show.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub frames: Vec<ClientMsg>,
+    pub events: Vec<Event>,
+}
+
+impl Outcome {
+    fn event(e: Event) -> Outcome {
+        Outcome {
+            frames: Vec::new(),
+            events: vec![e],
+        }
+    }
+    fn frame(f: ClientMsg) -> Outcome {
+        Outcome {
+            frames: vec![f],
+            events: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallPhase {
+    Outgoing,
+    Incoming,
+    Active,
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    id: u64,
+    phase: CallPhase,
+}
+
+/// Everything the client knows.
+#[derive(Debug)]
+pub struct ClientState {
+    me: String,
+    /// `host:port` as the user gave it, for the connected line.
+    addr: String,
+    logged_in: bool,
+    current: Option<String>,
+    /// Joined rooms and their members (including you).
+    rooms: BTreeMap<String, BTreeSet<String>>,
+    /// Rooms seen in a `room_list` (for completion).
+    known_rooms: BTreeSet<String>,
+    users: BTreeSet<String>,
+    next_cid: u64,
+    /// Sends not yet acknowledged, by numeric client id.
+    pending: BTreeMap<u64, Conv>,
+    outgoing: Outgoing,
+    incoming: Incoming,
+    /// Who is typing where, and when that indicator expires.
+    typing: BTreeMap<(Conv, String), Instant>,
+    /// Our own typing: conversation and when start was last sent.
+    my_typing: Option<(Conv, Instant)>,
+    call: Option<Call>,
+    /// Outstanding join / create / leave requests.
+    room_ops: u32,
+}
+
+impl ClientState {
+    pub fn new(name: &str, addr: &str) -> ClientState {
+        ClientState {
+            me: name.to_string(),
+            addr: addr.to_string(),
+            logged_in: false,
+            current: None,
+            rooms: BTreeMap::new(),
+            known_rooms: BTreeSet::new(),
+            users: BTreeSet::new(),
+            next_cid: 1,
+            pending: BTreeMap::new(),
+            outgoing: Outgoing::default(),
+            incoming: Incoming::default(),
+            typing: BTreeMap::new(),
+            my_typing: None,
+            call: None,
+            room_ops: 0,
+        }
+    }
+
+    /// The first frame to send.
+    pub fn hello(&self, room: &str) -> ClientMsg {
+        ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            name: self.me.clone(),
+            room: Some(room.to_string()),
+            status: None,
+        }
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+    pub fn logged_in(&self) -> bool {
+        self.logged_in
+    }
+    pub fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+    /// Sends the server has not acknowledged yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+    /// Join / create / leave requests without a reply yet.
+    pub fn room_ops(&self) -> u32 {
+        self.room_ops
+    }
+    /// Known user names other than yours, sorted.
+    pub fn users(&self) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|u| **u != self.me)
+            .cloned()
+            .collect()
+    }
+    /// Joined and listed room names, sorted.
+    pub fn room_names(&self) -> Vec<String> {
+        let mut all: BTreeSet<String> = self.known_rooms.clone();
+        all.extend(self.rooms.keys().cloned());
+        all.into_iter().collect()
+    }
+
+    fn cid(&mut self, conv: Conv) -> String {
+        let n = self.next_cid;
+        self.next_cid += 1;
+        self.pending.insert(n, conv);
+        format!("c{n}")
+    }
+
+    /// Apply one server frame.
+    pub fn handle(&mut self, msg: ServerMsg, now: Instant) -> Outcome {
+        match msg {
+            ServerMsg::Welcome {
+                name,
+                server,
+                rooms,
+                ..
+            } => {
+                self.logged_in = true;
+                self.me = name.clone();
+                self.users.insert(name.clone());
+                for r in &rooms {
+                    self.rooms
+                        .entry(r.clone())
+                        .or_default()
+                        .insert(name.clone());
+                }
+                self.current = rooms.first().cloned();
+                Outcome::event(Event::Connected {
+                    addr: self.addr.clone(),
+                    name,
+                    server,
+                })
+            }
+            ServerMsg::Error {
+                code,
+                message,
+                re,
+                cid,
+            } => {
+                let num = cid
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix('c')?.parse::<u64>().ok());
+                match (num, re.as_deref()) {
+                    (Some(n), _) => {
+                        self.pending.remove(&n);
+                    }
+                    // No cid echoed: assume the oldest send of that kind failed.
+                    (None, Some("room_msg" | "private_msg")) => {
+                        self.pending.pop_first();
+                    }
+                    (None, Some("join" | "create_room" | "leave")) => {
+                        self.room_ops = self.room_ops.saturating_sub(1);
+                    }
+                    _ => {}
+                }
+                Outcome::event(Event::Error {
+                    code: Some(code),
+                    message,
+                })
+            }
+            ServerMsg::Pong { .. } => Outcome::default(),
+            ServerMsg::Ack {
+                cid,
+                id,
+                recipients,
+                ..
+            } => {
+                let num = cid
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix('c')?.parse::<u64>().ok());
+                let Some(conv) = num.and_then(|n| self.pending.remove(&n)) else {
+                    return Outcome::default();
+                };
+                let audience = match &conv {
+                    Conv::Room(r) => self.rooms.get(r).map(|m| {
+                        m.iter()
+                            .filter(|u| **u != self.me)
+                            .cloned()
+                            .collect::<BTreeSet<_>>()
+                    }),
+                    Conv::Peer(p) => Some(BTreeSet::from([p.clone()])),
+                };
+                Outcome::event(self.outgoing.acked(conv, id, recipients, audience))
+            }
+            ServerMsg::Message {
+                id,
+                ts,
+                from,
+                room,
+                text,
+                ..
+            } => {
+                let conv = match room {
+                    Some(r) => Conv::Room(r),
+                    None => Conv::Peer(from.clone()),
+                };
+                // The message supersedes the sender's typing indicator, silently.
+                self.typing.remove(&(conv.clone(), from.clone()));
+                self.incoming.received(&conv, id);
+                self.users.insert(from.clone());
+                Outcome::event(Event::Message {
+                    id,
+                    ts,
+                    from,
+                    conv,
+                    text,
+                })
+            }
+            ServerMsg::Joined {
+                room,
+                members,
+                created,
+            } => {
+                self.room_ops = self.room_ops.saturating_sub(1);
+                self.users.extend(members.iter().cloned());
+                let mut set: BTreeSet<String> = members.iter().cloned().collect();
+                set.insert(self.me.clone());
+                self.rooms.insert(room.clone(), set);
+                self.current = Some(room.clone());
+                Outcome::event(Event::Joined {
+                    room,
+                    members,
+                    created,
+                })
+            }
+            ServerMsg::Left { room } => {
+                self.room_ops = self.room_ops.saturating_sub(1);
+                self.rooms.remove(&room);
+                let conv = Conv::Room(room.clone());
+                self.incoming.forget(&conv);
+                self.outgoing.forget(&conv);
+                self.typing.retain(|(c, _), _| *c != conv);
+                let mut out = Outcome::event(Event::Left { room: room.clone() });
+                if self.current.as_deref() == Some(room.as_str()) {
+                    self.current = self.rooms.keys().next().cloned();
+                    if let Some(r) = &self.current {
+                        out.events.push(Event::Switched { room: r.clone() });
+                    }
+                }
+                out
+            }
+            ServerMsg::Notice {
+                event,
+                user,
+                room,
+                status,
+                text,
+            } => {
+                if let Some(r) = &room {
+                    match event {
+                        NoticeKind::Join => {
+                            self.users.insert(user.clone());
+                            if let Some(m) = self.rooms.get_mut(r) {
+                                m.insert(user.clone());
+                            }
+                        }
+                        NoticeKind::Leave => {
+                            if let Some(m) = self.rooms.get_mut(r) {
+                                m.remove(&user);
+                            }
+                            self.typing.remove(&(Conv::Room(r.clone()), user.clone()));
+                        }
+                        NoticeKind::Status => {}
+                    }
+                }
+                Outcome::event(Event::Notice {
+                    kind: event,
+                    user,
+                    room,
+                    status,
+                    text,
+                })
+            }
+            ServerMsg::Typing {
+                from, room, active, ..
+            } => {
+                let conv = match room {
+                    Some(r) => Conv::Room(r),
+                    None => Conv::Peer(from.clone()),
+                };
+                let key = (conv.clone(), from.clone());
+                let was = self.typing.contains_key(&key);
+                if active {
+                    self.typing.insert(key, now + TYPING_EXPIRY);
+                } else {
+                    self.typing.remove(&key);
+                }
+                if was == active {
+                    return Outcome::default();
+                }
+                Outcome::event(Event::Typing {
+                    from,
+                    conv,
+                    active,
+                    expired: false,
+                })
+            }
+            ServerMsg::Receipts {
+                room,
+                peer,
+                markers,
+            } => {
+                let conv = match (room, peer) {
+                    (Some(r), _) => Conv::Room(r),
+                    (None, Some(p)) => Conv::Peer(p),
+                    (None, None) => return Outcome::default(),
+                };
+                let events = self.outgoing.markers(&conv, &markers, &self.me);
+                Outcome {
+                    frames: Vec::new(),
+                    events,
+                }
+            }
+            ServerMsg::RoomList { rooms } => {
+                self.known_rooms = rooms.iter().map(|r| r.name.clone()).collect();
+                Outcome::event(Event::RoomList { rooms })
+            }
+            ServerMsg::UserList { users } => {
+                self.users = users.iter().map(|u| u.name.clone()).collect();
+                Outcome::event(Event::UserList { users })
+            }
+            ServerMsg::CallRinging { call, to, media } => {
+                self.call = Some(Call {
+                    id: call,
+                    phase: CallPhase::Outgoing,
+                });
+                Outcome::event(Event::CallRinging { call, to, media })
+            }
+            ServerMsg::CallIncoming { call, from, media } => {
+                if self.call.is_none() {
+                    self.call = Some(Call {
+                        id: call,
+                        phase: CallPhase::Incoming,
+                    });
+                }
+                Outcome::event(Event::CallIncoming { call, from, media })
+            }
+            ServerMsg::CallAccepted { call, peer, media } => {
+                self.call = Some(Call {
+                    id: call,
+                    phase: CallPhase::Active,
+                });
+                Outcome::event(Event::CallAccepted { call, peer, media })
+            }
+            ServerMsg::CallEnded {
+                call,
+                peer,
+                reason,
+                by,
+            } => {
+                if self.call.as_ref().is_some_and(|c| c.id == call) {
+                    self.call = None;
+                }
+                Outcome::event(Event::CallEnded {
+                    call,
+                    peer,
+                    reason,
+                    by,
+                })
+            }
+            ServerMsg::Bye { reason } => Outcome::event(Event::Bye { reason }),
+        }
+    }
+
+    /// When [`ClientState::tick`] next has work (a typing indicator expires).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.typing.values().min().copied()
+    }
+
+    /// Expire typing indicators whose stop frame never came.
+    pub fn tick(&mut self, now: Instant) -> Vec<Event> {
+        let expired: Vec<(Conv, String)> = self
+            .typing
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        expired
+            .into_iter()
+            .map(|(conv, from)| {
+                self.typing.remove(&(conv.clone(), from.clone()));
+                Event::Typing {
+                    from,
+                    conv,
+                    active: false,
+                    expired: true,
+                }
+            })
+            .collect()
+    }
+
+    /// These events were shown to the user: their messages may now be marked read.
+    pub fn displayed(&mut self, events: &[Event]) {
+        for e in events {
+            if let Event::Message { id, conv, .. } = e {
+                self.incoming.displayed(conv, *id);
+            }
+        }
+    }
+
+    /// Delivered receipts owed after a batch of frames (one per conversation).
+    pub fn take_delivered(&mut self) -> Vec<ClientMsg> {
+        self.incoming.take_delivered()
+    }
+
+    /// Read receipts owed when the user submits a line / a script runs a command.
+    pub fn take_read(&mut self) -> Vec<ClientMsg> {
+        self.incoming.take_read()
+    }
+}
+
+/// Tidy one batch of events: a "stopped typing" immediately superseded by a
+/// message from the same person in the same conversation (the server clears
+/// typing when the message arrives) is dropped, so the message stands alone.
+pub fn coalesce(events: &mut Vec<Event>) {
+    let superseded = |i: usize, events: &[Event]| match &events[i] {
+        Event::Typing {
+            from,
+            conv,
+            active: false,
+            ..
+        } => events[i + 1..].iter().any(
+            |e| matches!(e, Event::Message { from: f, conv: c, .. } if f == from && c == conv),
+        ),
+        _ => false,
+    };
+    let keep: Vec<bool> = (0..events.len()).map(|i| !superseded(i, events)).collect();
+    let mut k = keep.into_iter();
+    events.retain(|_| k.next().unwrap_or(true));
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! User input applied to [`ClientState`]: commands become frames (or local
+//! errors), and edits of the input line become typing start/stop frames.
+
+use super::{CallPhase, ClientState, Outcome, TYPING_REFRESH};
+use crate::client::command::{help_lines, Command};
+use crate::client::event::{Conv, Event};
+use crate::protocol::ClientMsg;
+use std::time::Instant;
+
+impl ClientState {
+    /// Turn a user command into frames and/or local events. `/quit`, `/sleep`
+    /// and `/wait` belong to the front end and yield nothing here.
+    pub fn command(&mut self, cmd: Command, now: Instant) -> Outcome {
+        let err = |m: &str| Outcome::event(Event::local_error(m));
+        match cmd {
+            Command::Help => Outcome {
+                frames: Vec::new(),
+                events: help_lines()
+                    .into_iter()
+                    .map(|text| Event::Info { text })
+                    .collect(),
+            },
+            Command::Quit | Command::Sleep(_) | Command::Wait { .. } => Outcome::default(),
+            Command::Users => Outcome::frame(ClientMsg::ListUsers),
+            Command::Rooms => Outcome::frame(ClientMsg::ListRooms),
+            Command::Join(room) => {
+                self.room_ops += 1;
+                Outcome::frame(ClientMsg::Join { room })
+            }
+            Command::Create(room) => {
+                self.room_ops += 1;
+                Outcome::frame(ClientMsg::CreateRoom { room })
+            }
+            Command::Leave(room) => match room.or_else(|| self.current.clone()) {
+                Some(room) if self.rooms.contains_key(&room) => {
+                    self.room_ops += 1;
+                    Outcome::frame(ClientMsg::Leave { room })
+                }
+                Some(room) => err(&format!("you are not in #{room}")),
+                None => err("you are not in any room"),
+            },
+            Command::Switch(room) => {
+                if self.rooms.contains_key(&room) {
+                    self.current = Some(room.clone());
+                    Outcome::event(Event::Switched { room })
+                } else {
+                    err(&format!("you are not in #{room}; /join {room} first"))
+                }
+            }
+            Command::Say(text) => match self.current.clone() {
+                Some(room) => {
+                    let cid = self.cid(Conv::Room(room.clone()));
+                    Outcome::frame(ClientMsg::RoomMsg {
+                        room,
+                        text,
+                        cid: Some(cid),
+                    })
+                }
+                None => err("you are not in any room; /join ROOM first"),
+            },
+            Command::Msg { to, text } => {
+                let cid = self.cid(Conv::Peer(to.clone()));
+                Outcome::frame(ClientMsg::PrivateMsg {
+                    to,
+                    text,
+                    cid: Some(cid),
+                })
+            }
+            Command::Status(status) => Outcome::frame(ClientMsg::SetStatus { status }),
+            Command::Call { to, media } => Outcome::frame(ClientMsg::Call { to, media }),
+            Command::AcceptCall | Command::DeclineCall => match &self.call {
+                Some(c) if c.phase == CallPhase::Incoming => Outcome::frame(match cmd {
+                    Command::AcceptCall => ClientMsg::CallAccept { call: c.id },
+                    _ => ClientMsg::CallDecline { call: c.id },
+                }),
+                _ => err("no call is ringing for you"),
+            },
+            Command::Hangup => match &self.call {
+                Some(c) => Outcome::frame(ClientMsg::Hangup { call: c.id }),
+                None => err("you are not in a call"),
+            },
+            Command::Typing(active) => match self.current.clone() {
+                Some(room) => {
+                    let conv = Conv::Room(room.clone());
+                    self.my_typing = active.then_some((conv, now));
+                    Outcome::frame(ClientMsg::Typing {
+                        room: Some(room),
+                        to: None,
+                        active,
+                    })
+                }
+                None => err("you are not in any room"),
+            },
+        }
+    }
+
+    /// The input line changed: maybe send typing start (at most every
+    /// [`TYPING_REFRESH`] while the line is chat text) or stop (the line was
+    /// emptied or became a command).
+    pub fn edited(&mut self, line: &str, now: Instant) -> Vec<ClientMsg> {
+        let chatty = !line.trim().is_empty() && (!line.starts_with('/') || line.starts_with("//"));
+        let Some(room) = self.current.clone().filter(|_| chatty) else {
+            return self.stop_typing().into_iter().collect();
+        };
+        let conv = Conv::Room(room.clone());
+        let mut out = Vec::new();
+        match &self.my_typing {
+            Some((c, at)) if *c == conv && now.saturating_duration_since(*at) < TYPING_REFRESH => {
+                return out
+            }
+            Some((c, _)) if *c != conv => out.extend(self.stop_typing()),
+            _ => {}
+        }
+        self.my_typing = Some((conv, now));
+        out.push(ClientMsg::Typing {
+            room: Some(room),
+            to: None,
+            active: true,
+        });
+        out
+    }
+
+    /// A line was submitted. A message to the conversation we are typing in
+    /// clears typing on the server by itself; anything else sends a stop.
+    pub fn submitted(&mut self, cmd: Option<&Command>) -> Option<ClientMsg> {
+        let said_here = matches!(
+            (cmd, &self.my_typing, &self.current),
+            (Some(Command::Say(_)), Some((Conv::Room(t), _)), Some(cur)) if t == cur
+        );
+        if said_here {
+            self.my_typing = None;
+            None
+        } else {
+            self.stop_typing()
+        }
+    }
+
+    fn stop_typing(&mut self) -> Option<ClientMsg> {
+        let (conv, _) = self.my_typing.take()?;
+        Some(match conv {
+            Conv::Room(r) => ClientMsg::Typing {
+                room: Some(r),
+                to: None,
+                active: false,
+            },
+            Conv::Peer(p) => ClientMsg::Typing {
+                room: None,
+                to: Some(p),
+                active: false,
+            },
+        })
+    }
+}
