@@ -7,6 +7,7 @@
 //! - [`client`]: the terminal client: command parsing, state, network thread, UI.
 //! - [`store`]: what outlives a process: the checksummed history log.
 
+pub mod bench;
 pub mod client;
 pub mod core;
 pub mod net;

@@ -19,11 +19,14 @@ fn login_sends_welcome_then_joined_and_notifies_the_room() {
             name,
             server,
             rooms,
+            session,
+            ..
         } => {
             assert_eq!(version, PROTOCOL_VERSION);
             assert_eq!(name, "alice");
             assert!(!server.is_empty(), "welcome.server names the software");
             assert_eq!(rooms, vec!["general".to_string()]);
+            assert_eq!(session.len(), 32, "a session token for reconnecting");
         }
         other => panic!("expected welcome, got {other:?}"),
     }
@@ -97,6 +100,7 @@ fn version_mismatch_is_refused_then_closed() {
         name: "alice".into(),
         room: None,
         status: None,
+        resume: None,
     });
     c.expect_error(ErrorCode::VersionMismatch);
     c.expect_closed();

@@ -51,9 +51,11 @@ fn room_message_is_acked_to_the_sender_and_delivered_to_the_others() {
             id,
             ts,
             recipients,
+            duplicate,
         } => {
             assert_eq!(cid.as_deref(), Some("c1"));
             assert_eq!(recipients, 2, "members other than the sender");
+            assert!(!duplicate);
             (id, ts)
         }
         other => panic!("expected ack, got {other:?}"),
@@ -71,12 +73,14 @@ fn room_message_is_acked_to_the_sender_and_delivered_to_the_others() {
                 room,
                 to,
                 text,
+                replay,
             } => {
                 assert_eq!((mid, mts), (id, ts), "same id and ts as the ack");
                 assert_eq!(from, "alice");
                 assert_eq!(room.as_deref(), Some("general"));
                 assert_eq!(to, None);
                 assert_eq!(text, "hello, room");
+                assert_eq!(replay, None, "a live delivery");
             }
             other => panic!("expected message, got {other:?}"),
         }
@@ -224,7 +228,7 @@ fn private_message_errors() {
     alice.expect_error(ErrorCode::Invalid);
     carol.expect_no_frame(100);
 
-    // Offline users are unknown.
+    // A user who went offline is not unknown: the message is held for them.
     bob.disconnect();
     alice.expect_notice(NoticeKind::Leave, "bob", None);
     alice.send(&ClientMsg::PrivateMsg {
@@ -232,7 +236,8 @@ fn private_message_errors() {
         text: "are you there?".into(),
         cid: None,
     });
-    alice.expect_error(ErrorCode::UnknownUser);
+    let (_, recipients) = alice.expect_ack(None);
+    assert_eq!(recipients, 1);
 }
 
 #[test]

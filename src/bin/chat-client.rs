@@ -7,12 +7,16 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json]
+                   [--download-dir DIR] [--auto-accept]
 
   -n, --name NAME   your user name (required)
       --host HOST   server address (default 127.0.0.1)
   -p, --port PORT   server port (default 5555)
   -r, --room ROOM   room to join at login (default general)
       --json        print events as JSON objects, one per line
+      --download-dir DIR
+                    where received files go (default ./downloads)
+      --auto-accept accept every file offer without asking (for scripts)
   -h, --help        show this help
 
 Interactive when stdin and stdout are terminals (type /help for commands);
@@ -33,6 +37,8 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
                 opts.room = room.strip_prefix('#').unwrap_or(&room).to_string();
             }
             Long("json") => opts.json = true,
+            Long("download-dir") => opts.download_dir = parser.value()?.into(),
+            Long("auto-accept") => opts.auto_accept = true,
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(arg.unexpected()),
         }

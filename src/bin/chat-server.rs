@@ -1,6 +1,7 @@
 //! `chat-server`: parse the command line, bind, print `listening on HOST:PORT`, run.
 
 use chat::net::{Server, ServerConfig};
+use lexopt::ValueExt;
 use simplelog::{ColorChoice, ConfigBuilder, LevelFilter, TermLogger, TerminalMode};
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ Options:
                          disconnected (default 4194304)
   --typing-timeout SECS  typing indicator lifetime without refresh (default 5)
   --ring-timeout SECS    unanswered calls end as missed after this (default 30)
+  --grace SECS           how long a dropped user's name is kept for their
+                         reconnect (default 30)
+  --max-file-size BYTES  largest file that may be sent or uploaded
+                         (default 1099511627776; suffixes K, M, G, T allowed)
+  --store-quota BYTES    most bytes the shared file store under DATA_DIR/files
+                         may hold (default 10G)
   -h, --help             show this help
 ";
 
@@ -38,6 +45,9 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);
             }
             Long("typing-timeout") => cfg.core.typing_timeout_ms = secs_to_ms(p.value()?.parse()?),
+            Long("grace") => cfg.core.grace_ms = secs_to_ms(p.value()?.parse()?),
+            Long("max-file-size") => cfg.files.limits.max_file_size = bytes(&mut p)?,
+            Long("store-quota") => cfg.files.store_quota = bytes(&mut p)?,
             Long("ring-timeout") => cfg.core.ring_timeout_ms = secs_to_ms(p.value()?.parse()?),
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -47,6 +57,36 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
         }
     }
     Ok((cfg, level))
+}
+
+/// A byte count with an optional K, M, G or T suffix (powers of 1024).
+fn bytes(p: &mut lexopt::Parser) -> Result<u64, lexopt::Error> {
+    let text = p.value()?.string()?;
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => {
+                    return Err(format!(
+                        "cannot parse \"{text}\" as a byte count: unknown suffix {c:?}"
+                    )
+                    .into())
+                }
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            format!("cannot parse \"{text}\" as a byte count (e.g. 1048576, 512K, 2G)").into()
+        })
 }
 
 fn secs_to_ms(s: f64) -> u64 {

@@ -51,6 +51,8 @@ pub enum Command {
     },
     /// Plain text for the current room.
     Say(String),
+    /// A file-transfer command (`/send`, `/accept`, ...; see `client::transfer`).
+    File(super::transfer::FileCommand),
 }
 
 /// Why a line is not a valid command; `Display` is the hint for the user.
@@ -125,6 +127,10 @@ pub fn help_lines() -> Vec<String> {
     ];
     for s in COMMANDS {
         out.push(format!("  {:<26} {}; e.g. {}", s.usage, s.about, s.example));
+    }
+    out.push("files:".to_string());
+    for (_, usage, about, example) in super::transfer::command::SPECS {
+        out.push(format!("  {usage:<26} {about}; e.g. {example}"));
     }
     out.push(String::new());
     out.push(READ_RULE.to_string());
@@ -263,7 +269,10 @@ impl FromStr for Command {
                     timeout,
                 })
             }
-            _ => Err(CommandError::Unknown(word.to_string())),
+            n => match super::transfer::command::parse(n, rest) {
+                Some(r) => r.map(Command::File),
+                None => Err(CommandError::Unknown(word.to_string())),
+            },
         }
     }
 }
@@ -312,13 +321,15 @@ pub fn complete(
     let cands = match head.first() {
         None if word.starts_with('/') && !word.starts_with("//") => COMMANDS
             .iter()
-            .filter(|s| s.name.starts_with(&word.to_ascii_lowercase()))
-            .map(|s| s.name.to_string())
+            .map(|s| s.name)
+            .chain(super::transfer::command::SPECS.iter().map(|s| s.0))
+            .filter(|n| n.starts_with(&word.to_ascii_lowercase()))
+            .map(|n| n.to_string())
             .collect(),
         Some(&cmd) if cmd.starts_with('/') && !cmd.starts_with("//") => {
             match (cmd.to_ascii_lowercase().as_str(), head.len()) {
                 ("/join" | "/leave" | "/switch", 1) => prefixed(rooms, "#"),
-                ("/msg" | "/call", 1) => prefixed(users, ""),
+                ("/msg" | "/call" | "/send", 1) => prefixed(users, ""),
                 ("/call", 2) => words(&["voice", "video"]),
                 ("/status", 1) => words(&["online", "busy", "away"]),
                 ("/typing", 1) => words(&["on", "off"]),

@@ -146,6 +146,20 @@ pub enum Event {
     Bye {
         reason: String,
     },
+    /// A file transfer changed state.
+    Transfer(crate::client::transfer::view::TransferEvent),
+    /// Periodic progress of the transfers that are moving (at most once a second).
+    Progress {
+        transfers: Vec<crate::client::transfer::view::TransferRow>,
+    },
+    /// `/transfers`.
+    TransferList {
+        transfers: Vec<crate::client::transfer::view::TransferRow>,
+    },
+    /// `/files`: the shared store.
+    FileList {
+        files: Vec<crate::protocol::files::FileInfo>,
+    },
 }
 
 impl Event {

@@ -17,6 +17,7 @@
 //! - [`clock`]: local UTC offset (`date +%z`) and calendar arithmetic.
 //! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue.
 //! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
+//! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
 //! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
 
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod output;
 pub mod receipts;
 pub mod render;
 pub mod state;
+pub mod transfer;
 pub mod ui;
 
 use state::ClientState;
@@ -44,6 +46,10 @@ pub struct Options {
     pub room: String,
     /// Print events as JSON objects, one per line.
     pub json: bool,
+    /// Where received files go.
+    pub download_dir: std::path::PathBuf,
+    /// Accept every file offer without asking.
+    pub auto_accept: bool,
 }
 
 impl Options {
@@ -55,6 +61,8 @@ impl Options {
             port: 5555,
             room: "general".to_string(),
             json: false,
+            download_dir: std::path::PathBuf::from("downloads"),
+            auto_accept: false,
         }
     }
 
@@ -129,6 +137,8 @@ impl std::error::Error for ClientError {}
 pub struct Shared {
     state: Mutex<ClientState>,
     changed: Condvar,
+    /// File transfers (their own lock: chunks do not wait for the chat state).
+    pub files: transfer::Files,
 }
 
 impl Shared {
@@ -136,6 +146,7 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
             changed: Condvar::new(),
+            files: transfer::Files::default(),
         }
     }
 

@@ -12,6 +12,8 @@
 //! [`connect`] and [`Link::run`] are separate so that a reconnect loop can be
 //! added around them in [`net_main`] without touching the front ends.
 
+mod files;
+
 use super::event::Event;
 use super::output::Sink;
 use super::state::coalesce;
@@ -221,6 +223,7 @@ impl Link<'_> {
             let now = Instant::now();
             let deadline = [
                 self.shared.lock().next_deadline(),
+                self.files_deadline(),
                 (!self.logged_in).then_some(login_by),
                 self.logout_by,
             ]
@@ -247,6 +250,7 @@ impl Link<'_> {
                 return Ok(()); // the front end is gone: just close
             }
             let eof = if readable { self.read()? } else { false };
+            self.pump_files();
             if let Err(e) = self.flush() {
                 return if self.logout_by.is_some() {
                     Ok(())
@@ -335,6 +339,7 @@ impl Link<'_> {
             }
         }
         self.inbuf.drain(..used);
+        let frames = self.file_frames(frames);
         self.handle(frames)?;
         Ok(eof)
     }

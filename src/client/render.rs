@@ -82,6 +82,10 @@ impl Renderer {
             });
             return vec![line];
         }
+        if let Some(lines) = super::transfer::view::lines(ev, self.offset) {
+            self.group = None;
+            return lines.iter().map(|l| clean(l)).collect();
+        }
         let Event::Message {
             ts,
             from,
@@ -275,6 +279,11 @@ impl Renderer {
                 "* the server is closing the connection: {}",
                 clean(reason)
             )),
+            // Handled by `render` (transfer::view).
+            Event::Transfer(_)
+            | Event::Progress { .. }
+            | Event::TransferList { .. }
+            | Event::FileList { .. } => String::new(),
         }
     }
 }

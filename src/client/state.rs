@@ -115,6 +115,7 @@ impl ClientState {
             name: self.me.clone(),
             room: Some(room.to_string()),
             status: None,
+            resume: None,
         }
     }
 
@@ -410,6 +411,12 @@ impl ClientState {
                 })
             }
             ServerMsg::Bye { reason } => Outcome::event(Event::Bye { reason }),
+            // File frames are handled by the network thread's transfer table.
+            ServerMsg::FileState { .. }
+            | ServerMsg::FileCredit { .. }
+            | ServerMsg::FileChunk { .. }
+            | ServerMsg::FileList { .. } => Outcome::default(),
+            ServerMsg::Synced { .. } | ServerMsg::HistoryEnd { .. } => Outcome::default(),
         }
     }
 

@@ -66,6 +66,9 @@ impl Session {
     /// Connect, log in, and return once `welcome` has arrived.
     fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
         let shared = Arc::new(Shared::new(ClientState::new(&opts.name, &opts.addr())));
+        shared
+            .files
+            .configure(opts.download_dir.clone(), opts.auto_accept);
         let cfg = NetConfig {
             host: opts.host.clone(),
             port: opts.port,
@@ -102,6 +105,10 @@ impl Session {
 
     /// Run a command that the state machine handles.
     fn execute(&self, cmd: Command) {
+        if let Command::File(fc) = cmd {
+            super::transfer::execute(&self.shared, &self.net, &self.sink, fc);
+            return;
+        }
         let room_op = matches!(
             cmd,
             Command::Join(_) | Command::Create(_) | Command::Leave(_)
@@ -328,6 +335,14 @@ fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
                     "warning: {n} message(s) not acknowledged by the server within {}s",
                     ACK_WAIT.as_secs()
                 );
+            }
+            // Scripts end only once every transfer has ended.
+            let ended = |_: &ClientState| {
+                session.shared.files.busy() == 0 || transcript.closed().is_some()
+            };
+            while !session.shared.wait_until(Duration::from_secs(60), ended) {}
+            if let Some(e) = transcript.closed() {
+                return Err(e);
             }
             session.logout();
             Ok(0)

@@ -12,12 +12,17 @@
 //! - `receipts`: cumulative delivered/read markers and their coalescing.
 //! - `typing`: typing indicators and their expiry.
 //! - `calls`: call signalling.
+//! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
 
 mod calls;
+pub mod history;
 mod receipts;
 mod rooms;
 mod session;
+pub mod transfer;
+mod transfer_store;
+mod filename;
 mod typing;
 pub mod validate;
 
@@ -48,8 +53,8 @@ pub struct Config {
     pub ring_timeout_ms: u64,
     /// Longest accepted message text, in characters.
     pub max_text_chars: usize,
-    /// Room messages kept in memory per room for receipt routing.
-    pub recent_per_room: usize,
+    /// How long a dropped user's name is held for their reconnecting client.
+    pub grace_ms: u64,
     /// Reported in `welcome`.
     pub server_name: String,
 }
@@ -60,7 +65,7 @@ impl Default for Config {
             typing_timeout_ms: 5_000,
             ring_timeout_ms: 30_000,
             max_text_chars: 4_000,
-            recent_per_room: 1_024,
+            grace_ms: 30_000,
             server_name: format!("chat-server {}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -72,6 +77,9 @@ impl Default for Config {
 pub enum Priority {
     Normal,
     Low,
+    /// A file chunk of transfer N: sent after every other frame, round-robin
+    /// across transfers, never dropped (credit windows bound it).
+    Chunk(u64),
 }
 
 /// Something the core wants done on a connection.
@@ -111,8 +119,6 @@ pub(crate) struct Session {
 pub(crate) struct Room {
     /// Member name -> connection.
     pub members: BTreeMap<String, ConnId>,
-    /// Recent messages `(id, author)`, oldest first, for receipt routing.
-    pub recent: std::collections::VecDeque<(u64, String)>,
 }
 
 /// The chat state machine.
@@ -122,24 +128,46 @@ pub struct Core {
     /// Online user name -> connection.
     pub(crate) names: HashMap<String, ConnId>,
     pub(crate) rooms: BTreeMap<String, Room>,
-    pub(crate) next_id: u64,
+    pub(crate) history: history::History,
+    /// Session token of each user logged in or held.
+    pub(crate) tokens: HashMap<String, String>,
+    /// Names held after a drop: name -> (token, monotonic deadline).
+    pub(crate) held: HashMap<String, (String, u64)>,
+    token_seq: u64,
+    token_keys: std::collections::hash_map::RandomState,
     pub(crate) receipts: receipts::Receipts,
     pub(crate) typing: typing::Typing,
     pub(crate) calls: calls::Calls,
+    pub(crate) transfers: transfer::Transfers,
     out: Vec<(ConnId, Output)>,
 }
 
 impl Core {
+    /// A core with in-memory history only.
     pub fn new(cfg: Config) -> Self {
+        Core::with_history(cfg, history::History::default())
+    }
+
+    /// A core over a history replayed from its log.
+    pub fn with_history(cfg: Config, mut history: history::History) -> Self {
+        let mut receipts = receipts::Receipts::default();
+        for m in std::mem::take(&mut history.replayed_markers) {
+            receipts.restore(&m);
+        }
         Core {
             cfg,
             sessions: HashMap::new(),
             names: HashMap::new(),
             rooms: BTreeMap::new(),
-            next_id: 1,
-            receipts: Default::default(),
+            history,
+            tokens: HashMap::new(),
+            held: HashMap::new(),
+            token_seq: 0,
+            token_keys: Default::default(),
+            receipts,
             typing: Default::default(),
             calls: Default::default(),
+            transfers: Default::default(),
             out: Vec::new(),
         }
     }
@@ -170,6 +198,7 @@ impl Core {
                 name,
                 room,
                 status,
+                resume,
             } => {
                 if logged_in {
                     self.error(
@@ -179,7 +208,14 @@ impl Core {
                         "hello",
                     );
                 } else {
-                    self.login(conn, version, name, room, status.unwrap_or_default(), now);
+                    let login = session::Login {
+                        version,
+                        name,
+                        room,
+                        status: status.unwrap_or_default(),
+                        resume: resume.unwrap_or_default(),
+                    };
+                    self.login(conn, login, now);
                 }
             }
             other if !logged_in => {
@@ -207,10 +243,29 @@ impl Core {
             ClientMsg::Leave { room } => self.leave(conn, room, now),
             ClientMsg::ListRooms => self.list_rooms(conn),
             ClientMsg::ListUsers => self.list_users(conn),
+            ClientMsg::History {
+                room,
+                peer,
+                before,
+                limit,
+            } => self.history_request(conn, room, peer, before, limit),
             ClientMsg::Call { to, media } => self.call(conn, to, media, now),
             ClientMsg::CallAccept { call } => self.call_accept(conn, call),
             ClientMsg::CallDecline { call } => self.call_decline(conn, call),
             ClientMsg::Hangup { call } => self.hangup(conn, call),
+            file @ (ClientMsg::FileOffer { .. }
+            | ClientMsg::FileAccept { .. }
+            | ClientMsg::FileReject { .. }
+            | ClientMsg::FileCredit { .. }
+            | ClientMsg::FileChunk { .. }
+            | ClientMsg::FilePause { .. }
+            | ClientMsg::FileResume { .. }
+            | ClientMsg::FileCancel { .. }
+            | ClientMsg::FileDone { .. }
+            | ClientMsg::FileFailed { .. }
+            | ClientMsg::Upload { .. }
+            | ClientMsg::ListFiles
+            | ClientMsg::Download { .. }) => self.file_msg(conn, file, now),
         }
     }
 
@@ -239,19 +294,33 @@ impl Core {
     pub fn tick(&mut self, now: Now) {
         self.expire_typing(now);
         self.expire_calls(now);
+        self.expire_holds(now);
     }
 
     /// The earliest monotonic time at which [`Core::tick`] has work.
     pub fn next_deadline(&self) -> Option<u64> {
-        match (self.typing.next_deadline(), self.calls.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let held = self.held.values().map(|(_, d)| *d).min();
+        [
+            self.typing.next_deadline(),
+            self.calls.next_deadline(),
+            held,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Called once per event-loop turn, after all input: emits coalesced receipts.
+    /// Called once per event-loop turn, after all input and before the output
+    /// is sent: emits coalesced receipts and makes the turn's history durable
+    /// (one fsync), so nothing is acknowledged before it is on disk.
     pub fn end_of_turn(&mut self) {
         self.flush_receipts();
+        self.history.sync();
+    }
+
+    /// The highest message id assigned so far.
+    pub fn last_id(&self) -> u64 {
+        self.history.last_id()
     }
 
     /// Take the frames and closes produced so far, in order.

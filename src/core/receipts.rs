@@ -5,8 +5,11 @@
 //! Markers only move forward and read implies delivered. Changes are not sent
 //! at once: they collect in `pending` keyed by (conversation, recipient) and go
 //! out in [`Core::end_of_turn`] as one `receipts` frame per key, so a hundred
-//! readers acknowledging in the same turn cost each author one frame.
+//! readers acknowledging in the same turn cost each author one frame. Changed
+//! markers are also appended to the history log once per turn, so they
+//! survive a restart.
 
+use super::history::{ConvKey, Record};
 use super::{ConnId, Core};
 use crate::protocol::{ErrorCode, Marker, ReceiptKind, ServerMsg};
 use std::collections::{BTreeMap, HashMap};
@@ -25,23 +28,68 @@ pub(crate) struct Receipts {
     room: HashMap<String, HashMap<String, (u64, u64)>>,
     /// (reader, peer) -> (delivered, read)
     dm: HashMap<(String, String), (u64, u64)>,
-    /// (from, to) -> last private message id from `from` to `to`.
-    dm_last: HashMap<(String, String), u64>,
     /// (conversation, recipient) -> reader -> marker, sent at end of turn.
     pending: BTreeMap<(About, String), BTreeMap<String, Marker>>,
+    /// Markers changed this turn, to be logged: (about, reader) -> value.
+    changed: BTreeMap<(About, String), (u64, u64)>,
 }
 
 impl Receipts {
-    pub fn note_dm(&mut self, from: &str, to: &str, id: u64) {
-        self.dm_last.insert((from.to_string(), to.to_string()), id);
-    }
-
-    pub fn forget_room(&mut self, room: &str) {
-        self.room.remove(room);
-    }
-
     pub fn forget_user(&mut self, name: &str) {
         self.pending.retain(|(_, recipient), _| recipient != name);
+    }
+
+    /// `reader`'s (delivered, read) in their private conversation with `peer`.
+    pub fn dm_marker(&self, reader: &str, peer: &str) -> (u64, u64) {
+        self.dm
+            .get(&(reader.to_string(), peer.to_string()))
+            .copied()
+            .unwrap_or((0, 0))
+    }
+
+    /// Every member's markers in `room`, sorted by user.
+    pub fn room_markers(&self, room: &str) -> Vec<Marker> {
+        let mut v: Vec<Marker> = self
+            .room
+            .get(room)
+            .map(|m| {
+                m.iter()
+                    .map(|(u, (d, r))| Marker {
+                        user: u.clone(),
+                        delivered: *d,
+                        read: *r,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.user.cmp(&b.user));
+        v
+    }
+
+    /// Restore a marker read back from the log.
+    pub fn restore(&mut self, rec: &Record) {
+        if let Record::Marker {
+            room,
+            peer,
+            user,
+            delivered,
+            read,
+        } = rec
+        {
+            let v = (*delivered, *read);
+            match (room, peer) {
+                (Some(r), _) => {
+                    self.room
+                        .entry(r.clone())
+                        .or_default()
+                        .insert(user.clone(), v);
+                }
+                (None, Some(p)) => {
+                    self.dm.insert((user.clone(), p.clone()), v);
+                }
+                (None, None) => {}
+            }
+        }
     }
 }
 
@@ -85,11 +133,11 @@ impl Core {
         kind: ReceiptKind,
         up_to: u64,
     ) {
-        let Some(r) = self
+        let member = self
             .rooms
             .get(&room)
-            .filter(|r| r.members.contains_key(&reader))
-        else {
+            .is_some_and(|r| r.members.contains_key(&reader));
+        if !member {
             self.error(
                 conn,
                 ErrorCode::NotInRoom,
@@ -97,8 +145,9 @@ impl Core {
                 "receipt",
             );
             return;
-        };
-        let Some(&(last, _)) = r.recent.back() else {
+        }
+        let conv = ConvKey::Room(room.clone());
+        let Some(last) = self.history.last_in(&conv) else {
             return;
         };
         let up_to = up_to.min(last);
@@ -109,19 +158,12 @@ impl Core {
             return;
         }
         markers.insert(reader.clone(), new);
+        self.receipts
+            .changed
+            .insert((About::Room(room.clone()), reader.clone()), new);
         // Authors of the messages whose state this changes.
-        let lo = old.1;
-        let hi = new.0;
-        let start = r.recent.partition_point(|(id, _)| *id <= lo);
-        let mut authors: Vec<&String> = r
-            .recent
-            .range(start..)
-            .take_while(|(id, _)| *id <= hi)
-            .map(|(_, a)| a)
-            .filter(|a| **a != reader)
-            .collect();
-        authors.sort();
-        authors.dedup();
+        let mut authors = self.history.authors(&conv, old.1, new.0);
+        authors.retain(|a| *a != reader);
         let marker = Marker {
             user: reader.clone(),
             delivered: new.0,
@@ -130,15 +172,15 @@ impl Core {
         for a in authors {
             self.receipts
                 .pending
-                .entry((About::Room(room.clone()), a.clone()))
+                .entry((About::Room(room.clone()), a))
                 .or_default()
                 .insert(reader.clone(), marker.clone());
         }
     }
 
     fn dm_receipt(&mut self, reader: String, peer: String, kind: ReceiptKind, up_to: u64) {
-        let Some(&last) = self.receipts.dm_last.get(&(peer.clone(), reader.clone())) else {
-            return; // peer never wrote to reader: nothing to acknowledge
+        let Some(last) = self.history.last_in(&ConvKey::dm(&reader, &peer)) else {
+            return; // no conversation: nothing to acknowledge
         };
         let up_to = up_to.min(last);
         let key = (reader.clone(), peer.clone());
@@ -148,6 +190,9 @@ impl Core {
             return;
         }
         self.receipts.dm.insert(key, new);
+        self.receipts
+            .changed
+            .insert((About::Peer(peer.clone()), reader.clone()), new);
         self.receipts
             .pending
             .entry((About::Peer(reader.clone()), peer))
@@ -163,6 +208,19 @@ impl Core {
     }
 
     pub(crate) fn flush_receipts(&mut self) {
+        for ((about, user), (delivered, read)) in std::mem::take(&mut self.receipts.changed) {
+            let (room, peer) = match about {
+                About::Room(r) => (Some(r), None),
+                About::Peer(p) => (None, Some(p)),
+            };
+            self.history.append_marker(Record::Marker {
+                room,
+                peer,
+                user,
+                delivered,
+                read,
+            });
+        }
         if self.receipts.pending.is_empty() {
             return;
         }

@@ -1,7 +1,8 @@
 //! Rooms and messages: join, create, leave, lists, room and private messages.
 
+use super::history::{ConvKey, StoredMsg};
 use super::{typing::Conv, validate, ConnId, Core, Now, Priority};
-use crate::protocol::{ErrorCode, NoticeKind, RoomInfo, ServerMsg};
+use crate::protocol::{ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
 
 impl Core {
     pub(crate) fn join(&mut self, conn: ConnId, room: String, create: bool, _now: Now) {
@@ -92,7 +93,6 @@ impl Core {
         r.members.remove(name);
         if r.members.is_empty() {
             self.rooms.remove(room);
-            self.receipts.forget_room(room);
             return;
         }
         let others: Vec<ConnId> = r.members.values().copied().collect();
@@ -122,9 +122,26 @@ impl Core {
     }
 
     fn next_message_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.history.last_id() + 1
+    }
+
+    /// Answer a resent message (same `cid`) with its original id. True if it was one.
+    fn answer_duplicate(&mut self, conn: ConnId, name: &str, cid: &Option<String>) -> bool {
+        let Some((id, ts, recipients)) = self.history.duplicate(name, cid.as_deref()) else {
+            return false;
+        };
+        log::debug!("conn {conn}: {name} resent {cid:?}, already stored as #{id}");
+        self.send(
+            conn,
+            &ServerMsg::Ack {
+                cid: cid.clone(),
+                id,
+                ts,
+                recipients,
+                duplicate: true,
+            },
+        );
+        true
     }
 
     pub(crate) fn room_msg(
@@ -138,6 +155,9 @@ impl Core {
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        if self.answer_duplicate(conn, &name, &cid) {
+            return;
+        }
         if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
             self.error_cid(conn, ErrorCode::Invalid, e, "room_msg", cid);
             return;
@@ -153,41 +173,38 @@ impl Core {
         }
         self.stop_typing(&name, &Conv::Room(room.clone()), now);
         let id = self.next_message_id();
-        let keep = self.cfg.recent_per_room;
-        let Some(r) = self.rooms.get_mut(&room) else {
+        let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        r.recent.push_back((id, name.clone()));
-        if r.recent.len() > keep {
-            r.recent.pop_front();
-        }
         let others: Vec<ConnId> = r
             .members
             .iter()
             .filter(|(n, _)| **n != name)
             .map(|(_, c)| *c)
             .collect();
+        let recipients = others.len() as u32;
+        let stored = StoredMsg {
+            id,
+            ts: now.unix_ms,
+            from: name,
+            room: Some(room),
+            to: None,
+            text,
+            cid,
+            recipients,
+        };
         self.send(
             conn,
             &ServerMsg::Ack {
-                cid,
+                cid: stored.cid.clone(),
                 id,
                 ts: now.unix_ms,
-                recipients: others.len() as u32,
+                recipients,
+                duplicate: false,
             },
         );
-        self.fanout(
-            others,
-            &ServerMsg::Message {
-                id,
-                ts: now.unix_ms,
-                from: name,
-                room: Some(room),
-                to: None,
-                text,
-            },
-            Priority::Normal,
-        );
+        self.fanout(others, &stored.to_frame(None), Priority::Normal);
+        self.history.append(stored);
     }
 
     pub(crate) fn private_msg(
@@ -201,6 +218,9 @@ impl Core {
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        if self.answer_duplicate(conn, &name, &cid) {
+            return;
+        }
         if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
             self.error_cid(conn, ErrorCode::Invalid, e, "private_msg", cid);
             return;
@@ -210,32 +230,90 @@ impl Core {
             self.error_cid(conn, ErrorCode::Invalid, msg, "private_msg", cid);
             return;
         }
-        let Some(&peer) = self.names.get(&to) else {
-            let msg = format!("no user named \"{to}\" is online; /users lists who is");
+        let peer = self.names.get(&to).copied();
+        if peer.is_none() && !self.history.is_known(&to) {
+            let msg = format!(
+                "no user named \"{to}\" has ever logged in here; /users lists who is online"
+            );
             self.error_cid(conn, ErrorCode::UnknownUser, msg, "private_msg", cid);
             return;
-        };
+        }
         self.stop_typing(&name, &Conv::Dm(to.clone()), now);
         let id = self.next_message_id();
-        self.receipts.note_dm(&name, &to, id);
+        let stored = StoredMsg {
+            id,
+            ts: now.unix_ms,
+            from: name,
+            room: None,
+            to: Some(to),
+            text,
+            cid,
+            recipients: 1,
+        };
         self.send(
             conn,
             &ServerMsg::Ack {
-                cid,
+                cid: stored.cid.clone(),
                 id,
                 ts: now.unix_ms,
                 recipients: 1,
+                duplicate: false,
             },
         );
+        // Offline: held in the history, delivered at their next login.
+        if let Some(peer) = peer {
+            self.send(peer, &stored.to_frame(None));
+        }
+        self.history.append(stored);
+    }
+
+    /// `history{room|peer, before, limit}`: older messages, oldest first.
+    pub(crate) fn history_request(
+        &mut self,
+        conn: ConnId,
+        room: Option<String>,
+        peer: Option<String>,
+        before: Option<u64>,
+        limit: u32,
+    ) {
+        let Some(name) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        let conv = match (&room, &peer) {
+            (Some(r), None) => {
+                let member = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.rooms.contains(r));
+                if !member {
+                    let msg = format!("you are not in #{r}; join it to read its history");
+                    self.error(conn, ErrorCode::NotInRoom, &msg, "history");
+                    return;
+                }
+                ConvKey::Room(r.clone())
+            }
+            (None, Some(p)) => ConvKey::dm(&name, p),
+            _ => {
+                let msg = "history names exactly one of room or peer";
+                self.error(conn, ErrorCode::Invalid, msg, "history");
+                return;
+            }
+        };
+        let limit = limit.clamp(1, 500) as usize;
+        let (msgs, more) = self
+            .history
+            .range(&conv, 0, before.unwrap_or(u64::MAX), limit);
+        let count = msgs.len() as u32;
+        for m in msgs {
+            self.send(conn, &m.to_frame(Some(Replay::History)));
+        }
         self.send(
-            peer,
-            &ServerMsg::Message {
-                id,
-                ts: now.unix_ms,
-                from: name,
-                room: None,
-                to: Some(to),
-                text,
+            conn,
+            &ServerMsg::HistoryEnd {
+                room,
+                peer,
+                count,
+                more,
             },
         );
     }

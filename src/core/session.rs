@@ -1,21 +1,42 @@
-//! Login, logout, disconnect and presence.
+//! Login, logout, disconnect, presence, and coming back after a drop.
+//!
+//! A user whose connection drops (rather than logging out) keeps their name
+//! for `grace_ms`: only a client presenting the `session` token from its last
+//! `welcome` can log in under it meanwhile. The same token also lets a client
+//! take over a name whose old connection the server still thinks is alive
+//! (a half-open TCP connection after a network change).
 
+use super::history::{ConvKey, StoredMsg};
 use super::{validate, ConnId, Core, Gone, Now, Priority};
-use crate::protocol::{ErrorCode, NoticeKind, ServerMsg, Status, UserInfo, PROTOCOL_VERSION};
+use crate::protocol::{
+    ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo, PROTOCOL_VERSION,
+};
+use std::hash::{BuildHasher, Hasher};
+use std::rc::Rc;
 
 /// Room a user joins at login unless they ask for another.
 pub const DEFAULT_ROOM: &str = "general";
+/// Most missed messages replayed per conversation at login.
+const REPLAY_CAP: usize = 2_000;
+
+/// A `hello`, unpacked.
+pub(crate) struct Login {
+    pub version: u32,
+    pub name: String,
+    pub room: Option<String>,
+    pub status: Status,
+    pub resume: Resume,
+}
 
 impl Core {
-    pub(crate) fn login(
-        &mut self,
-        conn: ConnId,
-        version: u32,
-        name: String,
-        room: Option<String>,
-        status: Status,
-        now: Now,
-    ) {
+    pub(crate) fn login(&mut self, conn: ConnId, login: Login, now: Now) {
+        let Login {
+            version,
+            name,
+            room,
+            status,
+            resume,
+        } = login;
         if version != PROTOCOL_VERSION {
             self.error(
                 conn,
@@ -32,34 +53,172 @@ impl Core {
             self.error(conn, ErrorCode::Invalid, &e, "hello");
             return;
         }
-        let room = room.unwrap_or_else(|| DEFAULT_ROOM.to_string());
-        if let Err(e) = validate::name("room", &room) {
-            self.error(conn, ErrorCode::Invalid, &e, "hello");
+        let first = room.unwrap_or_else(|| DEFAULT_ROOM.to_string());
+        let mut rooms = vec![first];
+        for r in resume.rooms {
+            if !rooms.contains(&r) {
+                rooms.push(r);
+            }
+        }
+        if let Some(bad) = rooms.iter().find_map(|r| validate::name("room", r).err()) {
+            self.error(conn, ErrorCode::Invalid, &bad, "hello");
             return;
         }
-        if self.names.contains_key(&name) {
-            self.error(
-                conn,
-                ErrorCode::NameTaken,
-                &format!("name \"{name}\" is already taken by someone online; pick another name"),
-                "hello",
-            );
-            return;
+        let token_ok =
+            resume.session.is_some() && resume.session == self.tokens.get(&name).cloned();
+        if let Some(&old) = self.names.get(&name) {
+            if !token_ok {
+                self.error(
+                    conn,
+                    ErrorCode::NameTaken,
+                    &format!(
+                        "name \"{name}\" is already taken by someone online; pick another name"
+                    ),
+                    "hello",
+                );
+                return;
+            }
+            log::info!("conn {old}: {name} replaced by a new connection (conn {conn})");
+            self.drop_user(old, true, now);
+            self.close(old, "replaced by a new connection".into());
         }
+        if let Some((_, until)) = self.held.get(&name) {
+            if !token_ok && *until > now.mono_ms {
+                let secs = (*until - now.mono_ms).div_ceil(1000);
+                self.error(
+                    conn,
+                    ErrorCode::NameTaken,
+                    &format!(
+                        "name \"{name}\" is held for its owner, who lost their connection, for {secs} more s; pick another name or try again later"
+                    ),
+                    "hello",
+                );
+                return;
+            }
+        }
+        self.held.remove(&name);
+        let token = self.new_token();
+        self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.name = Some(name.clone());
             s.status = status;
         }
+        self.history.see(&name);
         log::info!("conn {conn}: {name} logged in");
         let welcome = ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
-            name,
+            name: name.clone(),
             server: self.cfg.server_name.clone(),
-            rooms: vec![room.clone()],
+            rooms: rooms.clone(),
+            session: token,
+            last_id: self.history.last_id(),
         };
         self.send(conn, &welcome);
-        self.join(conn, room, false, now);
+        for r in rooms {
+            self.join(conn, r, false, now);
+        }
+        self.catch_up(conn, &name, resume.since);
+        self.transfers_back(conn, &name);
+    }
+
+    /// Replay what `name` missed: with `since`, everything newer in their
+    /// rooms and private conversations; without, private messages held for
+    /// them while they were offline (newer than their delivered marker).
+    fn catch_up(&mut self, conn: ConnId, name: &str, since: Option<u64>) {
+        let mut missed: Vec<Rc<StoredMsg>> = Vec::new();
+        let rooms: Vec<String> = self
+            .sessions
+            .get(&conn)
+            .map(|s| s.rooms.iter().cloned().collect())
+            .unwrap_or_default();
+        if let Some(since) = since {
+            for r in &rooms {
+                let (m, _) =
+                    self.history
+                        .range(&ConvKey::Room(r.clone()), since, u64::MAX, REPLAY_CAP);
+                missed.extend(m);
+            }
+        }
+        for conv in self.history.dms_of(name) {
+            let after = match since {
+                Some(s) => s,
+                None => {
+                    let ConvKey::Dm(a, b) = &conv else { continue };
+                    let peer = if a == name { b } else { a };
+                    self.receipts.dm_marker(name, peer).0
+                }
+            };
+            let (m, _) = self.history.range(&conv, after, u64::MAX, REPLAY_CAP);
+            missed.extend(m);
+        }
+        missed.retain(|m| m.from != name);
+        missed.sort_by_key(|m| m.id);
+        let count = missed.len() as u32;
+        for m in missed {
+            self.send(conn, &m.to_frame(Some(Replay::Missed)));
+        }
+        if since.is_some() || count > 0 {
+            let last_id = self.history.last_id();
+            self.send(conn, &ServerMsg::Synced { count, last_id });
+        }
+        if since.is_some() {
+            self.send_marker_snapshot(conn, name, &rooms);
+        }
+    }
+
+    /// Current receipt markers of the others in `name`'s conversations, so a
+    /// reconnecting client learns what was delivered and read while it was away.
+    fn send_marker_snapshot(&mut self, conn: ConnId, name: &str, rooms: &[String]) {
+        for r in rooms {
+            let markers: Vec<Marker> = self
+                .receipts
+                .room_markers(r)
+                .into_iter()
+                .filter(|m| m.user != name)
+                .collect();
+            if !markers.is_empty() {
+                self.send(
+                    conn,
+                    &ServerMsg::Receipts {
+                        room: Some(r.clone()),
+                        peer: None,
+                        markers,
+                    },
+                );
+            }
+        }
+        for conv in self.history.dms_of(name) {
+            let ConvKey::Dm(a, b) = &conv else { continue };
+            let peer = if a == name { b } else { a };
+            let (delivered, read) = self.receipts.dm_marker(peer, name);
+            if delivered > 0 {
+                self.send(
+                    conn,
+                    &ServerMsg::Receipts {
+                        room: None,
+                        peer: Some(peer.clone()),
+                        markers: vec![Marker {
+                            user: peer.clone(),
+                            delivered,
+                            read,
+                        }],
+                    },
+                );
+            }
+        }
+    }
+
+    fn new_token(&mut self) -> String {
+        self.token_seq += 1;
+        let mut out = String::with_capacity(32);
+        for salt in [0x5151_u64, 0xa3a3] {
+            let mut h = self.token_keys.build_hasher();
+            h.write_u64(self.token_seq);
+            h.write_u64(salt);
+            out.push_str(&format!("{:016x}", h.finish()));
+        }
+        out
     }
 
     pub(crate) fn logout(&mut self, conn: ConnId, now: Now) {
@@ -80,8 +239,9 @@ impl Core {
         self.sessions.remove(&conn);
     }
 
-    /// Remove the user on `conn` from every room, call and typing state.
-    fn drop_user(&mut self, conn: ConnId, abrupt: bool, now: Now) {
+    /// Remove the user on `conn` from every room, call and typing state. An
+    /// abrupt loss holds the name for the grace period.
+    pub(crate) fn drop_user(&mut self, conn: ConnId, abrupt: bool, now: Now) {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -90,10 +250,21 @@ impl Core {
         };
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);
+        self.transfers_gone(&name);
         log::info!(
             "conn {conn}: {name} {}",
             if abrupt { "disconnected" } else { "logged out" }
         );
+        if abrupt && self.cfg.grace_ms > 0 {
+            if let Some(token) = self.tokens.get(&name) {
+                self.held.insert(
+                    name.clone(),
+                    (token.clone(), now.mono_ms + self.cfg.grace_ms),
+                );
+            }
+        } else {
+            self.tokens.remove(&name);
+        }
         self.clear_typing_of(&name, now);
         self.end_calls_of(conn, &name);
         let suffix = if abrupt { " (disconnected)" } else { "" };
@@ -101,6 +272,23 @@ impl Core {
             self.remove_member(&r, &name, suffix);
         }
         self.receipts.forget_user(&name);
+    }
+
+    /// Release names whose grace period is over.
+    pub(crate) fn expire_holds(&mut self, now: Now) {
+        let mut gone = Vec::new();
+        self.held.retain(|name, (_, until)| {
+            let keep = *until > now.mono_ms;
+            if !keep {
+                gone.push(name.clone());
+            }
+            keep
+        });
+        for name in gone {
+            if !self.names.contains_key(&name) {
+                self.tokens.remove(&name);
+            }
+        }
     }
 
     pub(crate) fn set_status(&mut self, conn: ConnId, status: Status) {

@@ -3,11 +3,13 @@
 //! Buffers grow on demand and shrink back when drained, so an idle connection
 //! costs a few hundred bytes. Writes go out with `write_vectored` until the
 //! kernel says `WouldBlock`; a partial write just advances the head offset.
+//! The queue is a [`OutQueue`]: chat and control frames first, file chunks
+//! round-robin across transfers behind them.
 
+use super::sched::OutQueue;
 use crate::core::Priority;
 use mio::net::TcpStream;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::rc::Rc;
 
 /// Result of trying to queue a frame.
@@ -36,10 +38,7 @@ pub struct Conn {
     pub peer: std::net::SocketAddr,
     /// Bytes received but not yet decoded (a partial frame).
     pub rbuf: Vec<u8>,
-    wq: VecDeque<Rc<[u8]>>,
-    /// Bytes of `wq[0]` already written.
-    head_off: usize,
-    queued: usize,
+    out: OutQueue,
     /// WRITABLE interest is registered.
     pub want_write: bool,
     /// No more input is decoded (fatal protocol error or closing).
@@ -60,9 +59,7 @@ impl Conn {
             stream,
             peer,
             rbuf: Vec::new(),
-            wq: VecDeque::new(),
-            head_off: 0,
-            queued: 0,
+            out: OutQueue::new(),
             want_write: false,
             stop_reading: false,
             closing: false,
@@ -72,23 +69,35 @@ impl Conn {
         }
     }
 
+    /// Queued bytes that count for backpressure: control and chat frames and
+    /// the frame being written (chunks waiting behind them are bounded by
+    /// their transfers' credit windows instead).
     pub fn queued_bytes(&self) -> usize {
-        self.queued
+        self.out.queued()
     }
 
     pub fn has_output(&self) -> bool {
-        !self.wq.is_empty()
+        !self.out.is_empty()
+    }
+
+    /// Whether a new chunk may be pulled for this connection: no chunk is
+    /// waiting behind the one being written and the queue is under `high`.
+    pub fn chunk_slot_free(&self, high: usize) -> bool {
+        self.out.chunk_frames() == 0 && self.out.queued() < high
     }
 
     /// Queue a frame, honouring the high watermark for low-priority frames and
     /// the hard limit for everything.
     pub fn push(&mut self, frame: Rc<[u8]>, prio: Priority, high: usize, hard: usize) -> Queued {
-        if prio == Priority::Low && self.queued >= high {
+        if prio == Priority::Low && self.out.queued() >= high {
             return Queued::Dropped;
         }
-        self.queued += frame.len();
-        self.wq.push_back(frame);
-        if self.queued > hard {
+        if let Priority::Chunk(transfer) = prio {
+            self.out.push_chunk(transfer, frame);
+            return Queued::Yes;
+        }
+        self.out.push_ctrl(frame);
+        if self.out.queued() > hard {
             Queued::OverLimit
         } else {
             Queued::Yes
@@ -97,45 +106,12 @@ impl Conn {
 
     /// Drop everything queued (the connection is being torn down).
     pub fn discard_output(&mut self) {
-        self.wq = VecDeque::new();
-        self.head_off = 0;
-        self.queued = 0;
+        self.out.clear();
     }
 
     /// Write until the queue is empty or the socket would block.
     pub fn flush(&mut self) -> io::Result<()> {
-        while !self.wq.is_empty() {
-            let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
-            let mut n = 0;
-            for (i, f) in self.wq.iter().take(64).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &f[self.head_off..] } else { f });
-                n += 1;
-            }
-            match self.stream.write_vectored(&slices[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut written) => {
-                    self.queued -= written;
-                    while written > 0 {
-                        let left = self.wq[0].len() - self.head_off;
-                        if written >= left {
-                            written -= left;
-                            self.wq.pop_front();
-                            self.head_off = 0;
-                        } else {
-                            self.head_off += written;
-                            written = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if self.wq.is_empty() && self.wq.capacity() > 64 {
-            self.wq = VecDeque::new();
-        }
-        Ok(())
+        self.out.write_to(&mut self.stream)
     }
 
     /// Read into `scratch`, handing each chunk to `sink`, until `WouldBlock`,

@@ -8,6 +8,10 @@
 //! and arms WRITABLE interest if bytes remain.
 
 mod conn;
+mod files;
+pub mod sched;
+
+pub use files::FileConfig;
 
 pub use conn::{Conn, Queued, ReadOutcome};
 
@@ -44,6 +48,8 @@ pub struct ServerConfig {
     /// Queued outbound bytes past which low-priority frames are dropped.
     pub high_watermark: usize,
     pub core: core::Config,
+    /// File transfers and the shared store.
+    pub files: FileConfig,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +62,7 @@ impl Default for ServerConfig {
             max_outbound: 4 * 1024 * 1024,
             high_watermark: 1024 * 1024,
             core: core::Config::default(),
+            files: FileConfig::default(),
         }
     }
 }
@@ -158,7 +165,8 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(ServerError::Poll)?;
-        let core = Core::new(cfg.core.clone());
+        let mut core = open_history(&cfg)?;
+        files::attach_store(&cfg, &mut core)?;
         Ok(Server {
             cfg,
             poll,
@@ -222,7 +230,7 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.backlog.is_empty() {
+        if !self.backlog.is_empty() || self.downloads_ready() {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
@@ -319,6 +327,7 @@ impl Server {
         self.core.end_of_turn();
         self.dispatch(now);
         self.flush_dirty();
+        self.pump_downloads(now);
         self.reap(now);
     }
 
@@ -490,6 +499,39 @@ impl Server {
     }
 }
 
+/// Replay the history log under the data directory into a new core. A
+/// damaged tail is cut off and reported; what precedes it is kept.
+fn open_history(cfg: &ServerConfig) -> Result<Core, ServerError> {
+    use crate::core::history::{History, Record};
+    use crate::store::journal::Journal;
+    let path = cfg.data_dir.join("history.log");
+    let mut history = History::default();
+    let started = Instant::now();
+    let (journal, damage) = Journal::<Record>::open(&path, |span, rec| history.replay(span, rec))
+        .map_err(|source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(d) = damage {
+        log::warn!(
+            "history log {}: {} at byte {}; cut off {} byte(s), kept everything before it",
+            path.display(),
+            d.why,
+            d.at,
+            d.cut
+        );
+    }
+    log::info!(
+        "history: {} message(s) up to id {} replayed from {} in {} ms",
+        history.message_count(),
+        history.last_id(),
+        path.display(),
+        started.elapsed().as_millis()
+    );
+    history.set_log(Box::new(journal));
+    Ok(Core::with_history(cfg.core.clone(), history))
+}
+
 /// Append `data` to the connection's input and hand every complete frame to the core.
 fn ingest(k: ConnId, conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
     if conn.stop_reading {
@@ -528,7 +570,7 @@ fn decode_all(
             Ok(Some(d)) => {
                 off += d.consumed;
                 match d.frame {
-                    Ok(msg) => core.handle(k, msg, now),
+                    Ok(msg) => files::handle(core, k, msg, &buf[off - d.consumed..off], now),
                     Err(e) => {
                         log::debug!("conn {k}: bad frame: {e}");
                         core.frame_error(k, &e);

@@ -141,6 +141,22 @@ pub enum ErrorCode {
     SlowDown,
     /// Server-side failure.
     Internal,
+    /// No transfer with that id, or not yours.
+    UnknownTransfer,
+    /// The transfer is not in a state that allows this (e.g. accepting twice).
+    TransferState,
+    /// A sender sent more than the receiver granted.
+    CreditExceeded,
+    /// A file name the server refuses (path separators, `..`, control characters, too long).
+    BadFileName,
+    /// Larger than the server's `--max-file-size`.
+    FileTooLarge,
+    /// The store would exceed `--store-quota`.
+    QuotaExceeded,
+    /// The store already has (or is receiving) a file of that name.
+    FileExists,
+    /// No such file in the store.
+    NoSuchFile,
 }
 
 /// Frames a client sends.
@@ -155,6 +171,9 @@ pub enum ClientMsg {
         room: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<Status>,
+        /// Set by a client coming back after a dropped connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
     },
     /// Polite goodbye; the server closes after flushing.
     Logout,
@@ -208,6 +227,18 @@ pub enum ClientMsg {
     ListRooms,
     /// Ask for `user_list`.
     ListUsers,
+    /// Ask for up to `limit` messages of a room or private conversation older
+    /// than `before` (default: the newest). Answered by `message` frames with
+    /// `replay: "history"`, oldest first, then `history_end`.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        limit: u32,
+    },
     /// Ring a user.
     Call {
         to: String,
@@ -220,6 +251,60 @@ pub enum ClientMsg {
     CallDecline { call: u64 },
     /// End a call (ringing or active), from either side.
     Hangup { call: u64 },
+    /// Offer `name` (`size` bytes, lower-case hex SHA-256) to user `to`.
+    /// Answered by `file_state{state:"pending"}` to both sides (with `cid`
+    /// echoed to the sender).
+    FileOffer {
+        to: String,
+        name: String,
+        size: u64,
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+    /// Receiver: accept a pending offer, or continue an interrupted /
+    /// resuming one from `offset` bytes already held, whose SHA-256 is
+    /// `prefix_sha256` (the sender checks it is a true prefix).
+    FileAccept {
+        id: u64,
+        #[serde(default)]
+        offset: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix_sha256: Option<String>,
+    },
+    /// Receiver: decline a pending offer.
+    FileReject { id: u64 },
+    /// Receiver: the sender may send `bytes` more (like HTTP/2 WINDOW_UPDATE).
+    FileCredit { id: u64, bytes: u64 },
+    /// Sender: `data` (base64, at most 64 KiB raw) at `offset` of the file.
+    FileChunk { id: u64, offset: u64, data: String },
+    /// Either side: stop moving bytes until `file_resume`.
+    FilePause { id: u64 },
+    /// Either side: continue a paused transfer, or ask to continue an interrupted one.
+    FileResume { id: u64 },
+    /// Either side: give up on the transfer.
+    FileCancel { id: u64 },
+    /// Receiver: everything arrived and the SHA-256 matches.
+    FileDone { id: u64 },
+    /// Receiver: the file could not be received (checksum mismatch, disk error).
+    FileFailed { id: u64, reason: String },
+    /// Store `name` in the shared store; chunks follow like any transfer.
+    Upload {
+        name: String,
+        size: u64,
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+    /// Ask for `file_list`.
+    ListFiles,
+    /// Fetch `name` from the store: the server offers it to you (`file_state`
+    /// pending, `cid` echoed) and your client accepts it.
+    Download {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
 }
 
 impl ClientMsg {
@@ -239,12 +324,52 @@ impl ClientMsg {
             ClientMsg::Leave { .. } => "leave",
             ClientMsg::ListRooms => "list_rooms",
             ClientMsg::ListUsers => "list_users",
+            ClientMsg::History { .. } => "history",
             ClientMsg::Call { .. } => "call",
             ClientMsg::CallAccept { .. } => "call_accept",
             ClientMsg::CallDecline { .. } => "call_decline",
             ClientMsg::Hangup { .. } => "hangup",
+            ClientMsg::FileOffer { .. } => "file_offer",
+            ClientMsg::FileAccept { .. } => "file_accept",
+            ClientMsg::FileReject { .. } => "file_reject",
+            ClientMsg::FileCredit { .. } => "file_credit",
+            ClientMsg::FileChunk { .. } => "file_chunk",
+            ClientMsg::FilePause { .. } => "file_pause",
+            ClientMsg::FileResume { .. } => "file_resume",
+            ClientMsg::FileCancel { .. } => "file_cancel",
+            ClientMsg::FileDone { .. } => "file_done",
+            ClientMsg::FileFailed { .. } => "file_failed",
+            ClientMsg::Upload { .. } => "upload",
+            ClientMsg::ListFiles => "list_files",
+            ClientMsg::Download { .. } => "download",
         }
     }
+}
+
+/// What a reconnecting client tells the server in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Resume {
+    /// The `session` token from the previous `welcome`: reclaims a name the
+    /// server is holding for this client after a drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Every room to be back in (the `room` field of `hello` is joined too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
+    /// Highest message id the client has seen: everything newer in its rooms
+    /// and private conversations is replayed with `replay: "missed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+}
+
+/// Why a `message` is sent again rather than live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replay {
+    /// Sent while this client was away (catch-up or held private message).
+    Missed,
+    /// Asked for with `history`.
+    History,
 }
 
 /// One room in a `room_list`.
@@ -284,6 +409,13 @@ pub enum ServerMsg {
         server: String,
         /// Rooms the user is now in.
         rooms: Vec<String>,
+        /// Token to present in `hello.resume.session` after a dropped
+        /// connection, to reclaim the name during the grace period.
+        #[serde(default)]
+        session: String,
+        /// Highest message id on the server at login.
+        #[serde(default)]
+        last_id: u64,
     },
     /// Something went wrong. `re` names the frame type it answers, if any.
     Error {
@@ -306,6 +438,10 @@ pub enum ServerMsg {
         id: u64,
         ts: u64,
         recipients: u32,
+        /// The server had this `cid` already: `id` and `ts` are the original
+        /// ones and nothing was stored or delivered again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        duplicate: bool,
     },
     /// A room message (`room` set) or private message (`to` set).
     Message {
@@ -317,6 +453,9 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
         text: String,
+        /// Set when this is not a live delivery.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<Replay>,
     },
     /// You are now in `room`; `members` lists everyone in it.
     Joined {
@@ -389,10 +528,52 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// End of the catch-up that follows `welcome`: `count` missed messages
+    /// were replayed.
+    Synced { count: u32, last_id: u64 },
+    /// End of a `history` answer; `more` says older messages exist.
+    HistoryEnd {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        count: u32,
+        more: bool,
+    },
     /// The server is closing this connection (shutdown or logout).
     Bye {
         reason: String,
     },
+    /// A transfer you are part of changed state (or was created: `pending`).
+    /// `peer` is the other user (absent for the shared store); `offset` is
+    /// where sending starts (`in_progress`) or how far it got.
+    FileState {
+        id: u64,
+        state: crate::protocol::files::TransferState,
+        role: crate::protocol::files::Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        name: String,
+        size: u64,
+        sha256: String,
+        offset: u64,
+        /// SHA-256 of the receiver's first `offset` bytes, for the sender to check.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix_sha256: Option<String>,
+        /// Who paused, resumed, cancelled or failed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+    /// To the sender: the receiver granted `bytes` more.
+    FileCredit { id: u64, bytes: u64 },
+    /// To the receiver: a chunk, relayed byte for byte as the sender framed it.
+    FileChunk { id: u64, offset: u64, data: String },
+    /// The shared store's files, sorted by name.
+    FileList { files: Vec<crate::protocol::files::FileInfo> },
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.
 pub fn crc32(data: &[u8]) -> u32 {
@@ -40,6 +41,13 @@ pub fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// Where a record lives in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub off: u64,
+    pub len: u32,
+}
+
 /// What opening found at the end of the file, if anything was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -53,7 +61,6 @@ pub struct Damage {
 
 /// A log of `R` records.
 pub struct Journal<R> {
-    path: PathBuf,
     file: File,
     /// Bytes on disk (written; synced or about to be).
     written: u64,
@@ -67,7 +74,7 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
     /// offset. A damaged tail is cut off and described in the result.
     pub fn open(
         path: &Path,
-        mut each: impl FnMut(u64, R),
+        mut each: impl FnMut(Span, R),
     ) -> io::Result<(Journal<R>, Option<Damage>)> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -88,7 +95,7 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
             }
             match decode_line::<R>(&line) {
                 Ok(rec) => {
-                    each(off, rec);
+                    each(Span { off, len: n as u32 }, rec);
                     off += n as u64;
                 }
                 Err(why) => {
@@ -108,7 +115,6 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         }
         Ok((
             Journal {
-                path: path.to_path_buf(),
                 file,
                 written: off,
                 pending: Vec::new(),
@@ -118,14 +124,18 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         ))
     }
 
-    /// Queue a record; returns its offset. It reaches the disk at `sync`.
-    pub fn append(&mut self, rec: &R) -> u64 {
-        let off = self.written + self.pending.len() as u64;
+    /// Queue a record; returns where it lives. It reaches the disk at `sync`.
+    pub fn append(&mut self, rec: &R) -> Span {
+        let start = self.pending.len();
+        let off = self.written + start as u64;
         let json = serde_json::to_vec(rec).expect("serializable record");
         let _ = write!(self.pending, "{:08x} ", crc32(&json));
         self.pending.extend_from_slice(&json);
         self.pending.push(b'\n');
-        off
+        Span {
+            off,
+            len: (self.pending.len() - start) as u32,
+        }
     }
 
     /// Whether appends are waiting for `sync`.
@@ -148,23 +158,19 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         Ok(())
     }
 
-    /// Read the record at `off` (from a previous `append` or `open`).
-    pub fn read_at(&self, off: u64) -> io::Result<R> {
-        let line = if off >= self.written {
-            let start = (off - self.written) as usize;
-            let rest = self.pending.get(start..).unwrap_or(&[]);
-            let end = rest
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(rest.len(), |p| p + 1);
-            rest[..end].to_vec()
+    /// Read the record at `span` (from a previous `append` or `open`).
+    pub fn read_at(&self, span: Span) -> io::Result<R> {
+        let len = span.len as usize;
+        let line = if span.off >= self.written {
+            let start = (span.off - self.written) as usize;
+            self.pending
+                .get(start..start + len)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such record"))?
+                .to_vec()
         } else {
-            let mut f = File::open(&self.path)?;
-            f.seek(SeekFrom::Start(off))?;
-            let mut r = BufReader::with_capacity(8 * 1024, f.take(1 << 24));
-            let mut line = Vec::new();
-            r.read_until(b'\n', &mut line)?;
-            line
+            let mut buf = vec![0; len];
+            self.file.read_exact_at(&mut buf, span.off)?;
+            buf
         };
         decode_line(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
@@ -217,7 +223,7 @@ mod tests {
         let p = dir.path().join("log");
         let (mut j, dmg) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
         assert!(dmg.is_none());
-        let offs: Vec<u64> = (0..5).map(|i| j.append(&rec(i))).collect();
+        let offs: Vec<Span> = (0..5).map(|i| j.append(&rec(i))).collect();
         assert_eq!(j.read_at(offs[3]).unwrap(), rec(3), "readable before sync");
         j.sync().unwrap();
         assert_eq!(j.read_at(offs[4]).unwrap(), rec(4));

@@ -680,6 +680,7 @@ impl Client {
                 room,
                 to,
                 text,
+                ..
             } => MessageFrame {
                 id,
                 ts,
@@ -724,6 +725,7 @@ pub fn hello(name: &str, room: Option<&str>, status: Option<Status>) -> ClientMs
         name: name.into(),
         room: room.map(Into::into),
         status,
+        resume: None,
     }
 }
 
@@ -1018,5 +1020,77 @@ impl Drop for ChatClient {
         if thread::panicking() {
             eprintln!("{}", self.transcript());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the chat-client end-to-end tests (tests/client_*.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Deadline for a line a `chat-client` should print. Generous: the test machine may be busy
+/// compiling, and a passing test never waits this long.
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Deadline for a `chat-client` process to exit once it has been told to.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Spawn `chat-client` as `name` (text output) and wait until it is logged in and has printed
+/// `* you joined #ROOM`.
+pub fn chat_login(addr: SocketAddr, name: &str, extra_args: &[&str]) -> ChatClient {
+    let mut c = ChatClient::spawn(addr, name, extra_args);
+    c.wait_line(&format!("connected to {addr} as {name}"), LINE_TIMEOUT);
+    c.wait_line("* you joined #", LINE_TIMEOUT);
+    c
+}
+
+/// A local port nobody listens on (bound, then released at once).
+pub fn unused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl ChatClient {
+    /// [`ChatClient::wait_line`] with [`LINE_TIMEOUT`].
+    pub fn wait(&mut self, substr: &str) -> String {
+        self.wait_line(substr, LINE_TIMEOUT)
+    }
+
+    /// Send each line in order.
+    pub fn send_lines(&mut self, lines: &[&str]) {
+        for l in lines {
+            self.send_line(l);
+        }
+    }
+
+    /// Close stdin and wait (bounded by [`EXIT_TIMEOUT`]) for the client to exit.
+    pub fn finish(&mut self) -> ExitStatus {
+        self.close_stdin();
+        self.wait_exit(EXIT_TIMEOUT)
+    }
+
+    /// Order check: some printed line contains `marker`, and no line before the first such line
+    /// contains `absent`. With a server that sends in order, this proves `absent` was never
+    /// sent to this client before `marker` was.
+    pub fn assert_absent_before(&self, absent: &str, marker: &str) {
+        let lines = self.lines();
+        let Some(end) = lines.iter().position(|l| l.contains(marker)) else {
+            panic!(
+                "[{}] no line contains {marker:?}\n{}",
+                self.label,
+                self.transcript()
+            );
+        };
+        if let Some(l) = lines[..end].iter().find(|l| l.contains(absent)) {
+            panic!(
+                "[{}] unexpected line {l:?} (contains {absent:?}) before {marker:?}\n{}",
+                self.label,
+                self.transcript()
+            );
+        }
+    }
+
+    /// Whether any stderr line so far contains `substr`.
+    pub fn stderr_contains(&self, substr: &str) -> bool {
+        self.stderr_lines().iter().any(|l| l.contains(substr))
     }
 }

@@ -20,7 +20,9 @@ impl ClientState {
                     .map(|text| Event::Info { text })
                     .collect(),
             },
-            Command::Quit | Command::Sleep(_) | Command::Wait { .. } => Outcome::default(),
+            Command::Quit | Command::Sleep(_) | Command::Wait { .. } | Command::File(_) => {
+                Outcome::default()
+            }
             Command::Users => Outcome::frame(ClientMsg::ListUsers),
             Command::Rooms => Outcome::frame(ClientMsg::ListRooms),
             Command::Join(room) => {

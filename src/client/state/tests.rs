@@ -13,6 +13,8 @@ fn logged_in(t: Instant) -> ClientState {
             name: "alice".into(),
             server: "test".into(),
             rooms: vec!["general".into()],
+            session: String::new(),
+            last_id: 0,
         },
         t,
     );
@@ -35,6 +37,7 @@ fn msg(id: u64, from: &str, room: Option<&str>) -> ServerMsg {
         room: room.map(String::from),
         to: room.is_none().then(|| "alice".to_string()),
         text: "hi".into(),
+        replay: None,
     }
 }
 
@@ -66,6 +69,7 @@ fn send_ack_receipts() {
         id,
         ts: 0,
         recipients: if id == 10 { 2 } else { 1 },
+        duplicate: false,
     };
     let out = s.handle(ack("c1", 10), t);
     assert!(matches!(

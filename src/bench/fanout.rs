@@ -1,0 +1,740 @@
+//! Scenarios 1 and 2: fan-out in one room (chat) or on one channel (Redis).
+//!
+//! # What is measured
+//! - **Members**: `S` connections that receive: chat members of one room, or
+//!   Redis connections SUBSCRIBEd to one channel.
+//! - **Publishers**: `P` of them send `size`-byte messages whose text starts
+//!   with a [`Stamp`] (send time, publisher, sequence). In chat a publisher
+//!   is one of the `S` members (`room_msg` needs membership) and the server
+//!   does not echo its message back: it gets an `ack`, and each message
+//!   reaches the other `S - 1` members. A RESP2 connection that subscribes
+//!   cannot PUBLISH, so Redis publishers are `P` extra connections; each
+//!   message reaches all `S` subscribers and the publisher gets the receiver
+//!   count. "Delivered" counts what each server actually delivered to member
+//!   connections: `S - 1` per message for chat, `S` for Redis.
+//! - **Window**: publisher `p` keeps at most `W` messages in flight, where a
+//!   message stops being in flight when it *comes back*: when it reaches
+//!   publisher `p`'s watcher, one fixed receiving member (chat: member
+//!   `p + 1`; Redis: subscriber `p`, "the publisher's own member
+//!   connection"). Counting acks instead would let a server accept messages
+//!   faster than it writes them out and queue without bound; a delivery-based
+//!   window bounds what is queued for every member, and is the same rule for
+//!   both servers. Acks (PUBLISH replies) are still counted: their receiver
+//!   counts say how many deliveries to expect.
+//! - **Latency**: at every receiving member, the time the read returned minus
+//!   the stamp's send time (one clock, one process).
+//! - **Rates**: in a timed run, messages published (queued by a publisher)
+//!   and delivered (read by a member) between the end of the warm-up and the
+//!   stop time, divided by that interval; latency covers messages sent in
+//!   that interval (including the ones read after it, while draining). In a
+//!   counted run (`messages` per publisher, used by the tests) everything
+//!   counts and the interval runs until the last delivery.
+//! - **CPU and memory**: server and bench CPU seconds (utime + stime from
+//!   /proc) over the same interval, server VmHWM and VmRSS at the end.
+//!
+//! Every received message is checked: each member must see each publisher's
+//! sequence numbers in order, without gaps or repeats (`order_errors`), and
+//! the total delivered must equal what the acks announced (`lost`).
+
+use super::net::{Conn, ReadEnd};
+use super::procfs;
+use super::resp::{self, Reply};
+use super::stats::Histogram;
+use super::wire::{self, ChatIn, Stamp, Template};
+use crate::protocol::ServerMsg;
+use mio::{Events, Interest, Poll, Token};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which server a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Chat,
+    Redis,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Chat => "chat",
+            Target::Redis => "redis",
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "chat" => Ok(Target::Chat),
+            "redis" => Ok(Target::Redis),
+            _ => Err(format!("unknown target {s:?}: use chat or redis")),
+        }
+    }
+}
+
+/// A short name unique within this process, for rooms and user names.
+pub fn unique_tag(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Largest frame the bench accepts from a server.
+pub const MAX_FRAME: usize = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub target: Target,
+    pub addr: SocketAddr,
+    /// S: receiving members.
+    pub members: usize,
+    /// P: publishers.
+    pub publishers: usize,
+    /// W: messages in flight per publisher.
+    pub window: usize,
+    /// Message (text / payload) size in bytes, at least [`wire::STAMP_LEN`].
+    pub size: usize,
+    /// Counted run: this many messages per publisher. `None`: timed run.
+    pub messages: Option<u64>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// How long to wait for the last deliveries after publishing stops.
+    pub drain_timeout: Duration,
+    /// How long connecting and logging in may take.
+    pub setup_timeout: Duration,
+    /// Logins (or SUBSCRIBEs) in progress at once during setup.
+    pub max_connecting: usize,
+    /// The server's process, for CPU and memory figures.
+    pub server_pid: Option<u32>,
+    /// Room / channel name, and prefix of user names.
+    pub tag: String,
+}
+
+impl FanoutConfig {
+    pub fn new(target: Target, addr: SocketAddr, members: usize, publishers: usize) -> Self {
+        FanoutConfig {
+            target,
+            addr,
+            members,
+            publishers,
+            window: 32,
+            size: 100,
+            messages: None,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            setup_timeout: Duration::from_secs(60),
+            max_connecting: 256,
+            server_pid: None,
+            tag: unique_tag("f"),
+        }
+    }
+}
+
+/// Everything one fan-out run measured. Times in microseconds unless named
+/// otherwise; rates per second.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FanoutResult {
+    pub scenario: String,
+    pub target: String,
+    pub members: usize,
+    pub publishers: usize,
+    pub window: usize,
+    pub size: usize,
+    /// "timed" or "counted".
+    pub mode: String,
+    /// Seconds the rates and CPU figures cover.
+    pub interval_s: f64,
+    pub published: u64,
+    pub delivered: u64,
+    pub published_per_s: f64,
+    pub delivered_per_s: f64,
+    pub latency_samples: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    /// Over the whole run (warm-up and drain included).
+    pub total_published: u64,
+    pub total_delivered: u64,
+    /// Deliveries the acks / PUBLISH replies announced.
+    pub expected_delivered: u64,
+    /// Published messages never acknowledged, plus announced deliveries that
+    /// never arrived (0 in a sound run).
+    pub lost: u64,
+    /// Messages a member saw out of sequence, repeated or after a gap.
+    pub order_errors: u64,
+    /// Error frames / replies from the server, and the first one.
+    pub server_errors: u64,
+    pub first_error: Option<String>,
+    pub setup_s: f64,
+    pub server_cpu_s: Option<f64>,
+    pub server_peak_rss: Option<u64>,
+    pub server_rss: Option<u64>,
+    pub bench_cpu_s: f64,
+}
+
+impl FanoutResult {
+    /// Server CPU in cores (CPU seconds per second of the interval).
+    pub fn server_cores(&self) -> Option<f64> {
+        self.server_cpu_s.map(|c| c / self.interval_s.max(1e-9))
+    }
+
+    pub fn bench_cores(&self) -> f64 {
+        self.bench_cpu_s / self.interval_s.max(1e-9)
+    }
+
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        format!(
+            "fanout {} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
+            self.target,
+            self.members,
+            self.publishers,
+            self.window,
+            self.published_per_s,
+            self.delivered_per_s,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+            self.server_cores()
+                .map_or("?".into(), |c| format!("{:.2} cores", c)),
+            self.server_peak_rss
+                .map_or("?".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+            self.bench_cores(),
+            self.lost,
+            self.order_errors,
+            self.server_errors,
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Connecting,
+    LoggingIn,
+    Ready,
+}
+
+struct Peer {
+    conn: Conn,
+    stage: Stage,
+    /// Receiver index (chat: every member; Redis: subscribers).
+    recv: Option<u32>,
+    /// Publisher index.
+    publ: Option<u32>,
+}
+
+struct Pub {
+    peer: usize,
+    /// Receiver index of the member whose receipt ends "in flight".
+    watcher: u32,
+    sent: u64,
+    /// Next sequence number the watcher expects (messages come back in order).
+    watched: u64,
+    acked: u64,
+    flagged: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Run,
+    Drain,
+}
+
+/// Counters and figures, kept apart from the connections so that a read
+/// callback can update them while a connection is borrowed.
+struct Tally {
+    publishers: usize,
+    t_warm: u64,
+    t_stop: u64,
+    hist: Histogram,
+    delivered_total: u64,
+    delivered_window: u64,
+    published_window: u64,
+    expected: u64,
+    last_seq: Vec<u64>,
+    order_errors: u64,
+    server_errors: u64,
+    first_error: Option<String>,
+    fatal: Option<String>,
+    notices: u64,
+    pubs: Vec<Pub>,
+    topup: Vec<u32>,
+}
+
+impl Tally {
+    #[inline]
+    fn on_message(&mut self, recv: Option<u32>, text: &[u8], now: u64) {
+        let Some(recv) = recv else {
+            self.note_error("message on a connection that is not a member".into());
+            return;
+        };
+        let Some(st) = wire::read_stamp(text) else {
+            self.note_error("message without a bench stamp".into());
+            return;
+        };
+        self.delivered_total += 1;
+        if now >= self.t_warm && now < self.t_stop {
+            self.delivered_window += 1;
+        }
+        if st.ts_ns >= self.t_warm && st.ts_ns < self.t_stop {
+            self.hist.record(now.saturating_sub(st.ts_ns));
+        }
+        let p = st.publisher as usize;
+        if p >= self.publishers {
+            self.note_error(format!("message from unknown publisher {p}"));
+            return;
+        }
+        let slot = recv as usize * self.publishers + p;
+        if self.last_seq[slot] != st.seq {
+            self.order_errors += 1;
+        }
+        self.last_seq[slot] = st.seq + 1;
+        let pb = &mut self.pubs[p];
+        if pb.watcher == recv {
+            pb.watched = pb.watched.max(st.seq + 1);
+            if !pb.flagged {
+                pb.flagged = true;
+                self.topup.push(p as u32);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, publ: Option<u32>, recipients: u64) {
+        match publ {
+            Some(p) => {
+                self.pubs[p as usize].acked += 1;
+                self.expected += recipients;
+            }
+            None => self.note_error("ack on a connection that does not publish".into()),
+        }
+    }
+
+    fn note_error(&mut self, e: String) {
+        self.server_errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(e);
+        }
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+/// Run one fan-out measurement.
+pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
+    let s = cfg.members;
+    let p = cfg.publishers;
+    if p == 0 {
+        return Err("need at least one publisher".into());
+    }
+    if cfg.target == Target::Chat && (s < 2 || p > s) {
+        return Err(format!(
+            "chat fan-out needs S >= 2 and P <= S (publishers are members); got S={s} P={p}"
+        ));
+    }
+    if cfg.target == Target::Redis && s < 1 {
+        return Err("need at least one subscriber".into());
+    }
+    if cfg.size < wire::STAMP_LEN {
+        return Err(format!("message size must be at least {}", wire::STAMP_LEN));
+    }
+    let window = cfg.window.max(1) as u64;
+    let total = match cfg.target {
+        Target::Chat => s,
+        Target::Redis => s + p,
+    };
+    let tmpl = match cfg.target {
+        Target::Chat => Template::room_msg(&cfg.tag, cfg.size),
+        Target::Redis => Template::publish(&cfg.tag, cfg.size),
+    };
+    let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+    let mut events = Events::with_capacity(1024);
+    let epoch = Instant::now();
+    let now_ns = || epoch.elapsed().as_nanos() as u64;
+
+    let pubs: Vec<Pub> = (0..p)
+        .map(|i| match cfg.target {
+            Target::Chat => Pub {
+                peer: i,
+                watcher: ((i + 1) % s) as u32,
+                sent: 0,
+                watched: 0,
+                acked: 0,
+                flagged: false,
+            },
+            Target::Redis => Pub {
+                peer: s + i,
+                watcher: (i % s) as u32,
+                sent: 0,
+                watched: 0,
+                acked: 0,
+                flagged: false,
+            },
+        })
+        .collect();
+    let mut t = Tally {
+        publishers: p,
+        t_warm: u64::MAX,
+        t_stop: u64::MAX,
+        hist: Histogram::new(),
+        delivered_total: 0,
+        delivered_window: 0,
+        published_window: 0,
+        expected: 0,
+        last_seq: vec![0; s * p],
+        order_errors: 0,
+        server_errors: 0,
+        first_error: None,
+        fatal: None,
+        notices: 0,
+        pubs,
+        topup: Vec::new(),
+    };
+    let mut peers: Vec<Peer> = Vec::with_capacity(total);
+    let mut scratch = Vec::new();
+    let mut ready = 0usize;
+    let mut phase = Phase::Setup;
+    let setup_deadline = now_ns() + ns(cfg.setup_timeout);
+    let mut drain_deadline = u64::MAX;
+    let mut run_start = 0u64;
+    let mut setup_s = 0.0;
+    let mut warm_sampled = false;
+    let mut srv0 = procfs::Sample::default();
+    let mut me0 = 0.0;
+    let mut srv1 = procfs::Sample::default();
+    let mut me1 = 0.0;
+    let mut end_ns = 0u64;
+    let expected_notices = (s as u64 * (s as u64 - 1)) / 2;
+
+    loop {
+        // Open more connections, keeping at most max_connecting logins open.
+        while peers.len() < total && peers.len() - ready < cfg.max_connecting.max(1) {
+            let i = peers.len();
+            let mut conn = Conn::connect(cfg.addr).map_err(|e| format!("connect: {e}"))?;
+            poll.registry()
+                .register(
+                    &mut conn.stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(|e| format!("register: {e}"))?;
+            let (recv, publ) = match cfg.target {
+                Target::Chat => (Some(i as u32), (i < p).then_some(i as u32)),
+                Target::Redis if i < s => (Some(i as u32), None),
+                Target::Redis => (None, Some((i - s) as u32)),
+            };
+            peers.push(Peer {
+                conn,
+                stage: Stage::Connecting,
+                recv,
+                publ,
+            });
+        }
+
+        let now = now_ns();
+        let timeout = match phase {
+            Phase::Setup => Duration::from_millis(50),
+            Phase::Run => {
+                let next = if !warm_sampled { t.t_warm } else { t.t_stop };
+                Duration::from_nanos(next.saturating_sub(now).min(50_000_000))
+            }
+            Phase::Drain => Duration::from_millis(20),
+        };
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let Peer {
+                conn,
+                stage,
+                recv,
+                publ,
+            } = &mut peers[i];
+            let (recv, publ) = (*recv, *publ);
+            if *stage == Stage::Connecting && (ev.is_writable() || ev.is_error()) {
+                match conn.finish_connect() {
+                    Ok(true) => match (cfg.target, publ, recv) {
+                        (Target::Chat, _, _) => {
+                            let hello = wire::hello(&format!("{}-{i}", cfg.tag), &cfg.tag);
+                            conn.out().extend_from_slice(&hello);
+                            *stage = Stage::LoggingIn;
+                        }
+                        (Target::Redis, _, Some(_)) => {
+                            resp::push_command(conn.out(), &[b"SUBSCRIBE", cfg.tag.as_bytes()]);
+                            *stage = Stage::LoggingIn;
+                        }
+                        (Target::Redis, _, None) => {
+                            *stage = Stage::Ready;
+                            ready += 1;
+                        }
+                    },
+                    Ok(false) => {}
+                    Err(e) => return Err(format!("connect to {}: {e}", cfg.addr)),
+                }
+            }
+            if ev.is_writable() {
+                if let Err(e) = conn.flush() {
+                    return Err(format!("write to {}: {e}", cfg.addr));
+                }
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                let mut became_ready = false;
+                let res = match cfg.target {
+                    Target::Chat => conn.read(&mut scratch, epoch, |data, now| {
+                        let mut off = 0;
+                        loop {
+                            match wire::split_frame(&data[off..], MAX_FRAME) {
+                                Ok(Some((body, used))) => {
+                                    off += used;
+                                    match wire::classify(body, cfg.size) {
+                                        ChatIn::Message(text) => t.on_message(recv, text, now),
+                                        ChatIn::Ack { recipients } => {
+                                            t.on_ack(publ, recipients as u64)
+                                        }
+                                        ChatIn::JoinNotice => t.notices += 1,
+                                        ChatIn::Other(ServerMsg::Joined { .. }) => {
+                                            became_ready = true
+                                        }
+                                        ChatIn::Other(ServerMsg::Message { text, .. }) => {
+                                            t.on_message(recv, text.as_bytes(), now)
+                                        }
+                                        ChatIn::Other(ServerMsg::Error {
+                                            code, message, ..
+                                        }) => t.note_error(format!("{code:?}: {message}")),
+                                        ChatIn::Other(ServerMsg::Bye { reason }) => {
+                                            t.fatal = Some(format!("server said bye: {reason}"))
+                                        }
+                                        ChatIn::Other(_) => {}
+                                        ChatIn::Bad(e) => t.note_error(e),
+                                    }
+                                }
+                                Ok(None) => return off,
+                                Err(e) => {
+                                    t.fatal = Some(e);
+                                    return data.len();
+                                }
+                            }
+                        }
+                    }),
+                    Target::Redis => conn.read(&mut scratch, epoch, |data, now| {
+                        let mut off = 0;
+                        loop {
+                            match resp::parse(&data[off..]) {
+                                Ok(Some((reply, used))) => {
+                                    off += used;
+                                    match reply {
+                                        Reply::Message { payload, .. } => {
+                                            t.on_message(recv, payload, now)
+                                        }
+                                        Reply::Integer(n) => t.on_ack(publ, n.max(0) as u64),
+                                        Reply::Subscribed { .. } => became_ready = true,
+                                        Reply::Error(e) => {
+                                            t.note_error(String::from_utf8_lossy(e).into_owned())
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                                Ok(None) => return off,
+                                Err(e) => {
+                                    t.fatal = Some(e.to_string());
+                                    return data.len();
+                                }
+                            }
+                        }
+                    }),
+                };
+                match res {
+                    Ok(ReadEnd::Drained) => {}
+                    Ok(ReadEnd::Eof) => {
+                        t.fatal
+                            .get_or_insert_with(|| format!("the server closed connection {i}"));
+                    }
+                    Err(e) => {
+                        t.fatal.get_or_insert_with(|| format!("read: {e}"));
+                    }
+                }
+                if became_ready && *stage == Stage::LoggingIn {
+                    *stage = Stage::Ready;
+                    ready += 1;
+                }
+            }
+            if let Some(f) = t.fatal.take() {
+                return Err(f);
+            }
+        }
+
+        let now = now_ns();
+        match phase {
+            Phase::Setup => {
+                let logged_in = ready == total;
+                let settled = cfg.target == Target::Redis || t.notices >= expected_notices;
+                if logged_in && settled {
+                    phase = Phase::Run;
+                    run_start = now;
+                    setup_s = now as f64 / 1e9;
+                    match cfg.messages {
+                        Some(_) => {
+                            t.t_warm = now;
+                            t.t_stop = u64::MAX;
+                        }
+                        None => {
+                            t.t_warm = now + ns(cfg.warmup);
+                            t.t_stop = t.t_warm + ns(cfg.duration);
+                        }
+                    }
+                    if cfg.messages.is_some() || cfg.warmup.is_zero() {
+                        srv0 = pid_sample(cfg.server_pid);
+                        me0 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                        warm_sampled = true;
+                    }
+                    for i in 0..p {
+                        t.topup.push(i as u32);
+                    }
+                } else if now > setup_deadline {
+                    return Err(format!(
+                        "setup timed out: {ready} of {total} connections ready, {} of {expected_notices} join notices",
+                        t.notices
+                    ));
+                }
+            }
+            Phase::Run => {
+                if !warm_sampled && now >= t.t_warm {
+                    srv0 = pid_sample(cfg.server_pid);
+                    me0 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                    warm_sampled = true;
+                }
+                let done_sending = match cfg.messages {
+                    Some(n) => t.pubs.iter().all(|pb| pb.sent >= n),
+                    None => now >= t.t_stop,
+                };
+                if done_sending {
+                    if cfg.messages.is_none() {
+                        srv1 = pid_sample(cfg.server_pid);
+                        me1 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                        end_ns = t.t_stop;
+                    }
+                    phase = Phase::Drain;
+                    drain_deadline = now + ns(cfg.drain_timeout);
+                }
+            }
+            Phase::Drain => {}
+        }
+        if phase == Phase::Drain {
+            let all_acked = t.pubs.iter().all(|pb| pb.acked == pb.sent);
+            if (all_acked && t.delivered_total >= t.expected) || now > drain_deadline {
+                if cfg.messages.is_some() {
+                    srv1 = pid_sample(cfg.server_pid);
+                    me1 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                    end_ns = now;
+                }
+                break;
+            }
+        }
+
+        // Top up the publishers whose watcher saw messages come back.
+        if phase != Phase::Setup && !t.topup.is_empty() {
+            let now = now_ns();
+            let flagged = std::mem::take(&mut t.topup);
+            for &pi in &flagged {
+                let pb = &mut t.pubs[pi as usize];
+                pb.flagged = false;
+                if phase != Phase::Run {
+                    continue;
+                }
+                let conn = &mut peers[pb.peer].conn;
+                let limit = cfg.messages.unwrap_or(u64::MAX);
+                while pb.sent - pb.watched < window && pb.sent < limit && now < t.t_stop {
+                    tmpl.push(
+                        conn.out(),
+                        Stamp {
+                            ts_ns: now,
+                            publisher: pi,
+                            seq: pb.sent,
+                        },
+                    );
+                    pb.sent += 1;
+                    if now >= t.t_warm {
+                        t.published_window += 1;
+                    }
+                }
+                if let Err(e) = conn.flush() {
+                    return Err(format!("write to {}: {e}", cfg.addr));
+                }
+            }
+            t.topup = flagged;
+            t.topup.clear();
+        }
+    }
+
+    let interval_ns = end_ns.saturating_sub(t.t_warm.min(end_ns)).max(1);
+    let interval_s = interval_ns as f64 / 1e9;
+    let total_published: u64 = t.pubs.iter().map(|pb| pb.sent).sum();
+    let total_acked: u64 = t.pubs.iter().map(|pb| pb.acked).sum();
+    let (published, delivered) = match cfg.messages {
+        Some(_) => (total_published, t.delivered_total),
+        None => (t.published_window, t.delivered_window),
+    };
+    let us = |v: Option<u64>| v.map_or(0.0, |x| x as f64 / 1e3);
+    let _ = run_start;
+    Ok(FanoutResult {
+        scenario: "fanout".into(),
+        target: cfg.target.as_str().into(),
+        members: s,
+        publishers: p,
+        window: cfg.window,
+        size: cfg.size,
+        mode: if cfg.messages.is_some() {
+            "counted"
+        } else {
+            "timed"
+        }
+        .into(),
+        interval_s,
+        published,
+        delivered,
+        published_per_s: published as f64 / interval_s,
+        delivered_per_s: delivered as f64 / interval_s,
+        latency_samples: t.hist.count(),
+        p50_us: us(t.hist.percentile(50.0)),
+        p99_us: us(t.hist.percentile(99.0)),
+        p999_us: us(t.hist.percentile(99.9)),
+        max_us: us(t.hist.max()),
+        mean_us: t.hist.mean().unwrap_or(0.0) / 1e3,
+        total_published,
+        total_delivered: t.delivered_total,
+        expected_delivered: t.expected,
+        lost: (total_published - total_acked) + t.expected.saturating_sub(t.delivered_total),
+        order_errors: t.order_errors,
+        server_errors: t.server_errors,
+        first_error: t.first_error,
+        setup_s,
+        server_cpu_s: cfg.server_pid.map(|_| (srv1.cpu_s - srv0.cpu_s).max(0.0)),
+        server_peak_rss: cfg.server_pid.map(|_| srv1.peak_rss),
+        server_rss: cfg.server_pid.map(|_| srv1.rss),
+        bench_cpu_s: (me1 - me0).max(0.0),
+    })
+}
+
+fn pid_sample(pid: Option<u32>) -> procfs::Sample {
+    match pid {
+        Some(p) => procfs::sample(Some(p)),
+        None => procfs::Sample::default(),
+    }
+}

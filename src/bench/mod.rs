@@ -1,0 +1,25 @@
+//! The benchmark suite behind `chat-bench` and `make bench`.
+//!
+//! One process drives a server with many non-blocking connections on one
+//! mio `Poll`, so that on a 2-core machine the server gets a core and the
+//! load generator the other; every scenario reports the generator's own CPU
+//! so a saturated generator shows. The same workloads run against Redis
+//! (RESP pub/sub) for a side-by-side figure.
+//!
+//! - [`fanout`]: S members of one room, P publishing (scenarios 1 and 2).
+//! - [`idle`]: C idle logged-in connections: login time, memory per connection (3).
+//! - [`relay`]: the plain byte relay baseline for transfers (4).
+//! - [`rtt`]: chat round-trip latency (5).
+//! - [`report`]: bench/RESULTS.md from the scenarios' JSON lines.
+//! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts.
+
+pub mod fanout;
+pub mod idle;
+pub mod net;
+pub mod procfs;
+pub mod relay;
+pub mod report;
+pub mod resp;
+pub mod rtt;
+pub mod stats;
+pub mod wire;

@@ -1,0 +1,494 @@
+//! bench/RESULTS.md from the JSON lines the scenarios wrote: every figure,
+//! the Redis and plain-relay ratios, and the issue's targets with whether
+//! each was met. Repeated runs of a fan-out setting are summarised by their
+//! median (by delivered/s), with every run listed.
+
+use super::fanout::FanoutResult;
+use super::idle::IdleResult;
+use super::relay::RelayResult;
+use super::rtt::RttResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// A relayed file transfer through the chat server (scenario 4), or why
+/// there is none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TransferResult {
+    pub scenario: String,
+    pub available: bool,
+    /// Why not, when not available.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub mb_per_s: f64,
+    #[serde(default)]
+    pub server_rss_before: Option<u64>,
+    #[serde(default)]
+    pub server_peak_rss: Option<u64>,
+    #[serde(default)]
+    pub bench_cpu_s: f64,
+    /// Concurrent transfers (1 for scenario 4, 4 while measuring latency).
+    #[serde(default)]
+    pub transfers: u32,
+}
+
+/// Everything read from the results file.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub fanout: Vec<FanoutResult>,
+    pub idle: Vec<IdleResult>,
+    pub relay: Vec<RelayResult>,
+    pub transfer: Vec<TransferResult>,
+    pub rtt: Vec<RttResult>,
+    /// Lines that were not understood (reported, not fatal).
+    pub unknown: Vec<String>,
+}
+
+impl Results {
+    pub fn parse(text: &str) -> Results {
+        let mut r = Results::default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(_) => {
+                    r.unknown.push(line.to_string());
+                    continue;
+                }
+            };
+            let kind = v.get("scenario").and_then(|s| s.as_str()).unwrap_or("");
+            let ok = match kind {
+                "fanout" => serde_json::from_value(v.clone()).map(|x| r.fanout.push(x)),
+                "idle" => serde_json::from_value(v.clone()).map(|x| r.idle.push(x)),
+                "relay" => serde_json::from_value(v.clone()).map(|x| r.relay.push(x)),
+                "transfer" => serde_json::from_value(v.clone()).map(|x| r.transfer.push(x)),
+                "rtt" => serde_json::from_value(v.clone()).map(|x| r.rtt.push(x)),
+                _ => {
+                    r.unknown.push(line.to_string());
+                    Ok(())
+                }
+            };
+            if ok.is_err() {
+                r.unknown.push(line.to_string());
+            }
+        }
+        r
+    }
+}
+
+/// "7.21 M/s", "453 k/s", "812 /s".
+pub fn rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M/s", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k/s", v / 1e3)
+    } else {
+        format!("{:.0} /s", v)
+    }
+}
+
+/// Microseconds as "850 µs" or "7.1 ms".
+pub fn dur_us(us: f64) -> String {
+    if us >= 10_000.0 {
+        format!("{:.0} ms", us / 1e3)
+    } else if us >= 1000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.0} µs", us)
+    }
+}
+
+pub fn bytes(b: f64) -> String {
+    if b.abs() >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", b / 1073741824.0)
+    } else if b.abs() >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1048576.0)
+    } else if b.abs() >= 1024.0 {
+        format!("{:.2} KiB", b / 1024.0)
+    } else {
+        format!("{:.0} B", b)
+    }
+}
+
+fn opt_bytes(b: Option<u64>) -> String {
+    b.map_or("–".into(), |b| bytes(b as f64))
+}
+
+fn yes_no(ok: bool) -> &'static str {
+    if ok {
+        "**met**"
+    } else {
+        "**missed**"
+    }
+}
+
+/// The run with the median delivered/s (the lower middle for an even count).
+pub fn median_run(runs: &[&FanoutResult]) -> Option<FanoutResult> {
+    let mut v: Vec<&FanoutResult> = runs.to_vec();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.delivered_per_s.total_cmp(&b.delivered_per_s));
+    Some(v[(v.len() - 1) / 2].clone())
+}
+
+fn check(f: &FanoutResult) -> String {
+    let mut bad = Vec::new();
+    if f.lost > 0 {
+        bad.push(format!("{} lost", f.lost));
+    }
+    if f.order_errors > 0 {
+        bad.push(format!("{} out of order", f.order_errors));
+    }
+    if f.server_errors > 0 {
+        bad.push(format!(
+            "{} errors ({})",
+            f.server_errors,
+            f.first_error.clone().unwrap_or_default()
+        ));
+    }
+    if bad.is_empty() {
+        "ok".into()
+    } else {
+        bad.join(", ")
+    }
+}
+
+/// Write the report. `meta` is shown as given (command, date, cores, ...).
+pub fn render(res: &Results, meta: &[(String, String)]) -> String {
+    let mut o = String::new();
+    let mut targets: Vec<(String, String, Option<bool>)> = Vec::new();
+    let _ = writeln!(o, "# Benchmark results\n");
+    let _ = writeln!(
+        o,
+        "Written by `chat-bench report` from the scenarios run by `scripts/bench.sh`. \
+         Every figure below comes from the run described here; nothing is copied from \
+         elsewhere.\n"
+    );
+    let _ = writeln!(o, "| | |\n|---|---|");
+    for (k, v) in meta {
+        let _ = writeln!(o, "| {k} | {v} |");
+    }
+    let _ = writeln!(o);
+
+    // ---- fan-out ----
+    let mut body = String::new();
+    let mut settings: BTreeMap<(usize, usize), ()> = BTreeMap::new();
+    for f in &res.fanout {
+        settings.insert((f.members, f.publishers), ());
+    }
+    // Largest rooms first, as the issue lists them.
+    let mut order: Vec<(usize, usize)> = settings.keys().copied().collect();
+    order.sort_by_key(|&(s, p)| (std::cmp::Reverse(s * p), std::cmp::Reverse(s)));
+    let _ = writeln!(body, "## 1–2. Fan-out: chat vs Redis pub/sub\n");
+    let _ = writeln!(
+        body,
+        "S members in one room (Redis: S subscribers of one channel); P publishers send \
+         100-byte messages stamped with their send time, each keeping at most W messages \
+         in flight: a message leaves the window when it reaches the publisher's watcher, \
+         one fixed receiving member (Redis: the publisher's own subscriber connection). \
+         Chat publishers are members and get an `ack`, not an echo, so each chat message \
+         is delivered S−1 times; a Redis PUBLISH reaches all S subscribers. Delivered/s \
+         counts deliveries actually made; latency is read time at the receiving member \
+         minus the stamp. Rates and CPU cover the measured interval after a warm-up. \
+         Server CPU is in cores (CPU seconds per second), from /proc utime+stime; peak \
+         RSS is the server's VmHWM in a fresh process; bench CPU is the load generator's \
+         own. `check` confirms every announced delivery arrived, in order.\n"
+    );
+    let _ = writeln!(
+        body,
+        "| S | P | W | server | published/s | delivered/s | p50 | p99 | p99.9 | max | server CPU | server peak RSS | bench CPU | runs (delivered/s) | check |"
+    );
+    let _ = writeln!(
+        body,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut ratios = String::new();
+    let _ = writeln!(
+        ratios,
+        "\n| S | P | chat delivered/s ÷ Redis | target ≥ 1.0 | chat p99 ÷ Redis p99 | target ≤ 1.5 |"
+    );
+    let _ = writeln!(ratios, "|---|---|---|---|---|---|");
+    for &(s, p) in &order {
+        let mut med = BTreeMap::new();
+        for target in ["chat", "redis"] {
+            let runs: Vec<&FanoutResult> = res
+                .fanout
+                .iter()
+                .filter(|f| f.members == s && f.publishers == p && f.target == target)
+                .collect();
+            let Some(m) = median_run(&runs) else {
+                continue;
+            };
+            let all: Vec<String> = runs.iter().map(|f| rate(f.delivered_per_s)).collect();
+            let _ = writeln!(
+                body,
+                "| {s} | {p} | {} | {target} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} cores | {} | {} |",
+                m.window,
+                rate(m.published_per_s),
+                rate(m.delivered_per_s),
+                dur_us(m.p50_us),
+                dur_us(m.p99_us),
+                dur_us(m.p999_us),
+                dur_us(m.max_us),
+                m.server_cores()
+                    .map_or("–".into(), |c| format!("{c:.2} cores")),
+                opt_bytes(m.server_peak_rss),
+                m.bench_cores(),
+                all.join(" / "),
+                check(&m),
+            );
+            med.insert(target, m);
+        }
+        match (med.get("chat"), med.get("redis")) {
+            (Some(c), Some(r)) => {
+                let dr = c.delivered_per_s / r.delivered_per_s.max(1e-9);
+                let lr = c.p99_us / r.p99_us.max(1e-9);
+                let _ = writeln!(
+                    ratios,
+                    "| {s} | {p} | {dr:.2}× | {} | {lr:.2}× | {} |",
+                    yes_no(dr >= 1.0),
+                    yes_no(lr <= 1.5)
+                );
+                targets.push((
+                    format!("fan-out S={s},P={p}: delivered/s at least Redis's"),
+                    format!(
+                        "{} vs {} ({dr:.2}×)",
+                        rate(c.delivered_per_s),
+                        rate(r.delivered_per_s)
+                    ),
+                    Some(dr >= 1.0),
+                ));
+                targets.push((
+                    format!("fan-out S={s},P={p}: p99 at most 1.5× Redis's"),
+                    format!("{} vs {} ({lr:.2}×)", dur_us(c.p99_us), dur_us(r.p99_us)),
+                    Some(lr <= 1.5),
+                ));
+            }
+            (Some(_), None) => {
+                let _ = writeln!(ratios, "| {s} | {p} | no Redis run | – | – | – |");
+                targets.push((
+                    format!("fan-out S={s},P={p}: vs Redis"),
+                    "no Redis run".into(),
+                    None,
+                ));
+            }
+            _ => {}
+        }
+    }
+    if res.fanout.is_empty() {
+        let _ = writeln!(body, "| – | – | – | not run | | | | | | | | | | | |");
+    }
+    body.push_str(&ratios);
+    let _ = writeln!(body);
+
+    // ---- idle connections ----
+    let _ = writeln!(body, "## 3. Idle connections\n");
+    let _ = writeln!(
+        body,
+        "C clients log in (chat: `hello` into rooms of up to 100 members; Redis: \
+         `SUBSCRIBE` to a channel per 100 clients), at most 256 logins in flight, each on \
+         a fresh server. Login time runs from the first connect to the last `joined` \
+         (subscribe confirmation); memory per connection is (server VmRSS with all C \
+         connected and settled − VmRSS before) ÷ C.\n"
+    );
+    let _ = writeln!(
+        body,
+        "| C | server | login time | logins/s | RSS before | RSS after | per connection | bench CPU | errors |"
+    );
+    let _ = writeln!(body, "|---|---|---|---|---|---|---|---|---|");
+    let mut idle = res.idle.clone();
+    idle.sort_by(|a, b| (a.count, &a.target).cmp(&(b.count, &b.target)));
+    for i in &idle {
+        let _ = writeln!(
+            body,
+            "| {} | {} | {:.2} s | {} | {} | {} | {} | {:.2} s | {} |",
+            i.count,
+            i.target,
+            i.login_s,
+            rate(i.logins_per_s),
+            opt_bytes(i.server_rss_before),
+            opt_bytes(i.server_rss_after),
+            i.rss_per_conn.map_or("–".into(), bytes),
+            i.bench_cpu_s,
+            i.server_errors
+        );
+    }
+    let biggest = idle
+        .iter()
+        .filter(|i| i.target == "chat")
+        .max_by_key(|i| i.count);
+    match biggest {
+        Some(i) => targets.push((
+            format!(
+                "{} connections at 2 KiB of server memory or less each",
+                i.count
+            ),
+            i.rss_per_conn.map_or("–".into(), bytes),
+            i.rss_per_conn.map(|b| b <= 2048.0),
+        )),
+        None => targets.push((
+            "10000 connections at 2 KiB or less each".into(),
+            "not run".into(),
+            None,
+        )),
+    }
+    let _ = writeln!(body);
+
+    // ---- transfer ----
+    let _ = writeln!(
+        body,
+        "## 4. File transfer through the server vs a plain relay\n"
+    );
+    let plain = res.relay.last();
+    let single = res.transfer.iter().find(|t| t.transfers <= 1);
+    match plain {
+        Some(r) => {
+            let _ = writeln!(
+                body,
+                "Plain byte relay (a thread in chat-bench copying with a 256 KiB buffer, as \
+                 `socat -b 262144`), same loopback: {} in {:.2} s = **{:.0} MB/s** \
+                 (bench CPU {:.2} s).\n",
+                bytes(r.bytes as f64),
+                r.seconds,
+                r.mb_per_s,
+                r.bench_cpu_s
+            );
+        }
+        None => {
+            let _ = writeln!(body, "Plain relay: not run.\n");
+        }
+    }
+    match single {
+        Some(t) if t.available => {
+            let ratio = plain.map(|r| t.mb_per_s / r.mb_per_s.max(1e-9));
+            let flat = match (t.server_rss_before, t.server_peak_rss) {
+                (Some(b), Some(p)) => Some(p.saturating_sub(b)),
+                _ => None,
+            };
+            let _ = writeln!(
+                body,
+                "Relayed through chat-server: {} in {:.2} s = **{:.0} MB/s**{}; server RSS \
+                 before {} and peak during {} (growth {}).\n",
+                bytes(t.bytes as f64),
+                t.seconds,
+                t.mb_per_s,
+                ratio.map_or(String::new(), |x| format!(", {:.2}× the plain relay", x)),
+                opt_bytes(t.server_rss_before),
+                opt_bytes(t.server_peak_rss),
+                flat.map_or("–".into(), |g| bytes(g as f64)),
+            );
+            targets.push((
+                "relayed transfer at least 50% of the plain relay".into(),
+                ratio.map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+                ratio.map(|x| x >= 0.5),
+            ));
+            // "Flat": the peak stays within 64 MiB of where it started,
+            // whatever the file size (a file held in memory would add GiBs).
+            targets.push((
+                "server RSS flat during the large transfer".into(),
+                flat.map_or("–".into(), |g| format!("+{}", bytes(g as f64))),
+                flat.map(|g| g <= 64 * 1024 * 1024),
+            ));
+        }
+        other => {
+            let why = other
+                .and_then(|t| t.reason.clone())
+                .unwrap_or_else(|| "not run".into());
+            let _ = writeln!(
+                body,
+                "Relayed through chat-server: **not available yet** ({why}).\n"
+            );
+            targets.push((
+                "relayed transfer at least 50% of the plain relay".into(),
+                "not available yet".into(),
+                None,
+            ));
+            targets.push((
+                "server RSS flat during the large transfer".into(),
+                "not available yet".into(),
+                None,
+            ));
+        }
+    }
+
+    // ---- rtt ----
+    let _ = writeln!(body, "## 5. Chat latency under transfer\n");
+    let _ = writeln!(
+        body,
+        "Round trip: A sends a private message to B, B's client answers with the same \
+         text as soon as it reads it, A times it; one round trip at a time.\n"
+    );
+    let _ = writeln!(body, "| load | round trips | p50 | p99 | p99.9 | max |");
+    let _ = writeln!(body, "|---|---|---|---|---|---|");
+    for r in &res.rtt {
+        let _ = writeln!(
+            body,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.samples,
+            dur_us(r.p50_us),
+            dur_us(r.p99_us),
+            dur_us(r.p999_us),
+            dur_us(r.max_us)
+        );
+    }
+    let idle_rtt = res.rtt.iter().find(|r| r.label == "idle");
+    let loaded = res.rtt.iter().find(|r| r.label != "idle");
+    match (idle_rtt, loaded) {
+        (Some(i), Some(l)) => {
+            let r50 = l.p50_us / i.p50_us.max(1e-9);
+            let r99 = l.p99_us / i.p99_us.max(1e-9);
+            let _ = writeln!(
+                body,
+                "\nWith {}: p50 {r50:.2}× idle, p99 {r99:.2}× idle.",
+                l.label
+            );
+            targets.push((
+                "chat p99 during 4 transfers at most 2× idle".into(),
+                format!("{} vs {} ({r99:.2}×)", dur_us(l.p99_us), dur_us(i.p99_us)),
+                Some(r99 <= 2.0),
+            ));
+        }
+        _ => {
+            let why = res
+                .transfer
+                .iter()
+                .find_map(|t| t.reason.clone())
+                .unwrap_or_else(|| "no transfer run".into());
+            let _ = writeln!(
+                body,
+                "\nWith 4 concurrent transfers: **not available yet** ({why})."
+            );
+            targets.push((
+                "chat p99 during 4 transfers at most 2× idle".into(),
+                "not available yet".into(),
+                None,
+            ));
+        }
+    }
+    if !res.unknown.is_empty() {
+        let _ = writeln!(body, "\n## Unreadable result lines\n");
+        for u in &res.unknown {
+            let _ = writeln!(body, "    {u}");
+        }
+    }
+
+    // ---- targets, at the top ----
+    let _ = writeln!(o, "## Targets (from the issue)\n");
+    let _ = writeln!(o, "| target | measured | result |\n|---|---|---|");
+    for (t, m, ok) in &targets {
+        let verdict = match ok {
+            Some(b) => yes_no(*b).to_string(),
+            None => "not measured".into(),
+        };
+        let _ = writeln!(o, "| {t} | {m} | {verdict} |");
+    }
+    let _ = writeln!(o);
+    o.push_str(&body);
+    o
+}

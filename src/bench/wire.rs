@@ -1,0 +1,227 @@
+//! The bench's side of the chat wire, built for speed: frames the load
+//! generator sends are assembled from templates (byte-identical to what
+//! `chat::protocol::encode` produces, which the tests check), and the frames
+//! it receives most (`message`, `ack`, `notice`) are recognised without a JSON
+//! parse. Anything else falls back to the library's serde decoder.
+//!
+//! Every benchmark message carries a [`Stamp`] at the start of its text: the
+//! send time in nanoseconds since the bench started, the publisher and a
+//! sequence number, all fixed-width decimal digits, padded with `x` to the
+//! message size.
+
+use crate::protocol::{parse_body, ServerMsg};
+
+/// Smallest payload that holds a [`Stamp`].
+pub const STAMP_LEN: usize = 40;
+
+/// What a benchmark message says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// When it was queued for sending, ns since the bench's epoch.
+    pub ts_ns: u64,
+    pub publisher: u32,
+    pub seq: u64,
+}
+
+#[inline]
+fn put_digits(out: &mut [u8], mut v: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+#[inline]
+fn get_digits(s: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.wrapping_mul(10).wrapping_add(d as u64);
+    }
+    Some(v)
+}
+
+/// Write `stamp` into `out` (at least [`STAMP_LEN`] bytes), padding with `x`.
+/// Layout: 20 digits of time, `.`, 6 digits of publisher, `.`, 12 digits of seq.
+pub fn write_stamp(out: &mut [u8], stamp: Stamp) {
+    assert!(out.len() >= STAMP_LEN, "payload shorter than a stamp");
+    put_digits(&mut out[0..20], stamp.ts_ns);
+    out[20] = b'.';
+    put_digits(&mut out[21..27], stamp.publisher as u64 % 1_000_000);
+    out[27] = b'.';
+    put_digits(&mut out[28..40], stamp.seq % 1_000_000_000_000);
+    out[STAMP_LEN..].fill(b'x');
+}
+
+/// Read the stamp at the start of a payload.
+#[inline]
+pub fn read_stamp(p: &[u8]) -> Option<Stamp> {
+    if p.len() < STAMP_LEN || p[20] != b'.' || p[27] != b'.' {
+        return None;
+    }
+    Some(Stamp {
+        ts_ns: get_digits(&p[0..20])?,
+        publisher: get_digits(&p[21..27])? as u32,
+        seq: get_digits(&p[28..40])?,
+    })
+}
+
+/// A frame with a hole for the payload: `head + payload + tail`.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub head: Vec<u8>,
+    pub tail: Vec<u8>,
+    pub payload_len: usize,
+}
+
+impl Template {
+    /// Append one frame whose payload carries `stamp`.
+    #[inline]
+    pub fn push(&self, out: &mut Vec<u8>, stamp: Stamp) {
+        out.extend_from_slice(&self.head);
+        let at = out.len();
+        out.resize(at + self.payload_len, 0);
+        write_stamp(&mut out[at..], stamp);
+        out.extend_from_slice(&self.tail);
+    }
+
+    fn json(body_head: String, body_tail: &str, payload_len: usize) -> Template {
+        let body_len = body_head.len() + payload_len + body_tail.len();
+        let mut head = (body_len as u32).to_be_bytes().to_vec();
+        head.extend_from_slice(body_head.as_bytes());
+        Template {
+            head,
+            tail: body_tail.as_bytes().to_vec(),
+            payload_len,
+        }
+    }
+
+    /// `room_msg{room, text}` (no cid). `room` must be a valid room name (no
+    /// characters that JSON escapes).
+    pub fn room_msg(room: &str, payload_len: usize) -> Template {
+        Template::json(
+            format!(r#"{{"type":"room_msg","room":"{room}","text":""#),
+            r#""}"#,
+            payload_len,
+        )
+    }
+
+    /// `private_msg{to, text}` (no cid).
+    pub fn private_msg(to: &str, payload_len: usize) -> Template {
+        Template::json(
+            format!(r#"{{"type":"private_msg","to":"{to}","text":""#),
+            r#""}"#,
+            payload_len,
+        )
+    }
+
+    /// `PUBLISH channel payload` for the Redis adapter.
+    pub fn publish(channel: &str, payload_len: usize) -> Template {
+        let (head, tail) = super::resp::publish_template(channel.as_bytes(), payload_len);
+        Template {
+            head,
+            tail,
+            payload_len,
+        }
+    }
+}
+
+/// What a received chat frame body is, as far as the bench cares.
+#[derive(Debug)]
+pub enum ChatIn<'a> {
+    /// A `message`: its text.
+    Message(&'a [u8]),
+    /// An `ack`: how many others the message was addressed to.
+    Ack { recipients: u32 },
+    /// A `join` notice (counted during setup).
+    JoinNotice,
+    /// Anything else, decoded (including a `message` the fast path did not
+    /// recognise, e.g. one whose text has another size).
+    Other(ServerMsg),
+    /// Not a frame the library can decode.
+    Bad(String),
+}
+
+const MSG_PREFIX: &[u8] = br#"{"type":"message","#;
+const ACK_PREFIX: &[u8] = br#"{"type":"ack","#;
+const JOIN_PREFIX: &[u8] = br#"{"type":"notice","event":"join","#;
+const TEXT_KEY: &[u8] = br#""text":""#;
+const RECIPIENTS_KEY: &[u8] = br#""recipients":"#;
+
+/// Classify a frame body. `text_len` is the payload size the bench sends:
+/// a `message` whose text is the last field and has exactly that many bytes
+/// is recognised without a parse (the server writes fields in declaration
+/// order, `text` last).
+#[inline]
+pub fn classify(body: &[u8], text_len: usize) -> ChatIn<'_> {
+    if body.starts_with(MSG_PREFIX) {
+        let n = body.len();
+        if n >= MSG_PREFIX.len() + TEXT_KEY.len() + text_len + 2 && body.ends_with(b"\"}") {
+            let start = n - 2 - text_len;
+            if &body[start - TEXT_KEY.len()..start] == TEXT_KEY {
+                return ChatIn::Message(&body[start..n - 2]);
+            }
+        }
+    } else if body.starts_with(ACK_PREFIX) && body.ends_with(b"}") {
+        // `..."recipients":N}`: recipients is the last field.
+        let digits_end = body.len() - 1;
+        let mut i = digits_end;
+        while i > 0 && body[i - 1].is_ascii_digit() {
+            i -= 1;
+        }
+        if i < digits_end && body[..i].ends_with(RECIPIENTS_KEY) {
+            if let Some(r) = get_digits(&body[i..digits_end]) {
+                return ChatIn::Ack {
+                    recipients: r as u32,
+                };
+            }
+        }
+    } else if body.starts_with(JOIN_PREFIX) {
+        return ChatIn::JoinNotice;
+    }
+    match parse_body::<ServerMsg>(body) {
+        Ok(ServerMsg::Ack { recipients, .. }) => ChatIn::Ack { recipients },
+        Ok(ServerMsg::Notice {
+            event: crate::protocol::NoticeKind::Join,
+            ..
+        }) => ChatIn::JoinNotice,
+        Ok(m) => ChatIn::Other(m),
+        Err(e) => ChatIn::Bad(e.to_string()),
+    }
+}
+
+/// Split one length-prefixed frame off the front of `buf`: the body and the
+/// bytes used, `Ok(None)` if incomplete, `Err` if the length exceeds `max`.
+#[inline]
+pub fn split_frame(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, String> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if n > max {
+        return Err(format!("server frame of {n} bytes exceeds {max}"));
+    }
+    if buf.len() < 4 + n {
+        return Ok(None);
+    }
+    Ok(Some((&buf[4..4 + n], 4 + n)))
+}
+
+/// A `hello` frame logging `name` in to `room`, with only the fields every
+/// protocol version 1 server takes (built directly, so that optional fields
+/// added to `ClientMsg::Hello` later need no change here).
+pub fn hello(name: &str, room: &str) -> Vec<u8> {
+    let body = serde_json::json!({
+        "type": "hello",
+        "version": crate::protocol::PROTOCOL_VERSION,
+        "name": name,
+        "room": room,
+    })
+    .to_string();
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body.as_bytes());
+    out
+}

@@ -1,0 +1,277 @@
+//! What the client shows about transfers, pure: the event payloads (also the
+//! `--json` schema) and their lines. Every line starts with `transfer ID:`
+//! and names the file and the peer, so a script can `/wait` for it.
+
+use crate::protocol::files::{FileInfo, TransferState};
+use serde::Serialize;
+
+/// Which way the bytes go, seen from this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Send,
+    Receive,
+}
+
+/// A transfer changed state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferEvent {
+    pub id: u64,
+    pub state: TransferState,
+    pub direction: Direction,
+    /// The other user; absent for the shared store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    pub name: String,
+    pub size: u64,
+    /// Bytes sent or received and written so far.
+    pub done: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where a received file was saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// One transfer in `/transfers` or a progress line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransferRow {
+    pub id: u64,
+    pub direction: Direction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    pub name: String,
+    pub state: TransferState,
+    pub done: u64,
+    pub size: u64,
+    /// Bytes per second over the last interval.
+    pub rate: f64,
+    /// Seconds left at that rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta: Option<u64>,
+}
+
+/// `1.5 MiB` style sizes.
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn percent(done: u64, size: u64) -> u64 {
+    if size == 0 {
+        100
+    } else {
+        (done.min(size) as u128 * 100 / size as u128) as u64
+    }
+}
+
+fn eta(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `photo.jpg to bob`, `photo.jpg from the store`.
+fn what(name: &str, dir: Direction, peer: &Option<String>) -> String {
+    let peer = peer.as_deref().unwrap_or("the store");
+    match dir {
+        Direction::Send => format!("{name} to {peer}"),
+        Direction::Receive => format!("{name} from {peer}"),
+    }
+}
+
+/// The line for a state change.
+pub fn event_line(e: &TransferEvent) -> String {
+    let id = e.id;
+    let what = what(&e.name, e.direction, &e.peer);
+    let by =
+        e.by.as_deref()
+            .map(|b| format!(" by {b}"))
+            .unwrap_or_default();
+    match (e.state, e.direction) {
+        (TransferState::Pending, Direction::Receive) if e.peer.is_some() => format!(
+            "transfer {id}: {} offers {} ({}); /accept {id} or /reject {id}",
+            e.peer.as_deref().unwrap_or_default(),
+            e.name,
+            size(e.size)
+        ),
+        (TransferState::Pending, Direction::Send) => format!(
+            "transfer {id}: {what}: pending ({}), waiting for {} to accept",
+            size(e.size),
+            e.peer.as_deref().unwrap_or("the server")
+        ),
+        (TransferState::InProgress, _) if e.done > 0 => {
+            format!("transfer {id}: {what}: in progress from {}", size(e.done))
+        }
+        (TransferState::Completed, Direction::Receive) => format!(
+            "transfer {id}: {what}: completed ({}, SHA-256 verified), saved as {}",
+            size(e.size),
+            e.path.as_deref().unwrap_or("?")
+        ),
+        (TransferState::Completed, Direction::Send) => {
+            format!("transfer {id}: {what}: completed ({})", size(e.size))
+        }
+        (TransferState::Failed, _) => format!(
+            "transfer {id}: {what}: failed: {}",
+            e.reason.as_deref().unwrap_or("no reason given")
+        ),
+        (TransferState::Interrupted, _) => format!(
+            "transfer {id}: {what}: interrupted at {} of {}{}; /resume {id} once both are back",
+            size(e.done),
+            size(e.size),
+            e.by.as_deref()
+                .map(|b| format!(" ({b} left)"))
+                .unwrap_or_default()
+        ),
+        (state, _) => format!("transfer {id}: {what}: {state}{by}"),
+    }
+}
+
+/// One row of progress.
+pub fn row_text(r: &TransferRow) -> String {
+    let mut s = format!(
+        "transfer {}: {} {}% ({} of {}",
+        r.id,
+        what(&r.name, r.direction, &r.peer),
+        percent(r.done, r.size),
+        size(r.done),
+        size(r.size)
+    );
+    if r.state == TransferState::InProgress {
+        s.push_str(&format!(", {}/s", size(r.rate as u64)));
+        if let Some(e) = r.eta {
+            s.push_str(&format!(", ETA {}", eta(e)));
+        }
+    } else {
+        s.push_str(&format!(", {}", r.state));
+    }
+    s.push(')');
+    s
+}
+
+/// The `/transfers` table.
+pub fn table(rows: &[TransferRow]) -> Vec<String> {
+    if rows.is_empty() {
+        return vec!["* no transfers".to_string()];
+    }
+    let mut out = vec![format!(
+        "{:>4}  {:<7}  {:<12}  {:<24}  {:<11}  {:>21}  {:>4}  {:>11}  {:>7}",
+        "id", "dir", "peer", "file", "state", "done/total", "%", "rate", "ETA"
+    )];
+    for r in rows {
+        let rate = if r.state == TransferState::InProgress {
+            format!("{}/s", size(r.rate as u64))
+        } else {
+            "-".into()
+        };
+        out.push(format!(
+            "{:>4}  {:<7}  {:<12}  {:<24}  {:<11}  {:>21}  {:>3}%  {:>11}  {:>7}",
+            r.id,
+            match r.direction {
+                Direction::Send => "send",
+                Direction::Receive => "receive",
+            },
+            r.peer.as_deref().unwrap_or("(store)"),
+            r.name,
+            r.state.to_string(),
+            format!("{}/{}", size(r.done), size(r.size)),
+            percent(r.done, r.size),
+            rate,
+            r.eta.map(eta).unwrap_or_else(|| "-".into())
+        ));
+    }
+    out
+}
+
+/// The lines for a transfer event; `None` for other events.
+pub fn lines(ev: &crate::client::event::Event, offset: i64) -> Option<Vec<String>> {
+    use crate::client::event::Event;
+    Some(match ev {
+        Event::Transfer(e) => vec![event_line(e)],
+        Event::Progress { transfers } => {
+            let rows: Vec<String> = transfers.iter().map(row_text).collect();
+            vec![format!("~ {}", rows.join(" | "))]
+        }
+        Event::TransferList { transfers } => table(transfers),
+        Event::FileList { files: list } => files(list, offset),
+        _ => return None,
+    })
+}
+
+/// The `/files` list.
+pub fn files(list: &[FileInfo], offset: i64) -> Vec<String> {
+    if list.is_empty() {
+        return vec!["* the shared store is empty; /upload PATH adds a file".to_string()];
+    }
+    let mut out = vec![format!("* shared files ({}):", list.len())];
+    for f in list {
+        let day = crate::client::clock::local_day(f.ts, offset);
+        out.push(format!(
+            "  {}  {}  uploaded by {} on {} {}",
+            f.name,
+            size(f.size),
+            f.uploader,
+            crate::client::clock::day_name(day),
+            crate::client::clock::hhmm(f.ts, offset)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_lines() {
+        assert_eq!(size(10), "10 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        let e = TransferEvent {
+            id: 3,
+            state: TransferState::Pending,
+            direction: Direction::Receive,
+            peer: Some("bob".into()),
+            name: "a.jpg".into(),
+            size: 2048,
+            done: 0,
+            by: None,
+            reason: None,
+            path: None,
+        };
+        assert_eq!(
+            event_line(&e),
+            "transfer 3: bob offers a.jpg (2.0 KiB); /accept 3 or /reject 3"
+        );
+        let row = TransferRow {
+            id: 3,
+            direction: Direction::Send,
+            peer: None,
+            name: "a.jpg".into(),
+            state: TransferState::InProgress,
+            done: 1024,
+            size: 2048,
+            rate: 512.0,
+            eta: Some(2),
+        };
+        assert_eq!(
+            row_text(&row),
+            "transfer 3: a.jpg to the store 50% (1.0 KiB of 2.0 KiB, 512 B/s, ETA 2s)"
+        );
+        assert_eq!(table(&[row]).len(), 2);
+    }
+}

@@ -1,0 +1,88 @@
+//! The shell's part in file transfers: open the shared store under the data
+//! directory, keep chunk frames as received bytes, and pull store downloads
+//! from disk one chunk at a time, only when a connection's chunk slot is free
+//! and it is under the high watermark (so memory stays constant).
+
+use super::{Server, ServerConfig, ServerError};
+use crate::core::transfer::FileLimits;
+use crate::core::{ConnId, Core, Now};
+use crate::protocol::ClientMsg;
+use crate::store::files::DiskStore;
+use std::rc::Rc;
+
+/// Chunks pulled per connection per turn before other work gets its go.
+const PULL_ROUNDS: usize = 16;
+
+/// File-transfer settings of the server.
+#[derive(Debug, Clone)]
+pub struct FileConfig {
+    pub limits: FileLimits,
+    /// Most bytes the shared store may hold (stored plus uploads in progress).
+    pub store_quota: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            limits: FileLimits::default(),
+            store_quota: 10 << 30,
+        }
+    }
+}
+
+/// Open `DATA_DIR/files` and hand it to the core.
+pub(super) fn attach_store(cfg: &ServerConfig, core: &mut Core) -> Result<(), ServerError> {
+    let dir = cfg.data_dir.join("files");
+    let store = DiskStore::open(&dir, cfg.files.store_quota).map_err(|e| ServerError::DataDir {
+        path: dir.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    core.set_file_store(Some(Box::new(store)), cfg.files.limits.clone());
+    Ok(())
+}
+
+/// Hand a decoded frame to the core; a chunk goes with its raw bytes
+/// (`frame`), to be forwarded as they are.
+pub(super) fn handle(core: &mut Core, k: ConnId, msg: ClientMsg, frame: &[u8], now: Now) {
+    match msg {
+        ClientMsg::FileChunk { id, offset, data } => {
+            core.handle_chunk(k, id, offset, &data, Rc::from(frame), now)
+        }
+        msg => core.handle(k, msg, now),
+    }
+}
+
+impl Server {
+    /// Whether some download could move right now (then the poll must not sleep).
+    pub(super) fn downloads_ready(&self) -> bool {
+        let high = self.cfg.high_watermark;
+        self.core.download_conns().into_iter().any(|k| {
+            self.conns
+                .get(k)
+                .is_some_and(|c| !c.closing && c.chunk_slot_free(high))
+        })
+    }
+
+    /// Pull download chunks for connections whose chunk slot is free, write
+    /// them, and repeat a bounded number of times.
+    pub(super) fn pump_downloads(&mut self, now: Now) {
+        let high = self.cfg.high_watermark;
+        for _ in 0..PULL_ROUNDS {
+            let mut pulled = false;
+            for k in self.core.download_conns() {
+                let free = self
+                    .conns
+                    .get(k)
+                    .is_some_and(|c| !c.closing && c.chunk_slot_free(high));
+                if free && self.core.pull_chunk(k) {
+                    pulled = true;
+                }
+            }
+            if !pulled {
+                return;
+            }
+            self.dispatch(now);
+            self.flush_dirty();
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! A connection's write scheduler: control and chat frames strictly first,
+//! then file chunks round-robin across the connection's transfers, one chunk
+//! at a time.
+//!
+//! Exactly one frame at a time is "committed" (the head: the one being
+//! written, maybe partly). When it is done, the next head is the oldest
+//! control frame if there is one, else the first chunk of the transfer at the
+//! front of the ring, which then moves to the back (pop front, push back, as
+//! quinn-proto does for streams). So a chat frame queued at any moment waits
+//! behind at most the one chunk already being written, and N busy transfers
+//! alternate chunk by chunk. A vectored write covers the head and the control
+//! frames behind it, never a second chunk.
+//!
+//! Byte counts: [`OutQueue::queued`] is what the backpressure rules look at
+//! (control frames plus the head); chunks waiting in the ring are counted
+//! apart ([`OutQueue::chunk_bytes`]), since the credit windows already bound
+//! them (at most one window per transfer).
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// Control frames gathered into one vectored write at most.
+const MAX_IOV: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    ctrl: VecDeque<Rc<[u8]>>,
+    ctrl_bytes: usize,
+    /// Transfers with chunks waiting, in round-robin order.
+    ring: VecDeque<(u64, VecDeque<Rc<[u8]>>)>,
+    chunk_bytes: usize,
+    chunk_frames: usize,
+    /// The frame being written, and how much of it is out.
+    head: Option<(Rc<[u8]>, usize)>,
+}
+
+impl OutQueue {
+    pub fn new() -> OutQueue {
+        OutQueue::default()
+    }
+
+    /// Queue a control or chat frame.
+    pub fn push_ctrl(&mut self, frame: Rc<[u8]>) {
+        self.ctrl_bytes += frame.len();
+        self.ctrl.push_back(frame);
+    }
+
+    /// Queue a chunk of `transfer`, behind its earlier chunks.
+    pub fn push_chunk(&mut self, transfer: u64, frame: Rc<[u8]>) {
+        self.chunk_bytes += frame.len();
+        self.chunk_frames += 1;
+        match self.ring.iter_mut().find(|(t, _)| *t == transfer) {
+            Some((_, q)) => q.push_back(frame),
+            None => self.ring.push_back((transfer, VecDeque::from([frame]))),
+        }
+    }
+
+    /// Bytes of control frames and of the head not yet written.
+    pub fn queued(&self) -> usize {
+        self.ctrl_bytes + self.head.as_ref().map_or(0, |(f, off)| f.len() - off)
+    }
+
+    /// Bytes of chunks waiting behind the head.
+    pub fn chunk_bytes(&self) -> usize {
+        self.chunk_bytes
+    }
+
+    /// Chunk frames waiting behind the head.
+    pub fn chunk_frames(&self) -> usize {
+        self.chunk_frames
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.is_none() && self.ctrl.is_empty() && self.ring.is_empty()
+    }
+
+    /// Drop everything (the connection is going away).
+    pub fn clear(&mut self) {
+        *self = OutQueue::default();
+    }
+
+    /// Make sure there is a head if anything is queued.
+    fn promote(&mut self) {
+        if self.head.is_some() {
+            return;
+        }
+        if let Some(f) = self.ctrl.pop_front() {
+            self.ctrl_bytes -= f.len();
+            self.head = Some((f, 0));
+            return;
+        }
+        let Some((t, mut q)) = self.ring.pop_front() else {
+            return;
+        };
+        if let Some(f) = q.pop_front() {
+            self.chunk_bytes -= f.len();
+            self.chunk_frames -= 1;
+            self.head = Some((f, 0));
+        }
+        if !q.is_empty() {
+            self.ring.push_back((t, q));
+        }
+    }
+
+    /// The next whole frame in send order, as if it were written at once
+    /// (for tests and for a caller that writes frame by frame).
+    pub fn pop_frame(&mut self) -> Option<Rc<[u8]>> {
+        self.promote();
+        let (f, _) = self.head.take()?;
+        Some(f)
+    }
+
+    /// Write until everything is out or `w` would block.
+    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        loop {
+            self.promote();
+            let Some((head, off)) = &self.head else {
+                return Ok(());
+            };
+            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+            slices[0] = IoSlice::new(&head[*off..]);
+            let mut n = 1;
+            for f in self.ctrl.iter().take(MAX_IOV - 1) {
+                slices[n] = IoSlice::new(f);
+                n += 1;
+            }
+            match w.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.advance(written),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `n` bytes of the head and the control frames behind it went out.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some((f, off)) = self.head.as_mut() else {
+                return;
+            };
+            let left = f.len() - *off;
+            if n < left {
+                *off += n;
+                return;
+            }
+            n -= left;
+            self.head = None;
+            if n > 0 {
+                // The write went on into the control frames behind the head.
+                match self.ctrl.pop_front() {
+                    Some(f) => {
+                        self.ctrl_bytes -= f.len();
+                        self.head = Some((f, 0));
+                    }
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: &str) -> Rc<[u8]> {
+        Rc::from(tag.as_bytes())
+    }
+
+    fn order(q: &mut OutQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop_frame())
+            .map(|f| String::from_utf8_lossy(&f).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn chunks_alternate_round_robin() {
+        let mut q = OutQueue::new();
+        for t in 1..=3u64 {
+            for i in 0..3 {
+                q.push_chunk(t, frame(&format!("t{t}c{i}")));
+            }
+        }
+        assert_eq!(q.chunk_frames(), 9);
+        assert_eq!(
+            order(&mut q),
+            ["t1c0", "t2c0", "t3c0", "t1c1", "t2c1", "t3c1", "t1c2", "t2c2", "t3c2"]
+        );
+        assert!(q.is_empty());
+        assert_eq!((q.chunk_bytes(), q.queued()), (0, 0));
+    }
+
+    #[test]
+    fn uneven_transfers_keep_alternating() {
+        let mut q = OutQueue::new();
+        q.push_chunk(1, frame("a0"));
+        q.push_chunk(1, frame("a1"));
+        q.push_chunk(1, frame("a2"));
+        q.push_chunk(2, frame("b0"));
+        assert_eq!(q.pop_frame().as_deref(), Some(&b"a0"[..]));
+        // A transfer that shows up later joins the ring at the back.
+        q.push_chunk(3, frame("c0"));
+        assert_eq!(order(&mut q), ["b0", "a1", "c0", "a2"]);
+    }
+
+    #[test]
+    fn chat_goes_before_the_next_chunk_at_any_moment() {
+        // N transfers with chunks queued; a chat frame enqueued after k chunks
+        // went out is the very next frame, for every k.
+        let n = 4u64;
+        let per = 5;
+        for k in 0..(n as usize * per) {
+            let mut q = OutQueue::new();
+            for i in 0..per {
+                for t in 0..n {
+                    q.push_chunk(t, frame(&format!("chunk{t}.{i}")));
+                }
+            }
+            for _ in 0..k {
+                assert!(q.pop_frame().is_some());
+            }
+            q.push_ctrl(frame("chat"));
+            assert_eq!(q.pop_frame().as_deref(), Some(&b"chat"[..]), "after {k}");
+        }
+    }
+
+    /// A writer that takes at most `cap` bytes per call and then blocks.
+    struct Trickle {
+        out: Vec<u8>,
+        cap: usize,
+        calls: usize,
+        max_calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.calls == self.max_calls {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls += 1;
+            let n = b.len().min(self.cap);
+            self.out.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn chat_waits_behind_at_most_the_partly_written_chunk() {
+        let mut q = OutQueue::new();
+        q.push_chunk(1, frame("AAAAAAAAAA"));
+        q.push_chunk(2, frame("BBBBBBBBBB"));
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 4,
+            calls: 0,
+            max_calls: 1,
+        };
+        q.write_to(&mut w).unwrap();
+        assert_eq!(w.out, b"AAAA");
+        q.push_ctrl(frame("hi"));
+        q.push_ctrl(frame("yo"));
+        assert_eq!(q.queued(), 6 + 4);
+        w.max_calls = usize::MAX;
+        q.write_to(&mut w).unwrap();
+        assert_eq!(
+            String::from_utf8(w.out).unwrap(),
+            "AAAAAAAAAAhiyoBBBBBBBBBB"
+        );
+        assert!(q.is_empty());
+        assert_eq!(q.queued(), 0);
+    }
+}
