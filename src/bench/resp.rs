@@ -197,8 +197,8 @@ pub fn parse(buf: &[u8]) -> Step<Reply<'_>> {
     for i in 0..n {
         match elem(buf, p, 1)? {
             Some((e, q)) => {
-                if i < 4 {
-                    first[i] = Some(e);
+                if let Some(slot) = first.get_mut(i) {
+                    *slot = Some(e);
                 }
                 p = q;
             }

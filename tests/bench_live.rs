@@ -1,0 +1,388 @@
+//! The bench against live servers on tiny settings: it counts exactly what it
+//! claims. Runs against the real `chat-server`, a minimal in-test RESP
+//! pub/sub server (so the Redis adapter is checked without Redis), and the
+//! real `redis-server` when one is installed.
+
+use chat::bench::fanout::{self, FanoutConfig, Target};
+use chat::bench::{idle, relay, rtt};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// A `chat-server` on a free loopback port, killed on drop.
+struct ChatServer {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl ChatServer {
+    fn start() -> ChatServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--port", "0", "--log-level", "warn", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chat-server");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(out).lines();
+            if let Some(Ok(l)) = lines.next() {
+                let _ = tx.send(l);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("chat-server printed no `listening on` line");
+        let addr = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        ChatServer {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChatServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn counted(target: Target, addr: SocketAddr, s: usize, p: usize, w: usize, n: u64) -> FanoutConfig {
+    let mut cfg = FanoutConfig::new(target, addr, s, p);
+    cfg.window = w;
+    cfg.messages = Some(n);
+    cfg.drain_timeout = Duration::from_secs(20);
+    cfg.setup_timeout = Duration::from_secs(20);
+    cfg
+}
+
+#[test]
+fn chat_fanout_counts_exactly() {
+    let srv = ChatServer::start();
+    for (s, p, w, n) in [(3, 2, 8, 50), (5, 5, 4, 40), (2, 1, 1, 30), (12, 3, 64, 20)] {
+        let mut cfg = counted(Target::Chat, srv.addr, s, p, w, n);
+        cfg.server_pid = Some(srv.pid());
+        let r = fanout::run(&cfg).unwrap();
+        let published = n * p as u64;
+        // Chat: a message reaches every member but its sender.
+        let delivered = published * (s as u64 - 1);
+        let what = format!("S={s} P={p} W={w} N={n}: {r:?}");
+        assert_eq!(r.total_published, published, "{what}");
+        assert_eq!(r.published, published, "{what}");
+        assert_eq!(r.total_delivered, delivered, "{what}");
+        assert_eq!(r.delivered, delivered, "{what}");
+        assert_eq!(r.expected_delivered, delivered, "{what}");
+        assert_eq!(r.latency_samples, delivered, "{what}");
+        assert_eq!(
+            (r.lost, r.order_errors, r.server_errors),
+            (0, 0, 0),
+            "{what}"
+        );
+        assert!(
+            r.p50_us > 0.0 && r.p50_us <= r.p99_us && r.p99_us <= r.max_us,
+            "{what}"
+        );
+        assert!(
+            r.server_cpu_s.is_some() && r.server_peak_rss.unwrap() > 0,
+            "{what}"
+        );
+        assert!(r.interval_s > 0.0 && r.delivered_per_s > 0.0, "{what}");
+    }
+}
+
+#[test]
+fn chat_fanout_timed_run_accounts_for_everything() {
+    let srv = ChatServer::start();
+    let mut cfg = FanoutConfig::new(Target::Chat, srv.addr, 4, 2);
+    cfg.window = 4;
+    cfg.warmup = Duration::from_millis(100);
+    cfg.duration = Duration::from_millis(300);
+    let r = fanout::run(&cfg).unwrap();
+    assert_eq!(r.mode, "timed");
+    assert!((r.interval_s - 0.3).abs() < 1e-6, "{r:?}");
+    assert!(r.total_published > 0);
+    assert_eq!(r.total_delivered, r.total_published * 3, "{r:?}");
+    assert_eq!(r.expected_delivered, r.total_delivered, "{r:?}");
+    assert!(r.published <= r.total_published && r.delivered <= r.total_delivered);
+    assert!(r.latency_samples <= r.total_delivered);
+    assert_eq!((r.lost, r.order_errors), (0, 0));
+}
+
+#[test]
+fn chat_fanout_refuses_impossible_settings() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert!(fanout::run(&counted(Target::Chat, addr, 1, 1, 1, 1)).is_err());
+    assert!(fanout::run(&counted(Target::Chat, addr, 3, 4, 1, 1)).is_err());
+}
+
+/// A minimal RESP2 pub/sub server: SUBSCRIBE and PUBLISH on any channel,
+/// one thread per connection.
+fn fake_redis() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    type Subs = Arc<Mutex<HashMap<Vec<u8>, Vec<Arc<Mutex<TcpStream>>>>>>;
+    let subs: Subs = Arc::default();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let subs = subs.clone();
+            thread::spawn(move || {
+                let writer = Arc::new(Mutex::new(conn.try_clone().unwrap()));
+                let mut r = BufReader::new(conn);
+                let read_line = |r: &mut BufReader<TcpStream>| -> Option<String> {
+                    let mut l = String::new();
+                    r.read_line(&mut l).ok().filter(|&n| n > 0)?;
+                    Some(l.trim_end().to_string())
+                };
+                loop {
+                    let Some(h) = read_line(&mut r) else { return };
+                    let n: usize = h.strip_prefix('*').unwrap().parse().unwrap();
+                    let mut args = Vec::new();
+                    for _ in 0..n {
+                        let l = read_line(&mut r).unwrap();
+                        let len: usize = l.strip_prefix('$').unwrap().parse().unwrap();
+                        let mut b = vec![0u8; len + 2];
+                        r.read_exact(&mut b).unwrap();
+                        b.truncate(len);
+                        args.push(b);
+                    }
+                    let bulk = |b: &[u8]| {
+                        let mut v = format!("${}\r\n", b.len()).into_bytes();
+                        v.extend_from_slice(b);
+                        v.extend_from_slice(b"\r\n");
+                        v
+                    };
+                    match args[0].to_ascii_uppercase().as_slice() {
+                        b"SUBSCRIBE" => {
+                            let mut m = subs.lock().unwrap();
+                            let list = m.entry(args[1].clone()).or_default();
+                            list.push(writer.clone());
+                            let mut reply = b"*3\r\n".to_vec();
+                            reply.extend(bulk(b"subscribe"));
+                            reply.extend(bulk(&args[1]));
+                            reply.extend(b":1\r\n");
+                            writer.lock().unwrap().write_all(&reply).unwrap();
+                        }
+                        b"PUBLISH" => {
+                            let m = subs.lock().unwrap();
+                            let list = m.get(&args[1]).cloned().unwrap_or_default();
+                            let mut msg = b"*3\r\n".to_vec();
+                            msg.extend(bulk(b"message"));
+                            msg.extend(bulk(&args[1]));
+                            msg.extend(bulk(&args[2]));
+                            for s in &list {
+                                s.lock().unwrap().write_all(&msg).unwrap();
+                            }
+                            let reply = format!(":{}\r\n", list.len());
+                            writer.lock().unwrap().write_all(reply.as_bytes()).unwrap();
+                        }
+                        _ => {
+                            writer
+                                .lock()
+                                .unwrap()
+                                .write_all(b"-ERR unknown command\r\n")
+                                .unwrap();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn check_redis_counts(addr: SocketAddr, s: usize, p: usize, w: usize, n: u64) {
+    let r = fanout::run(&counted(Target::Redis, addr, s, p, w, n)).unwrap();
+    let published = n * p as u64;
+    // Redis: a message reaches every subscriber.
+    let delivered = published * s as u64;
+    let what = format!("S={s} P={p} W={w} N={n}: {r:?}");
+    assert_eq!(r.total_published, published, "{what}");
+    assert_eq!(r.total_delivered, delivered, "{what}");
+    assert_eq!(r.expected_delivered, delivered, "{what}");
+    assert_eq!(r.latency_samples, delivered, "{what}");
+    assert_eq!(
+        (r.lost, r.order_errors, r.server_errors),
+        (0, 0, 0),
+        "{what}"
+    );
+}
+
+#[test]
+fn redis_adapter_counts_exactly_against_a_fake_server() {
+    let addr = fake_redis();
+    check_redis_counts(addr, 3, 2, 8, 50);
+    check_redis_counts(addr, 1, 3, 2, 20);
+}
+
+#[test]
+fn redis_adapter_against_real_redis_when_installed() {
+    let Ok(out) = Command::new("redis-server").arg("--version").output() else {
+        eprintln!("redis-server not installed: skipped (the fake-server test covers the adapter)");
+        return;
+    };
+    assert!(out.status.success());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).is_ok() {
+            up = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "redis-server did not start on {addr}");
+        check_redis_counts(addr, 4, 2, 8, 25);
+        let mut cfg = idle::IdleConfig::new(Target::Redis, addr, 25);
+        cfg.room_size = 10;
+        cfg.hold = Duration::from_millis(10);
+        let r = idle::run(&cfg).unwrap();
+        assert_eq!((r.count, r.server_errors), (25, 0));
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn idle_connections_log_in_and_settle() {
+    let srv = ChatServer::start();
+    let mut cfg = idle::IdleConfig::new(Target::Chat, srv.addr, 30);
+    cfg.room_size = 7;
+    cfg.max_connecting = 4;
+    cfg.hold = Duration::from_millis(10);
+    cfg.server_pid = Some(srv.pid());
+    let r = idle::run(&cfg).unwrap();
+    assert_eq!(r.count, 30);
+    // Rooms of 7, 7, 7, 7 and 2: each member hears of everyone after it.
+    assert_eq!(r.notices, 4 * 21 + 1);
+    assert_eq!(r.server_errors, 0);
+    assert!(r.login_s > 0.0);
+    assert!(r.server_rss_before.is_some() && r.server_rss_after.is_some());
+    assert!(r.rss_per_conn.is_some());
+
+    let fake = fake_redis();
+    let mut cfg = idle::IdleConfig::new(Target::Redis, fake, 12);
+    cfg.room_size = 5;
+    cfg.hold = Duration::from_millis(10);
+    let r = idle::run(&cfg).unwrap();
+    assert_eq!((r.count, r.notices, r.server_errors), (12, 0, 0));
+    assert!(r.rss_per_conn.is_none());
+}
+
+#[test]
+fn round_trips_are_counted() {
+    let srv = ChatServer::start();
+    let mut cfg = rtt::RttConfig::new(srv.addr, 25);
+    cfg.interval = Duration::ZERO;
+    let r = rtt::run(&cfg).unwrap();
+    assert_eq!(r.samples, 25);
+    assert!(r.p50_us > 0.0 && r.p50_us <= r.p99_us && r.p99_us <= r.max_us);
+}
+
+#[test]
+fn plain_relay_moves_every_byte() {
+    let bytes = 8 * 1024 * 1024 + 12345;
+    let r = relay::run(bytes, Duration::from_secs(60)).unwrap();
+    assert_eq!(r.bytes, bytes);
+    assert!(r.mb_per_s > 0.0);
+}
+
+#[test]
+fn the_binary_writes_json_lines_and_a_report() {
+    let srv = ChatServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.jsonl");
+    let md = dir.path().join("RESULTS.md");
+    let bench = env!("CARGO_BIN_EXE_chat-bench");
+    let run = |args: &[&str]| {
+        let out = Command::new(bench).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "chat-bench {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let addr = srv.addr.to_string();
+    let pid = srv.pid().to_string();
+    let j = json.to_str().unwrap();
+    let line = run(&[
+        "fanout",
+        "--target",
+        "chat",
+        "--addr",
+        &addr,
+        "--pid",
+        &pid,
+        "-S",
+        "3",
+        "-P",
+        "2",
+        "--messages",
+        "10",
+        "--json",
+        j,
+    ]);
+    assert!(line.contains("fanout chat S=3 P=2"), "{line}");
+    run(&["transfer", "--addr", &addr, "--json", j]);
+    run(&["rtt", "--addr", &addr, "--samples", "5", "--json", j]);
+    run(&[
+        "report",
+        "--in",
+        j,
+        "--out",
+        md.to_str().unwrap(),
+        "--meta",
+        "command=test",
+    ]);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("| command | test |"), "{text}");
+    assert!(text.contains("| 3 | 2 | 32 | chat |"), "{text}");
+    assert!(text.contains("not available yet"), "{text}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3);
+    let port = run(&["free-port"]);
+    assert!(port.trim().parse::<u16>().unwrap() > 0);
+}

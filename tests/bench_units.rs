@@ -1,0 +1,411 @@
+//! The bench's own parts on known data: percentiles, the latency histogram,
+//! the Redis adapter's RESP codec on canned bytes, the chat frames the load
+//! generator builds and recognises, /proc parsing and the report.
+
+use chat::bench::report::{self, Results};
+use chat::bench::resp::{self, Reply};
+use chat::bench::stats::{percentile, Histogram};
+use chat::bench::wire::{self, ChatIn, Stamp, Template};
+use chat::protocol::{encode, parse_body, ClientMsg, NoticeKind, ServerMsg};
+
+// ---- percentiles ----
+
+#[test]
+fn percentile_nearest_rank_on_known_data() {
+    let data: Vec<u64> = (1..=100).collect();
+    assert_eq!(percentile(&data, 0.0), Some(1));
+    assert_eq!(percentile(&data, 1.0), Some(1));
+    assert_eq!(percentile(&data, 50.0), Some(50));
+    assert_eq!(percentile(&data, 50.5), Some(51));
+    assert_eq!(percentile(&data, 99.0), Some(99));
+    assert_eq!(percentile(&data, 99.9), Some(100));
+    assert_eq!(percentile(&data, 100.0), Some(100));
+    assert_eq!(percentile(&data, 250.0), Some(100));
+    let thousand: Vec<u64> = (1..=1000).collect();
+    assert_eq!(percentile(&thousand, 99.9), Some(999));
+    assert_eq!(percentile(&thousand, 99.0), Some(990));
+    assert_eq!(percentile(&[7], 50.0), Some(7));
+    assert_eq!(percentile(&[], 50.0), None);
+    // Ten samples: p50 is the 5th, p99 the 10th.
+    let ten = [3, 5, 8, 10, 12, 13, 20, 21, 40, 1000];
+    assert_eq!(percentile(&ten, 50.0), Some(12));
+    assert_eq!(percentile(&ten, 90.0), Some(40));
+    assert_eq!(percentile(&ten, 99.0), Some(1000));
+}
+
+#[test]
+fn histogram_is_exact_for_small_values() {
+    let mut h = Histogram::new();
+    for v in 1..=100u64 {
+        h.record(v);
+    }
+    assert_eq!(h.count(), 100);
+    assert_eq!(h.percentile(50.0), Some(50));
+    assert_eq!(h.percentile(99.0), Some(99));
+    assert_eq!(h.percentile(100.0), Some(100));
+    assert_eq!(h.min(), Some(1));
+    assert_eq!(h.max(), Some(100));
+    assert_eq!(h.mean(), Some(50.5));
+    assert_eq!(Histogram::new().percentile(50.0), None);
+}
+
+#[test]
+fn histogram_tracks_exact_percentiles_within_one_percent() {
+    // A skewed latency-like distribution from 1 us to ~50 ms, in ns.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut data = Vec::new();
+    let mut h = Histogram::new();
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let u = (x % 1_000_000) as f64 / 1_000_000.0;
+        let v = (1_000.0 * (1.0 / (1.0 - u * 0.99998)).powf(1.1)) as u64;
+        data.push(v);
+        h.record(v);
+    }
+    data.sort_unstable();
+    for p in [0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 99.99, 100.0] {
+        let exact = percentile(&data, p).unwrap() as f64;
+        let approx = h.percentile(p).unwrap() as f64;
+        assert!(
+            approx >= exact && approx <= exact * 1.008 + 1.0,
+            "p{p}: histogram {approx} vs exact {exact}"
+        );
+    }
+    assert_eq!(h.max(), data.last().copied());
+
+    let mut a = Histogram::new();
+    let mut b = Histogram::new();
+    for (i, &v) in data.iter().enumerate() {
+        if i % 2 == 0 {
+            a.record(v)
+        } else {
+            b.record(v)
+        }
+    }
+    a.merge(&b);
+    assert_eq!(a.count(), h.count());
+    assert_eq!(a.percentile(99.0), h.percentile(99.0));
+}
+
+// ---- RESP ----
+
+fn parse_all(mut buf: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let (r, n) = resp::parse(buf).unwrap().expect("complete reply");
+        out.push(format!("{r:?}"));
+        buf = &buf[n..];
+    }
+    out
+}
+
+#[test]
+fn resp_pubsub_replies() {
+    let subscribe = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nbench\r\n:1\r\n";
+    let (r, n) = resp::parse(subscribe).unwrap().unwrap();
+    assert_eq!(n, subscribe.len());
+    assert_eq!(
+        r,
+        Reply::Subscribed {
+            kind: b"subscribe",
+            channel: b"bench",
+            count: 1
+        }
+    );
+    let message = b"*3\r\n$7\r\nmessage\r\n$5\r\nbench\r\n$12\r\nhello\r\nworld\r\n";
+    let (r, n) = resp::parse(message).unwrap().unwrap();
+    assert_eq!(n, message.len());
+    assert_eq!(
+        r,
+        Reply::Message {
+            channel: b"bench",
+            payload: b"hello\r\nworld"
+        }
+    );
+    let pmessage = b"*4\r\n$8\r\npmessage\r\n$2\r\nb*\r\n$5\r\nbench\r\n$2\r\nhi\r\n";
+    assert_eq!(
+        resp::parse(pmessage).unwrap().unwrap().0,
+        Reply::Message {
+            channel: b"bench",
+            payload: b"hi"
+        }
+    );
+}
+
+#[test]
+fn resp_scalars_and_other_arrays() {
+    let all = b":100\r\n:-3\r\n+OK\r\n-ERR unknown command\r\n$-1\r\n$0\r\n\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$1\r\nx\r\n*0\r\n";
+    assert_eq!(
+        parse_all(all),
+        vec![
+            "Integer(100)",
+            "Integer(-3)",
+            &format!("{:?}", Reply::Simple(b"OK")),
+            &format!("{:?}", Reply::Error(b"ERR unknown command")),
+            "Bulk(None)",
+            &format!("{:?}", Reply::Bulk(Some(b""))),
+            "Array(None)",
+            "Array(Some(2))",
+            "Array(Some(0))",
+        ]
+    );
+}
+
+#[test]
+fn resp_incomplete_at_every_cut() {
+    let stream: &[u8] = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nbench\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$5\r\nbench\r\n$3\r\nabc\r\n:7\r\n";
+    let first = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nbench\r\n:1\r\n".len();
+    for cut in 0..first {
+        assert_eq!(resp::parse(&stream[..cut]).unwrap(), None, "cut at {cut}");
+    }
+    assert_eq!(parse_all(stream).len(), 3);
+}
+
+#[test]
+fn resp_rejects_garbage() {
+    assert!(resp::parse(b"?what\r\n").is_err());
+    assert!(resp::parse(b":12x\r\n").is_err());
+    assert!(resp::parse(b"$3\r\nabcd\r\n").is_err());
+    let e = resp::parse(b"*1\r\n!oops\r\n").unwrap_err();
+    assert!(e.to_string().contains("bad RESP"), "{e}");
+}
+
+#[test]
+fn resp_commands() {
+    assert_eq!(
+        resp::command(&[b"SUBSCRIBE", b"bench"]),
+        b"*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbench\r\n".to_vec()
+    );
+    let t = Template::publish("bench", 40);
+    let stamp = Stamp {
+        ts_ns: 123,
+        publisher: 4,
+        seq: 5,
+    };
+    let mut out = Vec::new();
+    t.push(&mut out, stamp);
+    let mut payload = vec![0u8; 40];
+    wire::write_stamp(&mut payload, stamp);
+    assert_eq!(out, resp::command(&[b"PUBLISH", b"bench", &payload]));
+}
+
+// ---- chat frames ----
+
+#[test]
+fn stamps_round_trip() {
+    let s = Stamp {
+        ts_ns: 18_446_744_073_709_551_615,
+        publisher: 999_999,
+        seq: 123_456_789_012,
+    };
+    let mut p = vec![0u8; 100];
+    wire::write_stamp(&mut p, s);
+    assert_eq!(wire::read_stamp(&p), Some(s));
+    assert!(p[40..].iter().all(|&b| b == b'x'));
+    assert!(std::str::from_utf8(&p).is_ok());
+    assert_eq!(wire::read_stamp(&p[..39]), None);
+    assert_eq!(
+        wire::read_stamp(b"not a stamp at all, but forty bytes long"),
+        None
+    );
+}
+
+#[test]
+fn templates_match_the_library_encoder() {
+    let stamp = Stamp {
+        ts_ns: 42,
+        publisher: 1,
+        seq: 2,
+    };
+    let mut payload = vec![0u8; 100];
+    wire::write_stamp(&mut payload, stamp);
+    let text = String::from_utf8(payload).unwrap();
+
+    let mut out = Vec::new();
+    Template::room_msg("bench-room", 100).push(&mut out, stamp);
+    let want = encode(&ClientMsg::RoomMsg {
+        room: "bench-room".into(),
+        text: text.clone(),
+        cid: None,
+    });
+    assert_eq!(out, want);
+
+    let mut out = Vec::new();
+    Template::private_msg("bob", 100).push(&mut out, stamp);
+    let want = encode(&ClientMsg::PrivateMsg {
+        to: "bob".into(),
+        text,
+        cid: None,
+    });
+    assert_eq!(out, want);
+}
+
+#[test]
+fn hello_is_a_valid_client_frame() {
+    let f = wire::hello("m-1", "room-1");
+    let (body, used) = wire::split_frame(&f, 1 << 20).unwrap().unwrap();
+    assert_eq!(used, f.len());
+    match parse_body::<ClientMsg>(body).unwrap() {
+        ClientMsg::Hello {
+            version,
+            name,
+            room,
+            ..
+        } => {
+            assert_eq!(version, chat::protocol::PROTOCOL_VERSION);
+            assert_eq!(name, "m-1");
+            assert_eq!(room.as_deref(), Some("room-1"));
+        }
+        other => panic!("not a hello: {other:?}"),
+    }
+}
+
+fn body_of(msg: &ServerMsg) -> Vec<u8> {
+    encode(msg)[4..].to_vec()
+}
+
+#[test]
+fn classify_server_frames() {
+    let mut payload = vec![0u8; 100];
+    wire::write_stamp(
+        &mut payload,
+        Stamp {
+            ts_ns: 9,
+            publisher: 0,
+            seq: 0,
+        },
+    );
+    let text = String::from_utf8(payload.clone()).unwrap();
+    let room_message = body_of(&ServerMsg::Message {
+        id: 42,
+        ts: 1_700_000_000_000,
+        from: "alice".into(),
+        room: Some("general".into()),
+        to: None,
+        text: text.clone(),
+        replay: None,
+    });
+    match wire::classify(&room_message, 100) {
+        ChatIn::Message(t) => assert_eq!(t, &payload[..]),
+        other => panic!("{other:?}"),
+    }
+    let dm = body_of(&ServerMsg::Message {
+        id: 43,
+        ts: 1,
+        from: "alice".into(),
+        room: None,
+        to: Some("bob".into()),
+        text: text.clone(),
+        replay: None,
+    });
+    assert!(matches!(wire::classify(&dm, 100), ChatIn::Message(t) if t == &payload[..]));
+    // Another text size takes the slow path and still yields the text.
+    match wire::classify(&room_message, 50) {
+        ChatIn::Other(ServerMsg::Message { text: t, .. }) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
+    for cid in [None, Some("c1".to_string())] {
+        let ack = body_of(&ServerMsg::Ack {
+            cid,
+            id: 7,
+            ts: 1_700_000_000_000,
+            recipients: 999,
+            duplicate: false,
+        });
+        assert!(
+            matches!(wire::classify(&ack, 100), ChatIn::Ack { recipients: 999 }),
+            "{}",
+            String::from_utf8_lossy(&ack)
+        );
+    }
+    let join = body_of(&ServerMsg::Notice {
+        event: NoticeKind::Join,
+        user: "bob".into(),
+        room: Some("general".into()),
+        status: None,
+        text: "bob joined #general".into(),
+    });
+    assert!(matches!(wire::classify(&join, 100), ChatIn::JoinNotice));
+    let leave = body_of(&ServerMsg::Notice {
+        event: NoticeKind::Leave,
+        user: "bob".into(),
+        room: Some("general".into()),
+        status: None,
+        text: "bob left #general".into(),
+    });
+    assert!(matches!(
+        wire::classify(&leave, 100),
+        ChatIn::Other(ServerMsg::Notice { .. })
+    ));
+    assert!(matches!(wire::classify(b"{nope", 100), ChatIn::Bad(_)));
+}
+
+#[test]
+fn split_frames() {
+    let mut stream = encode(&ServerMsg::Pong { seq: Some(1) });
+    stream.extend(encode(&ServerMsg::Pong { seq: Some(2) }));
+    let (b, n) = wire::split_frame(&stream, 1000).unwrap().unwrap();
+    assert_eq!(b, br#"{"type":"pong","seq":1}"#);
+    let (b2, _) = wire::split_frame(&stream[n..], 1000).unwrap().unwrap();
+    assert_eq!(b2, br#"{"type":"pong","seq":2}"#);
+    for cut in 0..n {
+        assert!(wire::split_frame(&stream[..cut], 1000).unwrap().is_none());
+    }
+    assert!(wire::split_frame(&stream, 10).is_err());
+}
+
+// ---- report ----
+
+#[test]
+fn report_shows_ratios_targets_and_gaps() {
+    let lines = [
+        r#"{"scenario":"fanout","target":"chat","members":100,"publishers":10,"window":32,"size":100,"mode":"timed","interval_s":5.0,"published":1,"delivered":1,"published_per_s":60000.0,"delivered_per_s":6000000.0,"latency_samples":10,"p50_us":3000.0,"p99_us":9000.0,"p999_us":12000.0,"max_us":15000.0,"mean_us":3500.0,"total_published":1,"total_delivered":1,"expected_delivered":1,"lost":0,"order_errors":0,"server_errors":0,"first_error":null,"setup_s":0.2,"server_cpu_s":5.0,"server_peak_rss":10485760,"server_rss":10000000,"bench_cpu_s":3.0}"#,
+        r#"{"scenario":"fanout","target":"redis","members":100,"publishers":10,"window":32,"size":100,"mode":"timed","interval_s":5.0,"published":1,"delivered":1,"published_per_s":75000.0,"delivered_per_s":7500000.0,"latency_samples":10,"p50_us":3000.0,"p99_us":7000.0,"p999_us":9000.0,"max_us":10000.0,"mean_us":3200.0,"total_published":1,"total_delivered":1,"expected_delivered":1,"lost":0,"order_errors":0,"server_errors":0,"first_error":null,"setup_s":0.2,"server_cpu_s":5.0,"server_peak_rss":20971520,"server_rss":20000000,"bench_cpu_s":3.5}"#,
+        r#"{"scenario":"idle","target":"chat","count":10000,"room_size":100,"login_s":1.5,"logins_per_s":6666.0,"notices":495000,"server_errors":0,"first_error":null,"server_rss_before":2000000,"server_rss_after":22480000,"server_peak_rss":30000000,"rss_per_conn":2048.0,"bench_cpu_s":1.0}"#,
+        r#"{"scenario":"relay","bytes":2147483648,"seconds":1.0,"mb_per_s":2147.5,"bench_cpu_s":1.2}"#,
+        r#"{"scenario":"transfer","available":false,"reason":"no frames yet","transfers":1}"#,
+        r#"{"scenario":"rtt","label":"idle","samples":2000,"p50_us":50.0,"p99_us":120.0,"p999_us":200.0,"max_us":300.0,"mean_us":60.0,"seconds":2.0}"#,
+        "garbage",
+    ];
+    let res = Results::parse(&lines.join("\n"));
+    assert_eq!(res.fanout.len(), 2);
+    assert_eq!(res.unknown.len(), 1);
+    let md = report::render(&res, &[("cores (nproc)".into(), "2".into())]);
+    assert!(md.contains("| cores (nproc) | 2 |"), "{md}");
+    assert!(
+        md.contains("| 100 | 10 | 0.80× | **missed** | 1.29× | **met** |"),
+        "{md}"
+    );
+    assert!(md.contains("6.00 M/s vs 7.50 M/s (0.80×)"), "{md}");
+    assert!(
+        md.contains(
+            "| 10000 connections at 2 KiB of server memory or less each | 2.00 KiB | **met** |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("2.00 GiB in 1.00 s = **2148 MB/s**"), "{md}");
+    assert!(md.contains("**not available yet** (no frames yet)"), "{md}");
+    assert!(
+        md.contains(
+            "| chat p99 during 4 transfers at most 2× idle | not available yet | not measured |"
+        ),
+        "{md}"
+    );
+}
+
+#[test]
+fn median_run_picks_the_middle() {
+    let mk = |d: f64| chat::bench::fanout::FanoutResult {
+        delivered_per_s: d,
+        ..Default::default()
+    };
+    let runs = [mk(3.0), mk(1.0), mk(2.0)];
+    let refs: Vec<_> = runs.iter().collect();
+    assert_eq!(report::median_run(&refs).unwrap().delivered_per_s, 2.0);
+    let two = [mk(3.0), mk(1.0)];
+    let refs: Vec<_> = two.iter().collect();
+    assert_eq!(report::median_run(&refs).unwrap().delivered_per_s, 1.0);
+    assert!(report::median_run(&[]).is_none());
+}
