@@ -226,7 +226,10 @@ fn interrupted_when_a_side_drops_then_resumed_from_the_prefix() {
     });
     let s = expect_state(&mut a, S::InProgress);
     assert_eq!(s.offset, have);
-    assert_eq!(s.prefix.as_deref(), Some(sha(&file[..have as usize]).as_str()));
+    assert_eq!(
+        s.prefix.as_deref(),
+        Some(sha(&file[..have as usize]).as_str())
+    );
     let all = relay(&mut a, &mut b, id, &file, have, None);
     assert_eq!(sha(&all), sha(&file));
     b.send(&ClientMsg::FileDone { id });
@@ -237,7 +240,9 @@ fn interrupted_when_a_side_drops_then_resumed_from_the_prefix() {
 fn concurrent_transfers_with_chat_flowing() {
     let server = Server::start(&[]);
     let (mut a, mut b) = pair(&server);
-    let files: Vec<Vec<u8>> = (0..3).map(|i| data(150_000 + i * 1000, 10 + i as u8)).collect();
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| data(150_000 + i * 1000, 10 + i as u8))
+        .collect();
     let mut ids = Vec::new();
     for (i, f) in files.iter().enumerate() {
         ids.push(offer(&mut a, &mut b, "bob", &format!("f{i}.bin"), f));
@@ -246,7 +251,7 @@ fn concurrent_transfers_with_chat_flowing() {
         accept(&mut b, id, 4 * CHUNK as u64);
     }
     // Alice sends all the credit allows on all three at once, then chats.
-    let mut sent = vec![0usize; 3];
+    let mut sent = [0usize; 3];
     for (i, &id) in ids.iter().enumerate() {
         expect_credit(&mut a, id);
         for _ in 0..2 {

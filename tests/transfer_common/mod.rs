@@ -98,9 +98,10 @@ pub fn expect_err(c: &mut Client, code: chat::protocol::ErrorCode) -> (String, O
 
 /// Skip frames until `file_credit` for `id`; returns the bytes granted.
 pub fn expect_credit(c: &mut Client, id: u64) -> u64 {
-    match c.recv_until_what("file_credit", |m| {
-        matches!(m, ServerMsg::FileCredit { id: i, .. } if *i == id)
-    }) {
+    match c.recv_until_what(
+        "file_credit",
+        |m| matches!(m, ServerMsg::FileCredit { id: i, .. } if *i == id),
+    ) {
         ServerMsg::FileCredit { bytes, .. } => bytes,
         _ => unreachable!(),
     }
@@ -118,7 +119,10 @@ pub fn offer(a: &mut Client, b: &mut Client, to: &str, name: &str, data: &[u8]) 
     let s = expect_state(a, TransferState::Pending);
     assert_eq!((s.role, s.cid.as_deref()), (Role::Sender, Some("f1")));
     let r = expect_state(b, TransferState::Pending);
-    assert_eq!((r.id, r.role, r.name.as_str()), (s.id, Role::Receiver, name));
+    assert_eq!(
+        (r.id, r.role, r.name.as_str()),
+        (s.id, Role::Receiver, name)
+    );
     assert_eq!(r.size, data.len() as u64);
     s.id
 }

@@ -4,7 +4,6 @@
 //! chat frame typed meanwhile waits behind at most a chunk or two.
 
 use super::Link;
-use crate::client::event::Event;
 use crate::protocol::ServerMsg;
 use std::time::Instant;
 
@@ -12,24 +11,21 @@ use std::time::Instant;
 const CHUNK_QUEUE: usize = 192 * 1024;
 
 impl Link<'_> {
-    /// Hand file frames to the transfer table; return the others.
+    /// Hand file frames to the transfer table; return the others. Their
+    /// events are shown by the next [`Link::pump_files`], right after the
+    /// chat events of the same batch (so `welcome` comes first).
     pub(super) fn file_frames(&mut self, frames: Vec<ServerMsg>) -> Vec<ServerMsg> {
         let mut rest = Vec::with_capacity(frames.len());
-        let mut events: Vec<Event> = Vec::new();
         for m in frames {
             match self.shared.files.on_frame(&m) {
                 Some((replies, evs)) => {
                     for r in &replies {
                         self.queue(r);
                     }
-                    events.extend(evs);
+                    self.shared.files.defer(evs);
                 }
                 None => rest.push(m),
             }
-        }
-        if !events.is_empty() {
-            self.sink.emit(&events);
-            self.shared.notify();
         }
         rest
     }
@@ -38,8 +34,14 @@ impl Link<'_> {
         self.out.len() - self.out_pos
     }
 
-    /// Queue chunks while the socket keeps up; emit a progress line when due.
+    /// Show pending transfer events; queue chunks while the socket keeps up;
+    /// emit a progress line when due.
     pub(super) fn pump_files(&mut self) {
+        let events = self.shared.files.take_deferred();
+        if !events.is_empty() {
+            self.sink.emit(&events);
+            self.shared.notify();
+        }
         while self.unsent() < CHUNK_QUEUE {
             let Some((frames, events)) = self.shared.files.next_chunk() else {
                 break;

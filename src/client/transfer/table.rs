@@ -84,6 +84,8 @@ struct Table {
     /// Last transfer a chunk was sent for (round-robin).
     last_sent: u64,
     last_progress: Option<Instant>,
+    /// Events waiting to be shown after the rest of their batch.
+    deferred: Vec<Event>,
 }
 
 /// The transfer table.
@@ -324,6 +326,16 @@ impl Files {
             }
             _ => None,
         }
+    }
+
+    /// Keep events to show after the chat events of the same batch.
+    pub fn defer(&self, events: Vec<Event>) {
+        self.lock().deferred.extend(events);
+    }
+
+    /// The events kept by [`Files::defer`].
+    pub fn take_deferred(&self) -> Vec<Event> {
+        std::mem::take(&mut self.lock().deferred)
     }
 
     /// Whether some transfer has a chunk to send now.

@@ -152,7 +152,9 @@ pub fn row_text(r: &TransferRow) -> String {
         size(r.size)
     );
     if r.state == TransferState::InProgress {
-        s.push_str(&format!(", {}/s", size(r.rate as u64)));
+        if r.rate >= 1.0 {
+            s.push_str(&format!(", {}/s", size(r.rate as u64)));
+        }
         if let Some(e) = r.eta {
             s.push_str(&format!(", ETA {}", eta(e)));
         }
