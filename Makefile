@@ -47,3 +47,14 @@ install:
 
 clean:
 	$(CARGO) clean
+
+.PHONY: bench bench-quick
+
+## Benchmarks: fan-out vs Redis, idle connections, transfers, latency under
+## transfer (under ~10 min); writes bench/RESULTS.md.
+bench:
+	BENCH_COMMAND="make bench" ./scripts/bench.sh
+
+## A short benchmark run (under ~1 min); writes target/bench/RESULTS-quick.md.
+bench-quick:
+	BENCH_COMMAND="make bench-quick" ./scripts/bench.sh --quick

@@ -177,13 +177,13 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
 
     // ---- fan-out ----
     let mut body = String::new();
-    let mut settings: BTreeMap<(usize, usize), ()> = BTreeMap::new();
+    // Settings in the order they were run (the issue's order in bench.sh).
+    let mut order: Vec<(usize, usize)> = Vec::new();
     for f in &res.fanout {
-        settings.insert((f.members, f.publishers), ());
+        if !order.contains(&(f.members, f.publishers)) {
+            order.push((f.members, f.publishers));
+        }
     }
-    // Largest rooms first, as the issue lists them.
-    let mut order: Vec<(usize, usize)> = settings.keys().copied().collect();
-    order.sort_by_key(|&(s, p)| (std::cmp::Reverse(s * p), std::cmp::Reverse(s)));
     let _ = writeln!(body, "## 1–2. Fan-out: chat vs Redis pub/sub\n");
     let _ = writeln!(
         body,

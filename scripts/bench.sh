@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Benchmarks of issue 5: fan-out against chat-server and Redis, idle
+# connections, transfers, latency under transfer. Builds release binaries,
+# starts a fresh chat-server (--port 0) and redis-server (a free loopback
+# port) for every run, drives them with chat-bench, and writes the report.
+#
+#   scripts/bench.sh           full run (< ~10 min): bench/RESULTS.md
+#   scripts/bench.sh --quick   short run (< ~1 min): target/bench/RESULTS-quick.md
+#
+# Only loopback addresses are used. Everything started here is stopped on
+# exit (trap). Environment: BENCH_COMMAND (shown in the report), CARGO.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+CARGO=${CARGO:-cargo}
+BIN=$ROOT/target/release
+T0=$(date +%s)
+LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
+
+if [ $QUICK = 1 ]; then
+  SETTINGS="100:10 1000:1 10:10"; REPS=1; WARMUP=0.3; DURATION=1
+  IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20))
+  RTT_SAMPLES=300
+  OUT=$ROOT/target/bench/RESULTS-quick.md
+  COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
+else
+  SETTINGS="100:10 1000:1 10:10"; REPS=3; WARMUP=1; DURATION=5
+  IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30))
+  RTT_SAMPLES=2000
+  OUT=$ROOT/bench/RESULTS.md
+  COMMAND=${BENCH_COMMAND:-scripts/bench.sh}
+fi
+WINDOW=32
+SIZE=100
+
+mkdir -p "$ROOT/target/bench" "$(dirname "$OUT")"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/chat-bench.XXXXXX")
+JSON=$WORK/results.jsonl
+: > "$JSON"
+FAILED=()
+CHAT_PID=""
+REDIS_PID=""
+
+log() { printf '[bench %3ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
+
+stop_chat() {
+  if [ -n "$CHAT_PID" ]; then
+    kill "$CHAT_PID" 2>/dev/null
+    wait "$CHAT_PID" 2>/dev/null
+    CHAT_PID=""
+  fi
+  [ -n "${CHAT_DATA:-}" ] && rm -rf "$CHAT_DATA"
+  CHAT_DATA=""
+}
+
+stop_redis() {
+  if [ -n "$REDIS_PID" ]; then
+    kill "$REDIS_PID" 2>/dev/null
+    wait "$REDIS_PID" 2>/dev/null
+    REDIS_PID=""
+  fi
+}
+
+cleanup() {
+  stop_chat
+  stop_redis
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- prerequisites ----
+# Many connections: raise the open-file limit for this shell and its children.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open-file limit: $(ulimit -n)"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (Debian package)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+HAVE_REDIS=0
+command -v redis-server >/dev/null 2>&1 && HAVE_REDIS=1
+[ $HAVE_REDIS = 1 ] || log "redis-server unavailable: Redis columns will be missing"
+
+log "building release binaries"
+$CARGO build --release --bins --quiet || { echo "build failed" >&2; exit 1; }
+
+# ---- servers ----
+start_chat() {
+  CHAT_DATA=$(mktemp -d "$WORK/chat-data.XXXXXX")
+  "$BIN/chat-server" --host 127.0.0.1 --port 0 --data-dir "$CHAT_DATA" --log-level warn \
+    > "$WORK/chat.out" 2>> "$WORK/chat.err" &
+  CHAT_PID=$!
+  local line=""
+  for _ in $(seq 200); do
+    line=$(head -n1 "$WORK/chat.out" 2>/dev/null)
+    case "$line" in "listening on "*) break ;; esac
+    sleep 0.05
+  done
+  case "$line" in
+    "listening on "*) CHAT_ADDR=${line#listening on } ;;
+    *) echo "chat-server did not start:" >&2; tail -5 "$WORK/chat.err" >&2; return 1 ;;
+  esac
+}
+
+start_redis() {
+  [ $HAVE_REDIS = 1 ] || return 1
+  local port
+  for _ in 1 2 3; do
+    port=$("$BIN/chat-bench" free-port)
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --daemonize no --maxclients 20000 --logfile "$WORK/redis.log" &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+      if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+        REDIS_ADDR=127.0.0.1:$port
+        return 0
+      fi
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    stop_redis
+  done
+  echo "redis-server did not start" >&2
+  return 1
+}
+
+# run TIMEOUT_SECS NAME chat-bench-args...: run one scenario, note a failure.
+run() {
+  local limit=$1 name=$2; shift 2
+  if ! timeout "$limit" "$BIN/chat-bench" "$@" --json "$JSON"; then
+    FAILED+=("$name")
+    log "FAILED: $name"
+    tail -n 3 "$WORK/chat.err" 2>/dev/null
+  fi
+}
+
+# ---- 1, 2: fan-out ----
+for rep in $(seq "$REPS"); do
+  for s in $SETTINGS; do
+    S=${s%%:*}; P=${s##*:}
+    for target in chat redis; do
+      if [ $target = chat ]; then
+        start_chat || { FAILED+=("fanout chat S=$S P=$P"); continue; }
+        addr=$CHAT_ADDR; pid=$CHAT_PID
+      else
+        start_redis || { FAILED+=("fanout redis S=$S P=$P"); continue; }
+        addr=$REDIS_ADDR; pid=$REDIS_PID
+      fi
+      log "fan-out $target S=$S P=$P (run $rep of $REPS)"
+      run 120 "fanout $target S=$S P=$P" fanout --target $target --addr "$addr" --pid "$pid" \
+        --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
+        --warmup $WARMUP --duration $DURATION
+      stop_chat; stop_redis
+    done
+  done
+done
+
+# ---- 3: idle connections ----
+for c in $IDLE_COUNTS; do
+  for target in chat redis; do
+    if [ $target = chat ]; then
+      start_chat || { FAILED+=("idle chat C=$c"); continue; }
+      addr=$CHAT_ADDR; pid=$CHAT_PID
+    else
+      start_redis || { FAILED+=("idle redis C=$c"); continue; }
+      addr=$REDIS_ADDR; pid=$REDIS_PID
+    fi
+    log "idle $target C=$c"
+    run 180 "idle $target C=$c" idle --target $target --addr "$addr" --pid "$pid" --count "$c"
+    stop_chat; stop_redis
+  done
+done
+
+# ---- 4: transfer vs plain relay ----
+log "plain relay, $RELAY_BYTES bytes"
+run 300 "plain relay" relay --bytes "$RELAY_BYTES"
+start_chat && {
+  log "relayed transfer through chat-server, $TRANSFER_BYTES bytes"
+  run 300 "transfer" transfer --addr "$CHAT_ADDR" --pid "$CHAT_PID" --bytes "$TRANSFER_BYTES"
+  stop_chat
+}
+
+# ---- 5: chat latency, idle and under transfer ----
+start_chat && {
+  log "chat round trips, idle"
+  run 120 "rtt idle" rtt --addr "$CHAT_ADDR" --samples "$RTT_SAMPLES" --label idle
+  stop_chat
+}
+
+# ---- report ----
+REDIS_VERSION=$( (redis-server --version 2>/dev/null || echo "not installed") | head -n1)
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
+ELAPSED=$(( $(date +%s) - T0 ))
+FAILS="none"
+[ ${#FAILED[@]} -gt 0 ] && FAILS=$(IFS=';'; echo "${FAILED[*]}")
+"$BIN/chat-bench" report --in "$JSON" --out "$OUT" \
+  --meta "command=\`$COMMAND\`" \
+  --meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')" \
+  --meta "cores (nproc)=$(nproc)" \
+  --meta "CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
+  --meta "kernel=$(uname -r)" \
+  --meta "load average at start=$LOAD0" \
+  --meta "chat-server=release build of $COMMIT, default options, fresh process and data dir per run" \
+  --meta "Redis=$REDIS_VERSION, --save '' --appendonly no, fresh process per run" \
+  --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; $REPS run(s) each, median shown" \
+  --meta "wall time=${ELAPSED} s" \
+  --meta "failed runs=$FAILS"
+cp "$JSON" "$(dirname "$OUT")/$(basename "$OUT" .md).jsonl"
+log "wrote $OUT"
+[ ${#FAILED[@]} -eq 0 ]
