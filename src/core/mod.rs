@@ -21,6 +21,7 @@ mod receipts;
 mod rooms;
 mod session;
 pub mod transfer;
+mod transfer_ctl;
 mod transfer_store;
 mod filename;
 mod typing;

@@ -1,0 +1,146 @@
+//! Pause, resume, and what happens to transfers when a user leaves or comes
+//! back: interrupted, then resumed once both ends are online.
+
+use super::transfer::Note;
+use super::{ConnId, Core};
+use crate::protocol::files::TransferState;
+use crate::protocol::ErrorCode;
+
+impl Core {
+    pub(crate) fn file_pause(&mut self, conn: ConnId, id: u64) {
+        if self.my_transfer(conn, id, "file_pause").is_none() {
+            return;
+        }
+        if self.transfers.map.get(&id).map(|t| t.state) != Some(TransferState::InProgress) {
+            return self.state_error(conn, id, "pause", "file_pause");
+        }
+        if let Some(t) = self.transfers.map.get_mut(&id) {
+            t.state = TransferState::Paused;
+        }
+        let by = self.name_of(conn).map(str::to_string);
+        self.notify(
+            id,
+            Note {
+                by,
+                ..Note::default()
+            },
+        );
+    }
+
+    pub(crate) fn file_resume(&mut self, conn: ConnId, id: u64) {
+        let re = "file_resume";
+        if self.my_transfer(conn, id, re).is_none() {
+            return;
+        }
+        let by = self.name_of(conn).map(str::to_string);
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
+        };
+        match t.state {
+            TransferState::Paused => {
+                if let Some(t) = self.transfers.map.get_mut(&id) {
+                    t.state = TransferState::InProgress;
+                }
+                self.notify(
+                    id,
+                    Note {
+                        by,
+                        ..Note::default()
+                    },
+                );
+                self.store_refill(id);
+            }
+            TransferState::Interrupted | TransferState::Resuming => {
+                for end in [t.sender.clone(), t.receiver.clone()] {
+                    if !self.end_online(&end) {
+                        let who = end.unwrap_or_default();
+                        return self.error(
+                            conn,
+                            ErrorCode::TransferState,
+                            &format!(
+                                "{who} is offline; transfer {id} can continue once they are back"
+                            ),
+                            re,
+                        );
+                    }
+                }
+                if t.receiver.is_none() {
+                    self.store_reaccept(id);
+                    return;
+                }
+                if let Some(t) = self.transfers.map.get_mut(&id) {
+                    t.state = TransferState::Resuming;
+                }
+                self.notify(
+                    id,
+                    Note {
+                        by,
+                        ..Note::default()
+                    },
+                );
+            }
+            _ => self.state_error(conn, id, "resume", re),
+        }
+    }
+
+    /// User `name` lost their connection or logged out: their transfers are interrupted.
+    pub(crate) fn transfers_gone(&mut self, name: &str) {
+        let ids: Vec<u64> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| {
+                !t.state.is_final()
+                    && t.state != TransferState::Interrupted
+                    && (t.sender.as_deref() == Some(name) || t.receiver.as_deref() == Some(name))
+            })
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            if let Some(t) = self.transfers.map.get_mut(&id) {
+                t.state = TransferState::Interrupted;
+                t.credit = 0;
+                log::info!("transfer {id} ({}): interrupted, {name} left", t.name);
+            }
+            self.transfers.downloads.retain(|d| *d != id);
+            let other = self.transfers.map.get(&id).and_then(|t| {
+                if t.sender.as_deref() == Some(name) {
+                    t.receiver.clone()
+                } else {
+                    t.sender.clone()
+                }
+            });
+            if let Some(other) = other {
+                self.notify(
+                    id,
+                    Note {
+                        by: Some(name.to_string()),
+                        only: Some(other),
+                        ..Note::default()
+                    },
+                );
+            }
+        }
+    }
+
+    /// User `name` logged in on `conn`: tell them about their unfinished transfers.
+    pub(crate) fn transfers_back(&mut self, conn: ConnId, name: &str) {
+        let _ = conn;
+        let ids: Vec<u64> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.sender.as_deref() == Some(name) || t.receiver.as_deref() == Some(name))
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            self.notify(
+                id,
+                Note {
+                    only: Some(name.to_string()),
+                    ..Note::default()
+                },
+            );
+        }
+    }
+}
