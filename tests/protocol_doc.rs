@@ -81,6 +81,19 @@ fn every_frame_type_has_a_section() {
         "call_accept",
         "call_decline",
         "hangup",
+        "file_offer",
+        "file_accept",
+        "file_reject",
+        "file_credit",
+        "file_chunk",
+        "file_pause",
+        "file_resume",
+        "file_cancel",
+        "file_done",
+        "file_failed",
+        "upload",
+        "list_files",
+        "download",
     ];
     let server = [
         "welcome",
@@ -100,6 +113,8 @@ fn every_frame_type_has_a_section() {
         "call_accepted",
         "call_ended",
         "bye",
+        "file_state",
+        "file_list",
     ];
     for t in client.iter().chain(server.iter()) {
         assert!(DOC.contains(&format!("### `{t}`")), "no section for {t}");
@@ -121,6 +136,14 @@ fn every_frame_type_has_a_section() {
         "call_state",
         "slow_down",
         "internal",
+        "unknown_transfer",
+        "transfer_state",
+        "credit_exceeded",
+        "bad_file_name",
+        "file_too_large",
+        "quota_exceeded",
+        "file_exists",
+        "no_such_file",
     ] {
         assert!(
             DOC.contains(&format!("| `{code}` |")),
