@@ -187,8 +187,9 @@ start_chat && {
 
 # ---- 5: chat latency, idle and under transfer ----
 start_chat && {
-  log "chat round trips, idle"
-  run 120 "rtt idle" rtt --addr "$CHAT_ADDR" --samples "$RTT_SAMPLES" --label idle
+  log "chat round trips, idle and beside 4 transfers"
+  run 180 "latency under transfer" latency --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+    --transfers 4 --samples "$RTT_SAMPLES"
   stop_chat
 }
 

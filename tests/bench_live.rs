@@ -4,7 +4,7 @@
 //! real `redis-server` when one is installed.
 
 use chat::bench::fanout::{self, FanoutConfig, Target};
-use chat::bench::{idle, relay, rtt};
+use chat::bench::{idle, relay, rtt, transfer};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -331,6 +331,38 @@ fn plain_relay_moves_every_byte() {
 }
 
 #[test]
+fn relayed_transfers_move_every_byte() {
+    let srv = ChatServer::start();
+    // Two transfers at once; a partial last chunk; a window smaller than a
+    // file, so credit has to come back for them to finish.
+    let size = 20 * transfer::CHUNK as u64 + 1234;
+    let mut cfg = transfer::TransferConfig::new(srv.addr, size, 2);
+    cfg.window = 4 * transfer::CHUNK as u64;
+    cfg.server_pid = Some(srv.pid());
+    cfg.timeout = Duration::from_secs(60);
+    let r = transfer::run(&cfg, None, None).unwrap();
+    assert!(r.available && r.completed, "{r:?}");
+    assert_eq!(r.transfers, 2);
+    assert_eq!(r.bytes, 2 * size);
+    assert!(r.mb_per_s > 0.0);
+    assert!(r.server_rss_before.is_some() && r.server_peak_rss.is_some());
+}
+
+#[test]
+fn latency_beside_transfers_reports_both_figures() {
+    let srv = ChatServer::start();
+    let mut tcfg = transfer::TransferConfig::new(srv.addr, 0, 2);
+    tcfg.timeout = Duration::from_secs(60);
+    let mut rcfg = rtt::RttConfig::new(srv.addr, 20);
+    rcfg.interval = Duration::from_millis(1);
+    let (idle, loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg).unwrap();
+    assert_eq!((idle.label.as_str(), idle.samples), ("idle", 20));
+    assert_eq!((loaded.label.as_str(), loaded.samples), ("2 transfers", 20));
+    assert_eq!(load.transfers, 2);
+    assert!(!load.completed && load.bytes > 0, "{load:?}");
+}
+
+#[test]
 fn the_binary_writes_json_lines_and_a_report() {
     let srv = ChatServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -367,7 +399,9 @@ fn the_binary_writes_json_lines_and_a_report() {
         j,
     ]);
     assert!(line.contains("fanout chat S=3 P=2"), "{line}");
-    run(&["transfer", "--addr", &addr, "--json", j]);
+    run(&[
+        "transfer", "--addr", &addr, "--pid", &pid, "--bytes", "100000", "--json", j,
+    ]);
     run(&["rtt", "--addr", &addr, "--samples", "5", "--json", j]);
     run(&[
         "report",
@@ -381,7 +415,10 @@ fn the_binary_writes_json_lines_and_a_report() {
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("| command | test |"), "{text}");
     assert!(text.contains("| 3 | 2 | 32 | chat |"), "{text}");
-    assert!(text.contains("not available yet"), "{text}");
+    assert!(
+        text.contains("Relayed through chat-server: 97.66 KiB"),
+        "{text}"
+    );
     assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3);
     let port = run(&["free-port"]);
     assert!(port.trim().parse::<u16>().unwrap() > 0);

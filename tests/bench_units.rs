@@ -409,3 +409,45 @@ fn median_run_picks_the_middle() {
     assert_eq!(report::median_run(&refs).unwrap().delivered_per_s, 1.0);
     assert!(report::median_run(&[]).is_none());
 }
+
+// ---- file transfer frames ----
+
+#[test]
+fn chunk_frames_match_the_library_and_parse_back() {
+    use chat::bench::transfer::{parse_chunk, push_chunk};
+    let mut out = Vec::new();
+    push_chunk(&mut out, 7, 65536, "aGVsbG8=");
+    let want = encode(&ClientMsg::FileChunk {
+        id: 7,
+        offset: 65536,
+        data: "aGVsbG8=".into(),
+    });
+    assert_eq!(out, want);
+    let relayed = encode(&ServerMsg::FileChunk {
+        id: 12,
+        offset: 3,
+        data: "QUJD".into(),
+    });
+    assert_eq!(parse_chunk(&relayed[4..]), Some((12, 3, &b"QUJD"[..])));
+    assert_eq!(
+        parse_chunk(br#"{"type":"file_credit","id":1,"bytes":2}"#),
+        None
+    );
+}
+
+#[test]
+fn synthetic_file_checksum() {
+    use chat::bench::transfer::{block, sha256_of, CHUNK};
+    use sha2::{Digest, Sha256};
+    let b = block();
+    assert_eq!(b.len(), CHUNK);
+    let size = 2 * CHUNK as u64 + 100;
+    let mut whole = b.clone();
+    whole.extend_from_slice(&b);
+    whole.extend_from_slice(&b[..100]);
+    let want: String = Sha256::digest(&whole)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    assert_eq!(sha256_of(&b, size), want);
+}

@@ -9,7 +9,8 @@
 //! - [`fanout`]: S members of one room, P publishing (scenarios 1 and 2).
 //! - [`idle`]: C idle logged-in connections: login time, memory per connection (3).
 //! - [`relay`]: the plain byte relay baseline for transfers (4).
-//! - [`rtt`]: chat round-trip latency (5).
+//! - [`transfer`]: file transfers relayed by the server (4, and the load of 5).
+//! - [`rtt`]: chat round-trip latency, idle and beside transfers (5).
 //! - [`report`]: bench/RESULTS.md from the scenarios' JSON lines.
 //! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts.
 
@@ -22,4 +23,5 @@ pub mod report;
 pub mod resp;
 pub mod rtt;
 pub mod stats;
+pub mod transfer;
 pub mod wire;

@@ -30,11 +30,18 @@ pub struct TransferResult {
     pub server_rss_before: Option<u64>,
     #[serde(default)]
     pub server_peak_rss: Option<u64>,
+    /// Largest server VmRSS sampled (every 100 ms) during the transfer.
+    #[serde(default)]
+    pub server_rss_max: Option<u64>,
     #[serde(default)]
     pub bench_cpu_s: f64,
     /// Concurrent transfers (1 for scenario 4, 4 while measuring latency).
     #[serde(default)]
     pub transfers: u32,
+    /// Every transfer completed (false for background load cancelled at the
+    /// end of a measurement).
+    #[serde(default)]
+    pub completed: bool,
 }
 
 /// Everything read from the results file.
@@ -346,6 +353,7 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
     );
     let plain = res.relay.last();
     let single = res.transfer.iter().find(|t| t.transfers <= 1);
+    // (a transfer record with more than one transfer is scenario 5's load)
     match plain {
         Some(r) => {
             let _ = writeln!(
@@ -435,6 +443,19 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
             dur_us(r.p99_us),
             dur_us(r.p999_us),
             dur_us(r.max_us)
+        );
+    }
+    if let Some(load) = res.transfer.iter().find(|t| t.available && t.transfers > 1) {
+        let _ = writeln!(
+            body,
+            "\nBackground load while measuring: {} transfers moved {} in {:.2} s = {:.0} MB/s \
+             together (server RSS {} before, {} peak).",
+            load.transfers,
+            bytes(load.bytes as f64),
+            load.seconds,
+            load.mb_per_s,
+            opt_bytes(load.server_rss_before),
+            opt_bytes(load.server_peak_rss),
         );
     }
     let idle_rtt = res.rtt.iter().find(|r| r.label == "idle");

@@ -6,8 +6,8 @@
 //! lines into bench/RESULTS.md.
 
 use chat::bench::fanout::{self, FanoutConfig, Target};
-use chat::bench::report::{self, Results, TransferResult};
-use chat::bench::{idle, relay, rtt};
+use chat::bench::report::{self, Results};
+use chat::bench::{idle, relay, rtt, transfer};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
@@ -25,9 +25,11 @@ Commands (each appends one JSON line to --json FILE if given):
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
   relay     a plain byte relay inside chat-bench (scenario 4 baseline)
               --bytes N
-  transfer  a relayed file transfer through chat-server (scenario 4)
-              --addr HOST:PORT [--pid PID] --bytes N
-  rtt       chat round-trip latency (scenario 5)
+  transfer  file transfers relayed by chat-server (scenario 4)
+              --addr HOST:PORT [--pid PID] --bytes N [--transfers N]
+  latency   chat round trips idle, then beside large transfers (scenario 5)
+              --addr HOST:PORT [--pid PID] [--transfers N] [--samples N] [--interval-ms MS]
+  rtt       chat round-trip latency alone
               --addr HOST:PORT [--samples N] [--interval-ms MS] [--label TEXT]
   report    write the Markdown report from the JSON lines
               --in FILE --out FILE [--meta KEY=VALUE]...
@@ -52,6 +54,7 @@ struct Args {
     count: usize,
     room_size: usize,
     bytes: u64,
+    transfers: usize,
     samples: u64,
     interval_ms: f64,
     label: String,
@@ -79,6 +82,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         count: 1000,
         room_size: 100,
         bytes: 2 << 30,
+        transfers: 1,
         samples: 2000,
         interval_ms: 1.0,
         label: "idle".into(),
@@ -117,6 +121,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Short('C') | Long("count") => a.count = p.value()?.parse()?,
             Long("room-size") => a.room_size = p.value()?.parse()?,
             Long("bytes") => a.bytes = p.value()?.parse()?,
+            Long("transfers") => a.transfers = p.value()?.parse()?,
             Long("samples") => a.samples = p.value()?.parse()?,
             Long("interval-ms") => a.interval_ms = p.value()?.parse()?,
             Long("label") => a.label = p.value()?.string()?,
@@ -203,22 +208,34 @@ fn run(a: Args) -> Result<(), String> {
             emit(&a.json, &s, &r)
         }
         "transfer" => {
-            // The file-transfer frames (file_offer / file_chunk / file_credit)
-            // are not in the protocol yet: say so rather than fake a figure.
-            let r = TransferResult {
-                scenario: "transfer".into(),
-                available: false,
-                reason: Some(
-                    "the file-transfer frames of issue 3 are not in the protocol yet".into(),
-                ),
-                transfers: 1,
-                ..Default::default()
-            };
-            emit(
-                &a.json,
-                "transfer: not available yet (no file-transfer frames in the protocol)",
-                &r,
-            )
+            let mut cfg = transfer::TransferConfig::new(need_addr(&a)?, a.bytes, a.transfers);
+            cfg.server_pid = a.pid;
+            let r = transfer::run(&cfg, None, None)?;
+            let s = format!(
+                "transfer: {} x {} bytes through the server in {:.2} s = {:.0} MB/s; server RSS {} before, {} peak",
+                r.transfers,
+                a.bytes,
+                r.seconds,
+                r.mb_per_s,
+                r.server_rss_before.map_or("?".into(), |b| report::bytes(b as f64)),
+                r.server_peak_rss.map_or("?".into(), |b| report::bytes(b as f64)),
+            );
+            emit(&a.json, &s, &r)
+        }
+        "latency" => {
+            let addr = need_addr(&a)?;
+            let mut tcfg = transfer::TransferConfig::new(addr, transfer::LOAD_BYTES, a.transfers);
+            tcfg.server_pid = a.pid;
+            let mut rcfg = rtt::RttConfig::new(addr, a.samples);
+            rcfg.interval = Duration::from_secs_f64(a.interval_ms.max(0.0) / 1e3);
+            let (idle, loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg)?;
+            emit(&a.json, &idle.summary(), &idle)?;
+            emit(&a.json, &loaded.summary(), &loaded)?;
+            let s = format!(
+                "background load: {} transfers moved {} bytes in {:.2} s = {:.0} MB/s",
+                load.transfers, load.bytes, load.seconds, load.mb_per_s
+            );
+            emit(&a.json, &s, &load)
         }
         "rtt" => {
             let mut cfg = rtt::RttConfig::new(need_addr(&a)?, a.samples);
