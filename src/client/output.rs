@@ -41,6 +41,8 @@ pub struct TerminalSink {
     lines: Mutex<Sender<String>>,
     /// `stty -g` of the terminal before rustyline touched it.
     saved_tty: Option<String>,
+    /// The last line printed is a transfer progress line (redrawn in place).
+    progress_shown: Mutex<bool>,
 }
 
 impl TerminalSink {
@@ -66,6 +68,7 @@ impl TerminalSink {
             renderer: Mutex::new(renderer),
             lines: Mutex::new(tx),
             saved_tty: stty(&["-g"]),
+            progress_shown: Mutex::new(false),
         }
     }
 
@@ -98,8 +101,17 @@ impl Sink for TerminalSink {
             }
         }
         if !lines.is_empty() {
+            // A progress line replaces the one just above the prompt (the
+            // status line updates in place); anything else is printed below it.
+            let progress = matches!(events, [Event::Progress { .. }]);
+            let mut shown = lock(&self.progress_shown);
+            let mut text = lines.join("\n");
+            if progress && *shown {
+                text = format!("\x1b[1A\x1b[2K{text}");
+            }
+            *shown = progress;
             // Fails only if the printer thread is gone; then there is nowhere to print.
-            let _ = lock(&self.lines).send(lines.join("\n"));
+            let _ = lock(&self.lines).send(text);
         }
     }
 
