@@ -135,6 +135,36 @@ fn resp_pubsub_replies() {
 }
 
 #[test]
+fn resp_fast_path_agrees_with_the_parser() {
+    let prefix = resp::message_prefix(b"bench", 3);
+    assert_eq!(
+        prefix,
+        b"*3\r\n$7\r\nmessage\r\n$5\r\nbench\r\n$3\r\n".to_vec()
+    );
+    let msg = b"*3\r\n$7\r\nmessage\r\n$5\r\nbench\r\n$3\r\nabc\r\n:1\r\n";
+    let (payload, used) = resp::fast_message(msg, &prefix, 3).unwrap();
+    assert_eq!((payload, used), (&b"abc"[..], msg.len() - 4));
+    assert_eq!(
+        resp::parse(msg).unwrap().unwrap(),
+        (
+            Reply::Message {
+                channel: b"bench",
+                payload: b"abc"
+            },
+            used
+        )
+    );
+    // Incomplete, another channel, another size, or a broken terminator:
+    // not taken by the fast path.
+    assert!(resp::fast_message(&msg[..used - 1], &prefix, 3).is_none());
+    assert!(resp::fast_message(msg, &resp::message_prefix(b"bench2", 3), 3).is_none());
+    assert!(resp::fast_message(msg, &resp::message_prefix(b"bench", 4), 4).is_none());
+    let mut broken = msg.to_vec();
+    broken[used - 2] = b'x';
+    assert!(resp::fast_message(&broken, &prefix, 3).is_none());
+}
+
+#[test]
 fn resp_scalars_and_other_arrays() {
     let all = b":100\r\n:-3\r\n+OK\r\n-ERR unknown command\r\n$-1\r\n$0\r\n\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$1\r\nx\r\n*0\r\n";
     assert_eq!(
@@ -178,7 +208,7 @@ fn resp_commands() {
         resp::command(&[b"SUBSCRIBE", b"bench"]),
         b"*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbench\r\n".to_vec()
     );
-    let t = Template::publish("bench", 40);
+    let t = Template::publish("bench", 42);
     let stamp = Stamp {
         ts_ns: 123,
         publisher: 4,
@@ -186,7 +216,7 @@ fn resp_commands() {
     };
     let mut out = Vec::new();
     t.push(&mut out, stamp);
-    let mut payload = vec![0u8; 40];
+    let mut payload = vec![0u8; 42];
     wire::write_stamp(&mut payload, stamp);
     assert_eq!(out, resp::command(&[b"PUBLISH", b"bench", &payload]));
 }
@@ -196,18 +226,35 @@ fn resp_commands() {
 #[test]
 fn stamps_round_trip() {
     let s = Stamp {
-        ts_ns: 18_446_744_073_709_551_615,
-        publisher: 999_999,
-        seq: 123_456_789_012,
+        ts_ns: 9_999_999_999_999_999,
+        publisher: 99_999_999,
+        seq: 1_234_567_890_123_456,
     };
     let mut p = vec![0u8; 100];
     wire::write_stamp(&mut p, s);
+    assert_eq!(&p[..42], b"9999999999999999.99999999.1234567890123456");
     assert_eq!(wire::read_stamp(&p), Some(s));
-    assert!(p[40..].iter().all(|&b| b == b'x'));
-    assert!(std::str::from_utf8(&p).is_ok());
-    assert_eq!(wire::read_stamp(&p[..39]), None);
+    assert!(p[42..].iter().all(|&b| b == b'x'));
+    for (ts_ns, publisher, seq) in [(0, 0, 0), (1, 2, 3), (12_345_678_901, 7, 100_000_000)] {
+        let s = Stamp {
+            ts_ns,
+            publisher,
+            seq,
+        };
+        wire::write_stamp(&mut p, s);
+        assert_eq!(wire::read_stamp(&p), Some(s));
+    }
+    assert_eq!(wire::read_stamp(&p[..41]), None);
+    // Any non-digit where a digit belongs.
+    for i in (0..42).filter(|&i| i != 16 && i != 25) {
+        for bad in [b'/', b':', b'x', b' ', 0x80, 0xff] {
+            let mut q = p.clone();
+            q[i] = bad;
+            assert_eq!(wire::read_stamp(&q), None, "byte {i} = {bad:#x}");
+        }
+    }
     assert_eq!(
-        wire::read_stamp(b"not a stamp at all, but forty bytes long"),
+        wire::read_stamp(b"not a stamp at all, but forty-two bytes..."),
         None
     );
 }

@@ -360,6 +360,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         Target::Chat => Template::room_msg(&cfg.tag, cfg.size),
         Target::Redis => Template::publish(&cfg.tag, cfg.size),
     };
+    let push_prefix = resp::message_prefix(cfg.tag.as_bytes(), cfg.size);
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let mut events = Events::with_capacity(1024);
     let epoch = Instant::now();
@@ -536,6 +537,13 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                     Target::Redis => conn.read(&mut scratch, epoch, |data, now| {
                         let mut off = 0;
                         loop {
+                            if let Some((payload, used)) =
+                                resp::fast_message(&data[off..], &push_prefix, cfg.size)
+                            {
+                                off += used;
+                                t.on_message(recv, payload, now);
+                                continue;
+                            }
                             match resp::parse(&data[off..]) {
                                 Ok(Some((reply, used))) => {
                                     off += used;

@@ -72,6 +72,28 @@ pub fn publish_template(channel: &[u8], len: usize) -> (Vec<u8>, Vec<u8>) {
     (head, b"\r\n".to_vec())
 }
 
+/// What a `message` push on `channel` carrying a `len`-byte payload starts
+/// with, for [`fast_message`].
+pub fn message_prefix(channel: &[u8], len: usize) -> Vec<u8> {
+    let mut p = format!("*3\r\n$7\r\nmessage\r\n${}\r\n", channel.len()).into_bytes();
+    p.extend_from_slice(channel);
+    p.extend_from_slice(format!("\r\n${len}\r\n").as_bytes());
+    p
+}
+
+/// The common case without a general parse: if `buf` starts with `prefix`
+/// (from [`message_prefix`]) then `len` bytes and CRLF, the payload and the
+/// bytes used. Anything else (`None`) goes to [`parse`].
+#[inline]
+pub fn fast_message<'a>(buf: &'a [u8], prefix: &[u8], len: usize) -> Option<(&'a [u8], usize)> {
+    let end = prefix.len() + len;
+    if buf.len() >= end + 2 && buf.starts_with(prefix) && &buf[end..end + 2] == b"\r\n" {
+        Some((&buf[prefix.len()..end], end + 2))
+    } else {
+        None
+    }
+}
+
 /// Find the `\r\n` ending the line that starts at `pos`; returns the line and
 /// the position after the terminator.
 #[inline]
