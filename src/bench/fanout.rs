@@ -131,7 +131,7 @@ impl FanoutConfig {
             duration: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             setup_timeout: Duration::from_secs(60),
-            max_connecting: 256,
+            max_connecting: 100,
             server_pid: None,
             tag: unique_tag("f"),
         }

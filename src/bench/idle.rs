@@ -44,7 +44,7 @@ impl IdleConfig {
             addr,
             count,
             room_size: 100,
-            max_connecting: 256,
+            max_connecting: 100,
             timeout: Duration::from_secs(120),
             hold: Duration::from_millis(500),
             server_pid: None,

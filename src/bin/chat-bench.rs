@@ -23,6 +23,7 @@ Commands (each appends one JSON line to --json FILE if given):
               [--messages N (per publisher) | --duration SECS] [--warmup SECS]
   idle      C idle logged-in connections (scenario 3)
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
+              [--max-connecting N (logins in flight, default 100)]
   relay     a plain byte relay inside chat-bench (scenario 4 baseline)
               --bytes N
   transfer  file transfers relayed by chat-server (scenario 4)
@@ -53,6 +54,7 @@ struct Args {
     warmup: f64,
     count: usize,
     room_size: usize,
+    max_connecting: usize,
     bytes: u64,
     transfers: usize,
     samples: u64,
@@ -81,6 +83,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         warmup: 1.0,
         count: 1000,
         room_size: 100,
+        max_connecting: 100,
         bytes: 2 << 30,
         transfers: 1,
         samples: 2000,
@@ -120,6 +123,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("warmup") => a.warmup = p.value()?.parse()?,
             Short('C') | Long("count") => a.count = p.value()?.parse()?,
             Long("room-size") => a.room_size = p.value()?.parse()?,
+            Long("max-connecting") => a.max_connecting = p.value()?.parse()?,
             Long("bytes") => a.bytes = p.value()?.parse()?,
             Long("transfers") => a.transfers = p.value()?.parse()?,
             Long("samples") => a.samples = p.value()?.parse()?,
@@ -181,6 +185,7 @@ fn run(a: Args) -> Result<(), String> {
             cfg.messages = a.messages;
             cfg.duration = secs(a.duration);
             cfg.warmup = secs(a.warmup);
+            cfg.max_connecting = a.max_connecting;
             cfg.server_pid = a.pid;
             let r = fanout::run(&cfg)?;
             emit(&a.json, &r.summary(), &r)?;
@@ -195,6 +200,7 @@ fn run(a: Args) -> Result<(), String> {
         "idle" => {
             let mut cfg = idle::IdleConfig::new(a.target, need_addr(&a)?, a.count);
             cfg.room_size = a.room_size;
+            cfg.max_connecting = a.max_connecting;
             cfg.server_pid = a.pid;
             let r = idle::run(&cfg)?;
             emit(&a.json, &r.summary(), &r)
