@@ -23,8 +23,18 @@ struct ChatServer {
 impl ChatServer {
     fn start() -> ChatServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--port", "0", "--log-level", "warn", "--data-dir"])
+        let exe = env!("CARGO_BIN_EXE_chat-server");
+        // One loopback address stands for every user: abuse limits off where
+        // the server has them (as scripts/bench.sh does).
+        let help = Command::new(exe).arg("--help").output().unwrap().stdout;
+        let mut limits: Vec<&str> = Vec::new();
+        if String::from_utf8_lossy(&help).contains("--msg-rate") {
+            limits.extend(["--max-connections-per-ip", "0", "--msg-rate", "0"]);
+        }
+        let mut child = Command::new(exe)
+            .args(["--port", "0", "--log-level", "warn"])
+            .args(&limits)
+            .arg("--data-dir")
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -24,6 +24,7 @@ Commands (each appends one JSON line to --json FILE if given):
   idle      C idle logged-in connections (scenario 3)
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
               [--max-connecting N (logins in flight, default 100)]
+              [--hold SECS (idle before measuring, default 0.5)]
   relay     a plain byte relay inside chat-bench (scenario 4 baseline)
               --bytes N
   transfer  file transfers relayed by chat-server (scenario 4)
@@ -55,6 +56,7 @@ struct Args {
     count: usize,
     room_size: usize,
     max_connecting: usize,
+    hold: f64,
     bytes: u64,
     transfers: usize,
     samples: u64,
@@ -84,6 +86,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         count: 1000,
         room_size: 100,
         max_connecting: 100,
+        hold: 0.5,
         bytes: 2 << 30,
         transfers: 1,
         samples: 2000,
@@ -124,6 +127,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Short('C') | Long("count") => a.count = p.value()?.parse()?,
             Long("room-size") => a.room_size = p.value()?.parse()?,
             Long("max-connecting") => a.max_connecting = p.value()?.parse()?,
+            Long("hold") => a.hold = p.value()?.parse()?,
             Long("bytes") => a.bytes = p.value()?.parse()?,
             Long("transfers") => a.transfers = p.value()?.parse()?,
             Long("samples") => a.samples = p.value()?.parse()?,
@@ -201,6 +205,7 @@ fn run(a: Args) -> Result<(), String> {
             let mut cfg = idle::IdleConfig::new(a.target, need_addr(&a)?, a.count);
             cfg.room_size = a.room_size;
             cfg.max_connecting = a.max_connecting;
+            cfg.hold = secs(a.hold);
             cfg.server_pid = a.pid;
             let r = idle::run(&cfg)?;
             emit(&a.json, &r.summary(), &r)
