@@ -149,9 +149,9 @@ impl Server {
             .map_err(bind_err)?
             .next()
             .ok_or_else(|| bind_err(io::Error::other("host name did not resolve")))?;
-        let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-        std_listener.set_nonblocking(true).map_err(bind_err)?;
-        let mut listener = TcpListener::from_std(std_listener);
+        // mio's bind sets SO_REUSEADDR and a listen backlog of 1024 (std's is
+        // 128, too few for a burst of logins).
+        let mut listener = TcpListener::bind(addr).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         poll.registry()
