@@ -52,7 +52,7 @@ stop_chat() {
     wait "$CHAT_PID" 2>/dev/null
     CHAT_PID=""
   fi
-  [ -n "${CHAT_DATA:-}" ] && rm -rf "$CHAT_DATA"
+  [ -n "${CHAT_DATA:-}" ] && rm -rf "$CHAT_DATA" "$CHAT_DATA.out"
   CHAT_DATA=""
 }
 
@@ -101,12 +101,15 @@ fi
 
 start_chat() {
   CHAT_DATA=$(mktemp -d "$WORK/chat-data.XXXXXX")
+  # A fresh file per server: reading a shared one could find the previous
+  # server's address before the new process has truncated it.
+  local out="$CHAT_DATA.out"
   "$BIN/chat-server" --host 127.0.0.1 --port 0 --data-dir "$CHAT_DATA" --log-level warn \
-    "${CHAT_OPTS[@]}" > "$WORK/chat.out" 2>> "$WORK/chat.err" &
+    "${CHAT_OPTS[@]}" > "$out" 2>> "$WORK/chat.err" &
   CHAT_PID=$!
   local line=""
   for _ in $(seq 200); do
-    line=$(head -n1 "$WORK/chat.out" 2>/dev/null)
+    line=$(head -n1 "$out" 2>/dev/null)
     case "$line" in "listening on "*) break ;; esac
     sleep 0.05
   done

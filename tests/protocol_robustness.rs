@@ -156,7 +156,8 @@ fn truncated_frame_then_disconnect_does_not_disturb_others() {
 fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
     const MAX: usize = 3000;
     const BATCH: usize = 25;
-    let server = Server::start(&["--max-outbound", "65536"]);
+    // The message rate limit off: this is about the outbound side.
+    let server = Server::start(&["--max-outbound", "65536", "--msg-rate", "0"]);
     let mut slow = Client::login(server.addr(), "slow");
     let mut watcher = Client::login(server.addr(), "watcher");
     let mut flooder = Client::login(server.addr(), "flooder");
@@ -275,7 +276,7 @@ fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
 /// the client that never reads may be disconnected.
 #[test]
 fn a_client_that_never_reads_is_disconnected_in_lock_step_traffic() {
-    let server = Server::start(&["--max-outbound", "65536"]);
+    let server = Server::start(&["--max-outbound", "65536", "--msg-rate", "0"]);
     let mut slow = Client::login(server.addr(), "slow");
     let mut watcher = Client::login(server.addr(), "watcher");
     let mut flooder = Client::login(server.addr(), "flooder");
@@ -321,7 +322,9 @@ fn a_client_that_never_reads_is_disconnected_in_lock_step_traffic() {
 #[test]
 fn a_burst_from_one_client_never_blocks_another_clients_ping() {
     const COUNT: usize = 2000;
-    let server = Server::start(&[]);
+    // The message rate limit off: the read budget alone keeps this fair
+    // (tests/security_limits.rs has the same with the limit on).
+    let server = Server::start(&["--msg-rate", "0"]);
     let mut burster = Client::login_to(server.addr(), "burster", "flood");
     let mut other = Client::login(server.addr(), "other");
 

@@ -90,7 +90,8 @@ fn history_survives_a_graceful_restart_and_ids_continue() {
 
 #[test]
 fn acknowledged_messages_survive_sigkill() {
-    let mut server = Server::start(&[]);
+    // 200 messages as fast as acks come back: the message rate limit off.
+    let mut server = Server::start(&["--msg-rate", "0"]);
     let mut alice = Client::login(server.addr(), "alice");
     // Acks arrive only after the turn's fsync: every acked message is on disk.
     for i in 0..200 {

@@ -25,6 +25,21 @@ Options:
                          (default 1099511627776; suffixes K, M, G, T allowed)
   --store-quota BYTES    most bytes the shared file store under DATA_DIR/files
                          may hold (default 10G)
+
+Abuse limits (0 turns a limit off):
+  --max-connections N    connections at once (default 16384)
+  --max-connections-per-ip N
+                         connections at once from one address (default 64)
+  --login-timeout SECS   close connections not logged in by then (default 10)
+  --msg-rate N           frames a second per connection (default 20); faster
+                         input is held back, with a slow_down warning
+  --msg-burst N          frames at once before the rate applies (default 40)
+  --flood-timeout SECS   input held back this long without a pause is a
+                         flood: disconnect (default 10)
+  --max-rooms-per-user N rooms one user may be in (default 50)
+  --max-name-chars N     longest user name (default 32)
+  --max-room-chars N     longest room name (default 32)
+  --max-message-chars N  longest message text (default 4000)
   -h, --help             show this help
 ";
 
@@ -49,6 +64,22 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             Long("max-file-size") => cfg.files.limits.max_file_size = bytes(&mut p)?,
             Long("store-quota") => cfg.files.store_quota = bytes(&mut p)?,
             Long("ring-timeout") => cfg.core.ring_timeout_ms = secs_to_ms(p.value()?.parse()?),
+            Long("max-connections") => cfg.core.limits.max_connections = p.value()?.parse()?,
+            Long("max-connections-per-ip") => {
+                cfg.core.limits.max_connections_per_ip = p.value()?.parse()?
+            }
+            Long("login-timeout") => {
+                cfg.core.limits.login_timeout_ms = secs_to_ms(p.value()?.parse()?)
+            }
+            Long("msg-rate") => cfg.core.limits.msg_rate = p.value()?.parse()?,
+            Long("msg-burst") => cfg.core.limits.msg_burst = p.value()?.parse()?,
+            Long("flood-timeout") => cfg.core.limits.flood_ms = secs_to_ms(p.value()?.parse()?),
+            Long("max-rooms-per-user") => {
+                cfg.core.limits.max_rooms_per_user = p.value()?.parse()?
+            }
+            Long("max-name-chars") => cfg.core.limits.max_name_chars = at_least_one(&mut p)?,
+            Long("max-room-chars") => cfg.core.limits.max_room_chars = at_least_one(&mut p)?,
+            Long("max-message-chars") => cfg.core.max_text_chars = at_least_one(&mut p)?,
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -87,6 +118,14 @@ fn bytes(p: &mut lexopt::Parser) -> Result<u64, lexopt::Error> {
         .ok_or_else(|| {
             format!("cannot parse \"{text}\" as a byte count (e.g. 1048576, 512K, 2G)").into()
         })
+}
+
+/// A count of at least 1.
+fn at_least_one(p: &mut lexopt::Parser) -> Result<usize, lexopt::Error> {
+    match p.value()?.parse::<usize>()? {
+        0 => Err("this limit must be at least 1".into()),
+        n => Ok(n),
+    }
 }
 
 fn secs_to_ms(s: f64) -> u64 {

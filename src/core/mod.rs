@@ -14,9 +14,11 @@
 //! - `calls`: call signalling.
 //! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
+//! - [`limits`]: connection caps, login deadline, message rate, rooms per user.
 
 mod calls;
 pub mod history;
+pub mod limits;
 mod receipts;
 mod rooms;
 mod session;
@@ -58,6 +60,8 @@ pub struct Config {
     pub grace_ms: u64,
     /// Reported in `welcome`.
     pub server_name: String,
+    /// Abuse limits.
+    pub limits: limits::Limits,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             max_text_chars: 4_000,
             grace_ms: 30_000,
             server_name: format!("chat-server {}", env!("CARGO_PKG_VERSION")),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -140,6 +145,7 @@ pub struct Core {
     pub(crate) typing: typing::Typing,
     pub(crate) calls: calls::Calls,
     pub(crate) transfers: transfer::Transfers,
+    pub(crate) guard: limits::Guard,
     out: Vec<(ConnId, Output)>,
 }
 
@@ -169,6 +175,7 @@ impl Core {
             typing: Default::default(),
             calls: Default::default(),
             transfers: Default::default(),
+            guard: Default::default(),
             out: Vec::new(),
         }
     }
@@ -296,6 +303,7 @@ impl Core {
         self.expire_typing(now);
         self.expire_calls(now);
         self.expire_holds(now);
+        self.expire_logins(now);
     }
 
     /// The earliest monotonic time at which [`Core::tick`] has work.
@@ -305,6 +313,7 @@ impl Core {
             self.typing.next_deadline(),
             self.calls.next_deadline(),
             held,
+            self.guard.next_deadline(),
         ]
         .into_iter()
         .flatten()

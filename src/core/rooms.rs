@@ -7,13 +7,17 @@ use crate::protocol::{ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
 impl Core {
     pub(crate) fn join(&mut self, conn: ConnId, room: String, create: bool, _now: Now) {
         let re = if create { "create_room" } else { "join" };
-        if let Err(e) = validate::name("room", &room) {
+        if let Err(e) = validate::name_max("room", &room, self.cfg.limits.max_room_chars) {
             self.error(conn, ErrorCode::Invalid, &e, re);
             return;
         }
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        if let Err(e) = self.room_cap(conn, &room) {
+            self.error(conn, ErrorCode::TooManyRooms, &e, re);
+            return;
+        }
         let exists = self.rooms.contains_key(&room);
         if create && exists {
             self.error(

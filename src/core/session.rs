@@ -49,7 +49,7 @@ impl Core {
             self.close(conn, format!("protocol version {version}"));
             return;
         }
-        if let Err(e) = validate::name("user", &name) {
+        if let Err(e) = validate::name_max("user", &name, self.cfg.limits.max_name_chars) {
             self.error(conn, ErrorCode::Invalid, &e, "hello");
             return;
         }
@@ -60,7 +60,10 @@ impl Core {
                 rooms.push(r);
             }
         }
-        if let Some(bad) = rooms.iter().find_map(|r| validate::name("room", r).err()) {
+        if let Some(bad) = rooms
+            .iter()
+            .find_map(|r| validate::name_max("room", r, self.cfg.limits.max_room_chars).err())
+        {
             self.error(conn, ErrorCode::Invalid, &bad, "hello");
             return;
         }
@@ -237,6 +240,7 @@ impl Core {
         let _ = gone;
         self.drop_user(conn, true, now);
         self.sessions.remove(&conn);
+        self.guard_gone(conn);
     }
 
     /// Remove the user on `conn` from every room, call and typing state. An

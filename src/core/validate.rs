@@ -6,12 +6,18 @@ pub const MAX_NAME: usize = 32;
 /// Check a user or room name: 1..=32 characters of ASCII letters, digits, `_`,
 /// `-`, `.`, starting with a letter or digit.
 pub fn name(kind: &str, s: &str) -> Result<(), String> {
+    name_max(kind, s, MAX_NAME)
+}
+
+/// [`name`] with another longest length (the server's `--max-name-chars`,
+/// `--max-room-chars`).
+pub fn name_max(kind: &str, s: &str, max: usize) -> Result<(), String> {
     if s.is_empty() {
         return Err(format!("{kind} name must not be empty"));
     }
-    if s.chars().count() > MAX_NAME {
+    if s.chars().count() > max {
         return Err(format!(
-            "{kind} name \"{}\" is too long ({} characters, at most {MAX_NAME})",
+            "{kind} name \"{}\" is too long ({} characters, at most {max})",
             s.chars().take(40).collect::<String>(),
             s.chars().count()
         ));

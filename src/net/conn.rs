@@ -51,6 +51,8 @@ pub struct Conn {
     pub shut: bool,
     /// Monotonic ms after which a closing connection is dropped regardless.
     pub close_deadline: u64,
+    /// Input is held back (message rate) until this monotonic ms.
+    pub held_until: Option<u64>,
 }
 
 impl Conn {
@@ -66,6 +68,7 @@ impl Conn {
             eof: false,
             shut: false,
             close_deadline: 0,
+            held_until: None,
         }
     }
 

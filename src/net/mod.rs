@@ -9,12 +9,14 @@
 
 mod conn;
 mod files;
+mod hold;
 pub mod sched;
 
 pub use files::FileConfig;
 
 pub use conn::{Conn, Queued, ReadOutcome};
 
+use crate::core::limits::Admit;
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
 use crate::protocol::{decode_frame, ClientMsg, DEFAULT_MAX_FRAME};
 use mio::net::TcpListener;
@@ -130,6 +132,8 @@ pub struct Server {
     /// Connections in a lingering close.
     closing: Vec<ConnId>,
     outbox: Vec<(ConnId, Output)>,
+    /// Connections whose input is held back by the message rate.
+    held: Vec<ConnId>,
 }
 
 impl Server {
@@ -183,6 +187,7 @@ impl Server {
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox: Vec::new(),
+            held: Vec::new(),
         })
     }
 
@@ -209,9 +214,10 @@ impl Server {
             for k in backlog {
                 self.read_conn(k, now);
             }
+            self.release_holds(now);
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(now),
                     SIGNALS => stop |= self.signalled(),
                     Token(k) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -234,7 +240,10 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
-        let mut deadline = self.core.next_deadline();
+        let mut deadline = [self.core.next_deadline(), self.hold_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         for &k in &self.closing {
             if let Some(c) = self.conns.get(k) {
                 deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
@@ -255,7 +264,7 @@ impl Server {
         got
     }
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, now: Now) {
         let Some(listener) = self.listener.as_ref() else {
             return;
         };
@@ -274,8 +283,10 @@ impl Server {
                         continue;
                     }
                     entry.insert(Conn::new(stream, peer));
-                    self.core.connect(k);
                     log::debug!("conn {k}: accepted from {peer}");
+                    // A refused connection gets its error and close with
+                    // this turn's output.
+                    self.core.accept(k, peer.ip(), now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -299,12 +310,25 @@ impl Server {
         let Some(conn) = conns.get_mut(k) else {
             return;
         };
-        let outcome = conn.read_some(scratch, READ_BUDGET, |conn, data| {
-            ingest(k, conn, data, core, max_frame, now);
-        });
+        let budget = match conn.held_until {
+            // Held back: buffer a little, then let TCP push back on the sender.
+            Some(_) => hold::HELD_INPUT.saturating_sub(conn.rbuf.len()),
+            None => READ_BUDGET,
+        };
+        let outcome = if budget == 0 {
+            Ok(ReadOutcome::Budget)
+        } else {
+            conn.read_some(scratch, budget, |conn, data| {
+                ingest(k, conn, data, core, max_frame, now);
+            })
+        };
         conn.shrink();
+        if conn.held_until.is_some() && !self.held.contains(&k) {
+            self.held.push(k);
+        }
         match outcome {
             Ok(ReadOutcome::Drained) => {}
+            Ok(ReadOutcome::Budget) if conn.held_until.is_some() => {} // read again on release
             Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
             Ok(ReadOutcome::Eof) => {
                 conn.eof = true;
@@ -472,6 +496,7 @@ impl Server {
         }
         self.closing.retain(|c| *c != k);
         self.backlog.retain(|c| *c != k);
+        self.held.retain(|c| *c != k);
     }
 
     /// Stop accepting, say goodbye, flush for a bounded time.
@@ -564,10 +589,19 @@ fn decode_all(
     now: Now,
 ) -> usize {
     let mut off = 0;
-    while !conn.stop_reading {
+    while !conn.stop_reading && conn.held_until.is_none() {
         match decode_frame::<ClientMsg>(&buf[off..], max_frame) {
-            Ok(None) => break,
+            Ok(None) => {
+                core.caught_up(k);
+                break;
+            }
             Ok(Some(d)) => {
+                if let Ok(msg) = &d.frame {
+                    if let Admit::Hold { until_ms } = core.admit(k, msg, now) {
+                        conn.held_until = Some(until_ms);
+                        break; // this frame and those behind it wait
+                    }
+                }
                 off += d.consumed;
                 match d.frame {
                     Ok(msg) => files::handle(core, k, msg, &buf[off - d.consumed..off], now),

@@ -157,6 +157,22 @@ pub enum ErrorCode {
     FileExists,
     /// No such file in the store.
     NoSuchFile,
+    /// The name is registered: `hello` must carry its password.
+    AuthRequired,
+    /// The password does not match the name's (or `change_password.old` is wrong).
+    BadPassword,
+    /// Too many failed logins for this name or from this address: wait and try again.
+    TooManyAttempts,
+    /// The server (or this address) has as many connections as it accepts.
+    TooManyConnections,
+    /// No `hello` succeeded within `--login-timeout`.
+    LoginTimeout,
+    /// A plaintext client reached a TLS port.
+    TlsRequired,
+    /// A TLS client reached a plaintext port.
+    TlsNotSupported,
+    /// Joining would take the user past `--max-rooms-per-user`.
+    TooManyRooms,
 }
 
 /// Frames a client sends.

@@ -1,0 +1,570 @@
+//! Abuse limits: what one connection may take from the server, decided here
+//! on the `now` the shell passes in (no clock reads).
+//!
+//! - **Connection caps**, in total and per address: [`Core::accept`] refuses a
+//!   connection past either with `too_many_connections`, then closes it.
+//! - **Login deadline** (slowloris): a connection that has not logged in
+//!   `login_timeout_ms` after it was accepted gets `login_timeout` and is
+//!   closed, whether it sent nothing, half a frame or only pings.
+//! - **Message rate**, a token bucket per connection (`msg_rate` frames a
+//!   second, `msg_burst` at once). Past it [`Core::admit`] tells the shell to
+//!   *hold* the connection's input until a token is due: nothing is dropped,
+//!   the sender waits and TCP pushes back on it. The first hold sends a
+//!   `slow_down` warning (at most one per `flood_ms`); input held back without
+//!   a pause for `flood_ms` is a flood: a last `slow_down` and a close. Pings,
+//!   receipts and file chunks and credit (bounded by their credit windows) do
+//!   not count.
+//! - **Rooms per user**: a `join` past `max_rooms_per_user` gets `too_many_rooms`.
+//! - **Lengths**: user and room names and message text (see [`super::validate`]).
+
+use super::{ConnId, Core, Now};
+use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// The limits, each 0 for "no limit" unless said otherwise.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections open at once, logged in or not.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// A connection must log in this soon after it is accepted.
+    pub login_timeout_ms: u64,
+    /// Frames a second a connection may send, on average.
+    pub msg_rate: u32,
+    /// Frames a connection may send at once (the bucket's size; at least 1).
+    pub msg_burst: u32,
+    /// Input held back this long without a pause is a flood: disconnect.
+    pub flood_ms: u64,
+    /// Rooms one user may be in at once.
+    pub max_rooms_per_user: usize,
+    /// Longest user name, in characters (at least 1).
+    pub max_name_chars: usize,
+    /// Longest room name, in characters (at least 1).
+    pub max_room_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 16_384,
+            max_connections_per_ip: 64,
+            login_timeout_ms: 10_000,
+            msg_rate: 20,
+            msg_burst: 40,
+            flood_ms: 10_000,
+            max_rooms_per_user: 50,
+            max_name_chars: super::validate::MAX_NAME,
+            max_room_chars: super::validate::MAX_NAME,
+        }
+    }
+}
+
+/// What the shell does with a decoded frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Hand it to [`Core::handle`] now.
+    Go,
+    /// Keep it, and everything behind it, unread until this monotonic time
+    /// (then ask again).
+    Hold { until_ms: u64 },
+}
+
+/// A token bucket in thousandths of a token, so refills are exact integers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bucket {
+    milli: u64,
+    at_ms: u64,
+}
+
+impl Bucket {
+    fn full(burst: u32, now_ms: u64) -> Bucket {
+        Bucket {
+            milli: u64::from(burst.max(1)) * 1000,
+            at_ms: now_ms,
+        }
+    }
+
+    /// Take one token, or say when one will be there.
+    fn take(&mut self, rate: u32, burst: u32, now_ms: u64) -> Result<(), u64> {
+        let cap = u64::from(burst.max(1)) * 1000;
+        let rate = u64::from(rate.max(1));
+        // `rate` tokens a second is `rate` thousandths a millisecond.
+        let elapsed = now_ms.saturating_sub(self.at_ms);
+        self.milli = (self.milli + elapsed.saturating_mul(rate)).min(cap);
+        self.at_ms = now_ms.max(self.at_ms);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            Ok(())
+        } else {
+            Err(now_ms + (1000 - self.milli).div_ceil(rate))
+        }
+    }
+}
+
+/// What the limits remember about one accepted connection.
+#[derive(Debug)]
+struct ConnGuard {
+    ip: IpAddr,
+    login_deadline: Option<u64>,
+    bucket: Bucket,
+    /// Since when input has been held back without a pause.
+    held_since: Option<u64>,
+    last_warned: Option<u64>,
+}
+
+/// The limits' state in the core.
+#[derive(Debug, Default)]
+pub(crate) struct Guard {
+    conns: HashMap<ConnId, ConnGuard>,
+    per_ip: HashMap<IpAddr, usize>,
+    /// (login deadline, connection), earliest first.
+    deadlines: BTreeSet<(u64, ConnId)>,
+}
+
+impl Guard {
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(d, _)| *d)
+    }
+
+    /// The address `conn` came from, when the shell said.
+    pub(crate) fn ip_of(&self, conn: ConnId) -> Option<IpAddr> {
+        self.conns.get(&conn).map(|g| g.ip)
+    }
+}
+
+/// Frames that do not take a token: answered at once and tiny (`ping`),
+/// coalesced per turn (`receipt`), or bounded by a credit window.
+fn exempt(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::Ping { .. }
+            | ClientMsg::Receipt { .. }
+            | ClientMsg::FileChunk { .. }
+            | ClientMsg::FileCredit { .. }
+    )
+}
+
+fn secs(ms: u64) -> String {
+    let s = ms as f64 / 1000.0;
+    if ms.is_multiple_of(1000) {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+impl Core {
+    /// A connection from `ip` was accepted at `now`. Past a connection cap it
+    /// is refused: it gets `too_many_connections` and a close, and `false`
+    /// comes back (the shell still drains the core's output for it).
+    pub fn accept(&mut self, conn: ConnId, ip: IpAddr, now: Now) -> bool {
+        self.connect(conn);
+        let limits = &self.cfg.limits;
+        let (max, per_ip) = (limits.max_connections, limits.max_connections_per_ip);
+        let from_ip = self.guard.per_ip.get(&ip).copied().unwrap_or(0);
+        let refusal = if max > 0 && self.guard.conns.len() >= max {
+            Some(format!(
+                "the server is full ({max} connections, its limit); try again later"
+            ))
+        } else if per_ip > 0 && from_ip >= per_ip {
+            Some(format!(
+                "too many connections from your address {ip} ({per_ip}, the limit per address); close some and try again"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            log::warn!("conn {conn} from {ip}: refused: {message}");
+            self.send(
+                conn,
+                &ServerMsg::Error {
+                    code: ErrorCode::TooManyConnections,
+                    message,
+                    re: None,
+                    cid: None,
+                },
+            );
+            self.close(conn, "connection cap".into());
+            return false;
+        }
+        let timeout = self.cfg.limits.login_timeout_ms;
+        let login_deadline = (timeout > 0).then(|| now.mono_ms + timeout);
+        if let Some(d) = login_deadline {
+            self.guard.deadlines.insert((d, conn));
+        }
+        *self.guard.per_ip.entry(ip).or_default() += 1;
+        let burst = self.cfg.limits.msg_burst;
+        self.guard.conns.insert(
+            conn,
+            ConnGuard {
+                ip,
+                login_deadline,
+                bucket: Bucket::full(burst, now.mono_ms),
+                held_since: None,
+                last_warned: None,
+            },
+        );
+        true
+    }
+
+    /// Forget what the limits know of `conn` (it is gone). Idempotent.
+    pub(crate) fn guard_gone(&mut self, conn: ConnId) {
+        let Some(g) = self.guard.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(d) = g.login_deadline {
+            self.guard.deadlines.remove(&(d, conn));
+        }
+        if let Some(n) = self.guard.per_ip.get_mut(&g.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.guard.per_ip.remove(&g.ip);
+            }
+        }
+    }
+
+    /// Close connections whose login deadline passed without a login.
+    pub(crate) fn expire_logins(&mut self, now: Now) {
+        while let Some(&(d, conn)) = self.guard.deadlines.first() {
+            if d > now.mono_ms {
+                return;
+            }
+            self.guard.deadlines.remove(&(d, conn));
+            if let Some(g) = self.guard.conns.get_mut(&conn) {
+                g.login_deadline = None;
+            }
+            let Some(s) = self.sessions.get(&conn) else {
+                continue;
+            };
+            if s.name.is_some() || s.closing {
+                continue;
+            }
+            let timeout = secs(self.cfg.limits.login_timeout_ms);
+            let ip = self.guard.ip_of(conn);
+            log::info!(
+                "conn {conn} ({}): no login within {timeout} s; closing",
+                ip.map_or_else(|| "?".into(), |ip| ip.to_string())
+            );
+            self.send(
+                conn,
+                &ServerMsg::Error {
+                    code: ErrorCode::LoginTimeout,
+                    message: format!(
+                        "no login within {timeout} s of connecting; the server closes the connection"
+                    ),
+                    re: None,
+                    cid: None,
+                },
+            );
+            self.close(conn, "login timeout".into());
+        }
+    }
+
+    /// May `msg`, just decoded from `conn`, be handled now? Past the message
+    /// rate the answer is [`Admit::Hold`]: the shell keeps the frame (and all
+    /// input behind it) and asks again at `until_ms`. A connection held back
+    /// without a pause for `flood_ms` is closed (the answer is still `Hold`;
+    /// the close is in the core's output).
+    pub fn admit(&mut self, conn: ConnId, msg: &ClientMsg, now: Now) -> Admit {
+        let l = &self.cfg.limits;
+        let (rate, burst, flood_ms) = (l.msg_rate, l.msg_burst, l.flood_ms);
+        if rate == 0 || exempt(msg) {
+            return Admit::Go;
+        }
+        let Some(g) = self.guard.conns.get_mut(&conn) else {
+            return Admit::Go;
+        };
+        let until_ms = match g.bucket.take(rate, burst, now.mono_ms) {
+            Ok(()) => return Admit::Go,
+            Err(until) => until,
+        };
+        let since = *g.held_since.get_or_insert(now.mono_ms);
+        let held = now.mono_ms - since;
+        if flood_ms > 0 && held >= flood_ms {
+            if !self.sessions.get(&conn).is_some_and(|s| s.closing) {
+                let ip = g.ip;
+                log::warn!(
+                    "conn {conn} ({ip}): flooding: sent faster than {rate} frames/s for {} s; disconnecting",
+                    secs(held)
+                );
+                self.error_frame(
+                    conn,
+                    format!(
+                        "you kept sending faster than {rate} messages a second for {} s; disconnecting",
+                        secs(held)
+                    ),
+                );
+                self.close(conn, "flooding".into());
+            }
+            return Admit::Hold { until_ms };
+        }
+        let warn = match g.last_warned {
+            None => true,
+            Some(t) => now.mono_ms.saturating_sub(t) >= flood_ms.max(1_000),
+        };
+        if warn {
+            g.last_warned = Some(now.mono_ms);
+            let flood = if flood_ms > 0 {
+                format!(
+                    "; keep it up for {} s and you will be disconnected",
+                    secs(flood_ms)
+                )
+            } else {
+                String::new()
+            };
+            self.error_frame(
+                conn,
+                format!(
+                    "slow down: you are sending faster than {rate} messages a second (bursts of {burst}); the server holds your messages back, none are lost{flood}"
+                ),
+            );
+        }
+        Admit::Hold { until_ms }
+    }
+
+    /// The shell has no complete frame of `conn` waiting any more: whatever
+    /// was held back has been handled, so a hold is over.
+    pub fn caught_up(&mut self, conn: ConnId) {
+        if let Some(g) = self.guard.conns.get_mut(&conn) {
+            g.held_since = None;
+        }
+    }
+
+    /// `Err(message)` when `conn` may not join one more room.
+    pub(crate) fn room_cap(&self, conn: ConnId, room: &str) -> Result<(), String> {
+        let max = self.cfg.limits.max_rooms_per_user;
+        let Some(s) = self.sessions.get(&conn) else {
+            return Ok(());
+        };
+        if max == 0 || s.rooms.len() < max || s.rooms.contains(room) {
+            return Ok(());
+        }
+        Err(format!(
+            "you are in {} rooms, the most this server allows; leave one before joining #{room}",
+            s.rooms.len()
+        ))
+    }
+
+    /// Refuse `conn` for a reason the shell found (the wrong protocol on a
+    /// port): an error frame, then a close.
+    pub fn refuse(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
+        self.send(
+            conn,
+            &ServerMsg::Error {
+                code,
+                message: message.to_string(),
+                re: None,
+                cid: None,
+            },
+        );
+        self.close(conn, format!("{code:?}"));
+    }
+
+    fn error_frame(&mut self, conn: ConnId, message: String) {
+        self.send(
+            conn,
+            &ServerMsg::Error {
+                code: ErrorCode::SlowDown,
+                message,
+                re: None,
+                cid: None,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Config, Output};
+    use crate::protocol::parse_body;
+
+    fn at(ms: u64) -> Now {
+        Now {
+            mono_ms: ms,
+            unix_ms: 1_700_000_000_000 + ms,
+        }
+    }
+
+    fn core(f: impl FnOnce(&mut Limits)) -> Core {
+        let mut cfg = Config::default();
+        f(&mut cfg.limits);
+        Core::new(cfg)
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// (errors, closed) sent to `conn` since the last call.
+    fn out(core: &mut Core, conn: ConnId) -> (Vec<(ErrorCode, String)>, bool) {
+        let mut errors = Vec::new();
+        let mut closed = false;
+        for (c, o) in core.drain() {
+            if c != conn {
+                continue;
+            }
+            match o {
+                Output::Frame(b, _) => {
+                    if let ServerMsg::Error { code, message, .. } = parse_body(&b[4..]).unwrap() {
+                        errors.push((code, message));
+                    }
+                }
+                Output::Close(_) => closed = true,
+            }
+        }
+        (errors, closed)
+    }
+
+    fn hello(name: &str) -> ClientMsg {
+        serde_json::from_str(&format!(
+            r#"{{"type":"hello","version":1,"name":"{name}"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn say(text: &str) -> ClientMsg {
+        ClientMsg::RoomMsg {
+            room: "general".into(),
+            text: text.into(),
+            cid: None,
+        }
+    }
+
+    #[test]
+    fn bucket_refills_at_the_rate_up_to_the_burst() {
+        let mut b = Bucket::full(3, 0);
+        for _ in 0..3 {
+            assert_eq!(b.take(10, 3, 0), Ok(()));
+        }
+        // 10 a second: the next token is due 100 ms later.
+        assert_eq!(b.take(10, 3, 0), Err(100));
+        assert_eq!(b.take(10, 3, 99), Err(100));
+        assert_eq!(b.take(10, 3, 100), Ok(()));
+        // A long pause refills only up to the burst.
+        for _ in 0..3 {
+            assert_eq!(b.take(10, 3, 60_000), Ok(()));
+        }
+        assert!(b.take(10, 3, 60_000).is_err());
+    }
+
+    #[test]
+    fn caps_in_total_and_per_address() {
+        let mut c = core(|l| {
+            l.max_connections = 3;
+            l.max_connections_per_ip = 2;
+        });
+        assert!(c.accept(1, ip(1), at(0)));
+        assert!(c.accept(2, ip(1), at(0)));
+        assert!(!c.accept(3, ip(1), at(0)));
+        let (errors, closed) = out(&mut c, 3);
+        assert!(closed);
+        assert_eq!(errors[0].0, ErrorCode::TooManyConnections);
+        assert!(errors[0].1.contains("10.0.0.1"), "{}", errors[0].1);
+        c.disconnect(3, crate::core::Gone::Kicked, at(0));
+        assert!(c.accept(4, ip(2), at(0)));
+        assert!(!c.accept(5, ip(3), at(0)));
+        assert!(out(&mut c, 5).0[0].1.contains("server is full"));
+        // A connection that goes frees its places.
+        c.disconnect(5, crate::core::Gone::Kicked, at(0));
+        c.disconnect(1, crate::core::Gone::Abrupt, at(0));
+        c.disconnect(1, crate::core::Gone::Abrupt, at(0));
+        assert!(c.accept(6, ip(1), at(0)));
+        assert!(!c.accept(7, ip(1), at(0)));
+    }
+
+    #[test]
+    fn a_connection_that_does_not_log_in_is_closed_at_its_deadline() {
+        let mut c = core(|l| l.login_timeout_ms = 3_000);
+        c.accept(1, ip(1), at(0));
+        c.accept(2, ip(1), at(1_000));
+        c.handle(2, hello("bob"), at(1_500));
+        assert_eq!(c.next_deadline(), Some(3_000));
+        c.tick(at(2_999));
+        assert_eq!(out(&mut c, 1), (vec![], false));
+        c.tick(at(3_000));
+        let (errors, closed) = out(&mut c, 1);
+        assert!(closed);
+        assert_eq!(errors[0].0, ErrorCode::LoginTimeout);
+        assert!(errors[0].1.contains("3 s"), "{}", errors[0].1);
+        // bob logged in in time: his deadline passes quietly.
+        c.tick(at(4_000));
+        assert_eq!(out(&mut c, 2), (vec![], false));
+        assert_eq!(c.guard.next_deadline(), None);
+    }
+
+    #[test]
+    fn past_the_rate_input_is_held_with_one_warning_then_a_flood_is_closed() {
+        let mut c = core(|l| {
+            l.msg_rate = 10;
+            l.msg_burst = 2;
+            l.flood_ms = 1_000;
+        });
+        c.accept(1, ip(1), at(0));
+        c.handle(1, hello("alice"), at(0));
+        c.drain().for_each(drop);
+        assert_eq!(c.admit(1, &say("a"), at(0)), Admit::Go);
+        assert_eq!(c.admit(1, &say("b"), at(0)), Admit::Go);
+        // Pings and receipts never wait.
+        assert_eq!(c.admit(1, &ClientMsg::Ping { seq: None }, at(0)), Admit::Go);
+        assert_eq!(c.admit(1, &say("c"), at(0)), Admit::Hold { until_ms: 100 });
+        let (errors, closed) = out(&mut c, 1);
+        assert!(!closed);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, ErrorCode::SlowDown);
+        assert!(errors[0].1.contains("none are lost"), "{}", errors[0].1);
+        // Asked again when the token is due: it goes; later holds do not warn again.
+        assert_eq!(c.admit(1, &say("c"), at(100)), Admit::Go);
+        assert_eq!(
+            c.admit(1, &say("d"), at(100)),
+            Admit::Hold { until_ms: 200 }
+        );
+        assert_eq!(out(&mut c, 1), (vec![], false));
+        // Never caught up: a second after the hold began, a hold is a flood.
+        assert_eq!(c.admit(1, &say("d"), at(1_000)), Admit::Go);
+        assert_eq!(c.admit(1, &say("e"), at(1_000)), Admit::Go);
+        assert!(matches!(
+            c.admit(1, &say("f"), at(1_000)),
+            Admit::Hold { .. }
+        ));
+        let (errors, closed) = out(&mut c, 1);
+        assert!(closed);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("disconnecting"), "{}", errors[0].1);
+    }
+
+    #[test]
+    fn a_pause_ends_the_hold() {
+        let mut c = core(|l| {
+            l.msg_rate = 10;
+            l.msg_burst = 1;
+            l.flood_ms = 1_000;
+        });
+        c.accept(1, ip(1), at(0));
+        // Lock step faster than the rate for 5 s: every frame waits a little,
+        // but the connection catches up in between, so it is never a flood.
+        let mut t = 0;
+        while t < 5_000 {
+            if let Admit::Hold { until_ms } = c.admit(1, &say("x"), at(t)) {
+                t = until_ms;
+                assert_eq!(c.admit(1, &say("x"), at(t)), Admit::Go);
+            }
+            c.caught_up(1);
+            t += 10;
+        }
+        let (errors, closed) = out(&mut c, 1);
+        assert!(!closed);
+        assert!(errors.iter().all(|(code, _)| *code == ErrorCode::SlowDown));
+    }
+
+    #[test]
+    fn no_rate_means_no_holds() {
+        let mut c = core(|l| l.msg_rate = 0);
+        c.accept(1, ip(1), at(0));
+        for _ in 0..10_000 {
+            assert_eq!(c.admit(1, &say("x"), at(0)), Admit::Go);
+        }
+    }
+}
