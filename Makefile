@@ -7,7 +7,7 @@ PORT ?= 5555
 DATA_DIR ?= ./data
 PREFIX ?= $(HOME)/.cargo
 
-.PHONY: all build release run-server run-client test unit-test scripts-test lint fmt install clean
+.PHONY: all build release run-server run-client test unit-test scripts-test lint fmt install clean certs
 
 all: build
 
@@ -47,6 +47,19 @@ install:
 
 clean:
 	$(CARGO) clean
+
+## A self-signed development certificate for localhost (and 127.0.0.1) in
+## ./certs/: chat-server --tls-cert certs/cert.pem --tls-key certs/key.pem,
+## chat-client --tls --ca certs/cert.pem. Not for production: use a
+## certificate your clients' systems trust.
+certs:
+	mkdir -p certs
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+	  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	  -addext "basicConstraints=critical,CA:FALSE" \
+	  -keyout certs/key.pem -out certs/cert.pem
+	chmod 600 certs/key.pem
+	@echo "wrote certs/cert.pem and certs/key.pem (valid 365 days)"
 
 .PHONY: bench bench-quick
 

@@ -26,6 +26,10 @@ Options:
   --store-quota BYTES    most bytes the shared file store under DATA_DIR/files
                          may hold (default 10G)
 
+TLS (use it on any network beyond loopback; `make certs` makes a test pair):
+  --tls-cert FILE        certificate chain, PEM (with --tls-key: listen with TLS)
+  --tls-key FILE         private key, PEM
+
 Abuse limits (0 turns a limit off):
   --max-connections N    connections at once (default 16384)
   --max-connections-per-ip N
@@ -47,6 +51,7 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
     use lexopt::prelude::*;
     let mut cfg = ServerConfig::default();
     let mut level = LevelFilter::Info;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -64,6 +69,8 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             Long("max-file-size") => cfg.files.limits.max_file_size = bytes(&mut p)?,
             Long("store-quota") => cfg.files.store_quota = bytes(&mut p)?,
             Long("ring-timeout") => cfg.core.ring_timeout_ms = secs_to_ms(p.value()?.parse()?),
+            Long("tls-cert") => tls_cert = Some(p.value()?.into()),
+            Long("tls-key") => tls_key = Some(p.value()?.into()),
             Long("max-connections") => cfg.core.limits.max_connections = p.value()?.parse()?,
             Long("max-connections-per-ip") => {
                 cfg.core.limits.max_connections_per_ip = p.value()?.parse()?
@@ -87,6 +94,11 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
+    cfg.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(chat::net::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     Ok((cfg, level))
 }
 

@@ -7,9 +7,10 @@
 //! round-robin across transfers behind them.
 
 use super::sched::OutQueue;
+use super::tls::{self, TlsWriter, Transport};
 use crate::core::Priority;
 use mio::net::TcpStream;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::rc::Rc;
 
 /// Result of trying to queue a frame.
@@ -31,6 +32,8 @@ pub enum ReadOutcome {
     Budget,
     /// Peer closed its side.
     Eof,
+    /// A plaintext client on a TLS port: its first byte (not read).
+    NotTls(u8),
 }
 
 pub struct Conn {
@@ -51,8 +54,14 @@ pub struct Conn {
     pub shut: bool,
     /// Monotonic ms after which a closing connection is dropped regardless.
     pub close_deadline: u64,
+    /// Plain TCP or TLS.
+    pub transport: Transport,
     /// Input is held back (message rate) until this monotonic ms.
     pub held_until: Option<u64>,
+    /// Some bytes have arrived (the first ones are checked for TLS).
+    pub started: bool,
+    /// A TLS close_notify was queued.
+    pub close_notified: bool,
 }
 
 impl Conn {
@@ -68,7 +77,10 @@ impl Conn {
             eof: false,
             shut: false,
             close_deadline: 0,
+            transport: Transport::Plain,
             held_until: None,
+            started: false,
+            close_notified: false,
         }
     }
 
@@ -80,7 +92,7 @@ impl Conn {
     }
 
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || self.transport.wants_write()
     }
 
     /// Whether a new chunk may be pulled for this connection: no chunk is
@@ -114,7 +126,25 @@ impl Conn {
 
     /// Write until the queue is empty or the socket would block.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.write_to(&mut self.stream)
+        match &mut self.transport {
+            Transport::Tls(session) => {
+                let mut w = TlsWriter {
+                    tls: session,
+                    stream: &mut self.stream,
+                };
+                self.out.write_to(&mut w)?;
+                w.flush()
+            }
+            _ => self.out.write_to(&mut self.stream),
+        }
+    }
+
+    /// Queue a TLS close_notify before the write side is shut (once).
+    pub fn close_notify(&mut self) {
+        if !self.close_notified {
+            self.close_notified = true;
+            self.transport.close_notify();
+        }
     }
 
     /// Read into `scratch`, handing each chunk to `sink`, until `WouldBlock`,
@@ -125,6 +155,12 @@ impl Conn {
         budget: usize,
         mut sink: impl FnMut(&mut Self, &[u8]),
     ) -> io::Result<ReadOutcome> {
+        if let Some(outcome) = self.transport.sniff(&self.stream)? {
+            return Ok(outcome);
+        }
+        if let Transport::Tls(_) = self.transport {
+            return tls::read_some(self, scratch, budget, sink);
+        }
         let mut total = 0;
         loop {
             match self.stream.read(scratch) {

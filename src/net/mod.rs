@@ -11,6 +11,7 @@ mod conn;
 mod files;
 mod hold;
 pub mod sched;
+pub mod tls;
 
 pub use files::FileConfig;
 
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub core: core::Config,
     /// File transfers and the shared store.
     pub files: FileConfig,
+    /// Listen with TLS, with this certificate and key.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             high_watermark: 1024 * 1024,
             core: core::Config::default(),
             files: FileConfig::default(),
+            tls: None,
         }
     }
 }
@@ -75,6 +79,7 @@ pub enum ServerError {
     Bind { addr: String, source: io::Error },
     DataDir { path: PathBuf, source: io::Error },
     Poll(io::Error),
+    Tls(String),
 }
 
 impl fmt::Display for ServerError {
@@ -91,6 +96,7 @@ impl fmt::Display for ServerError {
                 path.display()
             ),
             ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
+            ServerError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -132,6 +138,8 @@ pub struct Server {
     /// Connections in a lingering close.
     closing: Vec<ConnId>,
     outbox: Vec<(ConnId, Output)>,
+    /// TLS configuration when listening with TLS.
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Connections whose input is held back by the message rate.
     held: Vec<ConnId>,
 }
@@ -169,6 +177,10 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(ServerError::Poll)?;
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::server_config(files).map_err(ServerError::Tls)?),
+            None => None,
+        };
         let mut core = open_history(&cfg)?;
         files::attach_store(&cfg, &mut core)?;
         Ok(Server {
@@ -187,6 +199,7 @@ impl Server {
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox: Vec::new(),
+            tls,
             held: Vec::new(),
         })
     }
@@ -282,7 +295,10 @@ impl Server {
                         log::warn!("cannot register connection from {peer}: {e}");
                         continue;
                     }
-                    entry.insert(Conn::new(stream, peer));
+                    let conn = entry.insert(Conn::new(stream, peer));
+                    if let Some(cfg) = &self.tls {
+                        conn.transport = tls::Transport::Sniff(cfg.clone());
+                    }
                     log::debug!("conn {k}: accepted from {peer}");
                     // A refused connection gets its error and close with
                     // this turn's output.
@@ -326,10 +342,14 @@ impl Server {
         if conn.held_until.is_some() && !self.held.contains(&k) {
             self.held.push(k);
         }
+        if conn.transport.wants_write() {
+            self.dirty.push(k); // a TLS handshake answer
+        }
         match outcome {
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::Budget) if conn.held_until.is_some() => {} // read again on release
             Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
+            Ok(ReadOutcome::NotTls(first)) => self.not_tls(k, first),
             Ok(ReadOutcome::Eof) => {
                 conn.eof = true;
                 if conn.shut {
@@ -476,6 +496,15 @@ impl Server {
                 self.remove(k, "close timed out");
                 continue;
             }
+            if !conn.shut && !conn.has_output() && !conn.close_notified {
+                conn.close_notify(); // TLS: the alert goes out before the FIN
+                if conn.has_output() {
+                    self.flush_conn(k);
+                }
+            }
+            let Some(conn) = self.conns.get_mut(k) else {
+                continue;
+            };
             if !conn.shut && !conn.has_output() {
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.shut = true;
@@ -518,6 +547,8 @@ impl Server {
             }
         }
         for (_, c) in self.conns.iter_mut() {
+            c.close_notify();
+            let _ = c.flush();
             let _ = c.stream.shutdown(std::net::Shutdown::Write);
         }
         log::info!("shut down with {} connection(s) open", self.conns.len());
@@ -561,6 +592,13 @@ fn open_history(cfg: &ServerConfig) -> Result<Core, ServerError> {
 fn ingest(k: ConnId, conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
     if conn.stop_reading {
         return; // discard input while saying goodbye
+    }
+    if !conn.started && !data.is_empty() {
+        conn.started = true;
+        if matches!(conn.transport, tls::Transport::Plain) && tls::looks_like_tls(data) {
+            hold::tls_on_plain_port(k, conn, core);
+            return;
+        }
     }
     if conn.rbuf.is_empty() {
         let used = decode_all(k, conn, data, core, max_frame, now);
