@@ -12,15 +12,17 @@
 //!   message reaches all `S` subscribers and the publisher gets the receiver
 //!   count. "Delivered" counts what each server actually delivered to member
 //!   connections: `S - 1` per message for chat, `S` for Redis.
-//! - **Window**: publisher `p` keeps at most `W` messages in flight, where a
-//!   message stops being in flight when it *comes back*: when it reaches
-//!   publisher `p`'s watcher, one fixed receiving member (chat: member
-//!   `p + 1`; Redis: subscriber `p`, "the publisher's own member
-//!   connection"). Counting acks instead would let a server accept messages
-//!   faster than it writes them out and queue without bound; a delivery-based
-//!   window bounds what is queued for every member, and is the same rule for
-//!   both servers. Acks (PUBLISH replies) are still counted: their receiver
-//!   counts say how many deliveries to expect.
+//! - **Window**: publisher `p` keeps at most `W` messages in flight, and a
+//!   message is in flight until it has *come back* from every member it is
+//!   addressed to: until all `S - 1` (chat) or `S` (Redis) receiving members
+//!   have read it. So at most `P x W` messages are anywhere between the
+//!   publishers and the last reader, whatever order a server writes its
+//!   members in (a window closed by one chosen member would favour the
+//!   server that happens to write that member first), and a server cannot
+//!   pile up unbounded queues. Counting acks instead would not bound them:
+//!   a server acknowledges as soon as it has queued the fan-out. Acks
+//!   (PUBLISH replies) are still counted: their receiver counts say how many
+//!   deliveries to expect.
 //! - **Latency**: at every receiving member, the time the read returned minus
 //!   the stamp's send time (one clock, one process).
 //! - **Rates**: in a timed run, messages published (queued by a publisher)
@@ -236,11 +238,9 @@ struct Peer {
 
 struct Pub {
     peer: usize,
-    /// Receiver index of the member whose receipt ends "in flight".
-    watcher: u32,
     sent: u64,
-    /// Next sequence number the watcher expects (messages come back in order).
-    watched: u64,
+    /// Messages read by every receiving member (all sequence numbers below).
+    done: u64,
     acked: u64,
     flagged: bool,
 }
@@ -271,6 +271,12 @@ struct Tally {
     notices: u64,
     pubs: Vec<Pub>,
     topup: Vec<u32>,
+    /// W counters per publisher: readers so far of each message in flight
+    /// (slot `seq % W`).
+    readers: Vec<u32>,
+    window: u64,
+    /// Receiving members per message.
+    fanout: u32,
 }
 
 impl Tally {
@@ -302,12 +308,26 @@ impl Tally {
         }
         self.last_seq[slot] = st.seq + 1;
         let pb = &mut self.pubs[p];
-        if pb.watcher == recv {
-            pb.watched = pb.watched.max(st.seq + 1);
-            if !pb.flagged {
-                pb.flagged = true;
-                self.topup.push(p as u32);
-            }
+        if st.seq < pb.done || st.seq >= pb.done + self.window {
+            self.note_error(format!(
+                "message {} of publisher {p} outside its window",
+                st.seq
+            ));
+            return;
+        }
+        let base = p * self.window as usize;
+        let w = self.window;
+        self.readers[base + (st.seq % w) as usize] += 1;
+        // Retire the oldest messages once every member has read them.
+        let mut retired = false;
+        while pb.done < pb.sent && self.readers[base + (pb.done % w) as usize] == self.fanout {
+            self.readers[base + (pb.done % w) as usize] = 0;
+            pb.done += 1;
+            retired = true;
+        }
+        if retired && !pb.flagged {
+            pb.flagged = true;
+            self.topup.push(p as u32);
         }
     }
 
@@ -370,17 +390,15 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         .map(|i| match cfg.target {
             Target::Chat => Pub {
                 peer: i,
-                watcher: ((i + 1) % s) as u32,
                 sent: 0,
-                watched: 0,
+                done: 0,
                 acked: 0,
                 flagged: false,
             },
             Target::Redis => Pub {
                 peer: s + i,
-                watcher: (i % s) as u32,
                 sent: 0,
-                watched: 0,
+                done: 0,
                 acked: 0,
                 flagged: false,
             },
@@ -403,6 +421,12 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         notices: 0,
         pubs,
         topup: Vec::new(),
+        readers: vec![0; p * window as usize],
+        window,
+        fanout: match cfg.target {
+            Target::Chat => (s - 1) as u32,
+            Target::Redis => s as u32,
+        },
     };
     let mut peers: Vec<Peer> = Vec::with_capacity(total);
     let mut scratch = Vec::new();
@@ -656,7 +680,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
             }
         }
 
-        // Top up the publishers whose watcher saw messages come back.
+        // Top up the publishers whose oldest messages every member has read.
         if phase != Phase::Setup && !t.topup.is_empty() {
             let now = now_ns();
             let flagged = std::mem::take(&mut t.topup);
@@ -668,7 +692,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 }
                 let conn = &mut peers[pb.peer].conn;
                 let limit = cfg.messages.unwrap_or(u64::MAX);
-                while pb.sent - pb.watched < window && pb.sent < limit && now < t.t_stop {
+                while pb.sent - pb.done < window && pb.sent < limit && now < t.t_stop {
                     tmpl.push(
                         conn.out(),
                         Stamp {

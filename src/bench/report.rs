@@ -196,9 +196,8 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
         body,
         "S members in one room (Redis: S subscribers of one channel); P publishers send \
          100-byte messages stamped with their send time, each keeping at most W messages \
-         in flight: a message leaves the window when it reaches the publisher's watcher, \
-         one fixed receiving member (Redis: the publisher's own subscriber connection). \
-         Chat publishers are members and get an `ack`, not an echo, so each chat message \
+         in flight: a message leaves the window once every member it is addressed to has \
+         read it. Chat publishers are members and get an `ack`, not an echo, so each chat message \
          is delivered S−1 times; a Redis PUBLISH reaches all S subscribers. Delivered/s \
          counts deliveries actually made; latency is read time at the receiving member \
          minus the stamp. Rates and CPU cover the measured interval after a warm-up. \
