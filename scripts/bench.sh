@@ -68,6 +68,7 @@ cleanup() {
   stop_chat
   stop_redis
   rm -rf "$WORK"
+  [ -n "${TMPFS:-}" ] && rm -rf "$TMPFS"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -99,8 +100,10 @@ if "$BIN/chat-server" --help 2>/dev/null | grep -q -- '--msg-rate'; then
   CHAT_OPTS+=(--max-connections 0 --max-connections-per-ip 0 --msg-rate 0)
 fi
 
+# start_chat [PARENT]: a fresh chat-server whose data directory is under
+# PARENT (default: the work directory, on the same disk as /tmp).
 start_chat() {
-  CHAT_DATA=$(mktemp -d "$WORK/chat-data.XXXXXX")
+  CHAT_DATA=$(mktemp -d "${1:-$WORK}/chat-data.XXXXXX")
   # A fresh file per server: reading a shared one could find the previous
   # server's address before the new process has truncated it.
   local out="$CHAT_DATA.out"
@@ -172,6 +175,25 @@ for rep in $(seq "$REPS"); do
   done
 done
 
+# Diagnostic: the same fan-out with chat-server's data directory (the
+# history log it fdatasyncs every turn) on tmpfs, once per setting. Not
+# judged; it shows what waiting for the disk costs.
+TMPFS=""
+if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
+  TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
+fi
+if [ -n "$TMPFS" ]; then
+  for s in $SETTINGS; do
+    S=${s%%:*}; P=${s##*:}
+    start_chat "$TMPFS" || { FAILED+=("fanout chat tmpfs S=$S P=$P"); continue; }
+    log "fan-out chat S=$S P=$P, history on tmpfs (diagnostic)"
+    run 120 "fanout chat tmpfs S=$S P=$P" fanout --target chat --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+      --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
+      --warmup $WARMUP --duration $DURATION --variant "history on tmpfs"
+    stop_chat
+  done
+fi
+
 # ---- 3: idle connections ----
 for c in $IDLE_COUNTS; do
   for target in chat redis; do
@@ -204,6 +226,12 @@ start_chat && {
     --transfers 4 --samples "$RTT_SAMPLES"
   stop_chat
 }
+if [ -n "$TMPFS" ] && start_chat "$TMPFS"; then
+  log "chat round trips, idle and beside 4 transfers, history on tmpfs (diagnostic)"
+  run 180 "latency under transfer, tmpfs" latency --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+    --transfers 4 --samples "$RTT_SAMPLES" --variant "history on tmpfs"
+  stop_chat
+fi
 
 # ---- report ----
 REDIS_VERSION=$( (redis-server --version 2>/dev/null || echo "not installed") | head -n1)

@@ -498,3 +498,64 @@ fn synthetic_file_checksum() {
         .collect();
     assert_eq!(sha256_of(&b, size), want);
 }
+
+#[test]
+fn report_keeps_diagnostic_variants_apart() {
+    let fan = |target: &str, variant: Option<&str>, d: f64, p99: f64| {
+        serde_json::to_string(&chat::bench::fanout::FanoutResult {
+            scenario: "fanout".into(),
+            target: target.into(),
+            variant: variant.map(str::to_string),
+            members: 10,
+            publishers: 10,
+            window: 32,
+            delivered_per_s: d,
+            p99_us: p99,
+            interval_s: 1.0,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let rtt = |label: &str, variant: Option<&str>, p99: f64| {
+        serde_json::to_string(&chat::bench::rtt::RttResult {
+            scenario: "rtt".into(),
+            label: label.into(),
+            variant: variant.map(str::to_string),
+            samples: 10,
+            p50_us: p99 / 2.0,
+            p99_us: p99,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let v = Some("history on tmpfs");
+    let lines = [
+        fan("chat", None, 1e6, 4000.0),
+        fan("redis", None, 4e6, 2000.0),
+        fan("chat", v, 2e6, 1000.0),
+        rtt("idle", None, 8000.0),
+        rtt("4 transfers", None, 8000.0),
+        rtt("idle", v, 800.0),
+        rtt("4 transfers", v, 8000.0),
+    ];
+    let md = report::render(&Results::parse(&lines.join("\n")), &[]);
+    // Judged on the plain runs only.
+    assert!(
+        md.contains("| 10 | 10 | 0.25× | **missed** | 2.00× | **missed** |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 10 | 10 | 32 | chat, history on tmpfs | "),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 10 | 10 | history on tmpfs | 2.00 M/s | 0.50× | 1.00 ms | 0.50× |"),
+        "{md}"
+    );
+    assert!(md.contains("| chat p99 during 4 transfers at most 2× idle | 8.00 ms vs 8.00 ms (1.00×) | **met** |"), "{md}");
+    assert!(md.contains("| chat p99 during 4 transfers at most 2× idle (history on tmpfs, diagnostic) | 8.00 ms vs 800 µs (10.00×) | **missed** |"), "{md}");
+    assert!(
+        md.contains("| 4 transfers (history on tmpfs) | 10 |"),
+        "{md}"
+    );
+}

@@ -146,6 +146,10 @@ impl FanoutConfig {
 pub struct FanoutResult {
     pub scenario: String,
     pub target: String,
+    /// A diagnostic run's difference from the plain setup (e.g. "history on
+    /// tmpfs"); `None` for the figures the targets are judged on.
+    #[serde(default)]
+    pub variant: Option<String>,
     pub members: usize,
     pub publishers: usize,
     pub window: usize,
@@ -197,8 +201,11 @@ impl FanoutResult {
     /// One line for people.
     pub fn summary(&self) -> String {
         format!(
-            "fanout {} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
+            "fanout {}{} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
             self.target,
+            self.variant
+                .as_ref()
+                .map_or(String::new(), |v| format!(" ({v})")),
             self.members,
             self.publishers,
             self.window,
@@ -728,6 +735,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     Ok(FanoutResult {
         scenario: "fanout".into(),
         target: cfg.target.as_str().into(),
+        variant: None,
         members: s,
         publishers: p,
         window: cfg.window,

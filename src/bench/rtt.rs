@@ -46,6 +46,10 @@ impl RttConfig {
 pub struct RttResult {
     pub scenario: String,
     pub label: String,
+    /// A diagnostic run's difference from the plain setup (e.g. "history on
+    /// tmpfs"); `None` for the figures the targets are judged on.
+    #[serde(default)]
+    pub variant: Option<String>,
     pub samples: u64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -58,8 +62,16 @@ pub struct RttResult {
 impl RttResult {
     pub fn summary(&self) -> String {
         format!(
-            "rtt {}: {} round trips, p50 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us",
-            self.label, self.samples, self.p50_us, self.p99_us, self.p999_us, self.max_us
+            "rtt {}{}: {} round trips, p50 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us",
+            self.label,
+            self.variant
+                .as_ref()
+                .map_or(String::new(), |v| format!(" ({v})")),
+            self.samples,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us
         )
     }
 }
@@ -205,6 +217,7 @@ pub fn run(cfg: &RttConfig) -> Result<RttResult, String> {
     Ok(RttResult {
         scenario: "rtt".into(),
         label: cfg.label.clone(),
+        variant: None,
         samples: hist.count(),
         p50_us: us(hist.percentile(50.0)),
         p99_us: us(hist.percentile(99.0)),

@@ -38,6 +38,7 @@ Commands (each appends one JSON line to --json FILE if given):
   free-port print a free TCP port on 127.0.0.1
 
 Common: --json FILE   append the result as one JSON line
+        --variant TEXT (fanout, latency) mark a diagnostic run, e.g. \"history on tmpfs\"
         -h, --help    this help
 ";
 
@@ -62,6 +63,7 @@ struct Args {
     samples: u64,
     interval_ms: f64,
     label: String,
+    variant: Option<String>,
     json: Option<String>,
     input: Option<String>,
     output: Option<String>,
@@ -92,6 +94,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         samples: 2000,
         interval_ms: 1.0,
         label: "idle".into(),
+        variant: None,
         json: None,
         input: None,
         output: None,
@@ -133,6 +136,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("samples") => a.samples = p.value()?.parse()?,
             Long("interval-ms") => a.interval_ms = p.value()?.parse()?,
             Long("label") => a.label = p.value()?.string()?,
+            Long("variant") => a.variant = Some(p.value()?.string()?),
             Long("json") => a.json = Some(p.value()?.string()?),
             Long("in") => a.input = Some(p.value()?.string()?),
             Long("out") => a.output = Some(p.value()?.string()?),
@@ -191,7 +195,8 @@ fn run(a: Args) -> Result<(), String> {
             cfg.warmup = secs(a.warmup);
             cfg.max_connecting = a.max_connecting;
             cfg.server_pid = a.pid;
-            let r = fanout::run(&cfg)?;
+            let mut r = fanout::run(&cfg)?;
+            r.variant = a.variant.clone();
             emit(&a.json, &r.summary(), &r)?;
             if r.lost > 0 || r.order_errors > 0 {
                 return Err(format!(
@@ -239,7 +244,9 @@ fn run(a: Args) -> Result<(), String> {
             tcfg.server_pid = a.pid;
             let mut rcfg = rtt::RttConfig::new(addr, a.samples);
             rcfg.interval = Duration::from_secs_f64(a.interval_ms.max(0.0) / 1e3);
-            let (idle, loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg)?;
+            let (mut idle, mut loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg)?;
+            idle.variant = a.variant.clone();
+            loaded.variant = a.variant.clone();
             emit(&a.json, &idle.summary(), &idle)?;
             emit(&a.json, &loaded.summary(), &loaded)?;
             let s = format!(
