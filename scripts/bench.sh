@@ -22,12 +22,14 @@ LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 
 if [ $QUICK = 1 ]; then
   SETTINGS="100:10 1000:1 10:10"; REPS=1; WARMUP=0.3; DURATION=1
+  FANOUT_BUDGET=40
   IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20))
   RTT_SAMPLES=300
   OUT=$ROOT/target/bench/RESULTS-quick.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
 else
-  SETTINGS="100:10 1000:1 10:10"; REPS=5; WARMUP=1; DURATION=5
+  SETTINGS="100:10 1000:1 10:10"; REPS=5; WARMUP=1; DURATION=4
+  FANOUT_BUDGET=420   # seconds (build included) after which no new fan-out round starts
   IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30))
   RTT_SAMPLES=2000
   OUT=$ROOT/bench/RESULTS.md
@@ -108,7 +110,7 @@ start_chat() {
   # server's address before the new process has truncated it.
   local out="$CHAT_DATA.out"
   "$BIN/chat-server" --host 127.0.0.1 --port 0 --data-dir "$CHAT_DATA" --log-level warn \
-    "${CHAT_OPTS[@]}" > "$out" 2>> "$WORK/chat.err" &
+    ${CHAT_OPTS[@]+"${CHAT_OPTS[@]}"} > "$out" 2>> "$WORK/chat.err" &
   CHAT_PID=$!
   local line=""
   for _ in $(seq 200); do
@@ -155,44 +157,43 @@ run() {
 }
 
 # ---- 1, 2: fan-out ----
-for rep in $(seq "$REPS"); do
-  for s in $SETTINGS; do
-    S=${s%%:*}; P=${s##*:}
-    for target in chat redis; do
-      if [ $target = chat ]; then
-        start_chat || { FAILED+=("fanout chat S=$S P=$P"); continue; }
-        addr=$CHAT_ADDR; pid=$CHAT_PID
-      else
-        start_redis || { FAILED+=("fanout redis S=$S P=$P"); continue; }
-        addr=$REDIS_ADDR; pid=$REDIS_PID
-      fi
-      log "fan-out $target S=$S P=$P (run $rep of $REPS)"
-      run 120 "fanout $target S=$S P=$P" fanout --target $target --addr "$addr" --pid "$pid" \
-        --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
-        --warmup $WARMUP --duration $DURATION
-      stop_chat; stop_redis
-    done
-  done
-done
-
-# Diagnostic: the same fan-out with chat-server's data directory (the
-# history log it fdatasyncs every turn) on tmpfs, once per setting. Not
-# judged; it shows what waiting for the disk costs.
+# Diagnostic beside each chat run: the same with chat-server's data directory
+# (the history log it fdatasyncs every turn) on tmpfs. Not judged; it shows
+# what waiting for the disk costs.
 TMPFS=""
 if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
   TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
 fi
-if [ -n "$TMPFS" ]; then
+KINDS="chat redis"
+[ -n "$TMPFS" ] && KINDS="chat redis chat-tmpfs"
+for rep in $(seq "$REPS"); do
+  if [ "$rep" -gt 1 ] && [ $(( $(date +%s) - T0 )) -gt $FANOUT_BUDGET ]; then
+    log "time budget spent: fan-out stops after $((rep - 1)) round(s)"
+    break
+  fi
   for s in $SETTINGS; do
     S=${s%%:*}; P=${s##*:}
-    start_chat "$TMPFS" || { FAILED+=("fanout chat tmpfs S=$S P=$P"); continue; }
-    log "fan-out chat S=$S P=$P, history on tmpfs (diagnostic)"
-    run 120 "fanout chat tmpfs S=$S P=$P" fanout --target chat --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
-      --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
-      --warmup $WARMUP --duration $DURATION --variant "history on tmpfs"
-    stop_chat
+    for kind in $KINDS; do
+      variant=()
+      case $kind in
+        chat)
+          start_chat || { FAILED+=("fanout chat S=$S P=$P"); continue; }
+          target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID ;;
+        chat-tmpfs)
+          start_chat "$TMPFS" || { FAILED+=("fanout chat tmpfs S=$S P=$P"); continue; }
+          target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID; variant=(--variant "history on tmpfs") ;;
+        redis)
+          start_redis || { FAILED+=("fanout redis S=$S P=$P"); continue; }
+          target=redis; addr=$REDIS_ADDR; pid=$REDIS_PID ;;
+      esac
+      log "fan-out $kind S=$S P=$P (run $rep of $REPS)"
+      run 120 "fanout $kind S=$S P=$P" fanout --target $target --addr "$addr" --pid "$pid" \
+        --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
+        --warmup $WARMUP --duration $DURATION ${variant[@]+"${variant[@]}"}
+      stop_chat; stop_redis
+    done
   done
-fi
+done
 
 # ---- 3: idle connections ----
 for c in $IDLE_COUNTS; do
@@ -234,6 +235,9 @@ if [ -n "$TMPFS" ] && start_chat "$TMPFS"; then
 fi
 
 # ---- report ----
+PROFILE_META=()
+[ $QUICK = 0 ] && [ -f "$ROOT/bench/PROFILE.md" ] && \
+  PROFILE_META=(--meta "where the server spends its time=[PROFILE.md](PROFILE.md) (perf, massif; written by hand)")
 REDIS_VERSION=$( (redis-server --version 2>/dev/null || echo "not installed") | head -n1)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
@@ -249,7 +253,8 @@ FAILS="none"
   --meta "load average at start=$LOAD0" \
   --meta "chat-server=release build of $COMMIT; options: ${CHAT_OPTS[*]:-defaults} (abuse limits off: one loopback address stands for every user); fresh process and data dir (on $(df -T "$WORK" | awk 'NR==2{print $2}')) per run" \
   --meta "Redis=$REDIS_VERSION, --save '' --appendonly no, fresh process per run" \
-  --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; $REPS run(s) each, median shown" \
+  --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; up to $REPS runs each (as time allows), median shown" \
+  ${PROFILE_META[@]+"${PROFILE_META[@]}"} \
   --meta "wall time=${ELAPSED} s" \
   --meta "failed runs=$FAILS"
 cp "$JSON" "$(dirname "$OUT")/$(basename "$OUT" .md).jsonl"
