@@ -144,6 +144,11 @@ fn every_frame_type_has_a_section() {
         "quota_exceeded",
         "file_exists",
         "no_such_file",
+        "too_many_connections",
+        "login_timeout",
+        "tls_required",
+        "tls_not_supported",
+        "too_many_rooms",
     ] {
         assert!(
             DOC.contains(&format!("| `{code}` |")),
