@@ -100,7 +100,12 @@ impl Core {
             }
         }
         self.held.remove(&name);
-        let token = self.new_token();
+        // A resumed session keeps its token: if this `welcome` is lost with
+        // the connection, the token the client still has must keep working.
+        let token = match resume.session {
+            Some(t) if token_ok => t,
+            _ => self.new_token(),
+        };
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         if let Some(s) = self.sessions.get_mut(&conn) {

@@ -600,6 +600,34 @@ fn a_dropped_name_is_held_for_its_session_then_released() {
 }
 
 #[test]
+fn a_resumed_session_keeps_its_token_so_a_lost_welcome_does_not_lock_the_owner_out() {
+    let mut h = Harness::new();
+    h.core.connect(1);
+    h.send(1, hello_resume("alice", None, None, &[]), at(0));
+    let S::Welcome { session, .. } = h.to(1).remove(0) else {
+        panic!()
+    };
+    h.core.disconnect(1, Gone::Abrupt, at(1_000));
+    // The resume is accepted, but its welcome never reaches the client.
+    h.core.connect(2);
+    h.send(
+        2,
+        hello_resume("alice", Some(session.clone()), None, &[]),
+        at(2_000),
+    );
+    assert!(matches!(&h.to(2)[0], S::Welcome { session: s, .. } if *s == session));
+    h.core.disconnect(2, Gone::Abrupt, at(2_100));
+    // The client tries again with the token it has.
+    h.core.connect(3);
+    h.send(
+        3,
+        hello_resume("alice", Some(session), None, &[]),
+        at(2_200),
+    );
+    assert!(matches!(&h.to(3)[0], S::Welcome { .. }));
+}
+
+#[test]
 fn a_session_token_takes_over_a_half_open_connection() {
     let mut h = Harness::new();
     h.core.connect(1);
