@@ -47,10 +47,11 @@ fn name_taken_exits_1() {
     first.expect_no_line("dup joined", 200);
 }
 
+/// With `--no-reconnect`; reconnecting is the default (tests/reliability_client.rs).
 #[test]
 fn lost_connection_is_reported_and_exits_nonzero() {
     let mut server = Server::start(&[]);
-    let mut alice = chat_login(server.addr(), "alice", &[]);
+    let mut alice = chat_login(server.addr(), "alice", &["--no-reconnect"]);
     // stdin stays open: the client is idle, waiting for the next command.
     server.kill();
     let status = alice.wait_exit(EXIT_TIMEOUT);
@@ -66,7 +67,7 @@ fn lost_connection_is_reported_and_exits_nonzero() {
 #[test]
 fn lost_connection_during_a_wait_is_reported() {
     let mut server = Server::start(&[]);
-    let mut alice = chat_login(server.addr(), "alice", &[]);
+    let mut alice = chat_login(server.addr(), "alice", &["--no-reconnect"]);
     alice.send_line("/wait something that never comes 30");
     alice.send_line("/help");
     // /help is only read once the wait is over: seeing nothing proves the wait is running.

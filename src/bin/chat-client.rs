@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json]
-                   [--download-dir DIR] [--auto-accept]
+                   [--download-dir DIR] [--auto-accept] [--no-reconnect]
 
   -n, --name NAME   your user name (required)
       --host HOST   server address (default 127.0.0.1)
@@ -17,6 +17,10 @@ usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json
       --download-dir DIR
                     where received files go (default ./downloads)
       --auto-accept accept every file offer without asking (for scripts)
+      --no-reconnect
+                    exit (status 1) when the connection is lost instead of
+                    reconnecting with backoff (1 s doubling to 30 s; the
+                    CHAT_RECONNECT_BASE_MS environment variable sets the 1 s)
   -h, --help        show this help
 
 Interactive when stdin and stdout are terminals (type /help for commands);
@@ -39,6 +43,7 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             Long("json") => opts.json = true,
             Long("download-dir") => opts.download_dir = parser.value()?.into(),
             Long("auto-accept") => opts.auto_accept = true,
+            Long("no-reconnect") => opts.reconnect = false,
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(arg.unexpected()),
         }

@@ -17,6 +17,11 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// Longest accepted `/sleep` or `/wait` timeout, in seconds (one day).
 const MAX_SECS: f64 = 86_400.0;
 
+/// Messages one `/history` asks for unless told otherwise.
+pub const HISTORY_DEFAULT: u32 = 20;
+/// Most messages one `/history` may ask for (the server's limit).
+pub const HISTORY_MAX: u32 = 500;
+
 /// One parsed input line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -53,6 +58,13 @@ pub enum Command {
     Say(String),
     /// A file-transfer command (`/send`, `/accept`, ...; see `client::transfer`).
     File(super::transfer::FileCommand),
+    /// Try to reconnect now instead of waiting for the next retry.
+    Reconnect,
+    /// Older messages of a room or private conversation (default: the current room).
+    History {
+        target: Option<super::event::Conv>,
+        limit: u32,
+    },
 }
 
 /// Why a line is not a valid command; `Display` is the hint for the user.
@@ -108,6 +120,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/accept-call", usage: "/accept-call", about: "answer the call ringing now", example: "/accept-call" },
     Spec { name: "/decline-call", usage: "/decline-call", about: "decline the call ringing now", example: "/decline-call" },
     Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
+    Spec { name: "/history", usage: "/history [@NAME|#ROOM] [N]", about: "show N (default 20) older messages of the current room or a chat; again for earlier ones", example: "/history 50" },
+    Spec { name: "/reconnect", usage: "/reconnect", about: "after a lost connection: try to reconnect now", example: "/reconnect" },
     Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
     Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
     Spec { name: "/wait", usage: "/wait TEXT [SECS]", about: "scripts: wait for an output line containing TEXT (default 10 s)", example: "/wait <bob> hi 5" },
@@ -194,6 +208,36 @@ impl FromStr for Command {
             "/accept-call" => no_args(Command::AcceptCall),
             "/decline-call" => no_args(Command::DeclineCall),
             "/hangup" => no_args(Command::Hangup),
+            "/reconnect" => no_args(Command::Reconnect),
+            "/history" => {
+                use super::event::Conv;
+                let limit = |s: &str| {
+                    s.parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=HISTORY_MAX).contains(n))
+                };
+                let target = |s: &str| match (s.strip_prefix('@'), room_arg(s)) {
+                    (Some(p), _) if !p.is_empty() => Some(Conv::Peer(p.to_string())),
+                    (None, Some(r)) if s.starts_with('#') => Some(Conv::Room(r)),
+                    _ => None,
+                };
+                let (target, limit) = match args.as_slice() {
+                    [] => (None, Some(HISTORY_DEFAULT)),
+                    [a] => match target(a) {
+                        Some(t) => (Some(t), Some(HISTORY_DEFAULT)),
+                        None => (None, limit(a)),
+                    },
+                    [t, n] => (Some(target(t).ok_or_else(usage)?), limit(n)),
+                    _ => return Err(usage()),
+                };
+                let limit = limit.ok_or_else(|| {
+                    CommandError::Invalid(format!(
+                        "usage: {}; N is 1 to {HISTORY_MAX}",
+                        usage_of("/history")
+                    ))
+                })?;
+                Ok(Command::History { target, limit })
+            }
             "/join" | "/create" | "/switch" => match args.as_slice() {
                 [r] => {
                     let r = room_arg(r).ok_or_else(usage)?;
@@ -330,6 +374,8 @@ pub fn complete(
             match (cmd.to_ascii_lowercase().as_str(), head.len()) {
                 ("/join" | "/leave" | "/switch", 1) => prefixed(rooms, "#"),
                 ("/msg" | "/call" | "/send", 1) => prefixed(users, ""),
+                ("/history", 1) if word.starts_with('#') => prefixed(rooms, "#"),
+                ("/history", 1) if word.starts_with('@') => prefixed(users, "@"),
                 ("/call", 2) => words(&["voice", "video"]),
                 ("/status", 1) => words(&["online", "busy", "away"]),
                 ("/typing", 1) => words(&["on", "off"]),
@@ -480,6 +526,45 @@ mod tests {
         assert_eq!(
             p("/wait").unwrap_err().to_string(),
             "usage: /wait TEXT [SECS]"
+        );
+    }
+
+    #[test]
+    fn history_and_reconnect() {
+        use crate::client::event::Conv;
+        let h = |target, limit| Ok(Command::History { target, limit });
+        assert_eq!(p("/history"), h(None, 20));
+        assert_eq!(p("/history 50"), h(None, 50));
+        assert_eq!(p("/history @bob"), h(Some(Conv::Peer("bob".into())), 20));
+        assert_eq!(p("/history @bob 5"), h(Some(Conv::Peer("bob".into())), 5));
+        assert_eq!(p("/history #lab 3"), h(Some(Conv::Room("lab".into())), 3));
+        for bad in [
+            "/history 0",
+            "/history 501",
+            "/history lots",
+            "/history @bob x",
+        ] {
+            assert!(
+                p(bad).unwrap_err().to_string().contains("1 to 500"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            p("/history bob 5").unwrap_err().to_string(),
+            "usage: /history [@NAME|#ROOM] [N]"
+        );
+        assert!(p("/history @bob 5 6").is_err());
+        assert_eq!(p("/reconnect"), Ok(Command::Reconnect));
+        assert!(p("/reconnect now").is_err());
+        let users = vec!["bob".to_string()];
+        let rooms = vec!["lab".to_string()];
+        assert_eq!(
+            complete("/history @b", 11, &users, &rooms),
+            (9, vec!["@bob".to_string()])
+        );
+        assert_eq!(
+            complete("/history #l", 11, &users, &rooms),
+            (9, vec!["#lab".to_string()])
         );
     }
 

@@ -4,7 +4,7 @@
 //! a private chat with one peer; in JSON it appears as a `"room"` or `"peer"`
 //! field, mirroring the wire protocol.
 
-use crate::protocol::{CallEnd, ErrorCode, Media, NoticeKind, RoomInfo, Status, UserInfo};
+use crate::protocol::{CallEnd, ErrorCode, Media, NoticeKind, Replay, RoomInfo, Status, UserInfo};
 use serde::Serialize;
 use std::fmt;
 
@@ -62,7 +62,7 @@ pub enum Event {
     Switched {
         room: String,
     },
-    /// A message from someone else.
+    /// A message from someone else (or your own, in a `/history` answer).
     Message {
         id: u64,
         ts: u64,
@@ -70,6 +70,9 @@ pub enum Event {
         #[serde(flatten)]
         conv: Conv,
         text: String,
+        /// `missed` (sent while you were away) or `history`; absent when live.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replay: Option<Replay>,
     },
     /// Your messages `ids` in `conv` reached a new state. Counts are out of
     /// `recipients` (1 for a private message).
@@ -146,6 +149,23 @@ pub enum Event {
     Bye {
         reason: String,
     },
+    /// The connection dropped; the next try is in `retry_ms`.
+    ConnectionLost {
+        retry_ms: u64,
+    },
+    /// The catch-up after a login is complete: `missed` messages were shown
+    /// (`reconnected`: this login resumed a dropped session).
+    Synced {
+        missed: u32,
+        reconnected: bool,
+    },
+    /// End of a `/history` answer: `count` older messages; `more` exist before them.
+    HistoryEnd {
+        #[serde(flatten)]
+        conv: Conv,
+        count: u32,
+        more: bool,
+    },
     /// A file transfer changed state.
     Transfer(crate::client::transfer::view::TransferEvent),
     /// Periodic progress of the transfers that are moving (at most once a second).
@@ -184,10 +204,23 @@ mod tests {
             from: "bob".into(),
             conv: Conv::Room("general".into()),
             text: "hi".into(),
+            replay: None,
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"event":"message","id":3,"ts":5,"from":"bob","room":"general","text":"hi"}"#
+        );
+        let e = Event::Message {
+            id: 3,
+            ts: 5,
+            from: "bob".into(),
+            conv: Conv::Peer("bob".into()),
+            text: "hi".into(),
+            replay: Some(Replay::Missed),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"message","id":3,"ts":5,"from":"bob","peer":"bob","text":"hi","replay":"missed"}"#
         );
         let d = Event::Delivery {
             conv: Conv::Peer("bob".into()),

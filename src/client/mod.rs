@@ -15,7 +15,9 @@
 //! - [`event`]: [`event::Event`], what is shown (and the `--json` schema).
 //! - [`render`]: event -> display lines (grouping, local time, colours), pure.
 //! - [`clock`]: local UTC offset (`date +%z`) and calendar arithmetic.
-//! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue.
+//! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue,
+//!   and the reconnect loop around each connection.
+//! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.
 //! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
 //! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
 //! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
@@ -26,6 +28,7 @@ pub mod event;
 pub mod net;
 pub mod output;
 pub mod receipts;
+pub mod reconnect;
 pub mod render;
 pub mod state;
 pub mod transfer;
@@ -50,6 +53,8 @@ pub struct Options {
     pub download_dir: std::path::PathBuf,
     /// Accept every file offer without asking.
     pub auto_accept: bool,
+    /// Reconnect after a lost connection (`--no-reconnect`: exit 1 instead).
+    pub reconnect: bool,
 }
 
 impl Options {
@@ -63,6 +68,7 @@ impl Options {
             json: false,
             download_dir: std::path::PathBuf::from("downloads"),
             auto_accept: false,
+            reconnect: true,
         }
     }
 
@@ -83,6 +89,8 @@ pub enum ClientError {
     Login { message: String },
     /// The connection dropped after login.
     Lost { detail: Option<String> },
+    /// Reconnecting, the name was refused: someone else took it meanwhile.
+    NameLost { name: String, message: String },
     /// A script's `/wait` timed out.
     WaitTimeout { text: String, secs: String },
     /// The terminal or a local resource failed.
@@ -120,6 +128,10 @@ impl fmt::Display for ClientError {
             ClientError::Login { message } => write!(f, "login refused: {message}"),
             ClientError::Lost { detail: None } => write!(f, "connection to the server lost"),
             ClientError::Lost { detail: Some(d) } => write!(f, "connection to the server lost ({d})"),
+            ClientError::NameLost { name, message } => write!(
+                f,
+                "cannot log in again as \"{name}\" after the lost connection ({message}); start again with another --name"
+            ),
             ClientError::WaitTimeout { text, secs } => {
                 write!(f, "timed out after {secs}s waiting for \"{text}\"")
             }
@@ -220,5 +232,13 @@ mod tests {
             ("error: timed out after 10s waiting for \"x\"", 2)
         );
         assert_eq!(ClientError::Lost { detail: None }.exit_code(), 1);
+        let e = ClientError::NameLost {
+            name: "bob".into(),
+            message: "taken".into(),
+        };
+        assert_eq!(
+            (e.report().as_str(), e.exit_code()),
+            ("error: cannot log in again as \"bob\" after the lost connection (taken); start again with another --name", 1)
+        );
     }
 }

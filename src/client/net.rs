@@ -9,13 +9,22 @@
 //! normal) -> expire typing indicators. Events go to the [`Sink`].
 //!
 //! Login outcome and the end of the session are reported on a status channel.
-//! [`connect`] and [`Link::run`] are separate so that a reconnect loop can be
-//! added around them in [`net_main`] without touching the front ends.
+//!
+//! [`net_main`] wraps [`connect`] and [`Link::run`] in a reconnect loop: when
+//! a connection that was logged in drops (a `bye` from a server shutting down
+//! included; our own logout's is not), it prints one line, waits with
+//! exponential backoff and jitter (see `reconnect`) while still taking frames
+//! from the front end (`/reconnect` cuts the wait short), connects again and
+//! sends a resuming `hello`. After its `welcome` the state's unacknowledged
+//! messages go first, in client id order, with our receipt markers, then
+//! whatever the front end sent meanwhile. A refused re-login (the name was
+//! taken) ends the client; `--no-reconnect` restores exiting on a drop.
 
 mod files;
 
 use super::event::Event;
 use super::output::Sink;
+use super::reconnect::{self, Backoff};
 use super::state::coalesce;
 use super::{ClientError, Shared};
 use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, DEFAULT_MAX_FRAME};
@@ -46,10 +55,18 @@ pub enum NetStatus {
     Ended(Option<ClientError>),
 }
 
+/// What the front end tells the network thread.
+#[derive(Debug)]
+enum ToNet {
+    Frame(ClientMsg),
+    /// Disconnected: try now instead of at the next retry.
+    Reconnect,
+}
+
 /// The UI's way to send frames: a channel and a wake-up of the poll.
 #[derive(Clone, Debug)]
 pub struct NetHandle {
-    tx: Sender<ClientMsg>,
+    tx: Sender<ToNet>,
     waker: Arc<Waker>,
 }
 
@@ -58,13 +75,20 @@ impl NetHandle {
     pub fn send(&self, frames: impl IntoIterator<Item = ClientMsg>) {
         let mut any = false;
         for f in frames {
-            if self.tx.send(f).is_err() {
+            if self.tx.send(ToNet::Frame(f)).is_err() {
                 return; // the network thread is gone; its status says why
             }
             any = true;
         }
         if any {
             // Failing to wake means the poll is gone too.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// While disconnected: try to reconnect now (ignored while connected).
+    pub fn reconnect_now(&self) {
+        if self.tx.send(ToNet::Reconnect).is_ok() {
             let _ = self.waker.wake();
         }
     }
@@ -76,6 +100,10 @@ pub struct NetConfig {
     pub host: String,
     pub port: u16,
     pub room: String,
+    /// Reconnect after a drop (else the client ends with `Lost`).
+    pub reconnect: bool,
+    /// First retry delay (doubling to `reconnect::CAP`).
+    pub reconnect_base: Duration,
 }
 
 /// Start the network thread. Login progress arrives on the returned receiver.
@@ -106,12 +134,12 @@ pub fn spawn(
     ))
 }
 
-/// One session. (A reconnect loop would go here: on `Lost`, back off,
-/// `connect` again and re-run with the same poll, channel and state.)
+/// The connections of one client run: the first must connect and log in;
+/// after a drop, reconnect (backing off) until logout or a refused login.
 fn net_main(
     cfg: &NetConfig,
     poll: Poll,
-    rx: Receiver<ClientMsg>,
+    rx: Receiver<ToNet>,
     shared: &Shared,
     sink: &dyn Sink,
     status: &Sender<NetStatus>,
@@ -133,15 +161,40 @@ fn net_main(
         want_write: true,
         logged_in: false,
         logout_by: None,
+        held: Vec::new(),
+        refused: None,
     };
-    match link.run(&cfg.room) {
-        Ok(()) => None,
-        Err(e) => {
-            if link.logged_in {
-                sink.fatal(&e);
-            }
-            Some(e)
+    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
+    let mut ever = false;
+    loop {
+        let result = link.run(&cfg.room);
+        ever |= link.logged_in;
+        let e = match result {
+            Ok(()) => return None,
+            // The first login failed: nothing to come back to.
+            Err(e) if !ever => return Some(e),
+            Err(e) => e,
+        };
+        let fatal = match (&e, link.refused.take()) {
+            (ClientError::NameTaken { name }, Some(message)) => Some(ClientError::NameLost {
+                name: name.clone(),
+                message,
+            }),
+            (_, Some(_)) => Some(e),
+            _ if !cfg.reconnect => Some(e),
+            _ => None,
+        };
+        if let Some(e) = fatal {
+            sink.fatal(&e);
+            return Some(e);
         }
+        if link.logged_in {
+            backoff.reset();
+        }
+        shared.lock().connection_lost();
+        shared.notify();
+        let stream = link.reconnect(cfg, &mut backoff, link.logged_in)?;
+        link.reset(stream);
     }
 }
 
@@ -181,6 +234,20 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
+/// Whether an error answering `hello` means trying again cannot help.
+fn refuses_login(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NameTaken
+            | ErrorCode::VersionMismatch
+            | ErrorCode::Invalid
+            | ErrorCode::AuthRequired
+            | ErrorCode::BadPassword
+            | ErrorCode::TlsRequired
+            | ErrorCode::TlsNotSupported
+    )
+}
+
 fn lost(e: impl std::fmt::Display) -> ClientError {
     ClientError::Lost {
         detail: Some(e.to_string()),
@@ -190,7 +257,7 @@ fn lost(e: impl std::fmt::Display) -> ClientError {
 /// The connection and its buffers.
 struct Link<'a> {
     poll: Poll,
-    rx: Receiver<ClientMsg>,
+    rx: Receiver<ToNet>,
     shared: &'a Shared,
     sink: &'a dyn Sink,
     status: &'a Sender<NetStatus>,
@@ -203,6 +270,116 @@ struct Link<'a> {
     logged_in: bool,
     /// Set once `logout` is queued: when to stop waiting for the close.
     logout_by: Option<Instant>,
+    /// Frames from the front end waiting for the (re-)login.
+    held: Vec<ClientMsg>,
+    /// The server's message if it refused the login.
+    refused: Option<String>,
+}
+
+/// Why waiting for the next connection attempt ended.
+enum Idle {
+    /// Time for the next try (or `/reconnect`).
+    Try,
+    /// Logout, or the front end went away.
+    Quit,
+}
+
+impl Link<'_> {
+    /// Wait out the backoff, still serving the front end, and connect again.
+    /// `None` when the user logs out meanwhile. `announce`: print the line
+    /// saying the connection was lost (once per outage).
+    fn reconnect(
+        &mut self,
+        cfg: &NetConfig,
+        backoff: &mut Backoff,
+        mut announce: bool,
+    ) -> Option<TcpStream> {
+        let _ = self.poll.registry().deregister(&mut self.stream);
+        loop {
+            let delay = backoff.next_delay();
+            if announce {
+                announce = false;
+                let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                self.emit(vec![Event::ConnectionLost { retry_ms }]);
+            }
+            if let Idle::Quit = self.idle_until(Instant::now() + delay) {
+                return None;
+            }
+            // Refused or unreachable: keep trying (the server may be restarting).
+            if let Ok(stream) = connect(&cfg.host, cfg.port) {
+                return Some(stream);
+            }
+        }
+    }
+
+    /// Disconnected until `at`: hold the front end's frames for the next login.
+    fn idle_until(&mut self, at: Instant) -> Idle {
+        let mut events = Events::with_capacity(8);
+        loop {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(ToNet::Frame(ClientMsg::Logout)) | Err(TryRecvError::Disconnected) => {
+                        return Idle::Quit
+                    }
+                    Ok(ToNet::Frame(msg)) => self.hold(msg),
+                    Ok(ToNet::Reconnect) => return Idle::Try,
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            if now >= at {
+                return Idle::Try;
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(at - now)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    thread::sleep((at - now).min(Duration::from_millis(100)));
+                }
+            }
+        }
+    }
+
+    /// A fresh connection: empty buffers, not logged in.
+    fn reset(&mut self, stream: TcpStream) {
+        self.stream = stream;
+        self.inbuf.clear();
+        self.out.clear();
+        self.out_pos = 0;
+        self.want_write = true;
+        self.logged_in = false;
+        self.refused = None;
+    }
+
+    /// A frame from the front end. Messages go out through the state, which
+    /// hands out each unacknowledged one once per connection, in client id
+    /// order; until the login is through, frames wait.
+    fn outgoing(&mut self, msg: ClientMsg) {
+        if !self.logged_in && !matches!(msg, ClientMsg::Logout) {
+            self.hold(msg);
+            return;
+        }
+        match msg {
+            ClientMsg::RoomMsg { cid: Some(_), .. }
+            | ClientMsg::PrivateMsg { cid: Some(_), .. } => {
+                let frames = self.shared.lock().take_unsent();
+                for f in &frames {
+                    self.queue(f);
+                }
+            }
+            m => self.queue(&m),
+        }
+    }
+
+    /// Keep a frame for after the next login, unless the state re-sends it
+    /// anyway (messages, receipt markers) or it would be stale (typing).
+    fn hold(&mut self, msg: ClientMsg) {
+        match msg {
+            ClientMsg::RoomMsg { cid: Some(_), .. }
+            | ClientMsg::PrivateMsg { cid: Some(_), .. }
+            | ClientMsg::Receipt { .. }
+            | ClientMsg::Typing { .. } => {}
+            m => self.held.push(m),
+        }
+    }
 }
 
 impl Link<'_> {
@@ -217,13 +394,14 @@ impl Link<'_> {
             .map_err(lost)?;
         let hello = self.shared.lock().hello(room);
         self.queue(&hello);
+        self.refused = None;
         let login_by = Instant::now() + LOGIN_TIMEOUT;
         let mut events = Events::with_capacity(64);
         loop {
             let now = Instant::now();
             let deadline = [
                 self.shared.lock().next_deadline(),
-                self.files_deadline(),
+                self.logged_in.then(|| self.files_deadline()).flatten(),
                 (!self.logged_in).then_some(login_by),
                 self.logout_by,
             ]
@@ -250,7 +428,9 @@ impl Link<'_> {
                 return Ok(()); // the front end is gone: just close
             }
             let eof = if readable { self.read()? } else { false };
-            self.pump_files();
+            if self.logged_in {
+                self.pump_files();
+            }
             if let Err(e) = self.flush() {
                 return if self.logout_by.is_some() {
                     Ok(())
@@ -296,7 +476,8 @@ impl Link<'_> {
     fn drain_ui(&mut self) -> bool {
         loop {
             match self.rx.try_recv() {
-                Ok(msg) => self.queue(&msg),
+                Ok(ToNet::Frame(msg)) => self.outgoing(msg),
+                Ok(ToNet::Reconnect) => {} // connected already
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
             }
@@ -356,21 +537,35 @@ impl Link<'_> {
         {
             let mut st = self.shared.lock();
             for m in frames {
+                let mut welcome = false;
                 if !self.logged_in {
                     match &m {
                         ServerMsg::Welcome { .. } => {
                             self.logged_in = true;
                             just_logged_in = true;
+                            welcome = true;
                         }
                         ServerMsg::Error {
                             code: ErrorCode::NameTaken,
+                            message,
                             ..
                         } => {
+                            self.refused = Some(message.clone());
                             return Err(ClientError::NameTaken {
                                 name: st.me().to_string(),
                             });
                         }
-                        ServerMsg::Error { message, .. } => {
+                        // Held back by the server's rate limit, not refused: the welcome follows.
+                        ServerMsg::Error {
+                            code: ErrorCode::SlowDown,
+                            ..
+                        } => {}
+                        ServerMsg::Error { code, message, .. } => {
+                            // A refusal is final; anything else (too many
+                            // connections, a timeout) is worth another try.
+                            if refuses_login(*code) {
+                                self.refused = Some(message.clone());
+                            }
                             return Err(ClientError::Login {
                                 message: message.clone(),
                             });
@@ -387,12 +582,23 @@ impl Link<'_> {
                         .filter(|e| !(ours && matches!(e, Event::Bye { .. }))),
                 );
                 replies.extend(out.frames);
+                if welcome {
+                    // Before anything new: what the last connection left
+                    // unacknowledged, and our receipt markers again.
+                    replies.extend(st.take_unsent());
+                    replies.extend(st.resend_receipts());
+                }
             }
             replies.extend(st.take_delivered());
         }
         coalesce(&mut events);
         for r in &replies {
             self.queue(r);
+        }
+        if just_logged_in {
+            for m in std::mem::take(&mut self.held) {
+                self.outgoing(m);
+            }
         }
         self.emit(events);
         if just_logged_in {

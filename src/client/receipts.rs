@@ -196,6 +196,23 @@ impl Incoming {
         out
     }
 
+    /// After a re-login: per conversation, `delivered` up to everything
+    /// received and `read` up to the last read marker sent (repeats are
+    /// harmless: the server only moves markers forward).
+    pub fn resend(&mut self) -> Vec<ClientMsg> {
+        let mut out = Vec::new();
+        for (conv, m) in self.marks.iter_mut() {
+            m.delivered_sent = m.delivered_sent.max(m.received);
+            if m.delivered_sent > 0 {
+                out.push(receipt(ReceiptKind::Delivered, conv, m.delivered_sent));
+            }
+            if m.read_sent > 0 {
+                out.push(receipt(ReceiptKind::Read, conv, m.read_sent));
+            }
+        }
+        out
+    }
+
     /// One cumulative `read` receipt per conversation up to the newest displayed message.
     pub fn take_read(&mut self) -> Vec<ClientMsg> {
         let mut out = Vec::new();
@@ -327,5 +344,16 @@ mod tests {
         i.displayed(&g, 5);
         assert_eq!(i.take_read(), vec![receipt(ReceiptKind::Read, &g, 5)]);
         assert!(i.take_read().is_empty());
+        // After a reconnect the latest markers go again, even those already sent.
+        i.received(&b, 8);
+        assert_eq!(
+            i.resend(),
+            vec![
+                receipt(ReceiptKind::Delivered, &g, 7),
+                receipt(ReceiptKind::Read, &g, 5),
+                receipt(ReceiptKind::Delivered, &b, 8),
+            ]
+        );
+        assert!(i.take_delivered().is_empty());
     }
 }

@@ -12,7 +12,7 @@
 
 use super::clock;
 use super::event::{Conv, DeliveryState, Event};
-use crate::protocol::{CallEnd, NoticeKind};
+use crate::protocol::{CallEnd, NoticeKind, Replay};
 
 /// How to lay out lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ impl Renderer {
             from,
             conv,
             text,
+            replay,
             ..
         } = ev
         else {
@@ -105,6 +106,12 @@ impl Renderer {
             out.push(self.paint("2", &format!("--- {} ---", clock::day_name(day))));
         }
         let time = format!("[{}]", clock::hhmm(*ts, self.offset));
+        // Catch-up and /history messages look like live ones, plus a marker.
+        let marker = match replay {
+            None => String::new(),
+            Some(Replay::Missed) => format!(" {}", self.paint("2", "(missed)")),
+            Some(Replay::History) => format!(" {}", self.paint("2", "(history)")),
+        };
         if self.style.grouped {
             let key = (from.clone(), conv.clone());
             if self.group.as_ref() != Some(&key) {
@@ -120,10 +127,16 @@ impl Renderer {
                 self.group = Some(key);
             }
             out.extend(text.split('\n').map(|l| format!("    {}", clean(l))));
+            if let Some(last) = out.last_mut() {
+                last.push_str(&marker);
+            }
         } else {
             let text = clean(&text.replace('\n', "\\n"));
             let conv = clean(&conv.to_string());
-            out.push(format!("{time} {conv} <{}> {text}", self.name(from)));
+            out.push(format!(
+                "{time} {conv} <{}> {text}{marker}",
+                self.name(from)
+            ));
         }
         out
     }
@@ -279,6 +292,35 @@ impl Renderer {
                 "* the server is closing the connection: {}",
                 clean(reason)
             )),
+            Event::ConnectionLost { retry_ms } => self.paint(
+                "33",
+                &format!(
+                    "connection to the server lost; reconnecting in {:.1}s (/reconnect to try now)",
+                    *retry_ms as f64 / 1000.0
+                ),
+            ),
+            Event::Synced {
+                missed,
+                reconnected: true,
+            } => self.paint(
+                "33",
+                &format!("reconnected; caught up on {missed} missed message(s)"),
+            ),
+            Event::Synced { missed, .. } => {
+                dim(format!("* {missed} message(s) arrived while you were away"))
+            }
+            Event::HistoryEnd { conv, count, more } => {
+                let of = match conv {
+                    Conv::Room(r) => format!("#{}", clean(r)),
+                    Conv::Peer(p) => format!("your conversation with {}", clean(p)),
+                };
+                let text = match (*count, *more) {
+                    (n, true) => format!("-- {n} older message(s) of {of}; /history for more"),
+                    (0, false) => format!("-- start of {of}"),
+                    (n, false) => format!("-- {n} older message(s) of {of}; nothing older"),
+                };
+                dim(text)
+            }
             // Handled by `render` (transfer::view).
             Event::Transfer(_)
             | Event::Progress { .. }
@@ -325,6 +367,7 @@ mod tests {
             from: from.into(),
             conv: Conv::Room(room.into()),
             text: text.into(),
+            replay: None,
         }
     }
 
@@ -351,6 +394,7 @@ mod tests {
             from: "bob".into(),
             conv: Conv::Peer("bob".into()),
             text: "psst".into(),
+            replay: None,
         };
         assert_eq!(one(&mut r, dm), "[12:01] private <bob> psst");
     }
@@ -534,6 +578,60 @@ mod tests {
                 }
             ),
             "connected to 127.0.0.1:5555 as bob"
+        );
+    }
+
+    #[test]
+    fn reconnect_catch_up_and_history_lines() {
+        let mut r = Renderer::new(FLAT, 0, NOON);
+        let replayed = |replay| Event::Message {
+            id: 9,
+            ts: NOON,
+            from: "bob".into(),
+            conv: Conv::Room("general".into()),
+            text: "while you were out".into(),
+            replay: Some(replay),
+        };
+        assert_eq!(
+            one(&mut r, replayed(Replay::Missed)),
+            "[12:01] #general <bob> while you were out (missed)"
+        );
+        assert_eq!(
+            one(&mut r, replayed(Replay::History)),
+            "[12:01] #general <bob> while you were out (history)"
+        );
+        let mut g = Renderer::new(GROUPED, 0, NOON);
+        assert_eq!(
+            g.render(&replayed(Replay::Missed)),
+            vec!["[12:01] bob @ #general:", "    while you were out (missed)"]
+        );
+        assert_eq!(
+            one(&mut r, Event::ConnectionLost { retry_ms: 1234 }),
+            "connection to the server lost; reconnecting in 1.2s (/reconnect to try now)"
+        );
+        assert_eq!(
+            one(
+                &mut r,
+                Event::Synced {
+                    missed: 3,
+                    reconnected: true
+                }
+            ),
+            "reconnected; caught up on 3 missed message(s)"
+        );
+        let end = |conv, count, more| Event::HistoryEnd { conv, count, more };
+        let general = || Conv::Room("general".into());
+        assert_eq!(
+            one(&mut r, end(general(), 20, true)),
+            "-- 20 older message(s) of #general; /history for more"
+        );
+        assert_eq!(
+            one(&mut r, end(general(), 0, false)),
+            "-- start of #general"
+        );
+        assert_eq!(
+            one(&mut r, end(Conv::Peer("bob".into()), 2, false)),
+            "-- 2 older message(s) of your conversation with bob; nothing older"
         );
     }
 

@@ -11,10 +11,11 @@
 //! `/accept-call` and friends need no argument.
 
 mod input;
+mod reliable;
 
 use super::event::{Conv, Event};
 use super::receipts::{Incoming, Outgoing};
-use crate::protocol::{ClientMsg, NoticeKind, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{ClientMsg, NoticeKind, ServerMsg};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -74,8 +75,8 @@ pub struct ClientState {
     known_rooms: BTreeSet<String>,
     users: BTreeSet<String>,
     next_cid: u64,
-    /// Sends not yet acknowledged, by numeric client id.
-    pending: BTreeMap<u64, Conv>,
+    /// Sends not yet acknowledged, by numeric client id, with their frames.
+    pending: BTreeMap<u64, reliable::Pending>,
     outgoing: Outgoing,
     incoming: Incoming,
     /// Who is typing where, and when that indicator expires.
@@ -85,6 +86,8 @@ pub struct ClientState {
     call: Option<Call>,
     /// Outstanding join / create / leave requests.
     room_ops: u32,
+    /// Session token, highest id seen, shown ids, `/history` paging.
+    rel: reliable::Reliable,
 }
 
 impl ClientState {
@@ -105,17 +108,7 @@ impl ClientState {
             my_typing: None,
             call: None,
             room_ops: 0,
-        }
-    }
-
-    /// The first frame to send.
-    pub fn hello(&self, room: &str) -> ClientMsg {
-        ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
-            name: self.me.clone(),
-            room: Some(room.to_string()),
-            status: None,
-            resume: None,
+            rel: reliable::Reliable::default(),
         }
     }
 
@@ -151,13 +144,6 @@ impl ClientState {
         all.into_iter().collect()
     }
 
-    fn cid(&mut self, conv: Conv) -> String {
-        let n = self.next_cid;
-        self.next_cid += 1;
-        self.pending.insert(n, conv);
-        format!("c{n}")
-    }
-
     /// Apply one server frame.
     pub fn handle(&mut self, msg: ServerMsg, now: Instant) -> Outcome {
         match msg {
@@ -165,9 +151,12 @@ impl ClientState {
                 name,
                 server,
                 rooms,
+                session,
+                last_id,
                 ..
             } => {
                 self.logged_in = true;
+                let resumed = self.welcomed(session, last_id);
                 self.me = name.clone();
                 self.users.insert(name.clone());
                 for r in &rooms {
@@ -177,6 +166,9 @@ impl ClientState {
                         .insert(name.clone());
                 }
                 self.current = rooms.first().cloned();
+                if resumed {
+                    return Outcome::default(); // `synced` says "reconnected"
+                }
                 Outcome::event(Event::Connected {
                     addr: self.addr.clone(),
                     name,
@@ -189,9 +181,7 @@ impl ClientState {
                 re,
                 cid,
             } => {
-                let num = cid
-                    .as_deref()
-                    .and_then(|c| c.strip_prefix('c')?.parse::<u64>().ok());
+                let num = cid.as_deref().and_then(|c| self.cid_num(c));
                 match (num, re.as_deref()) {
                     (Some(n), _) => {
                         self.pending.remove(&n);
@@ -211,18 +201,18 @@ impl ClientState {
                 })
             }
             ServerMsg::Pong { .. } => Outcome::default(),
+            // A `duplicate` ack (a resend the server had) is a normal ack.
             ServerMsg::Ack {
                 cid,
                 id,
                 recipients,
                 ..
             } => {
-                let num = cid
-                    .as_deref()
-                    .and_then(|c| c.strip_prefix('c')?.parse::<u64>().ok());
-                let Some(conv) = num.and_then(|n| self.pending.remove(&n)) else {
+                let num = cid.as_deref().and_then(|c| self.cid_num(c));
+                let Some(conv) = num.and_then(|n| self.pending.remove(&n)).map(|p| p.conv) else {
                     return Outcome::default();
                 };
+                self.saw_id(id);
                 let audience = match &conv {
                     Conv::Room(r) => self.rooms.get(r).map(|m| {
                         m.iter()
@@ -239,16 +229,26 @@ impl ClientState {
                 ts,
                 from,
                 room,
+                to,
                 text,
-                ..
+                replay,
             } => {
-                let conv = match room {
-                    Some(r) => Conv::Room(r),
-                    None => Conv::Peer(from.clone()),
+                let conv = match (room, to) {
+                    (Some(r), _) => Conv::Room(r),
+                    // Our own, in a `/history` answer.
+                    (None, Some(to)) if from == self.me => Conv::Peer(to),
+                    (None, _) => Conv::Peer(from.clone()),
                 };
-                // The message supersedes the sender's typing indicator, silently.
-                self.typing.remove(&(conv.clone(), from.clone()));
-                self.incoming.received(&conv, id);
+                if !self.fresh_message(id, &conv, replay) {
+                    return Outcome::default(); // shown already
+                }
+                if replay.is_none() {
+                    // The message supersedes the sender's typing indicator, silently.
+                    self.typing.remove(&(conv.clone(), from.clone()));
+                }
+                if from != self.me {
+                    self.incoming.received(&conv, id);
+                }
                 self.users.insert(from.clone());
                 Outcome::event(Event::Message {
                     id,
@@ -256,6 +256,7 @@ impl ClientState {
                     from,
                     conv,
                     text,
+                    replay,
                 })
             }
             ServerMsg::Joined {
@@ -268,6 +269,10 @@ impl ClientState {
                 let mut set: BTreeSet<String> = members.iter().cloned().collect();
                 set.insert(self.me.clone());
                 self.rooms.insert(room.clone(), set);
+                if self.rel.resuming && self.current.is_some() {
+                    // Rejoined after a drop: quietly, and the current room stays.
+                    return Outcome::default();
+                }
                 self.current = Some(room.clone());
                 Outcome::event(Event::Joined {
                     room,
@@ -298,6 +303,11 @@ impl ClientState {
                 status,
                 text,
             } => {
+                if event == NoticeKind::Status && user == self.me {
+                    if let Some(s) = status {
+                        self.rel.status = s;
+                    }
+                }
                 if let Some(r) = &room {
                     match event {
                         NoticeKind::Join => {
@@ -416,7 +426,20 @@ impl ClientState {
             | ServerMsg::FileCredit { .. }
             | ServerMsg::FileChunk { .. }
             | ServerMsg::FileList { .. } => Outcome::default(),
-            ServerMsg::Synced { .. } | ServerMsg::HistoryEnd { .. } => Outcome::default(),
+            ServerMsg::Synced { .. } => self.synced(),
+            ServerMsg::HistoryEnd {
+                room,
+                peer,
+                count,
+                more,
+            } => {
+                let conv = match (room, peer) {
+                    (Some(r), _) => Conv::Room(r),
+                    (None, Some(p)) => Conv::Peer(p),
+                    (None, None) => return Outcome::default(),
+                };
+                Outcome::event(Event::HistoryEnd { conv, count, more })
+            }
         }
     }
 
@@ -450,8 +473,10 @@ impl ClientState {
     /// These events were shown to the user: their messages may now be marked read.
     pub fn displayed(&mut self, events: &[Event]) {
         for e in events {
-            if let Event::Message { id, conv, .. } = e {
-                self.incoming.displayed(conv, *id);
+            if let Event::Message { id, conv, from, .. } = e {
+                if *from != self.me {
+                    self.incoming.displayed(conv, *id);
+                }
             }
         }
     }

@@ -10,8 +10,11 @@
 //! *Scripted* (otherwise): stdin lines run in order, events print one per line
 //! (no prompt, no colours), `/sleep SECS` pauses and `/wait TEXT [SECS]` blocks
 //! until a printed line contains TEXT (exit status 2 on timeout). At the end of
-//! input the client waits (bounded) for every sent message to be acknowledged,
-//! logs out and exits 0.
+//! input the client waits (bounded, reconnecting if need be) for every sent
+//! message to be acknowledged, logs out and exits 0.
+//!
+//! A lost connection does not stop either front end: the network thread
+//! reconnects by itself, and what is typed meanwhile is sent after it.
 //!
 //! In both, nothing runs before `welcome`, and every submitted line (or script
 //! command) first marks the messages displayed so far as read; see
@@ -22,6 +25,7 @@ use super::command::{self, Command, CommandError};
 use super::event::Event;
 use super::net::{self, NetConfig, NetHandle, NetStatus, LOGIN_TIMEOUT};
 use super::output::{Sink, TerminalSink, Transcript};
+use super::reconnect;
 use super::render::{Renderer, Style};
 use super::state::ClientState;
 use super::{ClientError, Options, Shared};
@@ -39,8 +43,9 @@ use std::time::{Duration, Instant};
 /// How long to wait for the reply to `/join`, `/create` or `/leave` before
 /// going on, so the next line goes to the right room.
 const ROOM_REPLY_WAIT: Duration = Duration::from_secs(5);
-/// At the end of a script, how long to wait for outstanding acks.
-const ACK_WAIT: Duration = Duration::from_secs(10);
+/// At the end of a script, how long to wait for outstanding acks (long
+/// enough for a reconnect or two).
+const ACK_WAIT: Duration = Duration::from_secs(20);
 /// How long to wait for the server to close after `logout`.
 const LOGOUT_WAIT: Duration = Duration::from_secs(3);
 
@@ -65,7 +70,10 @@ struct Session {
 impl Session {
     /// Connect, log in, and return once `welcome` has arrived.
     fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
-        let shared = Arc::new(Shared::new(ClientState::new(&opts.name, &opts.addr())));
+        let mut state = ClientState::new(&opts.name, &opts.addr());
+        // Client ids unique across runs: the server drops a repeated one.
+        state.set_cid_prefix(&reconnect::cid_prefix(reconnect::seed()));
+        let shared = Arc::new(Shared::new(state));
         shared
             .files
             .configure(opts.download_dir.clone(), opts.auto_accept);
@@ -73,6 +81,8 @@ impl Session {
             host: opts.host.clone(),
             port: opts.port,
             room: opts.room.clone(),
+            reconnect: opts.reconnect,
+            reconnect_base: reconnect::base_from_env(),
         };
         let (net, status) = net::spawn(cfg, shared.clone(), sink.clone())?;
         // Connecting is bounded by its own timeout (5 s per address) plus the login timeout.
@@ -109,6 +119,16 @@ impl Session {
             super::transfer::execute(&self.shared, &self.net, &self.sink, fc);
             return;
         }
+        if let Command::Reconnect = cmd {
+            let text = if self.shared.lock().logged_in() {
+                "connected already".to_string()
+            } else {
+                self.net.reconnect_now();
+                "reconnecting now...".to_string()
+            };
+            self.sink.emit(&[Event::Info { text }]);
+            return;
+        }
         let room_op = matches!(
             cmd,
             Command::Join(_) | Command::Create(_) | Command::Leave(_)
@@ -119,7 +139,8 @@ impl Session {
         if !out.events.is_empty() {
             self.sink.emit(&out.events);
         }
-        if room_op && sent {
+        // (While disconnected the request waits for the next login.)
+        if room_op && sent && self.shared.lock().logged_in() {
             self.shared
                 .wait_until(ROOM_REPLY_WAIT, |s| s.room_ops() == 0);
         }

@@ -50,25 +50,22 @@ impl ClientState {
                 }
             }
             Command::Say(text) => match self.current.clone() {
-                Some(room) => {
-                    let cid = self.cid(Conv::Room(room.clone()));
-                    Outcome::frame(ClientMsg::RoomMsg {
-                        room,
-                        text,
-                        cid: Some(cid),
-                    })
-                }
+                Some(room) => Outcome::frame(self.outgoing_msg(Conv::Room(room), text)),
                 None => err("you are not in any room; /join ROOM first"),
             },
-            Command::Msg { to, text } => {
-                let cid = self.cid(Conv::Peer(to.clone()));
-                Outcome::frame(ClientMsg::PrivateMsg {
-                    to,
-                    text,
-                    cid: Some(cid),
-                })
+            Command::Msg { to, text } => Outcome::frame(self.outgoing_msg(Conv::Peer(to), text)),
+            Command::Status(status) => {
+                self.rel.status = status;
+                Outcome::frame(ClientMsg::SetStatus { status })
             }
-            Command::Status(status) => Outcome::frame(ClientMsg::SetStatus { status }),
+            Command::History { target, limit } => {
+                match target.or_else(|| self.current.clone().map(Conv::Room)) {
+                    Some(conv) => Outcome::frame(self.history_request(conv, limit)),
+                    None => err("you are not in any room; /history @NAME shows a private chat"),
+                }
+            }
+            // The front end asks the network thread.
+            Command::Reconnect => Outcome::default(),
             Command::Call { to, media } => Outcome::frame(ClientMsg::Call { to, media }),
             Command::AcceptCall | Command::DeclineCall => match &self.call {
                 Some(c) if c.phase == CallPhase::Incoming => Outcome::frame(match cmd {
