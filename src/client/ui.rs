@@ -358,9 +358,8 @@ fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
                 );
             }
             // Scripts end only once every transfer has ended.
-            let ended = |_: &ClientState| {
-                session.shared.files.busy() == 0 || transcript.closed().is_some()
-            };
+            let ended =
+                |_: &ClientState| session.shared.files.busy() == 0 || transcript.closed().is_some();
             while !session.shared.wait_until(Duration::from_secs(60), ended) {}
             if let Some(e) = transcript.closed() {
                 return Err(e);

@@ -17,6 +17,7 @@
 //! - [`limits`]: connection caps, login deadline, message rate, rooms per user.
 
 mod calls;
+mod filename;
 pub mod history;
 pub mod limits;
 mod receipts;
@@ -25,7 +26,6 @@ mod session;
 pub mod transfer;
 mod transfer_ctl;
 mod transfer_store;
-mod filename;
 mod typing;
 pub mod validate;
 

@@ -546,7 +546,10 @@ pub enum ServerMsg {
     },
     /// End of the catch-up that follows `welcome`: `count` missed messages
     /// were replayed.
-    Synced { count: u32, last_id: u64 },
+    Synced {
+        count: u32,
+        last_id: u64,
+    },
     /// End of a `history` answer; `more` says older messages exist.
     HistoryEnd {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -585,11 +588,20 @@ pub enum ServerMsg {
         cid: Option<String>,
     },
     /// To the sender: the receiver granted `bytes` more.
-    FileCredit { id: u64, bytes: u64 },
+    FileCredit {
+        id: u64,
+        bytes: u64,
+    },
     /// To the receiver: a chunk, relayed byte for byte as the sender framed it.
-    FileChunk { id: u64, offset: u64, data: String },
+    FileChunk {
+        id: u64,
+        offset: u64,
+        data: String,
+    },
     /// The shared store's files, sorted by name.
-    FileList { files: Vec<crate::protocol::files::FileInfo> },
+    FileList {
+        files: Vec<crate::protocol::files::FileInfo>,
+    },
 }
 
 #[cfg(test)]

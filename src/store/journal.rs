@@ -12,8 +12,8 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::marker::PhantomData;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.
