@@ -94,6 +94,7 @@ fn every_frame_type_has_a_section() {
         "upload",
         "list_files",
         "download",
+        "change_password",
     ];
     let server = [
         "welcome",
@@ -115,6 +116,7 @@ fn every_frame_type_has_a_section() {
         "bye",
         "file_state",
         "file_list",
+        "password_changed",
     ];
     for t in client.iter().chain(server.iter()) {
         assert!(DOC.contains(&format!("### `{t}`")), "no section for {t}");
@@ -144,6 +146,9 @@ fn every_frame_type_has_a_section() {
         "quota_exceeded",
         "file_exists",
         "no_such_file",
+        "auth_required",
+        "bad_password",
+        "too_many_attempts",
         "too_many_connections",
         "login_timeout",
         "tls_required",

@@ -101,6 +101,7 @@ fn version_mismatch_is_refused_then_closed() {
         room: None,
         status: None,
         resume: None,
+        password: None,
     });
     c.expect_error(ErrorCode::VersionMismatch);
     c.expect_closed();

@@ -50,6 +50,7 @@ fn hello_resume(c: &mut Client, name: &str, resume: Resume) -> Result<String, Er
         room: None,
         status: None,
         resume: Some(resume),
+        password: None,
     });
     match c.recv_what("welcome or error") {
         ServerMsg::Welcome { session, .. } => Ok(session),

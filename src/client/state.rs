@@ -426,6 +426,8 @@ impl ClientState {
             | ServerMsg::FileCredit { .. }
             | ServerMsg::FileChunk { .. }
             | ServerMsg::FileList { .. } => Outcome::default(),
+            // The answer to `/passwd` (which this client does not send yet).
+            ServerMsg::PasswordChanged { .. } => Outcome::default(),
             ServerMsg::Synced { .. } => self.synced(),
             ServerMsg::HistoryEnd {
                 room,

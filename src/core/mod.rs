@@ -14,8 +14,10 @@
 //! - `calls`: call signalling.
 //! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
+//! - [`accounts`]: password-protected names, failed-login lockouts.
 //! - [`limits`]: connection caps, login deadline, message rate, rooms per user.
 
+pub mod accounts;
 mod calls;
 mod filename;
 pub mod history;
@@ -146,6 +148,7 @@ pub struct Core {
     pub(crate) calls: calls::Calls,
     pub(crate) transfers: transfer::Transfers,
     pub(crate) guard: limits::Guard,
+    pub(crate) accounts: accounts::Accounts,
     out: Vec<(ConnId, Output)>,
 }
 
@@ -176,6 +179,7 @@ impl Core {
             calls: Default::default(),
             transfers: Default::default(),
             guard: Default::default(),
+            accounts: Default::default(),
             out: Vec::new(),
         }
     }
@@ -207,6 +211,7 @@ impl Core {
                 room,
                 status,
                 resume,
+                password,
             } => {
                 if logged_in {
                     self.error(
@@ -222,6 +227,8 @@ impl Core {
                         room,
                         status: status.unwrap_or_default(),
                         resume: resume.unwrap_or_default(),
+                        password,
+                        verified: false,
                     };
                     self.login(conn, login, now);
                 }
@@ -251,6 +258,7 @@ impl Core {
             ClientMsg::Leave { room } => self.leave(conn, room, now),
             ClientMsg::ListRooms => self.list_rooms(conn),
             ClientMsg::ListUsers => self.list_users(conn),
+            ClientMsg::ChangePassword { old, new } => self.change_password(conn, old, new, now),
             ClientMsg::History {
                 room,
                 peer,

@@ -26,16 +26,24 @@ pub(crate) struct Login {
     pub room: Option<String>,
     pub status: Status,
     pub resume: Resume,
+    /// From `hello`; taken by the password check.
+    pub password: Option<crate::protocol::Secret>,
+    /// The password check passed (or the name is open).
+    pub verified: bool,
 }
 
 impl Core {
     pub(crate) fn login(&mut self, conn: ConnId, login: Login, now: Now) {
+        let Some(login) = self.auth_gate(conn, login, now) else {
+            return; // refused, or waiting for its password check
+        };
         let Login {
             version,
             name,
             room,
             status,
             resume,
+            ..
         } = login;
         if version != PROTOCOL_VERSION {
             self.error(

@@ -33,6 +33,7 @@ impl Harness {
                 room: None,
                 status: None,
                 resume: None,
+                password: None,
             },
             at(0),
         );
@@ -85,6 +86,7 @@ fn login_welcomes_and_joins_general() {
             room: None,
             status: None,
             resume: None,
+            password: None,
         },
         at(0),
     );
@@ -107,6 +109,7 @@ fn duplicate_name_and_bad_version() {
         room: None,
         status: None,
         resume: None,
+        password: None,
     };
     h.send(2, hello(1), at(0));
     assert!(matches!(
@@ -297,6 +300,7 @@ fn status_reaches_room_sharers_only() {
             room: Some("quiet".into()),
             status: None,
             resume: None,
+            password: None,
         },
         at(0),
     );
@@ -471,6 +475,7 @@ fn hello_resume(name: &str, session: Option<String>, since: Option<u64>, rooms: 
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             since,
         }),
+        password: None,
     }
 }
 
@@ -525,6 +530,7 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
             room: None,
             status: None,
             resume: None,
+            password: None,
         },
         at(3),
     );
@@ -562,6 +568,7 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
             room: None,
             status: None,
             resume: None,
+            password: None,
         },
         at(6),
     );

@@ -7,6 +7,7 @@
 //! waiting for a new edge. Every path that queues bytes tries to write at once
 //! and arms WRITABLE interest if bytes remain.
 
+mod auth;
 mod conn;
 mod files;
 mod hold;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const AUTH: Token = Token(usize::MAX - 4);
 
 /// Bytes read from one connection per turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
@@ -142,6 +144,8 @@ pub struct Server {
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Connections whose input is held back by the message rate.
     held: Vec<ConnId>,
+    /// The password hashing thread.
+    auth: auth::AuthWorker,
 }
 
 impl Server {
@@ -183,6 +187,8 @@ impl Server {
         };
         let mut core = open_history(&cfg)?;
         files::attach_store(&cfg, &mut core)?;
+        auth::attach_accounts(&cfg, &mut core)?;
+        let auth = auth::AuthWorker::start(poll.registry(), AUTH).map_err(ServerError::Poll)?;
         Ok(Server {
             cfg,
             poll,
@@ -201,6 +207,7 @@ impl Server {
             outbox: Vec::new(),
             tls,
             held: Vec::new(),
+            auth,
         })
     }
 
@@ -232,6 +239,7 @@ impl Server {
                 match ev.token() {
                     LISTENER => self.accept_all(now),
                     SIGNALS => stop |= self.signalled(),
+                    AUTH => self.auth.collect(&mut self.core, now),
                     Token(k) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(k, now);
@@ -369,6 +377,7 @@ impl Server {
             self.core.tick(now);
         }
         self.core.end_of_turn();
+        self.auth.submit(&mut self.core);
         self.dispatch(now);
         self.flush_dirty();
         self.pump_downloads(now);

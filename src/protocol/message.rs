@@ -190,6 +190,10 @@ pub enum ClientMsg {
         /// Set by a client coming back after a dropped connection.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Resume>,
+        /// The name's password: required for a registered name; for a name
+        /// not registered yet it registers it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<crate::protocol::Secret>,
     },
     /// Polite goodbye; the server closes after flushing.
     Logout,
@@ -321,6 +325,14 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
+    /// Set a new password for the logged-in name: `old` is its current one
+    /// (absent when the name is not registered yet: this registers it).
+    /// Answered by `password_changed`.
+    ChangePassword {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<crate::protocol::Secret>,
+        new: crate::protocol::Secret,
+    },
 }
 
 impl ClientMsg {
@@ -358,6 +370,7 @@ impl ClientMsg {
             ClientMsg::Upload { .. } => "upload",
             ClientMsg::ListFiles => "list_files",
             ClientMsg::Download { .. } => "download",
+            ClientMsg::ChangePassword { .. } => "change_password",
         }
     }
 }
@@ -601,6 +614,12 @@ pub enum ServerMsg {
     /// The shared store's files, sorted by name.
     FileList {
         files: Vec<crate::protocol::files::FileInfo>,
+    },
+    /// Answer to `change_password`: the name now needs the new password
+    /// (`registered`: this registered it).
+    PasswordChanged {
+        name: String,
+        registered: bool,
     },
 }
 

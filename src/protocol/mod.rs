@@ -8,11 +8,13 @@
 pub mod codec;
 pub mod files;
 pub mod message;
+pub mod secret;
 
 pub use codec::{
     decode_frame, encode, encode_shared, parse_body, Decoded, FrameError, DEFAULT_MAX_FRAME,
 };
 pub use message::*;
+pub use secret::Secret;
 
 /// Version carried in `hello`; a server refuses any other.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -726,6 +726,7 @@ pub fn hello(name: &str, room: Option<&str>, status: Option<Status>) -> ClientMs
         room: room.map(Into::into),
         status,
         resume: None,
+        password: None,
     }
 }
 

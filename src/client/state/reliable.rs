@@ -138,6 +138,7 @@ impl ClientState {
             room: Some(room),
             status,
             resume,
+            password: None,
         }
     }
 
@@ -417,6 +418,7 @@ mod tests {
                     rooms: vec!["general".into(), "lab".into()],
                     since: Some(47),
                 }),
+                password: None,
             }
         );
         // The re-login is quiet until `synced`, and #general stays current.
