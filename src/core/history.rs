@@ -10,7 +10,7 @@
 //! message is recognised and answered with its original id.
 
 use crate::protocol::ServerMsg;
-use crate::store::journal::{Journal, Span};
+use crate::store::journal::{Batch, Journal, Span};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io;
@@ -105,8 +105,10 @@ impl ConvKey {
 pub trait Log {
     fn append(&mut self, rec: &Record) -> Span;
     fn read_at(&self, span: Span) -> io::Result<Record>;
-    /// Make everything appended durable.
-    fn sync(&mut self) -> io::Result<()>;
+    /// Hand what was appended since the last batch to a writer thread.
+    fn take_batch(&mut self) -> Option<Batch>;
+    /// The writer made batches up to `seq` durable.
+    fn batch_done(&mut self, seq: u64);
 }
 
 impl Log for Journal<Record> {
@@ -116,8 +118,11 @@ impl Log for Journal<Record> {
     fn read_at(&self, span: Span) -> io::Result<Record> {
         Journal::read_at(self, span)
     }
-    fn sync(&mut self) -> io::Result<()> {
-        Journal::sync(self)
+    fn take_batch(&mut self) -> Option<Batch> {
+        Journal::take_batch(self)
+    }
+    fn batch_done(&mut self, seq: u64) {
+        Journal::batch_done(self, seq)
     }
 }
 
@@ -141,9 +146,10 @@ impl Log for MemLog {
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such record"))
     }
-    fn sync(&mut self) -> io::Result<()> {
-        Ok(())
+    fn take_batch(&mut self) -> Option<Batch> {
+        None
     }
+    fn batch_done(&mut self, _seq: u64) {}
 }
 
 #[derive(Default)]
@@ -170,7 +176,6 @@ pub struct History {
     last_id: u64,
     /// Markers found in the log at start-up, for the receipts table.
     pub(crate) replayed_markers: Vec<Record>,
-    sync_failed: bool,
 }
 
 impl Default for History {
@@ -189,7 +194,6 @@ impl History {
             known: HashSet::new(),
             last_id: 0,
             replayed_markers: Vec::new(),
-            sync_failed: false,
         }
     }
 
@@ -322,19 +326,14 @@ impl History {
         (out, more)
     }
 
-    /// Make the turn's records durable.
-    pub fn sync(&mut self) {
-        match self.log.sync() {
-            Ok(()) => self.sync_failed = false,
-            Err(e) => {
-                if !self.sync_failed {
-                    log::error!(
-                        "cannot write the history log: {e}; messages may be lost on restart"
-                    );
-                }
-                self.sync_failed = true;
-            }
-        }
+    /// The records appended since the last batch, for the log writer.
+    pub fn take_batch(&mut self) -> Option<Batch> {
+        self.log.take_batch()
+    }
+
+    /// The log writer made batches up to `seq` durable.
+    pub fn batch_done(&mut self, seq: u64) {
+        self.log.batch_done(seq)
     }
 }
 

@@ -328,12 +328,23 @@ impl Core {
         .min()
     }
 
-    /// Called once per event-loop turn, after all input and before the output
-    /// is sent: emits coalesced receipts and makes the turn's history durable
-    /// (one fsync), so nothing is acknowledged before it is on disk.
+    /// Called once per event-loop turn, after all input: emits coalesced
+    /// receipts and logs changed markers.
     pub fn end_of_turn(&mut self) {
         self.flush_receipts();
-        self.history.sync();
+    }
+
+    /// The history records appended this turn, for the log writer. The shell
+    /// holds back this turn's output (acks and deliveries alike) until the
+    /// writer reports the batch durable: nothing is acknowledged or shown
+    /// before it is on disk.
+    pub fn take_log_batch(&mut self) -> Option<crate::store::journal::Batch> {
+        self.history.take_batch()
+    }
+
+    /// The log writer made batches up to `seq` durable.
+    pub fn log_batch_done(&mut self, seq: u64) {
+        self.history.batch_done(seq)
     }
 
     /// The highest message id assigned so far.

@@ -10,7 +10,7 @@ use super::{ServerConfig, ServerError};
 use crate::core::accounts::{AuthDone, AuthJob};
 use crate::core::Core;
 use crate::store::accounts::AccountFile;
-use mio::{Registry, Token, Waker};
+use mio::Waker;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
@@ -23,8 +23,9 @@ pub(super) struct AuthWorker {
 }
 
 impl AuthWorker {
-    pub(super) fn start(registry: &Registry, token: Token) -> std::io::Result<AuthWorker> {
-        let waker = Arc::new(Waker::new(registry, token)?);
+    /// `waker` is the loop's one waker (mio allows one per poll), shared
+    /// with the history writer.
+    pub(super) fn start(waker: Arc<Waker>) -> std::io::Result<AuthWorker> {
         let (job_tx, job_rx) = mpsc::channel::<AuthJob>();
         let (done_tx, done_rx) = mpsc::channel::<AuthDone>();
         let thread = thread::Builder::new()

@@ -5,10 +5,13 @@
 //! budgeted per connection per turn so a flooding client cannot starve the
 //! others; a connection that used its budget is read again next turn without
 //! waiting for a new edge. Every path that queues bytes tries to write at once
-//! and arms WRITABLE interest if bytes remain.
+//! and arms WRITABLE interest if bytes remain. History records go to a
+//! writer thread that fsyncs them in groups; a turn's output is held until
+//! its records are durable, without the loop ever waiting for the disk.
 
 mod auth;
 mod conn;
+mod durable;
 mod files;
 mod hold;
 pub mod sched;
@@ -22,7 +25,7 @@ use crate::core::limits::Admit;
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
 use crate::protocol::{decode_frame, ClientMsg, DEFAULT_MAX_FRAME};
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,7 +36,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
-const AUTH: Token = Token(usize::MAX - 4);
+/// The loop's one waker: the history writer and the password hasher.
+const WAKE: Token = Token(usize::MAX - 3);
 
 /// Bytes read from one connection per turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
@@ -146,6 +150,8 @@ pub struct Server {
     held: Vec<ConnId>,
     /// The password hashing thread.
     auth: auth::AuthWorker,
+    /// History batches being made durable, and the output waiting for them.
+    commit: durable::GroupCommit,
 }
 
 impl Server {
@@ -185,10 +191,14 @@ impl Server {
             Some(files) => Some(tls::server_config(files).map_err(ServerError::Tls)?),
             None => None,
         };
-        let mut core = open_history(&cfg)?;
+        let (mut core, log_file) = open_history(&cfg)?;
+        let waker =
+            std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
+        let commit =
+            durable::GroupCommit::start(log_file, waker.clone()).map_err(ServerError::Poll)?;
         files::attach_store(&cfg, &mut core)?;
         auth::attach_accounts(&cfg, &mut core)?;
-        let auth = auth::AuthWorker::start(poll.registry(), AUTH).map_err(ServerError::Poll)?;
+        let auth = auth::AuthWorker::start(waker).map_err(ServerError::Poll)?;
         Ok(Server {
             cfg,
             poll,
@@ -208,6 +218,7 @@ impl Server {
             tls,
             held: Vec::new(),
             auth,
+            commit,
         })
     }
 
@@ -239,7 +250,11 @@ impl Server {
                 match ev.token() {
                     LISTENER => self.accept_all(now),
                     SIGNALS => stop |= self.signalled(),
-                    AUTH => self.auth.collect(&mut self.core, now),
+                    WAKE => {
+                        let ready = self.commit.on_done(&mut self.core);
+                        self.outbox.extend(ready);
+                        self.auth.collect(&mut self.core, now);
+                    }
                     Token(k) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(k, now);
@@ -384,10 +399,20 @@ impl Server {
         self.reap(now);
     }
 
-    /// Move the core's output into connection queues.
+    /// Move the core's output into connection queues, once the history
+    /// records of its turn are durable (group commit, see `durable`).
     fn dispatch(&mut self, now: Now) {
+        let out: Vec<(ConnId, Output)> = self.core.drain().collect();
+        let batch = self.core.take_log_batch();
+        let ready = self.commit.admit(batch, out);
+        self.outbox.extend(ready);
+        self.deliver(now);
+    }
+
+    /// Queue `outbox` (and whatever the core says while we do: leave notices
+    /// for dropped slow consumers) into connection queues.
+    fn deliver(&mut self, now: Now) {
         loop {
-            self.outbox.extend(self.core.drain());
             if self.outbox.is_empty() {
                 return;
             }
@@ -433,6 +458,7 @@ impl Server {
                     Output::Close(reason) => self.begin_close(k, &reason, now),
                 }
             }
+            self.outbox.extend(self.core.drain());
         }
     }
 
@@ -545,6 +571,10 @@ impl Server {
         self.core.shutdown("the server is shutting down");
         let now = self.clock.now();
         self.dispatch(now);
+        // Everything sent to the writer is on disk before the goodbyes go out.
+        let rest = self.commit.finish(&mut self.core);
+        self.outbox.extend(rest);
+        self.deliver(now);
         self.flush_dirty();
         let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
         let mut events = Events::with_capacity(256);
@@ -566,7 +596,7 @@ impl Server {
 
 /// Replay the history log under the data directory into a new core. A
 /// damaged tail is cut off and reported; what precedes it is kept.
-fn open_history(cfg: &ServerConfig) -> Result<Core, ServerError> {
+fn open_history(cfg: &ServerConfig) -> Result<(Core, std::fs::File), ServerError> {
     use crate::core::history::{History, Record};
     use crate::store::journal::Journal;
     let path = cfg.data_dir.join("history.log");
@@ -593,8 +623,12 @@ fn open_history(cfg: &ServerConfig) -> Result<Core, ServerError> {
         path.display(),
         started.elapsed().as_millis()
     );
+    let file = journal.writer().map_err(|source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
     history.set_log(Box::new(journal));
-    Ok(Core::with_history(cfg.core.clone(), history))
+    Ok((Core::with_history(cfg.core.clone(), history), file))
 }
 
 /// Append `data` to the connection's input and hand every complete frame to the core.
