@@ -8,6 +8,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json]
                    [--download-dir DIR] [--auto-accept] [--no-reconnect]
+                   [--tls] [--ca FILE] [--password | --password-file FILE]
 
   -n, --name NAME   your user name (required)
       --host HOST   server address (default 127.0.0.1)
@@ -21,6 +22,16 @@ usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json
                     exit (status 1) when the connection is lost instead of
                     reconnecting with backoff (1 s doubling to 30 s; the
                     CHAT_RECONNECT_BASE_MS environment variable sets the 1 s)
+      --tls         connect with TLS, trusting the system's certificates
+      --ca FILE     trust the certificate(s) in this PEM file instead (a
+                    self-signed server certificate, e.g. certs/cert.pem from
+                    `make certs`); implies --tls
+      --password    ask for the name's password (no echo) before connecting;
+                    a terminal also asks when the server says the name is
+                    registered
+      --password-file FILE
+                    read the password from the first line of FILE (scripts);
+                    the CHAT_PASSWORD environment variable works too
   -h, --help        show this help
 
 Interactive when stdin and stdout are terminals (type /help for commands);
@@ -31,6 +42,8 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
     let mut parser = lexopt::Parser::from_env();
     let mut name = None;
     let mut opts = Options::new("");
+    let mut ask = false;
+    let mut password_file: Option<std::path::PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('n') | Long("name") => name = Some(parser.value()?.string()?),
@@ -44,12 +57,50 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             Long("download-dir") => opts.download_dir = parser.value()?.into(),
             Long("auto-accept") => opts.auto_accept = true,
             Long("no-reconnect") => opts.reconnect = false,
+            Long("tls") => opts.tls = true,
+            Long("ca") => {
+                opts.ca = Some(parser.value()?.into());
+                opts.tls = true;
+            }
+            Long("password") => ask = true,
+            Long("password-file") => password_file = Some(parser.value()?.into()),
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(arg.unexpected()),
         }
     }
     opts.name = name.ok_or("missing --name NAME")?;
+    opts.password = password(ask, password_file, &opts.name)?;
     Ok(Some(opts))
+}
+
+/// The password from --password-file, CHAT_PASSWORD or (with --password) a
+/// prompt without echo; never from the command line itself, where `ps`
+/// would show it.
+fn password(
+    ask: bool,
+    file: Option<std::path::PathBuf>,
+    name: &str,
+) -> Result<Option<chat::protocol::Secret>, lexopt::Error> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        if line.is_empty() {
+            return Err(format!("{} is empty", path.display()).into());
+        }
+        return Ok(Some(chat::protocol::Secret(line)));
+    }
+    if let Ok(pw) = std::env::var("CHAT_PASSWORD") {
+        if !pw.is_empty() {
+            return Ok(Some(chat::protocol::Secret(pw)));
+        }
+    }
+    if ask {
+        let pw = rpassword::prompt_password(format!("password for {name}: "))
+            .map_err(|e| format!("cannot read a password: {e}"))?;
+        return Ok(Some(chat::protocol::Secret(pw)));
+    }
+    Ok(None)
 }
 
 fn main() -> ExitCode {

@@ -60,6 +60,8 @@ pub enum Command {
     File(super::transfer::FileCommand),
     /// Try to reconnect now instead of waiting for the next retry.
     Reconnect,
+    /// Set a new password (`None`: ask for it without echo).
+    Passwd(Option<String>),
     /// Older messages of a room or private conversation (default: the current room).
     History {
         target: Option<super::event::Conv>,
@@ -121,6 +123,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/decline-call", usage: "/decline-call", about: "decline the call ringing now", example: "/decline-call" },
     Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
     Spec { name: "/history", usage: "/history [@NAME|#ROOM] [N]", about: "show N (default 20) older messages of the current room or a chat; again for earlier ones", example: "/history 50" },
+    Spec { name: "/passwd", usage: "/passwd [NEW]", about: "set a new password for your name (registers it if it has none); a terminal asks without echo", example: "/passwd" },
     Spec { name: "/reconnect", usage: "/reconnect", about: "after a lost connection: try to reconnect now", example: "/reconnect" },
     Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
     Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
@@ -209,6 +212,11 @@ impl FromStr for Command {
             "/decline-call" => no_args(Command::DeclineCall),
             "/hangup" => no_args(Command::Hangup),
             "/reconnect" => no_args(Command::Reconnect),
+            "/passwd" => match args.as_slice() {
+                [] => Ok(Command::Passwd(None)),
+                [new] => Ok(Command::Passwd(Some(new.to_string()))),
+                _ => Err(usage()),
+            },
             "/history" => {
                 use super::event::Conv;
                 let limit = |s: &str| {

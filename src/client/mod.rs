@@ -19,6 +19,7 @@
 //!   and the reconnect loop around each connection.
 //! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.
 //! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
+//! - [`tls`]: the connection: plain TCP or rustls over the same mio socket; `--ca`, system roots.
 //! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
 //! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
 
@@ -31,6 +32,7 @@ pub mod receipts;
 pub mod reconnect;
 pub mod render;
 pub mod state;
+pub mod tls;
 pub mod transfer;
 pub mod ui;
 
@@ -55,6 +57,12 @@ pub struct Options {
     pub auto_accept: bool,
     /// Reconnect after a lost connection (`--no-reconnect`: exit 1 instead).
     pub reconnect: bool,
+    /// Connect with TLS.
+    pub tls: bool,
+    /// Trust the certificates in this PEM file (else the system's roots).
+    pub ca: Option<std::path::PathBuf>,
+    /// The name's password (from the prompt, `--password-file` or `CHAT_PASSWORD`).
+    pub password: Option<crate::protocol::Secret>,
 }
 
 impl Options {
@@ -69,6 +77,9 @@ impl Options {
             download_dir: std::path::PathBuf::from("downloads"),
             auto_accept: false,
             reconnect: true,
+            tls: false,
+            ca: None,
+            password: None,
         }
     }
 
@@ -95,6 +106,10 @@ pub enum ClientError {
     WaitTimeout { text: String, secs: String },
     /// The terminal or a local resource failed.
     Local(String),
+    /// TLS could not be set up or failed (untrusted certificate, no TLS on the port).
+    Tls(String),
+    /// The name is registered and the login had no password.
+    AuthRequired(String),
 }
 
 impl ClientError {
@@ -136,6 +151,8 @@ impl fmt::Display for ClientError {
                 write!(f, "timed out after {secs}s waiting for \"{text}\"")
             }
             ClientError::Local(m) => f.write_str(m),
+            ClientError::Tls(m) => f.write_str(m),
+            ClientError::AuthRequired(m) => write!(f, "login refused: {m}"),
         }
     }
 }

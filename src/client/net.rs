@@ -26,6 +26,7 @@ use super::event::Event;
 use super::output::Sink;
 use super::reconnect::{self, Backoff};
 use super::state::coalesce;
+use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
 use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, DEFAULT_MAX_FRAME};
 use mio::net::TcpStream;
@@ -104,6 +105,8 @@ pub struct NetConfig {
     pub reconnect: bool,
     /// First retry delay (doubling to `reconnect::CAP`).
     pub reconnect_base: Duration,
+    /// Connect with TLS.
+    pub tls: Option<TlsSetup>,
 }
 
 /// Start the network thread. Login progress arrives on the returned receiver.
@@ -144,7 +147,7 @@ fn net_main(
     sink: &dyn Sink,
     status: &Sender<NetStatus>,
 ) -> Option<ClientError> {
-    let stream = match connect(&cfg.host, cfg.port) {
+    let stream = match connect_to(cfg) {
         Ok(s) => s,
         Err(e) => return Some(e),
     };
@@ -196,6 +199,12 @@ fn net_main(
         let stream = link.reconnect(cfg, &mut backoff, link.logged_in)?;
         link.reset(stream);
     }
+}
+
+/// Connect (see [`connect`]) and start TLS if configured.
+fn connect_to(cfg: &NetConfig) -> Result<Transport, ClientError> {
+    let sock = connect(&cfg.host, cfg.port)?;
+    Transport::new(sock, cfg.tls.as_ref()).map_err(ClientError::Tls)
 }
 
 /// Resolve and connect (blocking, bounded), then hand the socket to mio.
@@ -261,7 +270,7 @@ struct Link<'a> {
     shared: &'a Shared,
     sink: &'a dyn Sink,
     status: &'a Sender<NetStatus>,
-    stream: TcpStream,
+    stream: Transport,
     inbuf: Vec<u8>,
     /// Encoded frames not yet written, from `out_pos` on.
     out: Vec<u8>,
@@ -293,7 +302,7 @@ impl Link<'_> {
         cfg: &NetConfig,
         backoff: &mut Backoff,
         mut announce: bool,
-    ) -> Option<TcpStream> {
+    ) -> Option<Transport> {
         let _ = self.poll.registry().deregister(&mut self.stream);
         loop {
             let delay = backoff.next_delay();
@@ -306,7 +315,7 @@ impl Link<'_> {
                 return None;
             }
             // Refused or unreachable: keep trying (the server may be restarting).
-            if let Ok(stream) = connect(&cfg.host, cfg.port) {
+            if let Ok(stream) = connect_to(cfg) {
                 return Some(stream);
             }
         }
@@ -339,7 +348,7 @@ impl Link<'_> {
     }
 
     /// A fresh connection: empty buffers, not logged in.
-    fn reset(&mut self, stream: TcpStream) {
+    fn reset(&mut self, stream: Transport) {
         self.stream = stream;
         self.inbuf.clear();
         self.out.clear();
@@ -501,6 +510,10 @@ impl Link<'_> {
                     eof = true;
                     break;
                 }
+                // TLS: an untrusted certificate, or no TLS on that port.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(ClientError::Tls(e.to_string()))
+                }
                 Err(_) => return Err(ClientError::Lost { detail: None }),
             }
         }
@@ -560,6 +573,14 @@ impl Link<'_> {
                             code: ErrorCode::SlowDown,
                             ..
                         } => {}
+                        ServerMsg::Error {
+                            code: ErrorCode::AuthRequired,
+                            message,
+                            ..
+                        } => {
+                            self.refused = Some(message.clone());
+                            return Err(ClientError::AuthRequired(message.clone()));
+                        }
                         ServerMsg::Error { code, message, .. } => {
                             // A refusal is final; anything else (too many
                             // connections, a timeout) is worth another try.
@@ -620,6 +641,10 @@ impl Link<'_> {
 
     /// Write until done or `WouldBlock`; arm WRITABLE only while bytes remain.
     fn flush(&mut self) -> Result<(), ClientError> {
+        // TLS records (handshake, alerts) wait in the session, not in `out`.
+        if let Err(e) = self.stream.flush_tls() {
+            return Err(lost(e));
+        }
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(lost("the server stopped accepting data")),
@@ -636,7 +661,7 @@ impl Link<'_> {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
-        let want = !self.out.is_empty();
+        let want = !self.out.is_empty() || self.stream.wants_write();
         if want != self.want_write {
             let interest = if want {
                 Interest::READABLE | Interest::WRITABLE

@@ -88,6 +88,10 @@ pub struct ClientState {
     room_ops: u32,
     /// Session token, highest id seen, shown ids, `/history` paging.
     rel: reliable::Reliable,
+    /// The password every `hello` carries (reconnects included).
+    password: Option<crate::protocol::Secret>,
+    /// A `/passwd` waiting for `password_changed`.
+    new_password: Option<crate::protocol::Secret>,
 }
 
 impl ClientState {
@@ -109,6 +113,23 @@ impl ClientState {
             call: None,
             room_ops: 0,
             rel: reliable::Reliable::default(),
+            password: None,
+            new_password: None,
+        }
+    }
+
+    /// The password to log in with (and to give as the old one in `/passwd`).
+    pub fn set_password(&mut self, password: Option<crate::protocol::Secret>) {
+        self.password = password;
+    }
+
+    /// `/passwd NEW`: the frame to send; the new password is used for
+    /// logins once the server confirms it.
+    pub fn change_password(&mut self, new: crate::protocol::Secret) -> ClientMsg {
+        self.new_password = Some(new.clone());
+        ClientMsg::ChangePassword {
+            old: self.password.clone(),
+            new,
         }
     }
 
@@ -426,8 +447,17 @@ impl ClientState {
             | ServerMsg::FileCredit { .. }
             | ServerMsg::FileChunk { .. }
             | ServerMsg::FileList { .. } => Outcome::default(),
-            // The answer to `/passwd` (which this client does not send yet).
-            ServerMsg::PasswordChanged { .. } => Outcome::default(),
+            ServerMsg::PasswordChanged { name, registered } => {
+                if let Some(p) = self.new_password.take() {
+                    self.password = Some(p);
+                }
+                let text = if registered {
+                    format!("the name {name} is registered now: logging in as {name} needs this password")
+                } else {
+                    format!("password changed: logging in as {name} needs the new one")
+                };
+                Outcome::event(Event::Info { text })
+            }
             ServerMsg::Synced { .. } => self.synced(),
             ServerMsg::HistoryEnd {
                 room,

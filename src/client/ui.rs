@@ -70,7 +70,14 @@ struct Session {
 impl Session {
     /// Connect, log in, and return once `welcome` has arrived.
     fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
+        let tls = match opts.tls {
+            true => {
+                Some(super::tls::setup(&opts.host, opts.ca.as_deref()).map_err(ClientError::Tls)?)
+            }
+            false => None,
+        };
         let mut state = ClientState::new(&opts.name, &opts.addr());
+        state.set_password(opts.password.clone());
         // Client ids unique across runs: the server drops a repeated one.
         state.set_cid_prefix(&reconnect::cid_prefix(reconnect::seed()));
         let shared = Arc::new(Shared::new(state));
@@ -83,6 +90,7 @@ impl Session {
             room: opts.room.clone(),
             reconnect: opts.reconnect,
             reconnect_base: reconnect::base_from_env(),
+            tls,
         };
         let (net, status) = net::spawn(cfg, shared.clone(), sink.clone())?;
         // Connecting is bounded by its own timeout (5 s per address) plus the login timeout.
@@ -117,6 +125,14 @@ impl Session {
     fn execute(&self, cmd: Command) {
         if let Command::File(fc) = cmd {
             super::transfer::execute(&self.shared, &self.net, &self.sink, fc);
+            return;
+        }
+        if let Command::Passwd(None) = cmd {
+            match ask_new_password() {
+                Ok(Some(new)) => self.execute(Command::Passwd(Some(new))),
+                Ok(None) => {}
+                Err(e) => self.sink.emit(&[Event::local_error(&e)]),
+            }
             return;
         }
         if let Command::Reconnect = cmd {
@@ -207,6 +223,39 @@ fn colours_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// `/passwd` in a terminal: the new password twice, without echo.
+fn ask_new_password() -> Result<Option<String>, String> {
+    if !io::stdin().is_terminal() {
+        return Err("usage in scripts: /passwd NEW".into());
+    }
+    let ask =
+        |p: &str| rpassword::prompt_password(p).map_err(|e| format!("cannot read a password: {e}"));
+    let new = ask("new password: ")?;
+    if new.is_empty() {
+        return Ok(None);
+    }
+    if ask("new password again: ")? != new {
+        return Err("the two passwords differ; nothing changed".into());
+    }
+    Ok(Some(new))
+}
+
+/// A terminal login to a registered name without a password: ask for it
+/// (no echo) and try again.
+fn start_asking(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
+    match Session::start(opts, sink.clone()) {
+        Err(ClientError::AuthRequired(_)) if opts.password.is_none() => {
+            let prompt = format!("password for {}: ", opts.name);
+            let pw = rpassword::prompt_password(prompt)
+                .map_err(|e| ClientError::Local(format!("cannot read a password: {e}")))?;
+            let mut again = opts.clone();
+            again.password = Some(crate::protocol::Secret(pw));
+            Session::start(&again, sink)
+        }
+        other => other,
+    }
+}
+
 fn run_terminal(opts: &Options, offset: i64) -> Result<i32, ClientError> {
     let term_err = |e: ReadlineError| ClientError::Local(format!("terminal: {e}"));
     let config = Config::builder()
@@ -227,7 +276,7 @@ fn run_terminal(opts: &Options, offset: i64) -> Result<i32, ClientError> {
         Renderer::new(style, offset, clock::now_ms()),
         printer,
     ));
-    let session = Session::start(opts, sink.clone())?;
+    let session = start_asking(opts, sink.clone())?;
     rl.set_helper(Some(ChatHelper {
         shared: session.shared.clone(),
         net: session.net.clone(),

@@ -66,6 +66,12 @@ impl ClientState {
             }
             // The front end asks the network thread.
             Command::Reconnect => Outcome::default(),
+            Command::Passwd(Some(new)) => {
+                Outcome::frame(self.change_password(crate::protocol::Secret(new)))
+            }
+            Command::Passwd(None) => {
+                err("usage: /passwd NEW (a terminal asks for it without echo)")
+            }
             Command::Call { to, media } => Outcome::frame(ClientMsg::Call { to, media }),
             Command::AcceptCall | Command::DeclineCall => match &self.call {
                 Some(c) if c.phase == CallPhase::Incoming => Outcome::frame(match cmd {

@@ -138,7 +138,7 @@ impl ClientState {
             room: Some(room),
             status,
             resume,
-            password: None,
+            password: self.password.clone(),
         }
     }
 
