@@ -115,11 +115,68 @@ pub(crate) struct Session {
     pub name: Option<String>,
     pub status: crate::protocol::Status,
     /// Rooms joined, sorted.
-    pub rooms: std::collections::BTreeSet<String>,
+    pub rooms: RoomSet,
     /// The call this user is in (ringing or active).
     pub call: Option<u64>,
     /// Set when the core asked for the connection to close.
     pub closing: bool,
+}
+
+/// A user's rooms: a sorted `Vec`, since a user is in a handful of rooms and
+/// a `BTreeSet` would allocate a whole node (~280 bytes) for the first one.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RoomSet(Vec<String>);
+
+impl RoomSet {
+    /// Add `room`; false if it was there.
+    pub fn insert(&mut self, room: String) -> bool {
+        match self.0.binary_search(&room) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, room);
+                true
+            }
+        }
+    }
+
+    /// Remove `room`; false if it was not there.
+    pub fn remove(&mut self, room: &str) -> bool {
+        match self.0.binary_search_by(|r| r.as_str().cmp(room)) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn contains(&self, room: &str) -> bool {
+        self.0.binary_search_by(|r| r.as_str().cmp(room)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a RoomSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for RoomSet {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
 }
 
 /// A room and what the core remembers about it.

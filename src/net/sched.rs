@@ -20,8 +20,10 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::rc::Rc;
 
-/// Control frames gathered into one vectored write at most.
-const MAX_IOV: usize = 64;
+/// Frames gathered into one vectored write at most (Linux's IOV_MAX): a
+/// fan-out turn leaves many small frames per connection, and each `writev`
+/// costs a system call.
+const MAX_IOV: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct OutQueue {
@@ -116,22 +118,30 @@ impl OutQueue {
         loop {
             self.promote();
             let Some((head, off)) = &self.head else {
+                self.shrink();
                 return Ok(());
             };
-            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            slices[0] = IoSlice::new(&head[*off..]);
-            let mut n = 1;
-            for f in self.ctrl.iter().take(MAX_IOV - 1) {
-                slices[n] = IoSlice::new(f);
-                n += 1;
-            }
-            match w.write_vectored(&slices[..n]) {
+            let more = self.ctrl.len().min(MAX_IOV - 1);
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1 + more);
+            slices.push(IoSlice::new(&head[*off..]));
+            slices.extend(self.ctrl.iter().take(more).map(|f| IoSlice::new(f)));
+            match w.write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => self.advance(written),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Give back queue memory once drained: an idle connection keeps none.
+    fn shrink(&mut self) {
+        if self.ctrl.is_empty() && self.ctrl.capacity() > 0 {
+            self.ctrl = VecDeque::new();
+        }
+        if self.ring.is_empty() && self.ring.capacity() > 0 {
+            self.ring = VecDeque::new();
         }
     }
 
