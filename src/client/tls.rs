@@ -104,9 +104,9 @@ fn explain(e: &rustls::Error) -> String {
         Error::InvalidCertificate(CertificateError::BadSignature) => {
             "the server's certificate is not trusted here (it is not signed by a certificate given with --ca); pass the server's own certificate with --ca FILE".into()
         }
-        Error::InvalidCertificate(other) => format!(
-            "the server's certificate is not accepted ({other:?}); for a self-signed certificate pass it with --ca FILE"
-        ),
+        Error::InvalidCertificate(_) => {
+            "the server's certificate is not trusted here; for a self-signed certificate pass it with --ca FILE".into()
+        }
         other => format!("TLS failed: {other}"),
     }
 }
