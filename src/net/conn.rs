@@ -37,6 +37,10 @@ pub enum ReadOutcome {
 }
 
 pub struct Conn {
+    /// The id the core knows this connection by: its slab key in the low 32
+    /// bits and a generation above, so output held for a connection that
+    /// closed can never reach a new one that got the same slab slot.
+    pub id: crate::core::ConnId,
     pub stream: TcpStream,
     pub peer: std::net::SocketAddr,
     /// Bytes received but not yet decoded (a partial frame).
@@ -67,6 +71,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: TcpStream, peer: std::net::SocketAddr) -> Self {
         Conn {
+            id: 0,
             stream,
             peer,
             rbuf: Vec::new(),

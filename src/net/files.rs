@@ -56,10 +56,10 @@ impl Server {
     /// Whether some download could move right now (then the poll must not sleep).
     pub(super) fn downloads_ready(&self) -> bool {
         let high = self.cfg.high_watermark;
-        self.core.download_conns().into_iter().any(|k| {
+        self.core.download_conns().into_iter().any(|id| {
             self.conns
-                .get(k)
-                .is_some_and(|c| !c.closing && c.chunk_slot_free(high))
+                .get(super::key_of(id))
+                .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high))
         })
     }
 
@@ -69,12 +69,12 @@ impl Server {
         let high = self.cfg.high_watermark;
         for _ in 0..PULL_ROUNDS {
             let mut pulled = false;
-            for k in self.core.download_conns() {
+            for id in self.core.download_conns() {
                 let free = self
                     .conns
-                    .get(k)
-                    .is_some_and(|c| !c.closing && c.chunk_slot_free(high));
-                if free && self.core.pull_chunk(k) {
+                    .get(super::key_of(id))
+                    .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high));
+                if free && self.core.pull_chunk(id) {
                     pulled = true;
                 }
             }

@@ -61,8 +61,9 @@ impl Server {
             conn.peer
         );
         conn.stop_reading = true;
+        let id = conn.id;
         self.core.refuse(
-            k,
+            id,
             ErrorCode::TlsRequired,
             "this port speaks TLS: connect with TLS (chat-client --tls, and --ca FILE for a self-signed certificate)",
         );

@@ -39,6 +39,11 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 /// The loop's one waker: the history writer and the password hasher.
 const WAKE: Token = Token(usize::MAX - 3);
 
+/// The slab key inside a connection id (see `Conn::id`).
+fn key_of(id: ConnId) -> usize {
+    id & 0xffff_ffff
+}
+
 /// Bytes read from one connection per turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection may take to flush and say goodbye.
@@ -152,6 +157,8 @@ pub struct Server {
     auth: auth::AuthWorker,
     /// History batches being made durable, and the output waiting for them.
     commit: durable::GroupCommit,
+    /// Generation of the next connection id.
+    next_gen: usize,
 }
 
 impl Server {
@@ -219,6 +226,7 @@ impl Server {
             held: Vec::new(),
             auth,
             commit,
+            next_gen: 1,
         })
     }
 
@@ -318,14 +326,17 @@ impl Server {
                         log::warn!("cannot register connection from {peer}: {e}");
                         continue;
                     }
+                    let id = ((self.next_gen & 0xffff_ffff) << 32) | k;
+                    self.next_gen += 1;
                     let conn = entry.insert(Conn::new(stream, peer));
+                    conn.id = id;
                     if let Some(cfg) = &self.tls {
                         conn.transport = tls::Transport::Sniff(cfg.clone());
                     }
                     log::debug!("conn {k}: accepted from {peer}");
                     // A refused connection gets its error and close with
                     // this turn's output.
-                    self.core.accept(k, peer.ip(), now);
+                    self.core.accept(id, peer.ip(), now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -417,8 +428,11 @@ impl Server {
                 return;
             }
             let batch = std::mem::take(&mut self.outbox);
-            for (k, out) in batch {
-                let Some(conn) = self.conns.get_mut(k) else {
+            for (id, out) in batch {
+                // Output for a connection that is gone, even if its slot
+                // was reused since, is dropped.
+                let k = key_of(id);
+                let Some(conn) = self.conns.get_mut(k).filter(|c| c.id == id) else {
                     continue;
                 };
                 match out {
@@ -450,7 +464,7 @@ impl Server {
                                     self.cfg.max_outbound
                                 );
                                 conn.discard_output();
-                                self.core.disconnect(k, Gone::Kicked, now);
+                                self.core.disconnect(id, Gone::Kicked, now);
                                 self.remove(k, "slow consumer");
                             }
                         }
@@ -473,9 +487,10 @@ impl Server {
         conn.closing = true;
         conn.stop_reading = true;
         conn.close_deadline = now.mono_ms + LINGER_MS;
+        let id = conn.id;
         self.closing.push(k);
         self.dirty.push(k);
-        self.core.disconnect(k, Gone::Kicked, now);
+        self.core.disconnect(id, Gone::Kicked, now);
     }
 
     fn flush_dirty(&mut self) {
@@ -556,7 +571,8 @@ impl Server {
         if let Some(mut conn) = self.conns.try_remove(k) {
             log::debug!("conn {k} ({}): removed: {why}", conn.peer);
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.core.disconnect(k, Gone::Abrupt, self.clock.now());
+            self.core
+                .disconnect(conn.id, Gone::Abrupt, self.clock.now());
         }
         self.closing.retain(|c| *c != k);
         self.backlog.retain(|c| *c != k);
@@ -632,7 +648,9 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, std::fs::File), ServerError
 }
 
 /// Append `data` to the connection's input and hand every complete frame to the core.
-fn ingest(k: ConnId, conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
+/// (`conn.id`, not the slab key, is what the core knows.)
+fn ingest(_key: usize, conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
+    let k = conn.id;
     if conn.stop_reading {
         return; // discard input while saying goodbye
     }
