@@ -23,7 +23,8 @@ pub use conn::{Conn, Queued, ReadOutcome};
 
 use crate::core::limits::Admit;
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
-use crate::protocol::{decode_frame, ClientMsg, DEFAULT_MAX_FRAME};
+use crate::protocol::codec::{parse_body, split_frame};
+use crate::protocol::{fast, ClientMsg, DEFAULT_MAX_FRAME};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -32,6 +33,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -45,7 +47,7 @@ fn key_of(id: ConnId) -> usize {
 }
 
 /// Bytes read from one connection per turn before others get their go.
-const READ_BUDGET: usize = 256 * 1024;
+const READ_BUDGET: usize = 64 * 1024;
 /// How long a closing connection may take to flush and say goodbye.
 const LINGER_MS: u64 = 2_000;
 
@@ -689,21 +691,33 @@ fn decode_all(
 ) -> usize {
     let mut off = 0;
     while !conn.stop_reading && conn.held_until.is_none() {
-        match decode_frame::<ClientMsg>(&buf[off..], max_frame) {
+        match split_frame(&buf[off..], max_frame) {
             Ok(None) => {
                 core.caught_up(k);
                 break;
             }
-            Ok(Some(d)) => {
-                if let Ok(msg) = &d.frame {
+            Ok(Some((body, used))) => {
+                // A file chunk is forwarded as it came: its payload is
+                // neither copied out of the frame nor decoded.
+                if let Some(c) = fast::chunk(body) {
+                    let raw = Rc::from(&buf[off..off + used]);
+                    off += used;
+                    core.handle_chunk(k, c.id, c.offset, c.data, raw, now);
+                    continue;
+                }
+                let frame = match fast::message(body) {
+                    Some(msg) => Ok(msg),
+                    None => parse_body::<ClientMsg>(body),
+                };
+                if let Ok(msg) = &frame {
                     if let Admit::Hold { until_ms } = core.admit(k, msg, now) {
                         conn.held_until = Some(until_ms);
                         break; // this frame and those behind it wait
                     }
                 }
-                off += d.consumed;
-                match d.frame {
-                    Ok(msg) => files::handle(core, k, msg, &buf[off - d.consumed..off], now),
+                off += used;
+                match frame {
+                    Ok(msg) => files::handle(core, k, msg, &buf[off - used..off], now),
                     Err(e) => {
                         log::debug!("conn {k}: bad frame: {e}");
                         core.frame_error(k, &e);

@@ -6,6 +6,7 @@
 //! each side sends. docs/PROTOCOL.md documents every frame with an example.
 
 pub mod codec;
+pub mod fast;
 pub mod files;
 pub mod message;
 pub mod secret;

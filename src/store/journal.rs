@@ -169,9 +169,12 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
     pub fn append(&mut self, rec: &R) -> Span {
         let start = self.pending.len();
         let off = self.written + self.inflight_len + start as u64;
-        let json = serde_json::to_vec(rec).expect("serializable record");
-        let _ = write!(self.pending, "{:08x} ", crc32(&json));
-        self.pending.extend_from_slice(&json);
+        // Serialize in place after room for the checksum, then fill it in.
+        self.pending.extend_from_slice(b"00000000 ");
+        let json_at = self.pending.len();
+        serde_json::to_writer(&mut self.pending, rec).expect("serializable record");
+        let crc = format!("{:08x}", crc32(&self.pending[json_at..]));
+        self.pending[start..start + 8].copy_from_slice(crc.as_bytes());
         self.pending.push(b'\n');
         Span {
             off,
