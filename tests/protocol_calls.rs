@@ -1,5 +1,5 @@
 //! Call signalling: ring, accept, decline, hang up, busy, missed, disconnect
-//! (docs/SERVER-CONTRACT.md "Calls").
+//! (docs/PROTOCOL.md "Calls").
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Login, logout, ping and shutdown, checked against docs/SERVER-CONTRACT.md ("Login",
+//! Login, logout, ping and shutdown, checked against docs/PROTOCOL.md ("Login",
 //! "Errors and robustness") through the raw protocol client.
 
 mod common;

@@ -1,5 +1,5 @@
 //! Room and private messages, room isolation, DM privacy and receipts
-//! (docs/SERVER-CONTRACT.md "Messages", "Receipts").
+//! (docs/PROTOCOL.md "Messages", "Receipts").
 
 mod common;
 

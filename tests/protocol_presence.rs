@@ -1,4 +1,4 @@
-//! Status notices and typing indicators (docs/SERVER-CONTRACT.md "Presence and typing").
+//! Status notices and typing indicators (docs/PROTOCOL.md "Presence and typing").
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Framing and robustness: size limits, malformed frames, partial frames, abrupt disconnects,
-//! slow consumers and bursts (docs/SERVER-CONTRACT.md "Errors and robustness").
+//! slow consumers and bursts (docs/PROTOCOL.md "Errors and robustness").
 
 mod common;
 

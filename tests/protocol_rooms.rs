@@ -1,4 +1,4 @@
-//! Rooms: join, create, leave, listing rooms and users (docs/SERVER-CONTRACT.md "Rooms").
+//! Rooms: join, create, leave, listing rooms and users (docs/PROTOCOL.md "Rooms").
 
 mod common;
 
