@@ -1,0 +1,108 @@
+//! The input path: bytes read from a connection become frames for the core.
+//!
+//! Frames are cut from the read buffer without copying when a read holds
+//! whole frames; only a partial frame's bytes stay in the connection's
+//! buffer. The hottest frames (room and private messages, file chunks) take
+//! the fast decoders of `protocol::fast`; a file chunk is handed on with its
+//! raw bytes, to be forwarded as they came. The message rate is applied
+//! here: a frame over the rate waits, with everything behind it.
+
+use super::{files, hold, tls, Conn};
+use crate::core::limits::Admit;
+use crate::core::{ConnId, Core, Now};
+use crate::protocol::codec::{parse_body, split_frame};
+use crate::protocol::{fast, ClientMsg};
+use std::rc::Rc;
+
+/// Append `data` to the connection's input and hand every complete frame to the core.
+/// (`conn.id`, not the slab key, is what the core knows.)
+pub(super) fn ingest(
+    _key: usize,
+    conn: &mut Conn,
+    data: &[u8],
+    core: &mut Core,
+    max_frame: usize,
+    now: Now,
+) {
+    let k = conn.id;
+    if conn.stop_reading {
+        return; // discard input while saying goodbye
+    }
+    if !conn.started && !data.is_empty() {
+        conn.started = true;
+        if matches!(conn.transport, tls::Transport::Plain) && tls::looks_like_tls(data) {
+            hold::tls_on_plain_port(k, conn, core);
+            return;
+        }
+    }
+    if conn.rbuf.is_empty() {
+        let used = decode_all(k, conn, data, core, max_frame, now);
+        if !conn.stop_reading {
+            conn.rbuf.extend_from_slice(&data[used..]);
+        }
+    } else {
+        conn.rbuf.extend_from_slice(data);
+        let buf = std::mem::take(&mut conn.rbuf);
+        let used = decode_all(k, conn, &buf, core, max_frame, now);
+        conn.rbuf = buf;
+        if conn.stop_reading {
+            conn.rbuf.clear();
+        } else {
+            conn.rbuf.drain(..used);
+        }
+    }
+}
+
+fn decode_all(
+    k: ConnId,
+    conn: &mut Conn,
+    buf: &[u8],
+    core: &mut Core,
+    max_frame: usize,
+    now: Now,
+) -> usize {
+    let mut off = 0;
+    while !conn.stop_reading && conn.held_until.is_none() {
+        match split_frame(&buf[off..], max_frame) {
+            Ok(None) => {
+                core.caught_up(k);
+                break;
+            }
+            Ok(Some((body, used))) => {
+                // A file chunk is forwarded as it came: its payload is
+                // neither copied out of the frame nor decoded.
+                if let Some(c) = fast::chunk(body) {
+                    let raw = Rc::from(&buf[off..off + used]);
+                    off += used;
+                    core.handle_chunk(k, c.id, c.offset, c.data, raw, now);
+                    continue;
+                }
+                let frame = match fast::message(body) {
+                    Some(msg) => Ok(msg),
+                    None => parse_body::<ClientMsg>(body),
+                };
+                if let Ok(msg) = &frame {
+                    if let Admit::Hold { until_ms } = core.admit(k, msg, now) {
+                        conn.held_until = Some(until_ms);
+                        break; // this frame and those behind it wait
+                    }
+                }
+                off += used;
+                match frame {
+                    Ok(msg) => files::handle(core, k, msg, &buf[off - used..off], now),
+                    Err(e) => {
+                        log::debug!("conn {k}: bad frame: {e}");
+                        core.frame_error(k, &e);
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!("conn {k} ({}): {e}; closing", conn.peer);
+                core.frame_error(k, &e);
+                conn.stop_reading = true; // the core queued a Close; stop reading now
+                return buf.len();
+            }
+        }
+    }
+    off
+}
