@@ -7,7 +7,7 @@ PORT ?= 5555
 DATA_DIR ?= ./data
 PREFIX ?= $(HOME)/.cargo
 
-.PHONY: all build release run-server run-client test unit-test scripts-test lint fmt install clean certs
+.PHONY: all build release run-server run-client test unit-test large-test scripts-test lint fmt install clean certs
 
 all: build
 
@@ -25,11 +25,17 @@ run-server: release
 run-client: release
 	./target/release/chat-client --name $(or $(NAME),$(USER)) --host $(HOST) --port $(PORT)
 
-## Everything CI checks: formatting, lints, unit + integration tests, script scenarios.
-test: lint unit-test scripts-test
+## Everything CI checks: formatting, lints, unit + integration tests, the
+## 1 GiB transfer (release build, flat server memory), script scenarios.
+test: lint unit-test large-test scripts-test
 
 unit-test:
 	$(CARGO) test --all-targets
+
+## A 1 GiB relayed transfer generated on the fly: SHA-256 matches and the
+## server's RSS stays flat (optimised, or it takes minutes).
+large-test:
+	$(CARGO) test --release --test transfer_large -- --include-ignored --nocapture
 
 scripts-test: build
 	./scripts/demo.sh

@@ -6,7 +6,8 @@
 //!
 //! The default run moves 256 MiB, which takes about half a minute in a debug
 //! build (hashing and base64 are unoptimised there). The 1 GiB run is
-//! `#[ignore]`d for time: `cargo test --release --test transfer_large -- --ignored`.
+//! `#[ignore]`d in debug builds; `make test` runs it optimised (`make
+//! large-test`: `cargo test --release --test transfer_large -- --include-ignored`).
 
 mod common;
 
