@@ -40,6 +40,21 @@ pub struct StoredMsg {
 }
 
 impl StoredMsg {
+    /// The `message` frame for this message, encoded without copying its
+    /// strings: byte for byte what `ServerMsg::Message` encodes to.
+    pub fn frame_bytes(&self, replay: Option<crate::protocol::Replay>) -> std::rc::Rc<[u8]> {
+        crate::protocol::encode_shared(&MessageView {
+            kind: "message",
+            id: self.id,
+            ts: self.ts,
+            from: &self.from,
+            room: self.room.as_deref(),
+            to: self.to.as_deref(),
+            text: &self.text,
+            replay,
+        })
+    }
+
     pub fn to_frame(&self, replay: Option<crate::protocol::Replay>) -> ServerMsg {
         ServerMsg::Message {
             id: self.id,
@@ -59,6 +74,30 @@ impl StoredMsg {
             (None, None) => ConvKey::Room(String::new()),
         }
     }
+}
+
+/// A `message` frame borrowing its strings (same field order as `ServerMsg`).
+#[derive(Serialize)]
+struct MessageView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: u64,
+    ts: u64,
+    from: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<crate::protocol::Replay>,
+}
+
+/// A message record borrowing the message: serializes as `Record::Msg`.
+#[derive(Serialize)]
+#[serde(tag = "r", rename_all = "snake_case")]
+pub enum RecordView<'a> {
+    Msg(&'a StoredMsg),
 }
 
 /// One record of the history log.
@@ -104,6 +143,8 @@ impl ConvKey {
 /// Where records go.
 pub trait Log {
     fn append(&mut self, rec: &Record) -> Span;
+    /// Append a message without cloning it.
+    fn append_msg(&mut self, m: &StoredMsg) -> Span;
     fn read_at(&self, span: Span) -> io::Result<Record>;
     /// Hand what was appended since the last batch to a writer thread.
     fn take_batch(&mut self) -> Option<Batch>;
@@ -114,6 +155,9 @@ pub trait Log {
 impl Log for Journal<Record> {
     fn append(&mut self, rec: &Record) -> Span {
         Journal::append(self, rec)
+    }
+    fn append_msg(&mut self, m: &StoredMsg) -> Span {
+        Journal::append_any(self, &RecordView::Msg(m))
     }
     fn read_at(&self, span: Span) -> io::Result<Record> {
         Journal::read_at(self, span)
@@ -133,6 +177,9 @@ pub struct MemLog {
 }
 
 impl Log for MemLog {
+    fn append_msg(&mut self, m: &StoredMsg) -> Span {
+        self.append(&Record::Msg(m.clone()))
+    }
     fn append(&mut self, rec: &Record) -> Span {
         self.records.push(rec.clone());
         Span {
@@ -243,7 +290,7 @@ impl History {
 
     /// Store a new message.
     pub fn append(&mut self, m: StoredMsg) {
-        let span = self.log.append(&Record::Msg(m.clone()));
+        let span = self.log.append_msg(&m);
         self.index(span, m);
     }
 
@@ -254,15 +301,20 @@ impl History {
     fn index(&mut self, span: Span, m: StoredMsg) {
         self.last_id = self.last_id.max(m.id);
         if let Some(cid) = &m.cid {
-            let c = self.cids.entry(m.from.clone()).or_default();
-            if c.map
-                .insert(cid.clone(), (m.id, m.ts, m.recipients))
-                .is_none()
-            {
-                c.order.push_back(cid.clone());
-                if c.order.len() > CIDS_PER_USER {
-                    if let Some(old) = c.order.pop_front() {
-                        c.map.remove(&old);
+            // (get_mut first: `entry` would allocate the key for every message)
+            if !self.cids.contains_key(&m.from) {
+                self.cids.insert(m.from.clone(), Cids::default());
+            }
+            if let Some(c) = self.cids.get_mut(&m.from) {
+                if c.map
+                    .insert(cid.clone(), (m.id, m.ts, m.recipients))
+                    .is_none()
+                {
+                    c.order.push_back(cid.clone());
+                    if c.order.len() > CIDS_PER_USER {
+                        if let Some(old) = c.order.pop_front() {
+                            c.map.remove(&old);
+                        }
                     }
                 }
             }
@@ -355,3 +407,36 @@ impl History {
 
 /// Most messages looked at to route one receipt to their authors.
 const RECEIPT_SCAN: usize = 1_024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{encode, Replay};
+
+    fn msg(room: bool, cid: bool) -> StoredMsg {
+        StoredMsg {
+            id: 42,
+            ts: 1_700_000_000_000,
+            from: "alice".into(),
+            room: room.then(|| "general".into()),
+            to: (!room).then(|| "bob".into()),
+            text: "hi \"you\"\n\u{e9}".into(),
+            cid: cid.then(|| "c1".into()),
+            recipients: 3,
+        }
+    }
+
+    #[test]
+    fn borrowed_views_encode_exactly_like_the_owned_types() {
+        for (room, cid) in [(true, true), (false, false), (true, false)] {
+            let m = msg(room, cid);
+            for replay in [None, Some(Replay::Missed), Some(Replay::History)] {
+                assert_eq!(&m.frame_bytes(replay)[..], &encode(&m.to_frame(replay))[..]);
+            }
+            assert_eq!(
+                serde_json::to_string(&RecordView::Msg(&m)).unwrap(),
+                serde_json::to_string(&Record::Msg(m.clone())).unwrap()
+            );
+        }
+    }
+}

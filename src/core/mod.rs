@@ -450,6 +450,18 @@ impl Core {
         }
     }
 
+    /// Queue an already encoded frame to every connection in `conns`.
+    pub(crate) fn fanout_bytes<I: IntoIterator<Item = ConnId>>(
+        &mut self,
+        conns: I,
+        frame: Rc<[u8]>,
+        prio: Priority,
+    ) {
+        for c in conns {
+            self.out.push((c, Output::Frame(frame.clone(), prio)));
+        }
+    }
+
     pub(crate) fn error(&mut self, conn: ConnId, code: ErrorCode, message: &str, re: &str) {
         self.error_cid(conn, code, message.to_string(), re, None);
     }

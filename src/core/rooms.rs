@@ -207,7 +207,7 @@ impl Core {
                 duplicate: false,
             },
         );
-        self.fanout(others, &stored.to_frame(None), Priority::Normal);
+        self.fanout_bytes(others, stored.frame_bytes(None), Priority::Normal);
         self.history.append(stored);
     }
 

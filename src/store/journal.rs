@@ -167,6 +167,12 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
 
     /// Queue a record; returns where it lives. It reaches the disk at `sync`.
     pub fn append(&mut self, rec: &R) -> Span {
+        self.append_any(rec)
+    }
+
+    /// Queue anything that serializes as an `R` would (a borrowed view of a
+    /// record, say, to skip cloning it just to write it).
+    pub fn append_any<T: Serialize + ?Sized>(&mut self, rec: &T) -> Span {
         let start = self.pending.len();
         let off = self.written + self.inflight_len + start as u64;
         // Serialize in place after room for the checksum, then fill it in.
