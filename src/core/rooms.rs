@@ -148,6 +148,40 @@ impl Core {
         true
     }
 
+    /// The sender's name if a new message from `conn` may go on: not a
+    /// resend of a stored `cid` (answered here) and valid text (else an error).
+    fn accept_message(
+        &mut self,
+        conn: ConnId,
+        text: &str,
+        cid: &Option<String>,
+        re: &str,
+    ) -> Option<String> {
+        let name = self.name_of(conn).map(str::to_string)?;
+        if self.answer_duplicate(conn, &name, cid) {
+            return None;
+        }
+        if let Err(e) = validate::text(text, self.cfg.max_text_chars) {
+            self.error_cid(conn, ErrorCode::Invalid, e, re, cid.clone());
+            return None;
+        }
+        Some(name)
+    }
+
+    /// Tell the sender its message is stored: it is `sent`.
+    fn ack_stored(&mut self, conn: ConnId, m: &StoredMsg) {
+        self.send(
+            conn,
+            &ServerMsg::Ack {
+                cid: m.cid.clone(),
+                id: m.id,
+                ts: m.ts,
+                recipients: m.recipients,
+                duplicate: false,
+            },
+        );
+    }
+
     pub(crate) fn room_msg(
         &mut self,
         conn: ConnId,
@@ -156,16 +190,9 @@ impl Core {
         cid: Option<String>,
         now: Now,
     ) {
-        let Some(name) = self.name_of(conn).map(str::to_string) else {
+        let Some(name) = self.accept_message(conn, &text, &cid, "room_msg") else {
             return;
         };
-        if self.answer_duplicate(conn, &name, &cid) {
-            return;
-        }
-        if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
-            self.error_cid(conn, ErrorCode::Invalid, e, "room_msg", cid);
-            return;
-        }
         let member = self
             .rooms
             .get(&room)
@@ -197,16 +224,7 @@ impl Core {
             cid,
             recipients,
         };
-        self.send(
-            conn,
-            &ServerMsg::Ack {
-                cid: stored.cid.clone(),
-                id,
-                ts: now.unix_ms,
-                recipients,
-                duplicate: false,
-            },
-        );
+        self.ack_stored(conn, &stored);
         self.fanout_bytes(others, stored.frame_bytes(None), Priority::Normal);
         self.history.append(stored);
     }
@@ -219,16 +237,9 @@ impl Core {
         cid: Option<String>,
         now: Now,
     ) {
-        let Some(name) = self.name_of(conn).map(str::to_string) else {
+        let Some(name) = self.accept_message(conn, &text, &cid, "private_msg") else {
             return;
         };
-        if self.answer_duplicate(conn, &name, &cid) {
-            return;
-        }
-        if let Err(e) = validate::text(&text, self.cfg.max_text_chars) {
-            self.error_cid(conn, ErrorCode::Invalid, e, "private_msg", cid);
-            return;
-        }
         if to == name {
             let msg = "you cannot send a private message to yourself".to_string();
             self.error_cid(conn, ErrorCode::Invalid, msg, "private_msg", cid);
@@ -254,19 +265,10 @@ impl Core {
             cid,
             recipients: 1,
         };
-        self.send(
-            conn,
-            &ServerMsg::Ack {
-                cid: stored.cid.clone(),
-                id,
-                ts: now.unix_ms,
-                recipients: 1,
-                duplicate: false,
-            },
-        );
+        self.ack_stored(conn, &stored);
         // Offline: held in the history, delivered at their next login.
         if let Some(peer) = peer {
-            self.send(peer, &stored.to_frame(None));
+            self.fanout_bytes([peer], stored.frame_bytes(None), Priority::Normal);
         }
         self.history.append(stored);
     }
