@@ -5,69 +5,8 @@
 mod common;
 
 use chat::protocol::{ClientMsg, Secret, ServerMsg, PROTOCOL_VERSION};
+use common::tmux::Tmux;
 use common::{Client, Server};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("chat-sec-{}-{}", std::process::id(), cmd.len()),
-        };
-        let out = tmux.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", cmd]);
-        assert!(out.status.success(), "tmux new-session: {out:?}");
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux (is it installed? .ci/run installs it)")
-    }
-
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "t"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn type_line(&self, text: &str) {
-        assert!(self
-            .run(&["send-keys", "-t", "t", "-l", text])
-            .status
-            .success());
-        assert!(self
-            .run(&["send-keys", "-t", "t", "Enter"])
-            .status
-            .success());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 fn client_cmd(server: &Server, extra: &str) -> String {
     format!(

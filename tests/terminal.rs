@@ -7,91 +7,20 @@
 
 mod common;
 
+use common::tmux::{prompt_line, Tmux};
 use common::{Client, Server};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux (is it installed? .ci/run installs it)")
-    }
-
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "t"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Poll the screen until `pred` holds, or panic with the screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        assert!(self.run(&args).status.success());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-/// The last non-empty line of the screen (where the prompt is).
-fn prompt_line(screen: &str) -> &str {
-    screen
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-}
 
 #[test]
 fn incoming_message_prints_above_a_half_typed_line_and_tab_completes_names() {
     let server = Server::start(&[]);
     let addr = server.addr();
-    let tmux = Tmux {
-        socket: format!("chat-test-{}", std::process::id()),
-    };
     let client = env!("CARGO_BIN_EXE_chat-client");
     let cmd = format!(
         "NO_COLOR=1 {client} --name alice --host {} --port {}",
         addr.ip(),
         addr.port()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::start(&cmd);
     tmux.wait_for("the prompt", |s| prompt_line(s).contains("#general>"));
 
     // bob logs in (alice sees it), alice types half a line.

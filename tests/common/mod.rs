@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use chat::protocol::{
     decode_frame, encode, ClientMsg, ErrorCode, Marker, Media, ReceiptKind, ServerMsg, Status,
     PROTOCOL_VERSION,

@@ -1,0 +1,87 @@
+//! A real terminal for the client: a private tmux server (its own `-L`
+//! socket) running one command in a 100x30 window, read with `capture-pane`
+//! and typed into with `send-keys`. Waiting polls the screen against a
+//! deadline: the screen is the only event a terminal gives. Killed on drop.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Start `cmd` (a shell command line) in a new detached session.
+    pub fn start(cmd: &str) -> Tmux {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let tmux = Tmux {
+            socket: format!(
+                "chat-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ),
+        };
+        let out = tmux.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", cmd]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        tmux
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux (is it installed? .ci/run installs it)")
+    }
+
+    /// What the window shows now.
+    pub fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", "t"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Poll the screen until `pred` holds, or panic with the screen.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `tmux send-keys` with these arguments (`-l TEXT` for literal text, or key names).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Type `text` and press Enter.
+    pub fn type_line(&self, text: &str) {
+        self.keys(&["-l", text]);
+        self.keys(&["Enter"]);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The last non-empty line of a screen (where the prompt is).
+pub fn prompt_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
