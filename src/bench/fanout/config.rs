@@ -1,0 +1,184 @@
+//! What a fan-out run is asked to do ([`FanoutConfig`]) and what it reports
+//! ([`FanoutResult`]); the run itself is in the parent module.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Which server a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Chat,
+    Redis,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Chat => "chat",
+            Target::Redis => "redis",
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "chat" => Ok(Target::Chat),
+            "redis" => Ok(Target::Redis),
+            _ => Err(format!("unknown target {s:?}: use chat or redis")),
+        }
+    }
+}
+
+/// A short name unique within this process, for rooms and user names.
+pub fn unique_tag(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Largest frame the bench accepts from a server.
+pub const MAX_FRAME: usize = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    pub target: Target,
+    pub addr: SocketAddr,
+    /// S: receiving members.
+    pub members: usize,
+    /// P: publishers.
+    pub publishers: usize,
+    /// W: messages in flight per publisher.
+    pub window: usize,
+    /// Message (text / payload) size in bytes, at least [`wire::STAMP_LEN`].
+    pub size: usize,
+    /// Counted run: this many messages per publisher. `None`: timed run.
+    pub messages: Option<u64>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// How long to wait for the last deliveries after publishing stops.
+    pub drain_timeout: Duration,
+    /// How long connecting and logging in may take.
+    pub setup_timeout: Duration,
+    /// Logins (or SUBSCRIBEs) in progress at once during setup.
+    pub max_connecting: usize,
+    /// The server's process, for CPU and memory figures.
+    pub server_pid: Option<u32>,
+    /// Room / channel name, and prefix of user names.
+    pub tag: String,
+}
+
+impl FanoutConfig {
+    pub fn new(target: Target, addr: SocketAddr, members: usize, publishers: usize) -> Self {
+        FanoutConfig {
+            target,
+            addr,
+            members,
+            publishers,
+            window: 32,
+            size: 100,
+            messages: None,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            setup_timeout: Duration::from_secs(60),
+            max_connecting: 100,
+            server_pid: None,
+            tag: unique_tag("f"),
+        }
+    }
+}
+
+/// Everything one fan-out run measured. Times in microseconds unless named
+/// otherwise; rates per second.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FanoutResult {
+    pub scenario: String,
+    pub target: String,
+    /// A diagnostic run's difference from the plain setup (e.g. "history on
+    /// tmpfs"); `None` for the figures the targets are judged on.
+    #[serde(default)]
+    pub variant: Option<String>,
+    pub members: usize,
+    pub publishers: usize,
+    pub window: usize,
+    pub size: usize,
+    /// "timed" or "counted".
+    pub mode: String,
+    /// Seconds the rates and CPU figures cover.
+    pub interval_s: f64,
+    pub published: u64,
+    pub delivered: u64,
+    pub published_per_s: f64,
+    pub delivered_per_s: f64,
+    pub latency_samples: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    /// Over the whole run (warm-up and drain included).
+    pub total_published: u64,
+    pub total_delivered: u64,
+    /// Deliveries the acks / PUBLISH replies announced.
+    pub expected_delivered: u64,
+    /// Published messages never acknowledged, plus announced deliveries that
+    /// never arrived (0 in a sound run).
+    pub lost: u64,
+    /// Messages a member saw out of sequence, repeated or after a gap.
+    pub order_errors: u64,
+    /// Error frames / replies from the server, and the first one.
+    pub server_errors: u64,
+    pub first_error: Option<String>,
+    pub setup_s: f64,
+    pub server_cpu_s: Option<f64>,
+    pub server_peak_rss: Option<u64>,
+    pub server_rss: Option<u64>,
+    pub bench_cpu_s: f64,
+}
+
+impl FanoutResult {
+    /// Server CPU in cores (CPU seconds per second of the interval).
+    pub fn server_cores(&self) -> Option<f64> {
+        self.server_cpu_s.map(|c| c / self.interval_s.max(1e-9))
+    }
+
+    pub fn bench_cores(&self) -> f64 {
+        self.bench_cpu_s / self.interval_s.max(1e-9)
+    }
+
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        format!(
+            "fanout {}{} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
+            self.target,
+            self.variant
+                .as_ref()
+                .map_or(String::new(), |v| format!(" ({v})")),
+            self.members,
+            self.publishers,
+            self.window,
+            self.published_per_s,
+            self.delivered_per_s,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+            self.server_cores()
+                .map_or("?".into(), |c| format!("{:.2} cores", c)),
+            self.server_peak_rss
+                .map_or("?".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+            self.bench_cores(),
+            self.lost,
+            self.order_errors,
+            self.server_errors,
+        )
+    }
+}
