@@ -41,6 +41,9 @@ Abuse limits (0 turns a limit off):
   --flood-timeout SECS   input held back this long without a pause is a
                          flood: disconnect (default 10)
   --max-rooms-per-user N rooms one user may be in (default 50)
+  --max-registrations-per-ip N
+                         names one address may register an hour (default 20;
+                         0: no limit)
   --max-name-chars N     longest user name (default 32)
   --max-room-chars N     longest room name (default 32)
   --max-message-chars N  longest message text (default 4000)
@@ -83,6 +86,9 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             Long("flood-timeout") => cfg.core.limits.flood_ms = secs_to_ms(p.value()?.parse()?),
             Long("max-rooms-per-user") => {
                 cfg.core.limits.max_rooms_per_user = p.value()?.parse()?
+            }
+            Long("max-registrations-per-ip") => {
+                cfg.core.limits.max_registrations_per_ip = p.value()?.parse()?
             }
             Long("max-name-chars") => cfg.core.limits.max_name_chars = at_least_one(&mut p)?,
             Long("max-room-chars") => cfg.core.limits.max_room_chars = at_least_one(&mut p)?,

@@ -145,6 +145,8 @@ pub(crate) struct Accounts {
     next_id: u64,
     by_name: HashMap<String, Failures>,
     by_ip: HashMap<IpAddr, Failures>,
+    /// When each address registered names (monotonic ms), for the hourly cap.
+    registered_by_ip: HashMap<IpAddr, std::collections::VecDeque<u64>>,
 }
 
 impl Accounts {
@@ -152,6 +154,8 @@ impl Accounts {
         self.pending.remove(&conn);
     }
 }
+
+const HOUR_MS: u64 = 3_600_000;
 
 fn wait_text(ms: u64) -> String {
     format!("{} s", ms.div_ceil(1000))
@@ -334,6 +338,10 @@ impl Core {
                 );
             }
             None => {
+                if let Some(why) = self.registration_refused(conn, now) {
+                    self.auth_error(conn, ErrorCode::TooManyAttempts, why, "hello");
+                    return None;
+                }
                 if let Err(why) = store::check_new_password(password.expose()) {
                     self.auth_error(
                         conn,
@@ -371,7 +379,13 @@ impl Core {
             return;
         }
         match self.accounts.map.get(&name).map(|a| a.hash.clone()) {
-            None => self.queue_job(conn, None, Some(new), Pending::Change),
+            None => {
+                if let Some(why) = self.registration_refused(conn, now) {
+                    self.auth_error(conn, ErrorCode::TooManyAttempts, why, re);
+                    return;
+                }
+                self.queue_job(conn, None, Some(new), Pending::Change)
+            }
             Some(hash) => {
                 let Some(old) = old else {
                     let m = format!("\"{name}\" is registered: give its current password too");
@@ -479,6 +493,29 @@ impl Core {
     }
 
     /// Save `name` with `hash`; false (and an error sent) if it could not be.
+    /// Why `conn`'s address may not register another name now, if so: it
+    /// registered `max_registrations_per_ip` names in the last hour.
+    fn registration_refused(&mut self, conn: ConnId, now: Now) -> Option<String> {
+        let max = self.cfg.limits.max_registrations_per_ip;
+        let ip = self.guard.ip_of(conn)?;
+        if max == 0 {
+            return None;
+        }
+        let times = self.accounts.registered_by_ip.get_mut(&ip)?;
+        while times.front().is_some_and(|t| t + HOUR_MS <= now.mono_ms) {
+            times.pop_front();
+        }
+        if times.len() < max {
+            return None;
+        }
+        let wait = times.front().map_or(0, |t| t + HOUR_MS - now.mono_ms);
+        Some(format!(
+            "this address registered {} names in the last hour; try again in {} min",
+            times.len(),
+            wait.div_ceil(60_000)
+        ))
+    }
+
     fn store_account(
         &mut self,
         conn: ConnId,
@@ -487,6 +524,7 @@ impl Core {
         now: Now,
         re: &str,
     ) -> bool {
+        let new = !self.accounts.map.contains_key(name);
         let since = self.accounts.map.get(name).map_or(now.unix_ms, |a| a.since);
         let old = self
             .accounts
@@ -504,6 +542,12 @@ impl Core {
             log::error!("cannot save the accounts file: {e}");
             self.internal(conn, "the server could not save its accounts file", re);
             return false;
+        }
+        if new {
+            if let Some(ip) = self.guard.ip_of(conn) {
+                let times = self.accounts.registered_by_ip.entry(ip).or_default();
+                times.push_back(now.mono_ms);
+            }
         }
         true
     }

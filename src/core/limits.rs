@@ -39,6 +39,8 @@ pub struct Limits {
     pub flood_ms: u64,
     /// Rooms one user may be in at once.
     pub max_rooms_per_user: usize,
+    /// Names one IP address may register in an hour (0: no limit).
+    pub max_registrations_per_ip: usize,
     /// Longest user name, in characters (at least 1).
     pub max_name_chars: usize,
     /// Longest room name, in characters (at least 1).
@@ -55,6 +57,7 @@ impl Default for Limits {
             msg_burst: 40,
             flood_ms: 10_000,
             max_rooms_per_user: 50,
+            max_registrations_per_ip: 20,
             max_name_chars: super::validate::MAX_NAME,
             max_room_chars: super::validate::MAX_NAME,
         }

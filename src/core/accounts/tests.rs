@@ -262,3 +262,45 @@ fn jobs_do_not_show_passwords() {
     let jobs = c.take_auth_jobs();
     assert!(!format!("{jobs:?}").contains("horse"));
 }
+
+#[test]
+fn one_address_registers_a_bounded_number_of_names_an_hour() {
+    let mut cfg = Config::default();
+    cfg.limits.login_timeout_ms = 0;
+    cfg.limits.max_registrations_per_ip = 2;
+    let mut c = Core::new(cfg);
+    for (conn, name) in [(1, "n1"), (2, "n2")] {
+        connect(&mut c, conn, 7);
+        c.handle(conn, hello(name, Some("a fine password")), at(0));
+        assert!(welcomed(&frames(&mut c, conn, at(0))), "{name}");
+    }
+    // A third name from the same address within the hour is refused, with
+    // no password work done; an unprotected login still works.
+    connect(&mut c, 3, 7);
+    c.handle(3, hello("n3", Some("a fine password")), at(1_000));
+    let out = frames(&mut c, 3, at(1_000));
+    assert_eq!(code(&out), Some(ErrorCode::TooManyAttempts), "{out:?}");
+    assert!(!c.is_registered("n3"));
+    c.handle(3, hello("n3", None), at(1_000));
+    assert!(welcomed(&frames(&mut c, 3, at(1_000))));
+    // ... and so is registering it with /passwd.
+    c.handle(
+        3,
+        ClientMsg::ChangePassword {
+            old: None,
+            new: Secret::from("a fine password"),
+        },
+        at(2_000),
+    );
+    assert_eq!(
+        code(&frames(&mut c, 3, at(2_000))),
+        Some(ErrorCode::TooManyAttempts)
+    );
+    // Another address may; this one may again an hour after its first.
+    connect(&mut c, 4, 8);
+    c.handle(4, hello("n4", Some("a fine password")), at(3_000));
+    assert!(welcomed(&frames(&mut c, 4, at(3_000))));
+    connect(&mut c, 5, 7);
+    c.handle(5, hello("n5", Some("a fine password")), at(HOUR_MS));
+    assert!(welcomed(&frames(&mut c, 5, at(HOUR_MS))));
+}
