@@ -372,3 +372,34 @@ fn a_burst_from_one_client_never_blocks_another_clients_ping() {
     assert_eq!(acker.join().expect("acker"), COUNT);
     other.expect_no_frame(50);
 }
+
+#[test]
+fn a_frame_that_stalls_half_way_is_closed_after_the_frame_timeout() {
+    let server = Server::start(&["--frame-timeout", "1"]);
+    let mut staller = Client::login(server.addr(), "staller");
+    let mut busy = Client::login(server.addr(), "busy");
+    staller.expect_notice(NoticeKind::Join, "busy", Some("general"));
+    // A header announcing 100 bytes, then only 10 of them.
+    let mut partial = (100u32).to_be_bytes().to_vec();
+    partial.extend_from_slice(b"{\"type\":\"p");
+    staller.send_raw(&partial);
+    // Meanwhile a client that keeps its frames whole, even with a partial
+    // frame at the end of almost every write, is never cut off.
+    let start = std::time::Instant::now();
+    let mut seq = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        seq += 1;
+        let mut bytes = chat::protocol::encode(&ClientMsg::Ping { seq: Some(seq) });
+        let half = bytes.split_off(bytes.len() / 2);
+        busy.send_raw(&bytes);
+        busy.send_raw(&half);
+        busy.recv_until(|m| matches!(m, ServerMsg::Pong { seq: Some(s) } if *s == seq));
+    }
+    let frames = staller.expect_closed_within(Duration::from_secs(5));
+    assert!(
+        frames.iter().any(|m| matches!(m,
+            ServerMsg::Error { code: ErrorCode::BadFrame, message, .. } if message.contains("without completing"))),
+        "{frames:?}"
+    );
+    busy.ping(seq + 1);
+}

@@ -17,6 +17,8 @@ Options:
   --max-frame BYTES      largest accepted frame (default 1048576)
   --max-outbound BYTES   queued bytes before a client that does not read is
                          disconnected (default 4194304)
+  --frame-timeout SECS   a frame still incomplete after this long closes the
+                         connection (default 30; 0: never)
   --typing-timeout SECS  typing indicator lifetime without refresh (default 5)
   --ring-timeout SECS    unanswered calls end as missed after this (default 30)
   --grace SECS           how long a dropped user's name is kept for their
@@ -67,6 +69,7 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
                 cfg.max_outbound = p.value()?.parse()?;
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);
             }
+            Long("frame-timeout") => cfg.frame_timeout_ms = secs_to_ms(p.value()?.parse()?),
             Long("typing-timeout") => cfg.core.typing_timeout_ms = secs_to_ms(p.value()?.parse()?),
             Long("grace") => cfg.core.grace_ms = secs_to_ms(p.value()?.parse()?),
             Long("max-file-size") => cfg.files.limits.max_file_size = bytes(&mut p)?,

@@ -66,6 +66,11 @@ pub struct Conn {
     pub started: bool,
     /// A TLS close_notify was queued.
     pub close_notified: bool,
+    /// Since when (monotonic ms) a partial frame has waited in `rbuf`
+    /// without another frame completing.
+    pub partial_since: Option<u64>,
+    /// Frames decoded so far (to tell a stalled frame from a busy stream).
+    pub frames_in: u64,
 }
 
 impl Conn {
@@ -86,6 +91,8 @@ impl Conn {
             held_until: None,
             started: false,
             close_notified: false,
+            partial_since: None,
+            frames_in: 0,
         }
     }
 

@@ -69,6 +69,7 @@ fn decode_all(
                 break;
             }
             Ok(Some((body, used))) => {
+                conn.frames_in += 1;
                 // A file chunk is forwarded as it came: its payload is
                 // neither copied out of the frame nor decoded.
                 if let Some(c) = fast::chunk(body) {

@@ -25,7 +25,7 @@ pub use files::FileConfig;
 pub use conn::{Conn, Queued, ReadOutcome};
 
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
-use crate::protocol::DEFAULT_MAX_FRAME;
+use crate::protocol::{ErrorCode, DEFAULT_MAX_FRAME};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub max_frame: usize,
     /// Queued outbound bytes past which a client is disconnected as a slow consumer.
     pub max_outbound: usize,
+    /// A frame that has been arriving this long without completing closes
+    /// the connection (a trickle that would pin a read buffer forever).
+    pub frame_timeout_ms: u64,
     /// Queued outbound bytes past which low-priority frames are dropped.
     pub high_watermark: usize,
     pub core: core::Config,
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             max_frame: DEFAULT_MAX_FRAME,
             max_outbound: 4 * 1024 * 1024,
+            frame_timeout_ms: 30_000,
             high_watermark: 1024 * 1024,
             core: core::Config::default(),
             files: FileConfig::default(),
@@ -161,6 +165,8 @@ pub struct Server {
     commit: durable::GroupCommit,
     /// Generation of the next connection id.
     next_gen: usize,
+    /// Connections with a partial frame waiting (see `Conn::partial_since`).
+    partial: Vec<ConnId>,
 }
 
 impl Server {
@@ -229,6 +235,7 @@ impl Server {
             auth,
             commit,
             next_gen: 1,
+            partial: Vec::new(),
         })
     }
 
@@ -286,10 +293,14 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
-        let mut deadline = [self.core.next_deadline(), self.hold_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
+        let mut deadline = [
+            self.core.next_deadline(),
+            self.hold_deadline(),
+            self.partial_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         for &k in &self.closing {
             if let Some(c) = self.conns.get(k) {
                 deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
@@ -367,6 +378,7 @@ impl Server {
             Some(_) => hold::HELD_INPUT.saturating_sub(conn.rbuf.len()),
             None => READ_BUDGET,
         };
+        let frames_before = conn.frames_in;
         let outcome = if budget == 0 {
             Ok(ReadOutcome::Budget)
         } else {
@@ -375,6 +387,19 @@ impl Server {
             })
         };
         conn.shrink();
+        // A partial frame starts (or restarts, when frames complete) the clock.
+        let waiting = !conn.rbuf.is_empty() && conn.held_until.is_none() && !conn.stop_reading;
+        match (waiting, conn.partial_since) {
+            (false, _) => conn.partial_since = None,
+            (true, None) => {
+                conn.partial_since = Some(now.mono_ms);
+                self.partial.push(k);
+            }
+            (true, Some(_)) if conn.frames_in != frames_before => {
+                conn.partial_since = Some(now.mono_ms);
+            }
+            (true, Some(_)) => {}
+        }
         if conn.held_until.is_some() && !self.held.contains(&k) {
             self.held.push(k);
         }
@@ -400,7 +425,56 @@ impl Server {
         }
     }
 
+    /// Close connections whose partial frame stalled past `frame_timeout_ms`.
+    fn expire_partials(&mut self, now: Now) {
+        let timeout = self.cfg.frame_timeout_ms;
+        let partial = std::mem::take(&mut self.partial);
+        for k in partial {
+            let Some(conn) = self.conns.get_mut(k) else {
+                continue;
+            };
+            let Some(since) = conn.partial_since else {
+                continue;
+            };
+            if timeout == 0 || now.mono_ms < since + timeout {
+                self.partial.push(k);
+                continue;
+            }
+            log::warn!(
+                "conn {k} ({}): a frame has been arriving for {} s without completing ({} bytes so far); closing",
+                conn.peer,
+                timeout / 1000,
+                conn.rbuf.len()
+            );
+            conn.partial_since = None;
+            conn.stop_reading = true;
+            conn.rbuf = Vec::new();
+            let id = conn.id;
+            self.core.refuse(
+                id,
+                ErrorCode::BadFrame,
+                &format!(
+                    "a frame has been arriving for {} s without completing; closing",
+                    timeout / 1000
+                ),
+            );
+        }
+    }
+
+    /// The earliest time `expire_partials` has work.
+    fn partial_deadline(&self) -> Option<u64> {
+        if self.cfg.frame_timeout_ms == 0 {
+            return None;
+        }
+        self.partial
+            .iter()
+            .filter_map(|&k| self.conns.get(k).and_then(|c| c.partial_since))
+            .min()
+            .map(|since| since + self.cfg.frame_timeout_ms)
+    }
+
     fn finish_turn(&mut self, now: Now) {
+        self.expire_partials(now);
         if self.core.next_deadline().is_some_and(|d| d <= now.mono_ms) {
             self.core.tick(now);
         }
