@@ -15,6 +15,7 @@ mod durable;
 mod files;
 mod hold;
 mod input;
+mod partial;
 
 use input::ingest;
 pub mod sched;
@@ -25,7 +26,7 @@ pub use files::FileConfig;
 pub use conn::{Conn, Queued, ReadOutcome};
 
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
-use crate::protocol::{ErrorCode, DEFAULT_MAX_FRAME};
+use crate::protocol::DEFAULT_MAX_FRAME;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -423,54 +424,6 @@ impl Server {
             }
             Err(e) => self.remove(k, &format!("read failed: {e}")),
         }
-    }
-
-    /// Close connections whose partial frame stalled past `frame_timeout_ms`.
-    fn expire_partials(&mut self, now: Now) {
-        let timeout = self.cfg.frame_timeout_ms;
-        let partial = std::mem::take(&mut self.partial);
-        for k in partial {
-            let Some(conn) = self.conns.get_mut(k) else {
-                continue;
-            };
-            let Some(since) = conn.partial_since else {
-                continue;
-            };
-            if timeout == 0 || now.mono_ms < since + timeout {
-                self.partial.push(k);
-                continue;
-            }
-            log::warn!(
-                "conn {k} ({}): a frame has been arriving for {} s without completing ({} bytes so far); closing",
-                conn.peer,
-                timeout / 1000,
-                conn.rbuf.len()
-            );
-            conn.partial_since = None;
-            conn.stop_reading = true;
-            conn.rbuf = Vec::new();
-            let id = conn.id;
-            self.core.refuse(
-                id,
-                ErrorCode::BadFrame,
-                &format!(
-                    "a frame has been arriving for {} s without completing; closing",
-                    timeout / 1000
-                ),
-            );
-        }
-    }
-
-    /// The earliest time `expire_partials` has work.
-    fn partial_deadline(&self) -> Option<u64> {
-        if self.cfg.frame_timeout_ms == 0 {
-            return None;
-        }
-        self.partial
-            .iter()
-            .filter_map(|&k| self.conns.get(k).and_then(|c| c.partial_since))
-            .min()
-            .map(|since| since + self.cfg.frame_timeout_ms)
     }
 
     fn finish_turn(&mut self, now: Now) {
