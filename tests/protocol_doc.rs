@@ -63,39 +63,7 @@ fn every_frame_type_has_a_section() {
                 .to_string()
         })
         .collect();
-    let client = [
-        "hello",
-        "logout",
-        "ping",
-        "room_msg",
-        "private_msg",
-        "set_status",
-        "typing",
-        "receipt",
-        "create_room",
-        "join",
-        "leave",
-        "list_rooms",
-        "list_users",
-        "call",
-        "call_accept",
-        "call_decline",
-        "hangup",
-        "file_offer",
-        "file_accept",
-        "file_reject",
-        "file_credit",
-        "file_chunk",
-        "file_pause",
-        "file_resume",
-        "file_cancel",
-        "file_done",
-        "file_failed",
-        "upload",
-        "list_files",
-        "download",
-        "change_password",
-    ];
+    let client = CLIENT_FRAME_TYPES;
     let server = [
         "welcome",
         "error",

@@ -32,41 +32,6 @@ impl Rng {
     }
 }
 
-const TYPES: &[&str] = &[
-    "hello",
-    "logout",
-    "ping",
-    "room_msg",
-    "private_msg",
-    "set_status",
-    "typing",
-    "receipt",
-    "create_room",
-    "join",
-    "leave",
-    "list_rooms",
-    "list_users",
-    "history",
-    "call",
-    "call_accept",
-    "call_decline",
-    "hangup",
-    "file_offer",
-    "file_accept",
-    "file_reject",
-    "file_credit",
-    "file_chunk",
-    "file_pause",
-    "file_resume",
-    "file_cancel",
-    "file_done",
-    "file_failed",
-    "upload",
-    "list_files",
-    "download",
-    "change_password",
-    "no_such_type",
-];
 const FIELDS: &[&str] = &[
     "version", "name", "room", "status", "text", "to", "cid", "kind", "peer", "up_to", "active",
     "before", "limit", "media", "call", "id", "offset", "size", "sha256", "bytes", "data",
@@ -110,7 +75,11 @@ fn frame(body: &[u8]) -> Vec<u8> {
 
 fn random_bytes(r: &mut Rng) -> Vec<u8> {
     let mut obj = serde_json::Map::new();
-    obj.insert("type".into(), json!(*r.pick(TYPES)));
+    let kind = match r.below(40) {
+        0 => "no_such_type",
+        _ => *r.pick(common::CLIENT_FRAME_TYPES),
+    };
+    obj.insert("type".into(), json!(kind));
     for _ in 0..r.below(6) {
         obj.insert(r.pick(FIELDS).to_string(), value(r, 0));
     }
