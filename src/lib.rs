@@ -5,11 +5,13 @@
 //! - [`core`]: the server's chat state machine: no sockets, no clock reads.
 //! - [`net`]: the server's mio shell: one `Poll`, a `slab` of connections.
 //! - [`client`]: the terminal client: command parsing, state, network thread, UI.
-//! - [`store`]: what outlives a process: the checksummed history log.
+//! - [`store`]: what outlives a process, and the effect runners that touch it.
+//! - [`sim`]: the server in memory for tests: core, fake clock, effects run inline.
 
 pub mod bench;
 pub mod client;
 pub mod core;
 pub mod net;
 pub mod protocol;
+pub mod sim;
 pub mod store;

@@ -1,23 +1,21 @@
-//! Message history: every room and private message, in a log that outlives
-//! the process, indexed in memory by conversation.
+//! Message history as the core sees it: the records it logs, and what it
+//! keeps in memory to answer without a disk.
 //!
-//! The core stays free of I/O by talking to a [`Log`]: in production the
-//! checksummed [`Journal`](crate::store::journal::Journal) under `--data-dir`,
-//! in unit tests a [`MemLog`]. The index keeps, per conversation, each
-//! message's id and where its record lives (16 bytes a message), plus the
-//! last few messages in full; older ones are read back from the log on demand.
-//! It also remembers, per user, the last client ids (`cid`) seen, so a resent
-//! message is recognised and answered with its original id.
+//! Every room and private message, receipt marker and first login becomes a
+//! record, encoded here and handed to the history worker in batches
+//! ([`History::seal`]); the worker owns the log file. In memory the core keeps,
+//! per conversation, the newest messages in full (for catch-up and history
+//! pages) and the authors of the newest [`AUTHORS_KEPT`] (so a receipt is
+//! routed without a disk read); older messages come back through a read
+//! effect. It also remembers, per user, the last client ids (`cid`) seen, so
+//! a resent message is recognised and answered with its original id.
 
+use super::effect::LogBatch;
 use crate::protocol::ServerMsg;
-use crate::store::journal::{Batch, Journal, Span};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::io;
 use std::rc::Rc;
 
-/// Full messages kept in memory per conversation.
-const RECENT: usize = 64;
 /// Client ids remembered per user for duplicate detection.
 const CIDS_PER_USER: usize = 4096;
 
@@ -140,70 +138,24 @@ impl ConvKey {
     }
 }
 
-/// Where records go.
-pub trait Log {
-    fn append(&mut self, rec: &Record) -> Span;
-    /// Append a message without cloning it.
-    fn append_msg(&mut self, m: &StoredMsg) -> Span;
-    fn read_at(&self, span: Span) -> io::Result<Record>;
-    /// Hand what was appended since the last batch to a writer thread.
-    fn take_batch(&mut self) -> Option<Batch>;
-    /// The writer made batches up to `seq` durable.
-    fn batch_done(&mut self, seq: u64);
-}
-
-impl Log for Journal<Record> {
-    fn append(&mut self, rec: &Record) -> Span {
-        Journal::append(self, rec)
-    }
-    fn append_msg(&mut self, m: &StoredMsg) -> Span {
-        Journal::append_any(self, &RecordView::Msg(m))
-    }
-    fn read_at(&self, span: Span) -> io::Result<Record> {
-        Journal::read_at(self, span)
-    }
-    fn take_batch(&mut self) -> Option<Batch> {
-        Journal::take_batch(self)
-    }
-    fn batch_done(&mut self, seq: u64) {
-        Journal::batch_done(self, seq)
-    }
-}
-
-/// An in-memory log, for tests and for running without a data directory.
-#[derive(Debug, Default)]
-pub struct MemLog {
-    records: Vec<Record>,
-}
-
-impl Log for MemLog {
-    fn append_msg(&mut self, m: &StoredMsg) -> Span {
-        self.append(&Record::Msg(m.clone()))
-    }
-    fn append(&mut self, rec: &Record) -> Span {
-        self.records.push(rec.clone());
-        Span {
-            off: self.records.len() as u64 - 1,
-            len: 0,
-        }
-    }
-    fn read_at(&self, span: Span) -> io::Result<Record> {
-        self.records
-            .get(span.off as usize)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such record"))
-    }
-    fn take_batch(&mut self) -> Option<Batch> {
-        None
-    }
-    fn batch_done(&mut self, _seq: u64) {}
-}
+/// Full messages kept in memory per conversation, for catch-up and
+/// history pages without a disk read.
+const RECENT: usize = 64;
+/// Authors remembered per conversation (id and author, newest first out):
+/// a receipt reaches the authors of the messages it covers among these.
+pub const AUTHORS_KEPT: usize = 4096;
 
 #[derive(Default)]
 struct Conversation {
-    /// (id, where) of every message, ascending.
-    index: Vec<(u64, Span)>,
+    /// The newest messages, oldest first.
     recent: VecDeque<Rc<StoredMsg>>,
+    /// Highest id of this conversation that is no longer in `recent` (0:
+    /// none): older messages are read back from the log.
+    evicted: u64,
+    /// (id, author) of the newest `AUTHORS_KEPT` messages, oldest first.
+    authors: VecDeque<(u64, u32)>,
+    /// Id of the newest message.
+    last: u64,
 }
 
 #[derive(Default)]
@@ -212,42 +164,68 @@ struct Cids {
     order: VecDeque<String>,
 }
 
-/// The history index and its log.
+/// A batch handed to the writer whose fate is not known yet: what to undo
+/// if it fails.
+struct Unsettled {
+    seq: u64,
+    msgs: Vec<Rc<StoredMsg>>,
+    /// Markers and first logins: written again with the next batch.
+    other: Vec<Record>,
+}
+
+/// What the live server knows of the history, in memory: the newest
+/// messages of each conversation, recent authors for receipts, client ids
+/// for duplicate detection, known users. The log itself belongs to the
+/// history worker (`store::history`); records reach it as
+/// [`LogBatch`]es and older messages come back as read effects.
 pub struct History {
-    log: Box<dyn Log>,
     convs: HashMap<ConvKey, Conversation>,
     /// Private conversations each user is part of.
     dms_of: HashMap<String, BTreeSet<ConvKey>>,
     cids: HashMap<String, Cids>,
     known: HashSet<String>,
+    /// Author names, numbered for `Conversation::authors`.
+    author_ids: HashMap<String, u32>,
+    author_names: Vec<String>,
     last_id: u64,
+    count: u64,
+    /// Encoded records of the batch being filled, and what they are.
+    pending: Vec<u8>,
+    pending_msgs: Vec<Rc<StoredMsg>>,
+    pending_other: Vec<Record>,
+    /// Sequence number of the batch being filled.
+    next_seq: u64,
+    unsettled: VecDeque<Unsettled>,
     /// Markers found in the log at start-up, for the receipts table.
     pub(crate) replayed_markers: Vec<Record>,
 }
 
 impl Default for History {
     fn default() -> Self {
-        History::new(Box::new(MemLog::default()))
-    }
-}
-
-impl History {
-    pub fn new(log: Box<dyn Log>) -> History {
         History {
-            log,
             convs: HashMap::new(),
             dms_of: HashMap::new(),
             cids: HashMap::new(),
             known: HashSet::new(),
+            author_ids: HashMap::new(),
+            author_names: Vec::new(),
             last_id: 0,
+            count: 0,
+            pending: Vec::new(),
+            pending_msgs: Vec::new(),
+            pending_other: Vec::new(),
+            next_seq: 1,
+            unsettled: VecDeque::new(),
             replayed_markers: Vec::new(),
         }
     }
+}
 
+impl History {
     /// Feed one record read back from the log at start-up.
-    pub fn replay(&mut self, span: Span, rec: Record) {
+    pub fn replay(&mut self, rec: Record) {
         match rec {
-            Record::Msg(m) => self.index(span, m),
+            Record::Msg(m) => self.index(Rc::new(m)),
             Record::Seen { name } => {
                 self.known.insert(name);
             }
@@ -255,18 +233,13 @@ impl History {
         }
     }
 
-    /// Replace the log (after replaying the old one into this index).
-    pub fn set_log(&mut self, log: Box<dyn Log>) {
-        self.log = log;
-    }
-
     pub fn last_id(&self) -> u64 {
         self.last_id
     }
 
-    /// Messages indexed.
-    pub fn message_count(&self) -> usize {
-        self.convs.values().map(|c| c.index.len()).sum()
+    /// Messages indexed (at start-up and since).
+    pub fn message_count(&self) -> u64 {
+        self.count
     }
 
     pub fn is_known(&self, name: &str) -> bool {
@@ -276,7 +249,7 @@ impl History {
     /// Remember a user; logged the first time.
     pub fn see(&mut self, name: &str) {
         if self.known.insert(name.to_string()) {
-            self.log.append(&Record::Seen {
+            self.log_other(Record::Seen {
                 name: name.to_string(),
             });
         }
@@ -288,18 +261,114 @@ impl History {
         self.cids.get(user)?.map.get(cid).copied()
     }
 
-    /// Store a new message.
-    pub fn append(&mut self, m: StoredMsg) {
-        let span = self.log.append_msg(&m);
-        self.index(span, m);
+    /// Store a new message; returns the batch it will be written with.
+    pub fn append(&mut self, m: StoredMsg) -> u64 {
+        crate::store::journal::encode_line(&mut self.pending, &RecordView::Msg(&m));
+        let m = Rc::new(m);
+        self.pending_msgs.push(m.clone());
+        self.index(m);
+        self.next_seq
     }
 
+    /// Log a marker's new value.
     pub fn append_marker(&mut self, rec: Record) {
-        self.log.append(&rec);
+        self.log_other(rec);
     }
 
-    fn index(&mut self, span: Span, m: StoredMsg) {
+    fn log_other(&mut self, rec: Record) {
+        crate::store::journal::encode_line(&mut self.pending, &rec);
+        self.pending_other.push(rec);
+    }
+
+    /// The batch being filled, if it has records: it goes to the writer now.
+    pub fn seal(&mut self) -> Option<LogBatch> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let bytes = std::mem::take(&mut self.pending);
+        self.unsettled.push_back(Unsettled {
+            seq,
+            msgs: std::mem::take(&mut self.pending_msgs),
+            other: std::mem::take(&mut self.pending_other),
+        });
+        Some(LogBatch { seq, bytes })
+    }
+
+    /// The newest batch with records not known to be durable (0: none):
+    /// the one being filled, or the newest handed to the writer.
+    pub fn newest_unsettled(&self) -> u64 {
+        if !self.pending.is_empty() {
+            self.next_seq
+        } else {
+            self.unsettled.back().map_or(0, |u| u.seq)
+        }
+    }
+
+    /// The unsettled batch holding message `id`, if any.
+    pub fn batch_of(&self, id: u64) -> Option<u64> {
+        if self.pending_msgs.iter().any(|m| m.id == id) {
+            return Some(self.next_seq);
+        }
+        self.unsettled
+            .iter()
+            .find(|u| u.msgs.iter().any(|m| m.id == id))
+            .map(|u| u.seq)
+    }
+
+    /// The writer reported batch `seq`. If it failed, its messages are
+    /// forgotten (they were never acknowledged) and its other records go
+    /// out again with the next batch. Returns the failed messages.
+    pub fn settle(&mut self, seq: u64, ok: bool) -> Vec<Rc<StoredMsg>> {
+        let Some(at) = self.unsettled.iter().position(|u| u.seq == seq) else {
+            return Vec::new();
+        };
+        let Some(u) = self.unsettled.remove(at) else {
+            return Vec::new();
+        };
+        if ok {
+            return Vec::new();
+        }
+        for rec in u.other {
+            self.log_other(rec);
+        }
+        let ids: HashSet<u64> = u.msgs.iter().map(|m| m.id).collect();
+        let mut touched: Vec<ConvKey> = u.msgs.iter().map(|m| m.conv()).collect();
+        touched.sort();
+        touched.dedup();
+        for key in touched {
+            if let Some(c) = self.convs.get_mut(&key) {
+                c.recent.retain(|m| !ids.contains(&m.id));
+                c.authors.retain(|(id, _)| !ids.contains(id));
+                c.last = c.recent.back().map_or(c.evicted, |m| m.id);
+            }
+        }
+        for m in &u.msgs {
+            if let (Some(cid), Some(c)) = (&m.cid, self.cids.get_mut(&m.from)) {
+                if c.map.get(cid).is_some_and(|(id, _, _)| *id == m.id) {
+                    c.map.remove(cid);
+                    c.order.retain(|x| x != cid);
+                }
+            }
+        }
+        self.count -= u.msgs.len() as u64;
+        u.msgs
+    }
+
+    fn author(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.author_ids.get(name) {
+            return n;
+        }
+        let n = self.author_names.len() as u32;
+        self.author_names.push(name.to_string());
+        self.author_ids.insert(name.to_string(), n);
+        n
+    }
+
+    fn index(&mut self, m: Rc<StoredMsg>) {
         self.last_id = self.last_id.max(m.id);
+        self.count += 1;
         if let Some(cid) = &m.cid {
             // (get_mut first: `entry` would allocate the key for every message)
             if !self.cids.contains_key(&m.from) {
@@ -322,17 +391,26 @@ impl History {
         let key = m.conv();
         if let ConvKey::Dm(a, b) = &key {
             for u in [a, b] {
-                self.dms_of
-                    .entry(u.clone())
-                    .or_default()
-                    .insert(key.clone());
+                if !self.dms_of.get(u).is_some_and(|s| s.contains(&key)) {
+                    self.dms_of
+                        .entry(u.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
             }
         }
+        let author = self.author(&m.from);
         let conv = self.convs.entry(key).or_default();
-        conv.index.push((m.id, span));
-        conv.recent.push_back(Rc::new(m));
+        conv.last = conv.last.max(m.id);
+        conv.authors.push_back((m.id, author));
+        if conv.authors.len() > AUTHORS_KEPT {
+            conv.authors.pop_front();
+        }
+        conv.recent.push_back(m);
         if conv.recent.len() > RECENT {
-            conv.recent.pop_front();
+            if let Some(old) = conv.recent.pop_front() {
+                conv.evicted = conv.evicted.max(old.id);
+            }
         }
     }
 
@@ -345,68 +423,55 @@ impl History {
     }
 
     /// Messages of `conv` with `after < id < before`, oldest first, at most
-    /// `limit` of the newest such; the flag says whether older ones were left out.
-    pub fn range(
+    /// `limit` of the newest such, and whether older ones were left out;
+    /// `None` if some of them are only in the log (read them with an
+    /// effect).
+    pub fn range_in_memory(
         &self,
         conv: &ConvKey,
         after: u64,
         before: u64,
         limit: usize,
-    ) -> (Vec<Rc<StoredMsg>>, bool) {
+    ) -> Option<(Vec<Rc<StoredMsg>>, bool)> {
         let Some(c) = self.convs.get(conv) else {
-            return (Vec::new(), false);
+            return Some((Vec::new(), false));
         };
-        let lo = c.index.partition_point(|(id, _)| *id <= after);
-        let hi = c.index.partition_point(|(id, _)| *id < before);
-        if lo >= hi {
-            return (Vec::new(), false);
+        let inside: Vec<&Rc<StoredMsg>> = c
+            .recent
+            .iter()
+            .filter(|m| m.id > after && m.id < before)
+            .collect();
+        let older_on_disk = c.evicted > after && before > after + 1;
+        if inside.len() < limit && older_on_disk {
+            return None; // some of the wanted ones are older than `recent`
         }
-        let start = hi.saturating_sub(limit).max(lo);
-        let more = start > lo;
-        let mut out = Vec::with_capacity(hi - start);
-        for &(id, span) in &c.index[start..hi] {
-            if let Some(m) = c.recent.iter().find(|m| m.id == id) {
-                out.push(m.clone());
-                continue;
-            }
-            match self.log.read_at(span) {
-                Ok(Record::Msg(m)) => out.push(Rc::new(m)),
-                Ok(_) => log::error!("history index points at a non-message record (id {id})"),
-                Err(e) => log::error!("cannot read message {id} from the history log: {e}"),
-            }
-        }
-        (out, more)
+        let start = inside.len().saturating_sub(limit);
+        let more = start > 0 || older_on_disk;
+        Some((inside[start..].iter().map(|m| Rc::clone(m)).collect(), more))
     }
 
-    /// The records appended since the last batch, for the log writer.
-    pub fn take_batch(&mut self) -> Option<Batch> {
-        self.log.take_batch()
-    }
-
-    /// The log writer made batches up to `seq` durable.
-    pub fn batch_done(&mut self, seq: u64) {
-        self.log.batch_done(seq)
-    }
-}
-
-impl History {
     /// Id of the newest message in `conv`.
     pub fn last_in(&self, conv: &ConvKey) -> Option<u64> {
-        self.convs.get(conv)?.index.last().map(|(id, _)| *id)
+        self.convs.get(conv).map(|c| c.last).filter(|&id| id > 0)
     }
 
-    /// Distinct authors of the messages of `conv` with `after < id <= upto`.
+    /// Distinct authors of the messages of `conv` with `after < id <= upto`
+    /// among the newest [`AUTHORS_KEPT`]: no disk read, and at most that
+    /// many entries looked at.
     pub fn authors(&self, conv: &ConvKey, after: u64, upto: u64) -> Vec<String> {
-        let (msgs, _) = self.range(conv, after, upto.saturating_add(1), RECEIPT_SCAN);
-        let mut v: Vec<String> = msgs.iter().map(|m| m.from.clone()).collect();
-        v.sort();
+        let Some(c) = self.convs.get(conv) else {
+            return Vec::new();
+        };
+        let lo = c.authors.partition_point(|(id, _)| *id <= after);
+        let hi = c.authors.partition_point(|(id, _)| *id <= upto);
+        let mut v: Vec<u32> = c.authors.range(lo..hi).map(|(_, a)| *a).collect();
+        v.sort_unstable();
         v.dedup();
-        v
+        v.into_iter()
+            .filter_map(|a| self.author_names.get(a as usize).cloned())
+            .collect()
     }
 }
-
-/// Most messages looked at to route one receipt to their authors.
-const RECEIPT_SCAN: usize = 1_024;
 
 #[cfg(test)]
 mod tests {

@@ -19,12 +19,16 @@
 
 pub mod accounts;
 mod calls;
+pub mod effect;
 mod filename;
 pub mod history;
 pub mod limits;
+mod outbox;
 mod receipts;
+mod reads;
 mod rooms;
 mod session;
+pub mod store_ops;
 pub mod transfer;
 mod transfer_ctl;
 mod transfer_store;
@@ -35,7 +39,8 @@ pub mod validate;
 mod tests;
 
 use crate::protocol::{encode_shared, ClientMsg, ErrorCode, FrameError, ServerMsg};
-use std::collections::{BTreeMap, HashMap};
+use effect::{Completion, Effect, OnFail};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 /// Identifies a connection; the reactor's slab key.
@@ -207,6 +212,11 @@ pub struct Core {
     pub(crate) guard: limits::Guard,
     pub(crate) accounts: accounts::Accounts,
     out: Vec<(ConnId, Output)>,
+    pub(crate) outbox: outbox::Outbox,
+    effects: VecDeque<Effect>,
+    /// History reads in flight: query -> what asked for it.
+    pub(crate) reads: HashMap<u64, reads::Read>,
+    next_query: u64,
 }
 
 impl Core {
@@ -238,6 +248,10 @@ impl Core {
             guard: Default::default(),
             accounts: Default::default(),
             out: Vec::new(),
+            outbox: Default::default(),
+            effects: VecDeque::new(),
+            reads: HashMap::new(),
+            next_query: 0,
         }
     }
 
@@ -386,22 +400,54 @@ impl Core {
     }
 
     /// Called once per event-loop turn, after all input: emits coalesced
-    /// receipts and logs changed markers.
+    /// receipts, logs changed markers, and hands the turn's history records
+    /// to the writer as one batch (an [`Effect::Log`]).
     pub fn end_of_turn(&mut self) {
         self.flush_receipts();
+        self.seal_log();
     }
 
-    /// The history records appended this turn, for the log writer. The shell
-    /// holds back this turn's output (acks and deliveries alike) until the
-    /// writer reports the batch durable: nothing is acknowledged or shown
-    /// before it is on disk.
-    pub fn take_log_batch(&mut self) -> Option<crate::store::journal::Batch> {
-        self.history.take_batch()
+    /// Queue the records appended so far as a batch (before any read
+    /// effect, so the read sees them).
+    pub(crate) fn seal_log(&mut self) {
+        if let Some(b) = self.history.seal() {
+            self.effects.push_back(Effect::Log(b));
+        }
     }
 
-    /// The log writer made batches up to `seq` durable.
-    pub fn log_batch_done(&mut self, seq: u64) {
-        self.history.batch_done(seq)
+    /// The next effect to run, oldest first.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        for job in self.take_auth_jobs() {
+            self.effects.push_back(Effect::Auth(job));
+        }
+        self.effects.pop_front()
+    }
+
+    /// A finished effect.
+    pub fn complete(&mut self, now: Now, done: Completion) {
+        match done {
+            Completion::Logged { seq, result } => {
+                let failed = result.is_err();
+                let lost = self.history.settle(seq, !failed);
+                if failed {
+                    log::warn!(
+                        "history batch {seq} was not stored ({}); {} message(s) refused with store_failed",
+                        result.err().unwrap_or_default(),
+                        lost.len()
+                    );
+                }
+                self.settle(seq, failed);
+            }
+            Completion::HistoryPage(page) => self.history_page(page),
+            Completion::Auth(done) => self.auth_done(done, now),
+            Completion::Store(done) => match done {},
+            Completion::AccountsSaved { .. } => {}
+        }
+    }
+
+    /// Frames waiting for a batch or a read, over all connections.
+    pub fn waiting_frames(&self) -> usize {
+        self.outbox.waiting_frames()
     }
 
     /// The highest message id assigned so far.
@@ -421,16 +467,15 @@ impl Core {
         });
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         for c in conns {
-            self.out
-                .push((c, Output::Frame(frame.clone(), Priority::Normal)));
+            self.emit(c, Output::Frame(frame.clone(), Priority::Normal), None);
         }
+        self.seal_log();
     }
 
     // ---- output helpers ----
 
     pub(crate) fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
-        self.out
-            .push((conn, Output::Frame(encode_shared(msg), Priority::Normal)));
+        self.emit(conn, Output::Frame(encode_shared(msg), Priority::Normal), None);
     }
 
     /// Encode once, queue to every connection in `conns`.
@@ -446,19 +491,21 @@ impl Core {
         }
         let frame = encode_shared(msg);
         for c in it {
-            self.out.push((c, Output::Frame(frame.clone(), prio)));
+            self.emit(c, Output::Frame(frame.clone(), prio), None);
         }
     }
 
-    /// Queue an already encoded frame to every connection in `conns`.
-    pub(crate) fn fanout_bytes<I: IntoIterator<Item = ConnId>>(
+    /// Queue an already encoded frame to every connection in `conns`, each
+    /// copy waiting for batch `seq` to be durable (dropped if it fails).
+    pub(crate) fn fanout_stored<I: IntoIterator<Item = ConnId>>(
         &mut self,
         conns: I,
         frame: Rc<[u8]>,
-        prio: Priority,
+        seq: u64,
     ) {
         for c in conns {
-            self.out.push((c, Output::Frame(frame.clone(), prio)));
+            let out = Output::Frame(frame.clone(), Priority::Normal);
+            self.emit(c, out, Some((seq, OnFail::Drop)));
         }
     }
 
@@ -489,7 +536,7 @@ impl Core {
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.closing = true;
         }
-        self.out.push((conn, Output::Close(reason)));
+        self.emit(conn, Output::Close(reason), None);
     }
 
     pub(crate) fn name_of(&self, conn: ConnId) -> Option<&str> {

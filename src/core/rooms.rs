@@ -1,8 +1,10 @@
 //! Rooms and messages: join, create, leave, lists, room and private messages.
 
+use super::effect::{OnFail, ReadRange};
 use super::history::{ConvKey, StoredMsg};
-use super::{typing::Conv, validate, ConnId, Core, Now, Priority};
-use crate::protocol::{ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
+use super::reads::Purpose;
+use super::{typing::Conv, validate, ConnId, Core, Now, Output, Priority};
+use crate::protocol::{encode_shared, ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
 
 impl Core {
     pub(crate) fn join(&mut self, conn: ConnId, room: String, create: bool, _now: Now) {
@@ -130,21 +132,29 @@ impl Core {
     }
 
     /// Answer a resent message (same `cid`) with its original id. True if it was one.
-    fn answer_duplicate(&mut self, conn: ConnId, name: &str, cid: &Option<String>) -> bool {
+    fn answer_duplicate(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        cid: &Option<String>,
+        re: &'static str,
+    ) -> bool {
         let Some((id, ts, recipients)) = self.history.duplicate(name, cid.as_deref()) else {
             return false;
         };
         log::debug!("conn {conn}: {name} resent {cid:?}, already stored as #{id}");
-        self.send(
-            conn,
-            &ServerMsg::Ack {
-                cid: cid.clone(),
-                id,
-                ts,
-                recipients,
-                duplicate: true,
-            },
-        );
+        let ack = ServerMsg::Ack {
+            cid: cid.clone(),
+            id,
+            ts,
+            recipients,
+            duplicate: true,
+        };
+        // Not durable yet? Then the resend's answer waits like the first.
+        let gate = self.history.batch_of(id).map(|seq| {
+            (seq, OnFail::Ack { re, cid: cid.clone() })
+        });
+        self.emit(conn, Output::Frame(encode_shared(&ack), Priority::Normal), gate);
         true
     }
 
@@ -155,10 +165,10 @@ impl Core {
         conn: ConnId,
         text: &str,
         cid: &Option<String>,
-        re: &str,
+        re: &'static str,
     ) -> Option<String> {
         let name = self.name_of(conn).map(str::to_string)?;
-        if self.answer_duplicate(conn, &name, cid) {
+        if self.answer_duplicate(conn, &name, cid, re) {
             return None;
         }
         if let Err(e) = validate::text(text, self.cfg.max_text_chars) {
@@ -168,18 +178,26 @@ impl Core {
         Some(name)
     }
 
-    /// Tell the sender its message is stored: it is `sent`.
-    fn ack_stored(&mut self, conn: ConnId, m: &StoredMsg) {
-        self.send(
+    /// Store `m`, show it to `others` and tell its sender it is `sent`,
+    /// all once its batch is durable; if that fails, the others never see
+    /// it and the sender gets `store_failed`.
+    fn store_and_deliver(&mut self, conn: ConnId, m: StoredMsg, others: Vec<ConnId>, re: &'static str) {
+        let ack = encode_shared(&ServerMsg::Ack {
+            cid: m.cid.clone(),
+            id: m.id,
+            ts: m.ts,
+            recipients: m.recipients,
+            duplicate: false,
+        });
+        let cid = m.cid.clone();
+        let frame = m.frame_bytes(None);
+        let seq = self.history.append(m);
+        self.emit(
             conn,
-            &ServerMsg::Ack {
-                cid: m.cid.clone(),
-                id: m.id,
-                ts: m.ts,
-                recipients: m.recipients,
-                duplicate: false,
-            },
+            Output::Frame(ack, Priority::Normal),
+            Some((seq, OnFail::Ack { re, cid })),
         );
+        self.fanout_stored(others, frame, seq);
     }
 
     pub(crate) fn room_msg(
@@ -224,9 +242,7 @@ impl Core {
             cid,
             recipients,
         };
-        self.ack_stored(conn, &stored);
-        self.fanout_bytes(others, stored.frame_bytes(None), Priority::Normal);
-        self.history.append(stored);
+        self.store_and_deliver(conn, stored, others, "room_msg");
     }
 
     pub(crate) fn private_msg(
@@ -265,12 +281,8 @@ impl Core {
             cid,
             recipients: 1,
         };
-        self.ack_stored(conn, &stored);
-        // Offline: held in the history, delivered at their next login.
-        if let Some(peer) = peer {
-            self.fanout_bytes([peer], stored.frame_bytes(None), Priority::Normal);
-        }
-        self.history.append(stored);
+        // Offline: kept in the history, delivered at their next login.
+        self.store_and_deliver(conn, stored, peer.into_iter().collect(), "private_msg");
     }
 
     /// `history{room|peer, before, limit}`: older messages, oldest first.
@@ -306,12 +318,24 @@ impl Core {
             }
         };
         let limit = limit.clamp(1, 500) as usize;
-        let (msgs, more) = self
-            .history
-            .range(&conv, 0, before.unwrap_or(u64::MAX), limit);
+        let before = before.unwrap_or(u64::MAX);
+        let Some((msgs, more)) = self.history.range_in_memory(&conv, 0, before, limit) else {
+            if self.may_read(conn, "history") {
+                let range = ReadRange {
+                    conv,
+                    after: 0,
+                    before,
+                    limit,
+                };
+                self.start_read(conn, vec![range], None, Purpose::History { room, peer });
+            }
+            return;
+        };
         let count = msgs.len() as u32;
+        let gate = self.unsettled_gate();
         for m in msgs {
-            self.send(conn, &m.to_frame(Some(Replay::History)));
+            let out = Output::Frame(m.frame_bytes(Some(Replay::History)), Priority::Normal);
+            self.emit(conn, out, gate.clone());
         }
         self.send(
             conn,

@@ -6,10 +6,12 @@
 //! take over a name whose old connection the server still thinks is alive
 //! (a half-open TCP connection after a network change).
 
+use super::effect::ReadRange;
 use super::history::{ConvKey, StoredMsg};
-use super::{validate, ConnId, Core, Gone, Now, Priority};
+use super::reads::Purpose;
+use super::{validate, ConnId, Core, Gone, Now, Output, Priority};
 use crate::protocol::{
-    ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo, PROTOCOL_VERSION,
+    encode_shared, ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo, PROTOCOL_VERSION,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
@@ -59,6 +61,17 @@ impl Core {
         }
         if let Err(e) = validate::name_max("user", &name, self.cfg.limits.max_name_chars) {
             self.error(conn, ErrorCode::Invalid, &e, "hello");
+            return;
+        }
+        // Bounded before anything else looks at the list: a resume names at
+        // most the rooms one user may be in.
+        let max_rooms = self.cfg.limits.max_rooms_per_user;
+        if resume.rooms.len() > max_rooms {
+            let msg = format!(
+                "resume lists {} rooms; a user may be in at most {max_rooms}",
+                resume.rooms.len()
+            );
+            self.error(conn, ErrorCode::Invalid, &msg, "hello");
             return;
         }
         let first = room.unwrap_or_else(|| DEFAULT_ROOM.to_string());
@@ -141,19 +154,23 @@ impl Core {
     /// Replay what `name` missed: with `since`, everything newer in their
     /// rooms and private conversations; without, private messages held for
     /// them while they were offline (newer than their delivered marker).
+    /// From memory when the newest messages cover it, else read from the log
+    /// (the connection's later output waits for it).
     fn catch_up(&mut self, conn: ConnId, name: &str, since: Option<u64>) {
-        let mut missed: Vec<Rc<StoredMsg>> = Vec::new();
         let rooms: Vec<String> = self
             .sessions
             .get(&conn)
             .map(|s| s.rooms.iter().cloned().collect())
             .unwrap_or_default();
+        let mut ranges = Vec::new();
         if let Some(since) = since {
             for r in &rooms {
-                let (m, _) =
-                    self.history
-                        .range(&ConvKey::Room(r.clone()), since, u64::MAX, REPLAY_CAP);
-                missed.extend(m);
+                ranges.push(ReadRange {
+                    conv: ConvKey::Room(r.clone()),
+                    after: since,
+                    before: u64::MAX,
+                    limit: REPLAY_CAP,
+                });
             }
         }
         for conv in self.history.dms_of(name) {
@@ -165,27 +182,64 @@ impl Core {
                     self.receipts.dm_marker(name, peer).0
                 }
             };
-            let (m, _) = self.history.range(&conv, after, u64::MAX, REPLAY_CAP);
-            missed.extend(m);
+            ranges.push(ReadRange {
+                conv,
+                after,
+                before: u64::MAX,
+                limit: REPLAY_CAP,
+            });
+        }
+        let mut missed: Vec<Rc<StoredMsg>> = Vec::new();
+        for r in &ranges {
+            match self
+                .history
+                .range_in_memory(&r.conv, r.after, r.before, r.limit)
+            {
+                Some((m, _)) => missed.extend(m),
+                None => {
+                    let purpose = Purpose::CatchUp {
+                        name: name.to_string(),
+                        rooms,
+                        since,
+                    };
+                    self.start_read(conn, ranges, Some(name.to_string()), purpose);
+                    return;
+                }
+            }
         }
         missed.retain(|m| m.from != name);
         missed.sort_by_key(|m| m.id);
         let count = missed.len() as u32;
+        let gate = self.unsettled_gate();
         for m in missed {
-            self.send(conn, &m.to_frame(Some(Replay::Missed)));
+            let out = Output::Frame(m.frame_bytes(Some(Replay::Missed)), Priority::Normal);
+            self.emit(conn, out, gate.clone());
         }
-        if since.is_some() || count > 0 {
-            let last_id = self.history.last_id();
-            self.send(conn, &ServerMsg::Synced { count, last_id });
-        }
-        if since.is_some() {
-            self.send_marker_snapshot(conn, name, &rooms);
+        for out in self.catch_up_tail(name, &rooms, since, count) {
+            self.emit(conn, out, None);
         }
     }
 
-    /// Current receipt markers of the others in `name`'s conversations, so a
-    /// reconnecting client learns what was delivered and read while it was away.
-    fn send_marker_snapshot(&mut self, conn: ConnId, name: &str, rooms: &[String]) {
+    /// What closes a catch-up of `count` messages: `synced`, and (for a
+    /// resume) the receipt markers of the others in `name`'s conversations,
+    /// so a reconnecting client learns what was delivered and read while it
+    /// was away.
+    pub(crate) fn catch_up_tail(
+        &mut self,
+        name: &str,
+        rooms: &[String],
+        since: Option<u64>,
+        count: u32,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        let frame = |m: &ServerMsg| Output::Frame(encode_shared(m), Priority::Normal);
+        if since.is_some() || count > 0 {
+            let last_id = self.history.last_id();
+            out.push(frame(&ServerMsg::Synced { count, last_id }));
+        }
+        if since.is_none() {
+            return out;
+        }
         for r in rooms {
             let markers: Vec<Marker> = self
                 .receipts
@@ -194,14 +248,11 @@ impl Core {
                 .filter(|m| m.user != name)
                 .collect();
             if !markers.is_empty() {
-                self.send(
-                    conn,
-                    &ServerMsg::Receipts {
-                        room: Some(r.clone()),
-                        peer: None,
-                        markers,
-                    },
-                );
+                out.push(frame(&ServerMsg::Receipts {
+                    room: Some(r.clone()),
+                    peer: None,
+                    markers,
+                }));
             }
         }
         for conv in self.history.dms_of(name) {
@@ -209,20 +260,18 @@ impl Core {
             let peer = if a == name { b } else { a };
             let (delivered, read) = self.receipts.dm_marker(peer, name);
             if delivered > 0 {
-                self.send(
-                    conn,
-                    &ServerMsg::Receipts {
-                        room: None,
-                        peer: Some(peer.clone()),
-                        markers: vec![Marker {
-                            user: peer.clone(),
-                            delivered,
-                            read,
-                        }],
-                    },
-                );
+                out.push(frame(&ServerMsg::Receipts {
+                    room: None,
+                    peer: Some(peer.clone()),
+                    markers: vec![Marker {
+                        user: peer.clone(),
+                        delivered,
+                        read,
+                    }],
+                }));
             }
         }
+        out
     }
 
     fn new_token(&mut self) -> String {
@@ -254,6 +303,8 @@ impl Core {
         self.drop_user(conn, true, now);
         self.sessions.remove(&conn);
         self.guard_gone(conn);
+        self.forget_output(conn);
+        self.reads.retain(|_, r| r.conn != conn);
     }
 
     /// Remove the user on `conn` from every room, call and typing state. An

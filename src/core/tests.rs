@@ -14,12 +14,14 @@ fn at(ms: u64) -> Now {
 
 struct Harness {
     core: Core,
+    runner: crate::sim::Runner,
 }
 
 impl Harness {
     fn new() -> Self {
         Harness {
             core: Core::new(Config::default()),
+            runner: crate::sim::Runner::new(),
         }
     }
 
@@ -47,6 +49,7 @@ impl Harness {
     /// Everything queued, decoded, after an end of turn.
     fn take(&mut self) -> Vec<(ConnId, S)> {
         self.core.end_of_turn();
+        self.runner.run(&mut self.core, at(0));
         self.core
             .drain()
             .filter_map(|(c, o)| match o {
@@ -132,6 +135,9 @@ fn room_message_is_encoded_once_for_all_members() {
         h.login(c, n);
     }
     h.send(1, say("general", "hi"), at(5));
+    assert_eq!(h.core.drain().count(), 0, "nothing shown before it is stored");
+    h.core.end_of_turn();
+    h.runner.run(&mut h.core, at(5));
     let frames: Vec<_> = h.core.drain().collect();
     let shared: Vec<&Rc<[u8]>> = frames
         .iter()

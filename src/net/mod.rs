@@ -11,11 +11,11 @@
 
 mod auth;
 mod conn;
-mod durable;
 mod files;
 mod hold;
 mod input;
 mod partial;
+mod workers;
 
 use input::ingest;
 pub mod sched;
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
-/// The loop's one waker: the history writer and the password hasher.
+/// The loop's one waker: every effect runner (see `workers`).
 const WAKE: Token = Token(usize::MAX - 3);
 
 /// The slab key inside a connection id (see `Conn::id`).
@@ -160,10 +160,8 @@ pub struct Server {
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Connections whose input is held back by the message rate.
     held: Vec<ConnId>,
-    /// The password hashing thread.
-    auth: auth::AuthWorker,
-    /// History batches being made durable, and the output waiting for them.
-    commit: durable::GroupCommit,
+    /// The effect runners.
+    workers: workers::Workers,
     /// Generation of the next connection id.
     next_gen: usize,
     /// Connections with a partial frame waiting (see `Conn::partial_since`).
@@ -207,14 +205,12 @@ impl Server {
             Some(files) => Some(tls::server_config(files).map_err(ServerError::Tls)?),
             None => None,
         };
-        let (mut core, log_file) = open_history(&cfg)?;
+        let (mut core, log) = open_history(&cfg)?;
         let waker =
             std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
-        let commit =
-            durable::GroupCommit::start(log_file, waker.clone()).map_err(ServerError::Poll)?;
         files::attach_store(&cfg, &mut core)?;
         auth::attach_accounts(&cfg, &mut core)?;
-        let auth = auth::AuthWorker::start(waker).map_err(ServerError::Poll)?;
+        let workers = workers::Workers::start(log, waker).map_err(ServerError::Poll)?;
         Ok(Server {
             cfg,
             poll,
@@ -233,8 +229,7 @@ impl Server {
             outbox: Vec::new(),
             tls,
             held: Vec::new(),
-            auth,
-            commit,
+            workers,
             next_gen: 1,
             partial: Vec::new(),
         })
@@ -269,9 +264,9 @@ impl Server {
                     LISTENER => self.accept_all(now),
                     SIGNALS => stop |= self.signalled(),
                     WAKE => {
-                        let ready = self.commit.on_done(&mut self.core);
-                        self.outbox.extend(ready);
-                        self.auth.collect(&mut self.core, now);
+                        while let Some(done) = self.workers.try_done() {
+                            self.core.complete(now, done);
+                        }
                     }
                     Token(k) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -432,20 +427,19 @@ impl Server {
             self.core.tick(now);
         }
         self.core.end_of_turn();
-        self.auth.submit(&mut self.core);
         self.dispatch(now);
         self.flush_dirty();
         self.pump_downloads(now);
         self.reap(now);
     }
 
-    /// Move the core's output into connection queues, once the history
-    /// records of its turn are durable (group commit, see `durable`).
+    /// Hand the core's effects to the workers and move its output into
+    /// connection queues (what waits for a batch or a read, the core keeps).
     fn dispatch(&mut self, now: Now) {
-        let out: Vec<(ConnId, Output)> = self.core.drain().collect();
-        let batch = self.core.take_log_batch();
-        let ready = self.commit.admit(batch, out);
-        self.outbox.extend(ready);
+        while let Some(e) = self.core.poll_effect() {
+            self.workers.submit(e);
+        }
+        self.outbox.extend(self.core.drain());
         self.deliver(now);
     }
 
@@ -616,10 +610,14 @@ impl Server {
         self.core.shutdown("the server is shutting down");
         let now = self.clock.now();
         self.dispatch(now);
-        // Everything sent to the writer is on disk before the goodbyes go out.
-        let rest = self.commit.finish(&mut self.core);
-        self.outbox.extend(rest);
-        self.deliver(now);
+        // Everything sent to the writer is settled before the goodbyes go out.
+        for done in self.workers.finish() {
+            self.core.complete(now, done);
+        }
+        while let Some(e) = self.core.poll_effect() {
+            log::debug!("effect left at shutdown: {e:?}");
+        }
+        self.dispatch(now);
         self.flush_dirty();
         let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
         let mut events = Events::with_capacity(256);
@@ -639,20 +637,18 @@ impl Server {
     }
 }
 
-/// Replay the history log under the data directory into a new core. A
-/// damaged tail is cut off and reported; what precedes it is kept.
-fn open_history(cfg: &ServerConfig) -> Result<(Core, std::fs::File), ServerError> {
-    use crate::core::history::{History, Record};
-    use crate::store::journal::Journal;
+/// Replay the history log under the data directory into a new core and
+/// the history worker's log. A damaged tail is cut off and reported; what
+/// precedes it is kept.
+fn open_history(cfg: &ServerConfig) -> Result<(Core, crate::store::history::HistoryLog), ServerError> {
+    use crate::store::history::HistoryLog;
     let path = cfg.data_dir.join("history.log");
-    let mut history = History::default();
     let started = Instant::now();
-    let (journal, damage) = Journal::<Record>::open(&path, |span, rec| history.replay(span, rec))
-        .map_err(|source| ServerError::DataDir {
+    let opened = HistoryLog::open(&path).map_err(|source| ServerError::DataDir {
         path: path.clone(),
         source,
     })?;
-    if let Some(d) = damage {
+    if let Some(d) = &opened.damage {
         log::warn!(
             "history log {}: {} at byte {}; cut off {} byte(s), kept everything before it",
             path.display(),
@@ -663,15 +659,10 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, std::fs::File), ServerError
     }
     log::info!(
         "history: {} message(s) up to id {} replayed from {} in {} ms",
-        history.message_count(),
-        history.last_id(),
+        opened.history.message_count(),
+        opened.history.last_id(),
         path.display(),
         started.elapsed().as_millis()
     );
-    let file = journal.writer().map_err(|source| ServerError::DataDir {
-        path: path.clone(),
-        source,
-    })?;
-    history.set_log(Box::new(journal));
-    Ok((Core::with_history(cfg.core.clone(), history), file))
+    Ok((Core::with_history(cfg.core.clone(), opened.history), opened.log))
 }

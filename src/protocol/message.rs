@@ -173,6 +173,9 @@ pub enum ErrorCode {
     TlsNotSupported,
     /// Joining would take the user past `--max-rooms-per-user`.
     TooManyRooms,
+    /// The server could not make the message durable (disk full or
+    /// failing): it was not stored and nobody got it; send it again later.
+    StoreFailed,
 }
 
 /// Frames a client sends.

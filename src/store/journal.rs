@@ -1,13 +1,14 @@
 //! An append-only, checksummed record log.
 //!
 //! Each record is one line: eight hex digits of CRC-32 over the JSON, a space,
-//! the JSON, a newline. Appends collect in memory and reach the file at
-//! [`Journal::sync`], which writes them and calls `fdatasync` once: the server
-//! calls it once per event-loop turn, before it sends the acknowledgements of
-//! that turn, so an acknowledged message is on disk. At open, the file is
-//! scanned; the first line that is truncated, fails its checksum or does not
-//! parse ends the good prefix, and everything from there on is cut off and
-//! reported, never silently kept.
+//! the JSON, a newline ([`encode_line`]). The core encodes records; the
+//! history worker owns the file and appends whole batches with
+//! [`Journal::append`], which writes them and calls `fdatasync` once, and on
+//! any failure cuts the file back to where the batch began, so a failed
+//! batch leaves nothing behind. At open, the file is scanned; the first line
+//! that is truncated, fails its checksum or does not parse ends the good
+//! prefix, and everything from there on is cut off and reported, never
+//! silently kept.
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs::{File, OpenOptions};
@@ -61,12 +62,15 @@ pub fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-/// Appended bytes handed to a writer thread (see [`Journal::take_batch`]).
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// Increases by one per batch.
-    pub seq: u64,
-    pub bytes: std::sync::Arc<[u8]>,
+/// Append `rec` to `buf` as one log line: checksum, space, JSON, newline.
+pub fn encode_line<T: Serialize + ?Sized>(buf: &mut Vec<u8>, rec: &T) {
+    let start = buf.len();
+    buf.extend_from_slice(b"00000000 ");
+    let json_at = buf.len();
+    serde_json::to_writer(&mut *buf, rec).expect("serializable record");
+    let crc = format!("{:08x}", crc32(&buf[json_at..]));
+    buf[start..start + 8].copy_from_slice(crc.as_bytes());
+    buf.push(b'\n');
 }
 
 /// Where a record lives in the log.
@@ -87,23 +91,11 @@ pub struct Damage {
     pub why: String,
 }
 
-/// A log of `R` records.
-///
-/// Appends collect in `pending`. Either [`Journal::sync`] writes and syncs
-/// them on the calling thread, or [`Journal::take_batch`] hands them to a
-/// writer thread (group commit: the event loop goes on while the disk
-/// works) and [`Journal::batch_done`] records that the writer made them
-/// durable. Batches in flight stay readable from memory.
+/// A log of `R` records, open for appending and reading.
 pub struct Journal<R> {
     file: File,
     /// Bytes on disk and synced.
     written: u64,
-    /// Batches handed to a writer and not yet confirmed, oldest first.
-    inflight: std::collections::VecDeque<Batch>,
-    inflight_len: u64,
-    next_seq: u64,
-    /// Encoded records not yet written.
-    pending: Vec<u8>,
     _r: PhantomData<R>,
 }
 
@@ -155,10 +147,6 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
             Journal {
                 file,
                 written: off,
-                inflight: Default::default(),
-                inflight_len: 0,
-                next_seq: 1,
-                pending: Vec::new(),
                 _r: PhantomData,
             },
             damage,
@@ -166,125 +154,54 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
     }
 
     /// Queue a record; returns where it lives. It reaches the disk at `sync`.
-    pub fn append(&mut self, rec: &R) -> Span {
-        self.append_any(rec)
+    /// Bytes in the log (all of them synced).
+    pub fn len(&self) -> u64 {
+        self.written
     }
 
-    /// Queue anything that serializes as an `R` would (a borrowed view of a
-    /// record, say, to skip cloning it just to write it).
-    pub fn append_any<T: Serialize + ?Sized>(&mut self, rec: &T) -> Span {
-        let start = self.pending.len();
-        let off = self.written + self.inflight_len + start as u64;
-        // Serialize in place after room for the checksum, then fill it in.
-        self.pending.extend_from_slice(b"00000000 ");
-        let json_at = self.pending.len();
-        serde_json::to_writer(&mut self.pending, rec).expect("serializable record");
-        let crc = format!("{:08x}", crc32(&self.pending[json_at..]));
-        self.pending[start..start + 8].copy_from_slice(crc.as_bytes());
-        self.pending.push(b'\n');
-        Span {
-            off,
-            len: (self.pending.len() - start) as u32,
-        }
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
     }
 
-    /// Whether appends are waiting for `sync`.
-    pub fn dirty(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// A handle on the file for a writer thread (appends go to its end).
-    pub fn writer(&self) -> io::Result<File> {
-        self.file.try_clone()
-    }
-
-    /// Hand the pending records over for writing elsewhere, if there are any.
-    /// The writer must write batches in `seq` order, then call `batch_done`.
-    pub fn take_batch(&mut self) -> Option<Batch> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        let bytes: std::sync::Arc<[u8]> = std::sync::Arc::from(&self.pending[..]);
-        self.pending.clear();
-        if self.pending.capacity() > 1 << 20 {
-            self.pending = Vec::new();
-        }
-        let b = Batch {
-            seq: self.next_seq,
-            bytes,
-        };
-        self.next_seq += 1;
-        self.inflight_len += b.bytes.len() as u64;
-        self.inflight.push_back(b.clone());
-        Some(b)
-    }
-
-    /// The writer made every batch up to `seq` durable.
-    pub fn batch_done(&mut self, seq: u64) {
-        while self.inflight.front().is_some_and(|b| b.seq <= seq) {
-            if let Some(b) = self.inflight.pop_front() {
-                self.written += b.bytes.len() as u64;
-                self.inflight_len -= b.bytes.len() as u64;
+    /// Write encoded lines and make them durable; the span of the first
+    /// byte on success. On failure the file is cut back to where it was, so
+    /// none of `lines` stays in the log (if even that fails, the error says
+    /// so: a restart may then find part of the batch, or a damaged tail
+    /// that the next open cuts off).
+    pub fn append(&mut self, lines: &[u8]) -> io::Result<u64> {
+        let at = self.written;
+        let res = self
+            .file
+            .write_all(lines)
+            .and_then(|()| self.file.sync_data());
+        match res {
+            Ok(()) => {
+                self.written += lines.len() as u64;
+                Ok(at)
+            }
+            Err(e) => {
+                if let Err(cut) = self.file.set_len(at).and_then(|()| self.file.sync_data()) {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("{e}; cutting the partial batch off failed too: {cut}"),
+                    ));
+                }
+                Err(e)
             }
         }
     }
 
-    /// Write pending records and make them durable (one fdatasync), on this
-    /// thread. Only for a journal with no batches in flight.
-    pub fn sync(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        debug_assert!(self.inflight.is_empty(), "sync with batches in flight");
-        self.file.write_all(&self.pending)?;
-        self.file.sync_data()?;
-        self.written += self.pending.len() as u64;
-        self.pending.clear();
-        if self.pending.capacity() > 1 << 20 {
-            self.pending = Vec::new();
-        }
-        Ok(())
-    }
-
-    /// Read the record at `span` (from a previous `append` or `open`).
+    /// Read back the record at `span`.
     pub fn read_at(&self, span: Span) -> io::Result<R> {
-        let len = span.len as usize;
-        let missing = || io::Error::new(io::ErrorKind::InvalidInput, "no such record");
-        let line = if span.off >= self.written {
-            // In a batch in flight, or still pending.
-            let mut base = self.written;
-            let mut found = None;
-            for b in &self.inflight {
-                let end = base + b.bytes.len() as u64;
-                if span.off < end {
-                    let start = (span.off - base) as usize;
-                    found = Some(
-                        b.bytes
-                            .get(start..start + len)
-                            .ok_or_else(missing)?
-                            .to_vec(),
-                    );
-                    break;
-                }
-                base = end;
-            }
-            match found {
-                Some(line) => line,
-                None => {
-                    let start = (span.off - base) as usize;
-                    self.pending
-                        .get(start..start + len)
-                        .ok_or_else(missing)?
-                        .to_vec()
-                }
-            }
-        } else {
-            let mut buf = vec![0; len];
-            self.file.read_exact_at(&mut buf, span.off)?;
-            buf
-        };
-        decode_line(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        let mut buf = vec![0; span.len as usize];
+        self.file.read_exact_at(&mut buf, span.off)?;
+        decode_line(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
+}
+
+/// Decode one line (with its newline) written by [`encode_line`].
+pub fn decode<R: DeserializeOwned>(line: &[u8]) -> Result<R, String> {
+    decode_line(line)
 }
 
 fn decode_line<R: DeserializeOwned>(line: &[u8]) -> Result<R, String> {
@@ -328,22 +245,38 @@ mod tests {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
+    fn lines(recs: impl IntoIterator<Item = u32>) -> (Vec<u8>, Vec<(u64, u32)>) {
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        for i in recs {
+            let at = buf.len();
+            encode_line(&mut buf, &rec(i));
+            spans.push((at as u64, (buf.len() - at) as u32));
+        }
+        (buf, spans)
+    }
+
     #[test]
-    fn append_sync_reopen_and_read_at() {
+    fn append_reopen_and_read_at() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
         let (mut j, dmg) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
         assert!(dmg.is_none());
-        let offs: Vec<Span> = (0..5).map(|i| j.append(&rec(i))).collect();
-        assert_eq!(j.read_at(offs[3]).unwrap(), rec(3), "readable before sync");
-        j.sync().unwrap();
-        assert_eq!(j.read_at(offs[4]).unwrap(), rec(4));
+        let (first, _) = lines(0..2);
+        assert_eq!(j.append(&first).unwrap(), 0);
+        let (second, spans) = lines(2..5);
+        let base = j.append(&second).unwrap();
+        assert_eq!(base, first.len() as u64);
+        let (off, len) = spans[1];
+        let span = Span { off: base + off, len };
+        assert_eq!(j.read_at(span).unwrap(), rec(3));
         drop(j);
         let mut seen = vec![];
-        let (_, dmg) = Journal::<Rec>::open(&p, |off, r| seen.push((off, r))).unwrap();
+        let (j, dmg) = Journal::<Rec>::open(&p, |off, r| seen.push((off, r))).unwrap();
         assert!(dmg.is_none());
         assert_eq!(seen.len(), 5);
-        assert_eq!(seen[2], (offs[2], rec(2)));
+        assert_eq!(seen[3], (span, rec(3)));
+        assert_eq!(j.len(), (first.len() + second.len()) as u64);
     }
 
     #[test]
@@ -369,42 +302,11 @@ mod tests {
     }
 
     #[test]
-    fn batches_written_elsewhere_stay_readable_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("log");
-        let (mut j, _) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
-        let mut w = j.writer().unwrap();
-        let a = j.append(&rec(1));
-        let b1 = j.take_batch().unwrap();
-        let b = j.append(&rec(2));
-        let b2 = j.take_batch().unwrap();
-        let c = j.append(&rec(3));
-        assert!(j.take_batch().is_some());
-        // All three readable: two in flight, one in a third batch.
-        for (span, n) in [(a, 1), (b, 2), (c, 3)] {
-            assert_eq!(j.read_at(span).unwrap(), rec(n));
-        }
-        w.write_all(&b1.bytes).unwrap();
-        w.write_all(&b2.bytes).unwrap();
-        w.sync_data().unwrap();
-        j.batch_done(b2.seq);
-        assert_eq!(j.read_at(a).unwrap(), rec(1), "now from the file");
-        assert_eq!(j.read_at(c).unwrap(), rec(3), "still in flight");
-        drop(j);
-        let mut n = 0;
-        let (_, dmg) = Journal::<Rec>::open(&p, |_, _| n += 1).unwrap();
-        assert_eq!((n, dmg), (2, None), "the third batch was never written");
-    }
-
-    #[test]
     fn truncated_and_corrupt_tails_are_cut() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
         let (mut j, _) = Journal::<Rec>::open(&p, |_, _| {}).unwrap();
-        for i in 0..3 {
-            j.append(&rec(i));
-        }
-        j.sync().unwrap();
+        j.append(&lines(0..3).0).unwrap();
         drop(j);
         let good = std::fs::metadata(&p).unwrap().len();
         // A half-written record.

@@ -1,0 +1,104 @@
+//! What the core asks of the world, and what comes back: effects out,
+//! completions in.
+//!
+//! The core never touches a disk or does work whose cost grows with client
+//! input. When it needs a record made durable, messages read back, a file
+//! written or a password hashed, it queues an [`Effect`]; the shell hands it
+//! to a worker beside the loop (or, in the simulation, runs it inline) and
+//! gives the answer back as a [`Completion`] through
+//! [`Core::complete`](super::Core::complete). Effects of one kind are run in
+//! the order they were queued: a read queued after a write sees the write.
+
+use super::accounts::{AuthDone, AuthJob};
+use super::history::{ConvKey, StoredMsg};
+use super::store_ops::{StoreDone, StoreJob};
+use crate::store::accounts::Account;
+use std::collections::BTreeMap;
+
+/// Something the core wants done off the loop.
+#[derive(Debug)]
+pub enum Effect {
+    /// Append these history records and make them durable (one batch of
+    /// the group commit); answered by [`Completion::Logged`].
+    Log(LogBatch),
+    /// Read messages back from the history log; answered by one or more
+    /// [`Completion::HistoryPage`]s, the last with `done`.
+    ReadHistory(HistoryQuery),
+    /// A shared-store job (write, commit, read, hash a prefix, ...).
+    Store(StoreJob),
+    /// Hash or verify a password (tens of milliseconds each).
+    Auth(AuthJob),
+    /// Replace the accounts file with this snapshot; answered by
+    /// [`Completion::AccountsSaved`].
+    SaveAccounts {
+        ticket: u64,
+        accounts: BTreeMap<String, Account>,
+    },
+}
+
+/// A finished effect, handed back to the core.
+#[derive(Debug)]
+pub enum Completion {
+    /// The batch `seq` is durable (`Ok`), or its write or sync failed and
+    /// none of its records count (`Err`, with the reason for the log).
+    Logged { seq: u64, result: Result<(), String> },
+    HistoryPage(HistoryPage),
+    Store(StoreDone),
+    Auth(AuthDone),
+    AccountsSaved { ticket: u64, result: Result<(), String> },
+}
+
+/// Encoded history records (checksummed lines, see `store::journal`).
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    /// Increases by one per batch, from 1.
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Which messages to read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Names the query in its pages.
+    pub query: u64,
+    /// Conversations with the ids wanted: `after < id < before`; of each,
+    /// at most `limit` of the newest such.
+    pub ranges: Vec<ReadRange>,
+    /// Leave out messages from this user (a catch-up skips one's own).
+    pub skip_from: Option<String>,
+    /// Most messages per page.
+    pub page: usize,
+}
+
+/// One conversation's part of a [`HistoryQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRange {
+    pub conv: ConvKey,
+    pub after: u64,
+    pub before: u64,
+    pub limit: usize,
+}
+
+/// Messages read back, oldest first across all ranges of the query.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    pub query: u64,
+    pub msgs: Vec<StoredMsg>,
+    /// Some range had older messages than its limit let in.
+    pub more: bool,
+    /// The last page of the query.
+    pub done: bool,
+    /// The read failed (the page is then the last one).
+    pub error: Option<String>,
+}
+
+/// What becomes of a frame whose batch failed to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OnFail {
+    /// A delivery of a message that is not stored: never shown.
+    Drop,
+    /// The sender's ack: becomes a `store_failed` error for this `cid`.
+    Ack { re: &'static str, cid: Option<String> },
+    /// Not about the failed records (a page of older history): sent anyway.
+    Send,
+}

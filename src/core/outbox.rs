@@ -1,0 +1,182 @@
+//! Output order per connection, and what each frame waits for.
+//!
+//! Durability is per dependency: a frame that reports or shows a message (the
+//! sender's ack, the members' copies) waits until the history batch holding
+//! that message is durable; a frame that depends on nothing goes out at once.
+//! A connection's frames never overtake each other, so a frame queued behind
+//! a waiting one waits too, but only on that connection: a bystander whose
+//! own output waits for nothing is never held behind somebody else's fsync.
+//! A history read parks its connection the same way: its pages take the
+//! place of a placeholder, and what was queued after it follows them.
+//!
+//! When a batch fails, its frames are settled by their [`OnFail`]: a
+//! delivery is dropped (the message is not stored, so nobody sees it), an
+//! ack becomes a `store_failed` error for its `cid`.
+
+use super::effect::OnFail;
+use super::{ConnId, Core, Output, Priority};
+use crate::protocol::{encode_shared, ErrorCode, ServerMsg};
+use std::collections::{HashMap, VecDeque};
+
+/// What the sender of a message that could not be stored is told.
+pub const STORE_FAILED: &str = "the server could not store your message (its disk is full or failing), so nobody got it; send it again in a moment";
+
+/// One frame (or close) waiting behind a gate, or a read's placeholder.
+#[derive(Debug)]
+pub(crate) enum Slot {
+    Out(Output, Option<(u64, OnFail)>),
+    Read(u64),
+}
+
+/// Connections whose output waits, each with its queue in order.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pub waiting: HashMap<ConnId, VecDeque<Slot>>,
+    /// Highest batch whose fate (durable or failed) is known.
+    pub settled: u64,
+}
+
+impl Outbox {
+    /// Frames waiting, over all connections (for tests and the stats line).
+    pub fn waiting_frames(&self) -> usize {
+        self.waiting.values().map(|q| q.len()).sum()
+    }
+}
+
+impl Core {
+    /// Queue `out` for `conn` after everything queued for it before; it
+    /// waits for `gate` (a batch that must be durable) if that is unsettled.
+    pub(crate) fn emit(&mut self, conn: ConnId, out: Output, gate: Option<(u64, OnFail)>) {
+        let gate = gate.filter(|(seq, _)| *seq > self.outbox.settled);
+        if let Some(q) = self.outbox.waiting.get_mut(&conn) {
+            q.push_back(Slot::Out(out, gate));
+            return;
+        }
+        match gate {
+            None => self.out.push((conn, out)),
+            Some(g) => {
+                self.outbox
+                    .waiting
+                    .insert(conn, VecDeque::from([Slot::Out(out, Some(g))]));
+            }
+        }
+    }
+
+    /// Park `conn`'s later output behind the pages of read `query`.
+    pub(crate) fn park_for_read(&mut self, conn: ConnId, query: u64) {
+        self.outbox
+            .waiting
+            .entry(conn)
+            .or_default()
+            .push_back(Slot::Read(query));
+    }
+
+    /// Frames of read `query` for `conn`: they go where its placeholder is.
+    pub(crate) fn emit_for_read(&mut self, conn: ConnId, query: u64, frames: Vec<Output>) {
+        let Some(q) = self.outbox.waiting.get_mut(&conn) else {
+            return; // the connection is gone
+        };
+        let Some(at) = q
+            .iter()
+            .position(|s| matches!(s, Slot::Read(r) if *r == query))
+        else {
+            return;
+        };
+        let gate = self.unsettled_gate();
+        let Some(q) = self.outbox.waiting.get_mut(&conn) else {
+            return;
+        };
+        for (i, f) in frames.into_iter().enumerate() {
+            q.insert(at + i, Slot::Out(f, gate.clone()));
+        }
+    }
+
+    /// For frames showing messages from memory that may not be durable yet
+    /// (the newest batch): wait for it, but go out even if it fails.
+    pub(crate) fn unsettled_gate(&self) -> Option<(u64, OnFail)> {
+        let seq = self.history.newest_unsettled();
+        (seq > self.outbox.settled).then_some((seq, OnFail::Send))
+    }
+
+    /// Read `query` for `conn` is finished: what was behind it may go.
+    pub(crate) fn unpark(&mut self, conn: ConnId, query: u64) {
+        if let Some(q) = self.outbox.waiting.get_mut(&conn) {
+            q.retain(|s| !matches!(s, Slot::Read(r) if *r == query));
+        }
+        self.release(Some(conn));
+    }
+
+    /// Batches up to `seq` are settled; `failed` says this one failed.
+    pub(crate) fn settle(&mut self, seq: u64, failed: bool) {
+        self.outbox.settled = self.outbox.settled.max(seq);
+        if failed {
+            for q in self.outbox.waiting.values_mut() {
+                q.retain_mut(|slot| {
+                    let Slot::Out(out, gate) = slot else {
+                        return true;
+                    };
+                    let Some((s, how)) = gate else {
+                        return true;
+                    };
+                    if *s != seq {
+                        return true;
+                    }
+                    match how {
+                        OnFail::Drop => return false,
+                        OnFail::Send => {}
+                        OnFail::Ack { re, cid } => {
+                            // In the ack's place: nothing overtakes it.
+                            *out = Output::Frame(
+                                encode_shared(&ServerMsg::Error {
+                                    code: ErrorCode::StoreFailed,
+                                    message: STORE_FAILED.into(),
+                                    re: Some(re.to_string()),
+                                    cid: cid.take(),
+                                }),
+                                Priority::Normal,
+                            );
+                        }
+                    }
+                    *gate = None;
+                    true
+                });
+            }
+        }
+        self.release(None);
+    }
+
+    /// Move every frame whose gate is settled (and what follows it, up to
+    /// the next unsettled one) to the output; `only` limits it to one
+    /// connection.
+    fn release(&mut self, only: Option<ConnId>) {
+        let settled = self.outbox.settled;
+        let conns: Vec<ConnId> = match only {
+            Some(c) => vec![c],
+            None => self.outbox.waiting.keys().copied().collect(),
+        };
+        for conn in conns {
+            let Some(q) = self.outbox.waiting.get_mut(&conn) else {
+                continue;
+            };
+            while let Some(front) = q.front() {
+                match front {
+                    Slot::Read(_) => break,
+                    Slot::Out(_, Some((s, _))) if *s > settled => break,
+                    Slot::Out(..) => {
+                        if let Some(Slot::Out(out, _)) = q.pop_front() {
+                            self.out.push((conn, out));
+                        }
+                    }
+                }
+            }
+            if q.is_empty() {
+                self.outbox.waiting.remove(&conn);
+            }
+        }
+    }
+
+    /// A connection went away: nothing more is sent to it.
+    pub(crate) fn forget_output(&mut self, conn: ConnId) {
+        self.outbox.waiting.remove(&conn);
+    }
+}

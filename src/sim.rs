@@ -1,0 +1,162 @@
+//! The server without sockets or threads, for tests: the core, a fake
+//! clock, and its effects run inline by the same runners the workers use
+//! (the history log on a temporary directory), with faults on demand.
+//!
+//! [`Sim`] plays the shell: frames in, a turn ends, effects run (or wait,
+//! while [`Sim::hold_effects`] is set, to see what waits for them), the
+//! output comes out decoded per connection. Many clients, no network, no
+//! waiting on a real clock.
+
+use crate::core::effect::{Completion, Effect};
+use crate::core::{ConnId, Config, Core, Gone, Now, Output};
+use crate::protocol::{parse_body, ClientMsg, ServerMsg};
+use crate::store::history::HistoryLog;
+use std::collections::VecDeque;
+
+/// Runs a core's effects inline.
+pub struct Runner {
+    log: HistoryLog,
+    _dir: tempfile::TempDir,
+}
+
+impl Runner {
+    /// A runner over an empty history log in a new temporary directory.
+    pub fn new() -> Runner {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let opened = HistoryLog::open(&dir.path().join("history.log")).expect("a new log");
+        Runner {
+            log: opened.log,
+            _dir: dir,
+        }
+    }
+
+    /// Make every history write fail (a full disk) or work again.
+    pub fn fail_writes(&mut self, fail: bool) {
+        self.log.inject_failure(fail);
+    }
+
+    /// Run one effect, returning its completions.
+    pub fn run_one(&mut self, effect: Effect) -> Vec<Completion> {
+        match effect {
+            Effect::Log(b) => self.log.write(&[b]),
+            Effect::ReadHistory(q) => {
+                let mut pages = Vec::new();
+                self.log
+                    .read(&q, |p| pages.push(Completion::HistoryPage(p)));
+                pages
+            }
+            Effect::Auth(job) => vec![Completion::Auth(job.run())],
+            Effect::Store(job) => match job {},
+            Effect::SaveAccounts { ticket, .. } => vec![Completion::AccountsSaved {
+                ticket,
+                result: Ok(()),
+            }],
+        }
+    }
+
+    /// Run the core's effects (and those their completions cause) until
+    /// none are left.
+    pub fn run(&mut self, core: &mut Core, now: Now) {
+        while let Some(e) = core.poll_effect() {
+            for done in self.run_one(e) {
+                core.complete(now, done);
+            }
+        }
+    }
+
+    /// Messages in the log (what a restart would find).
+    pub fn stored_messages(&self) -> usize {
+        self.log.message_count()
+    }
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+/// A whole server in memory: core, runner, fake clock.
+pub struct Sim {
+    pub core: Core,
+    pub runner: Runner,
+    pub now: Now,
+    /// While set, effects queue up instead of running at the end of a turn.
+    pub hold_effects: bool,
+    held: VecDeque<Effect>,
+}
+
+impl Sim {
+    pub fn new(cfg: Config) -> Sim {
+        Sim {
+            core: Core::new(cfg),
+            runner: Runner::new(),
+            now: Now {
+                mono_ms: 1_000,
+                unix_ms: 1_700_000_000_000,
+            },
+            hold_effects: false,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// Move the fake clock on.
+    pub fn advance(&mut self, ms: u64) {
+        self.now.mono_ms += ms;
+        self.now.unix_ms += ms;
+    }
+
+    pub fn connect(&mut self, conn: ConnId) {
+        self.core.connect(conn);
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.core.disconnect(conn, Gone::Abrupt, self.now);
+    }
+
+    /// One frame from `conn` (the turn is not over).
+    pub fn send(&mut self, conn: ConnId, msg: ClientMsg) {
+        self.core.handle(conn, msg, self.now);
+    }
+
+    /// End the turn: timers, receipts, the history batch; run the effects
+    /// (unless held); return every frame and close, decoded, in order.
+    pub fn turn(&mut self) -> Vec<(ConnId, Result<ServerMsg, String>)> {
+        if self.core.next_deadline().is_some_and(|d| d <= self.now.mono_ms) {
+            self.core.tick(self.now);
+        }
+        self.core.end_of_turn();
+        if self.hold_effects {
+            while let Some(e) = self.core.poll_effect() {
+                self.held.push_back(e);
+            }
+        } else {
+            self.release_effects();
+            self.runner.run(&mut self.core, self.now);
+        }
+        self.core
+            .drain()
+            .map(|(c, o)| match o {
+                Output::Frame(b, _) => (
+                    c,
+                    parse_body::<ServerMsg>(&b[4..]).map_err(|e| e.to_string()),
+                ),
+                Output::Close(why) => (c, Err(format!("close: {why}"))),
+            })
+            .collect()
+    }
+
+    /// Run the effects held so far, in order.
+    pub fn release_effects(&mut self) {
+        while let Some(e) = self.held.pop_front() {
+            for done in self.runner.run_one(e) {
+                self.core.complete(self.now, done);
+            }
+        }
+    }
+
+    /// Effects held so far.
+    pub fn held_effects(&self) -> usize {
+        self.held.len()
+    }
+}
