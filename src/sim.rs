@@ -8,7 +8,7 @@
 //! waiting on a real clock.
 
 use crate::core::effect::{Completion, Effect};
-use crate::core::{ConnId, Config, Core, Gone, Now, Output};
+use crate::core::{Config, ConnId, Core, Gone, Now, Output};
 use crate::protocol::{parse_body, ClientMsg, ServerMsg};
 use crate::store::history::HistoryLog;
 use std::collections::VecDeque;
@@ -122,7 +122,11 @@ impl Sim {
     /// End the turn: timers, receipts, the history batch; run the effects
     /// (unless held); return every frame and close, decoded, in order.
     pub fn turn(&mut self) -> Vec<(ConnId, Result<ServerMsg, String>)> {
-        if self.core.next_deadline().is_some_and(|d| d <= self.now.mono_ms) {
+        if self
+            .core
+            .next_deadline()
+            .is_some_and(|d| d <= self.now.mono_ms)
+        {
             self.core.tick(self.now);
         }
         self.core.end_of_turn();
@@ -155,8 +159,8 @@ impl Sim {
         }
     }
 
-    /// Effects held so far.
-    pub fn held_effects(&self) -> usize {
-        self.held.len()
+    /// Effects held so far, oldest first.
+    pub fn held_effects(&self) -> &VecDeque<Effect> {
+        &self.held
     }
 }

@@ -41,11 +41,17 @@ pub enum Effect {
 pub enum Completion {
     /// The batch `seq` is durable (`Ok`), or its write or sync failed and
     /// none of its records count (`Err`, with the reason for the log).
-    Logged { seq: u64, result: Result<(), String> },
+    Logged {
+        seq: u64,
+        result: Result<(), String>,
+    },
     HistoryPage(HistoryPage),
     Store(StoreDone),
     Auth(AuthDone),
-    AccountsSaved { ticket: u64, result: Result<(), String> },
+    AccountsSaved {
+        ticket: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Encoded history records (checksummed lines, see `store::journal`).
@@ -98,7 +104,10 @@ pub(crate) enum OnFail {
     /// A delivery of a message that is not stored: never shown.
     Drop,
     /// The sender's ack: becomes a `store_failed` error for this `cid`.
-    Ack { re: &'static str, cid: Option<String> },
+    Ack {
+        re: &'static str,
+        cid: Option<String>,
+    },
     /// Not about the failed records (a page of older history): sent anyway.
     Send,
 }

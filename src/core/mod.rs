@@ -24,8 +24,8 @@ mod filename;
 pub mod history;
 pub mod limits;
 mod outbox;
-mod receipts;
 mod reads;
+mod receipts;
 mod rooms;
 mod session;
 pub mod store_ops;
@@ -475,7 +475,11 @@ impl Core {
     // ---- output helpers ----
 
     pub(crate) fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
-        self.emit(conn, Output::Frame(encode_shared(msg), Priority::Normal), None);
+        self.emit(
+            conn,
+            Output::Frame(encode_shared(msg), Priority::Normal),
+            None,
+        );
     }
 
     /// Encode once, queue to every connection in `conns`.

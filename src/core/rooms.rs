@@ -152,9 +152,19 @@ impl Core {
         };
         // Not durable yet? Then the resend's answer waits like the first.
         let gate = self.history.batch_of(id).map(|seq| {
-            (seq, OnFail::Ack { re, cid: cid.clone() })
+            (
+                seq,
+                OnFail::Ack {
+                    re,
+                    cid: cid.clone(),
+                },
+            )
         });
-        self.emit(conn, Output::Frame(encode_shared(&ack), Priority::Normal), gate);
+        self.emit(
+            conn,
+            Output::Frame(encode_shared(&ack), Priority::Normal),
+            gate,
+        );
         true
     }
 
@@ -181,7 +191,13 @@ impl Core {
     /// Store `m`, show it to `others` and tell its sender it is `sent`,
     /// all once its batch is durable; if that fails, the others never see
     /// it and the sender gets `store_failed`.
-    fn store_and_deliver(&mut self, conn: ConnId, m: StoredMsg, others: Vec<ConnId>, re: &'static str) {
+    fn store_and_deliver(
+        &mut self,
+        conn: ConnId,
+        m: StoredMsg,
+        others: Vec<ConnId>,
+        re: &'static str,
+    ) {
         let ack = encode_shared(&ServerMsg::Ack {
             cid: m.cid.clone(),
             id: m.id,

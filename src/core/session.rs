@@ -11,7 +11,8 @@ use super::history::{ConvKey, StoredMsg};
 use super::reads::Purpose;
 use super::{validate, ConnId, Core, Gone, Now, Output, Priority};
 use crate::protocol::{
-    encode_shared, ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo, PROTOCOL_VERSION,
+    encode_shared, ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo,
+    PROTOCOL_VERSION,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;

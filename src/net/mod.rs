@@ -640,7 +640,9 @@ impl Server {
 /// Replay the history log under the data directory into a new core and
 /// the history worker's log. A damaged tail is cut off and reported; what
 /// precedes it is kept.
-fn open_history(cfg: &ServerConfig) -> Result<(Core, crate::store::history::HistoryLog), ServerError> {
+fn open_history(
+    cfg: &ServerConfig,
+) -> Result<(Core, crate::store::history::HistoryLog), ServerError> {
     use crate::store::history::HistoryLog;
     let path = cfg.data_dir.join("history.log");
     let started = Instant::now();
@@ -664,5 +666,8 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, crate::store::history::Hist
         path.display(),
         started.elapsed().as_millis()
     );
-    Ok((Core::with_history(cfg.core.clone(), opened.history), opened.log))
+    Ok((
+        Core::with_history(cfg.core.clone(), opened.history),
+        opened.log,
+    ))
 }

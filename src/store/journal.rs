@@ -268,7 +268,10 @@ mod tests {
         let base = j.append(&second).unwrap();
         assert_eq!(base, first.len() as u64);
         let (off, len) = spans[1];
-        let span = Span { off: base + off, len };
+        let span = Span {
+            off: base + off,
+            len,
+        };
         assert_eq!(j.read_at(span).unwrap(), rec(3));
         drop(j);
         let mut seen = vec![];
