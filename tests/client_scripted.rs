@@ -62,9 +62,10 @@ fn wait_matches_output_printed_before_it_was_read_and_only_once() {
 
     // A wait for a line that comes later blocks until it does.
     alice.send_lines(&["/wait <bob> later 10", "after the late wait"]);
-    // (/wait holds back the next line: nothing from alice yet.)
-    bob.expect_no_line("after the late wait", 200);
+    // /wait holds back the next line until "later" reaches alice. The server queues bob's ack
+    // for "later" before alice can even see it, so alice's line must come after that ack.
     bob.send_line("later");
+    bob.wait_absent_before("sent to #general", "after the late wait");
     bob.wait("#general <alice> after the late wait");
 
     // Expect-style: each wait scans after the previous match, so "early bird" is used up.

@@ -22,7 +22,9 @@ fn process_driver_waits_for_lines_in_order() {
     p.send_line("two");
     assert_eq!(p.wait_line("got", RECV_TIMEOUT), "got one");
     assert_eq!(p.wait_line("got", RECV_TIMEOUT), "got two");
-    p.expect_no_line("got", 100);
+    // A barrier: the answer to a fresh line comes after anything the first two caused.
+    p.send_line("three");
+    assert_eq!(p.wait_absent_before("got three", "got"), "got three");
     p.close_stdin();
     let status = p.wait_exit(RECV_TIMEOUT);
     assert_eq!(status.code(), Some(3));
@@ -74,4 +76,22 @@ fn frames_decode_as_server_messages() {
     let mut c = Client::connect(server.addr());
     c.send_body(br#"{"type":"ping","seq":42}"#);
     assert_eq!(c.recv(), ServerMsg::Pong { seq: Some(42) });
+}
+
+#[test]
+fn sync_returns_the_frames_before_its_pong() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send(&chat::protocol::ClientMsg::Ping { seq: Some(7) });
+    assert_eq!(c.sync(), vec![ServerMsg::Pong { seq: Some(7) }]);
+    c.expect_quiet();
+}
+
+#[test]
+#[should_panic(expected = "expected no frame before the barrier pong")]
+fn expect_quiet_fails_on_a_frame_before_the_pong() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.addr());
+    c.send(&chat::protocol::ClientMsg::Ping { seq: Some(8) });
+    c.expect_quiet();
 }

@@ -66,7 +66,7 @@ fn status_change_reaches_the_user_and_room_sharers_only() {
             other => panic!("[{}] expected status notice, got {other:?}", c.name),
         }
     }
-    carol.expect_no_frame(300);
+    carol.expect_quiet();
 
     carol.send(&ClientMsg::ListUsers);
     match carol.recv_what("user_list") {
@@ -97,7 +97,7 @@ fn status_change_reaches_the_user_and_room_sharers_only() {
                 }
             )
         });
-        c.expect_no_frame(150);
+        c.expect_quiet();
     }
 }
 
@@ -120,8 +120,8 @@ fn room_typing_is_relayed_to_other_members_and_stops() {
     for c in [&mut bob, &mut carol] {
         assert_eq!(expect_typing(c, "alice", false).as_deref(), Some("general"));
     }
-    alice.expect_no_frame(150);
-    dave.expect_no_frame(50);
+    alice.expect_quiet();
+    dave.expect_quiet();
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn typing_expires_without_refresh() {
     alice.send(&typing_to("bob", true));
     expect_typing(&mut bob, "alice", true);
     assert_eq!(expect_typing(&mut bob, "alice", false), None);
-    alice.expect_no_frame(50);
+    alice.expect_quiet();
 }
 
 #[test]
@@ -211,8 +211,8 @@ fn private_typing_reaches_only_the_peer() {
     assert_eq!(expect_typing(&mut bob, "alice", true), None);
     alice.send(&typing_to("bob", false));
     assert_eq!(expect_typing(&mut bob, "alice", false), None);
-    carol.expect_no_frame(200);
-    alice.expect_no_frame(50);
+    carol.expect_quiet();
+    alice.expect_quiet();
 }
 
 #[test]

@@ -83,6 +83,10 @@ fn a_slowloris_connection_is_closed_at_the_login_deadline() {
     pinger.name = "pinger".into();
     pinger.ping(1);
     let mut alice = Client::login(server.addr(), "alice");
+    // Connected after alice, never logs in: its close shows the server's clock has passed
+    // alice's own login deadline.
+    let mut late = Client::connect(server.addr());
+    late.name = "late".into();
 
     let message = expect_error_then_close(&mut slow, ErrorCode::LoginTimeout);
     let took = start.elapsed();
@@ -93,9 +97,10 @@ fn a_slowloris_connection_is_closed_at_the_login_deadline() {
     );
     let message = expect_error_then_close(&mut pinger, ErrorCode::LoginTimeout);
     assert!(message.contains("no login"), "{message}");
-    // Logged in in time: still here well past the deadline.
-    thread::sleep(Duration::from_millis(300));
-    alice.ping(2);
+    // Logged in in time: still here past the deadline (a barrier after `late` was closed: no
+    // error and no close before the pong).
+    expect_error_then_close(&mut late, ErrorCode::LoginTimeout);
+    alice.expect_quiet();
     assert!(server.log().contains("no login within 1 s"));
 }
 

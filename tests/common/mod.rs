@@ -8,8 +8,10 @@
 //! - [`ChatClient`] drives the real `chat-client` binary in scripted mode (stdin is a pipe, so it
 //!   is not a tty) and waits for output lines, expect-style.
 //!
-//! Tests synchronise on events (a frame arriving, a line printed), never on sleeps; the only
-//! sleep-like wait is [`Client::expect_no_frame`], a bounded read used for negative checks.
+//! Tests synchronise on events (a frame arriving, a line printed), never on sleeps, and never on
+//! "nothing arrived within N ms": a negative check is a barrier ([`Client::sync`]: a `ping`
+//! with a fresh `seq`, read until its `pong`; [`ChatClient::sync`]: `/rooms`, read until its
+//! answer), asserting the unwanted frame or line did not come before it.
 
 #![allow(dead_code)]
 
@@ -61,6 +63,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -72,6 +75,9 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest server frame the test client accepts (the server has no limit of its own on what it
 /// sends; this only guards the harness against garbage lengths).
 const CLIENT_MAX_FRAME: usize = 64 * 1024 * 1024;
+/// `seq` of the next barrier ping ([`Client::sync`]): unique in the process, and far above any
+/// `seq` a test picks by hand.
+static BARRIER_SEQ: AtomicU64 = AtomicU64::new(1 << 40);
 
 // ---------------------------------------------------------------------------------------------
 // Server
@@ -82,7 +88,9 @@ pub struct Server {
     child: Child,
     addr: SocketAddr,
     args: Vec<String>,
-    data_dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    /// The temporary data directory this `Server` made (none when the test gave one).
+    _data_tmp: Option<tempfile::TempDir>,
     /// Holds the stderr log file (kept outside the data dir so it never pollutes it).
     log_dir: tempfile::TempDir,
     /// Lines the server printed on stdout after `listening on` (normally none).
@@ -92,21 +100,37 @@ pub struct Server {
 impl Server {
     /// Start `chat-server --port 0 --data-dir <tempdir> EXTRA_ARGS...`.
     pub fn start(extra_args: &[&str]) -> Server {
-        let data_dir = tempfile::Builder::new()
+        let data_tmp = tempfile::Builder::new()
             .prefix("chat-test-data")
             .tempdir()
             .expect("create data dir");
+        let data_dir = data_tmp.path().to_path_buf();
+        Self::spawn_in(data_dir, Some(data_tmp), extra_args)
+    }
+
+    /// Start `chat-server --port 0 --data-dir DATA_DIR EXTRA_ARGS...` on a directory the test
+    /// owns (e.g. a small filesystem it mounted); the directory is left in place on drop.
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::spawn_in(data_dir.to_path_buf(), None, extra_args)
+    }
+
+    fn spawn_in(
+        data_dir: PathBuf,
+        data_tmp: Option<tempfile::TempDir>,
+        extra_args: &[&str],
+    ) -> Server {
         let log_dir = tempfile::Builder::new()
             .prefix("chat-test-log")
             .tempdir()
             .expect("create log dir");
         let args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let (child, addr, stdout_rest) = spawn_server(data_dir.path(), log_dir.path(), "0", &args);
+        let (child, addr, stdout_rest) = spawn_server(&data_dir, log_dir.path(), "0", &args);
         Server {
             child,
             addr,
             args,
             data_dir,
+            _data_tmp: data_tmp,
             log_dir,
             stdout_rest,
         }
@@ -124,7 +148,12 @@ impl Server {
 
     /// The server's data directory (survives [`Server::restart`]).
     pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
+        &self.data_dir
+    }
+
+    /// Whether the server process is still running (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Everything the server wrote to stderr so far (all runs of this `Server`).
@@ -142,7 +171,7 @@ impl Server {
         self.kill();
         let port = self.addr.port().to_string();
         let (child, addr, stdout_rest) =
-            spawn_server(self.data_dir.path(), self.log_dir.path(), &port, &self.args);
+            spawn_server(&self.data_dir, self.log_dir.path(), &port, &self.args);
         assert_eq!(addr, self.addr, "restarted server moved to another address");
         self.child = child;
         self.stdout_rest = stdout_rest;
@@ -540,19 +569,46 @@ impl Client {
         }
     }
 
-    /// Negative check: no frame arrives within `ms` milliseconds (and the connection stays up).
-    pub fn expect_no_frame(&mut self, ms: u64) {
-        match self.read_frame(Instant::now() + Duration::from_millis(ms)) {
-            Recv::Timeout => {}
-            Recv::Frame(m) => panic!(
-                "[{}] expected no frame within {ms} ms, got {m:?}",
-                self.name
-            ),
-            Recv::Closed(k) => panic!(
-                "[{}] expected no frame within {ms} ms, but the connection closed ({k:?})",
-                self.name
-            ),
+    /// Barrier: send `ping` with a fresh `seq` and read until its `pong` (within
+    /// [`RECV_TIMEOUT`]); returns every frame that arrived before the pong.
+    ///
+    /// The server answers one connection's frames in order, so the pong comes after everything
+    /// it had queued for this connection when it read the ping. A negative check built on this
+    /// ("X did not arrive before the pong") is only as strong as the event that preceded it:
+    /// call it after something proved the server finished the action that could have produced
+    /// X (an `ack`, an error, another client's frame), never after a bare send.
+    pub fn sync(&mut self) -> Vec<ServerMsg> {
+        let seq = BARRIER_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.send(&ClientMsg::Ping { seq: Some(seq) });
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        let mut before = Vec::new();
+        loop {
+            match self.read_frame(deadline) {
+                Recv::Frame(ServerMsg::Pong { seq: Some(s) }) if s == seq => return before,
+                Recv::Frame(m) => before.push(m),
+                Recv::Timeout => panic!(
+                    "[{}] barrier: no pong {seq} within {RECV_TIMEOUT:?}; frames before it: \
+                     {before:#?}",
+                    self.name
+                ),
+                Recv::Closed(k) => panic!(
+                    "[{}] barrier: the connection closed ({k:?}) before pong {seq}; frames \
+                     before it: {before:#?}",
+                    self.name
+                ),
+            }
         }
+    }
+
+    /// Negative check by barrier ([`Client::sync`]): no frame at all arrives before the pong of
+    /// a fresh ping, and the connection stays up.
+    pub fn expect_quiet(&mut self) {
+        let before = self.sync();
+        assert!(
+            before.is_empty(),
+            "[{}] expected no frame before the barrier pong, got {before:#?}",
+            self.name
+        );
     }
 
     /// Read until the server closes the connection (EOF or reset), within [`RECV_TIMEOUT`].
@@ -837,6 +893,8 @@ pub struct ChatClient {
     out: Shared,
     /// Index of the first line `wait_line` will look at.
     cursor: usize,
+    /// Indices of the lines that answered a barrier ([`ChatClient::sync`]).
+    barriers: Vec<usize>,
     label: String,
 }
 
@@ -911,6 +969,7 @@ impl ChatClient {
             child,
             out,
             cursor: 0,
+            barriers: Vec::new(),
             label: label.to_string(),
         }
     }
@@ -966,28 +1025,58 @@ impl ChatClient {
         }
     }
 
-    /// Negative check: no new line containing `substr` appears within `ms` (lines already
-    /// printed after the cursor count too).
-    pub fn expect_no_line(&mut self, substr: &str, ms: u64) {
-        let deadline = Instant::now() + Duration::from_millis(ms);
-        let (m, cv) = &*self.out;
-        let mut out = m.lock().unwrap();
-        loop {
-            if let Some(l) = out.lines[self.cursor..].iter().find(|l| l.contains(substr)) {
-                let l = l.clone();
-                drop(out);
-                panic!(
-                    "[{}] unexpected line {l:?} (contains {substr:?})\n{}",
-                    self.label,
-                    self.transcript()
-                );
-            }
-            let now = Instant::now();
-            if now >= deadline || out.stdout_eof {
-                return;
-            }
-            out = cv.wait_timeout(out, deadline - now).unwrap().0;
+    /// Barrier: `/rooms`, which the server answers on this client's connection after everything
+    /// it had queued for it, and wait for the answer (the first `* rooms:` line printed after
+    /// this call). Moves the cursor past that line and returns its index.
+    ///
+    /// Like [`Client::sync`], a negative check built on this is only as strong as the event
+    /// before it: use it once something proved the server finished the action in question.
+    /// (Running a command also makes the client mark what it displayed as read.)
+    pub fn sync(&mut self) -> usize {
+        let printed = self.out.0.lock().unwrap().lines.len();
+        self.send_line("/rooms");
+        self.cursor = self.cursor.max(printed);
+        self.wait_line("* rooms:", LINE_TIMEOUT);
+        let at = self.cursor - 1;
+        self.barriers.push(at);
+        at
+    }
+
+    /// Negative check by barrier ([`ChatClient::sync`]): no line printed before the answer to a
+    /// fresh `/rooms` (since the client started; earlier barriers' answers aside) contains
+    /// `absent`.
+    pub fn assert_absent_before_sync(&mut self, absent: &str) {
+        let end = self.sync();
+        let lines = self.lines();
+        let found = lines[..end]
+            .iter()
+            .enumerate()
+            .find(|(i, l)| !self.barriers.contains(i) && l.contains(absent));
+        if let Some((_, l)) = found {
+            panic!(
+                "[{}] unexpected line {l:?} (contains {absent:?}) before the barrier\n{}",
+                self.label,
+                self.transcript()
+            );
         }
+    }
+
+    /// Wait (like [`ChatClient::wait`]) for the next line containing `marker` and check that no
+    /// line between the previous match (the cursor) and it contains `absent`; returns the
+    /// marker line.
+    pub fn wait_absent_before(&mut self, marker: &str, absent: &str) -> String {
+        let start = self.cursor;
+        let line = self.wait_line(marker, LINE_TIMEOUT);
+        let end = self.cursor - 1;
+        let lines = self.lines();
+        if let Some(l) = lines[start..end].iter().find(|l| l.contains(absent)) {
+            panic!(
+                "[{}] unexpected line {l:?} (contains {absent:?}) before {line:?}\n{}",
+                self.label,
+                self.transcript()
+            );
+        }
+        line
     }
 
     /// All stdout lines so far.
