@@ -1,6 +1,7 @@
 //! The server without sockets or threads, for tests: the core, a fake
 //! clock, and its effects run inline by the same runners the workers use
-//! (the history log on a temporary directory), with faults on demand.
+//! (the history log, the file store and the accounts file, on a temporary
+//! directory), with faults on demand.
 //!
 //! [`Sim`] plays the shell: frames in, a turn ends, effects run (or wait,
 //! while [`Sim::hold_effects`] is set, to see what waits for them), the
@@ -8,31 +9,76 @@
 //! waiting on a real clock.
 
 use crate::core::effect::{Completion, Effect};
+use crate::core::store_ops::Catalog;
 use crate::core::{Config, ConnId, Core, Gone, Now, Output};
 use crate::protocol::{parse_body, ClientMsg, ServerMsg};
+use crate::store::accounts::AccountFile;
+use crate::store::files::DiskStore;
 use crate::store::history::HistoryLog;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 /// Runs a core's effects inline.
 pub struct Runner {
     log: HistoryLog,
-    _dir: tempfile::TempDir,
+    store: DiskStore,
+    accounts: AccountFile,
+    dir: tempfile::TempDir,
 }
 
+/// The store's quota in a new runner (the server's default).
+const STORE_QUOTA: u64 = 10 << 30;
+
 impl Runner {
-    /// A runner over an empty history log in a new temporary directory.
+    /// A runner over an empty history log, an empty file store (`files/`)
+    /// and no accounts file yet, in a new temporary directory.
     pub fn new() -> Runner {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let opened = HistoryLog::open(&dir.path().join("history.log")).expect("a new log");
+        let store = DiskStore::open(&dir.path().join("files"), STORE_QUOTA).expect("a new store");
+        let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
         Runner {
             log: opened.log,
-            _dir: dir,
+            store,
+            accounts,
+            dir,
         }
     }
 
     /// Make every history write fail (a full disk) or work again.
     pub fn fail_writes(&mut self, fail: bool) {
         self.log.inject_failure(fail);
+    }
+
+    /// Make every store write and commit fail (a full disk) or work again.
+    pub fn fail_store_writes(&mut self, fail: bool) {
+        self.store.inject_failure(fail);
+    }
+
+    /// Make every accounts file save fail (a full disk) or work again.
+    pub fn fail_account_saves(&mut self, fail: bool) {
+        self.accounts.inject_failure(fail);
+    }
+
+    /// Open the file store again (as a restart would) with `quota`, and
+    /// return what the core starts from (`Core::set_file_store`).
+    pub fn open_store(&mut self, quota: u64) -> Catalog {
+        self.store = DiskStore::open(&self.store_dir(), quota).expect("the store");
+        self.store.catalog()
+    }
+
+    /// Where the file store keeps its files.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
+    /// The accounts as a restart would find them.
+    pub fn saved_accounts(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::store::accounts::Account> {
+        AccountFile::open(self.dir.path())
+            .expect("the accounts file")
+            .1
     }
 
     /// Run one effect, returning its completions.
@@ -46,10 +92,15 @@ impl Runner {
                 pages
             }
             Effect::Auth(job) => vec![Completion::Auth(job.run())],
-            Effect::Store(job) => match job {},
-            Effect::SaveAccounts { ticket, .. } => vec![Completion::AccountsSaved {
+            Effect::Store(job) => self
+                .store
+                .run(job)
+                .map(Completion::Store)
+                .into_iter()
+                .collect(),
+            Effect::SaveAccounts { ticket, accounts } => vec![Completion::AccountsSaved {
                 ticket,
-                result: Ok(()),
+                result: self.accounts.save(&accounts).map_err(|e| e.to_string()),
             }],
         }
     }

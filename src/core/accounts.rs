@@ -11,6 +11,14 @@
 //!   the shell runs it off the event loop and hands back an [`AuthDone`]
 //!   ([`Core::auth_done`]), and the login (or change) goes on from there,
 //!   with every check of `hello` made again (the world may have moved).
+//! - The accounts file is saved off the loop too: a registration or change
+//!   updates the map in memory and queues an [`Effect::SaveAccounts`] with a
+//!   snapshot; the welcome (or `password_changed`) goes out only when
+//!   [`Completion::AccountsSaved`](super::effect::Completion::AccountsSaved)
+//!   says it is on disk. A failed save rolls the change back and answers
+//!   `internal`. One save is in flight at a time; changes made meanwhile go
+//!   together in the next, so a later save never carries a change an earlier
+//!   failure took back.
 //! - Failed attempts are counted per name and per address: after
 //!   [`NAME_FREE`] (name) or [`IP_FREE`] (address) failures, each further one
 //!   locks that name or address out for twice as long as the one before
@@ -22,6 +30,7 @@
 //! Passwords are never logged, echoed or kept: a job carries one to the
 //! hashing thread and drops it.
 
+use super::effect::Effect;
 use super::session::Login;
 use super::{validate, ConnId, Core, Now};
 use crate::protocol::{ErrorCode, Secret, ServerMsg, PROTOCOL_VERSION};
@@ -40,18 +49,6 @@ const MAX_LOCK_MS: u64 = 5 * 60 * 1000;
 const FORGET_MS: u64 = 60 * 60 * 1000;
 /// Addresses remembered at most (oldest failures forgotten first).
 const MAX_IPS: usize = 10_000;
-
-/// Where registered names are kept.
-pub trait AccountStore {
-    /// Replace the stored accounts with `accounts`.
-    fn save(&mut self, accounts: &BTreeMap<String, Account>) -> Result<(), String>;
-}
-
-impl AccountStore for store::AccountFile {
-    fn save(&mut self, accounts: &BTreeMap<String, Account>) -> Result<(), String> {
-        store::AccountFile::save(self, accounts).map_err(|e| e.to_string())
-    }
-}
 
 /// Password work for the shell to run off the event loop.
 pub struct AuthJob {
@@ -107,6 +104,32 @@ impl AuthJob {
 enum Pending {
     Login(Box<Login>),
     Change,
+    /// Its registration or change is being saved (see [`Save`]).
+    Save,
+}
+
+/// A change to the accounts map waiting to be on disk.
+struct Save {
+    /// The connection's `pending` id while it waits.
+    id: u64,
+    conn: ConnId,
+    name: String,
+    /// The entry the change replaced (restored if the save fails).
+    old: Option<Account>,
+    /// The hash it set (so a rollback touches only its own change).
+    hash: String,
+    /// The registration counted against this address, if one.
+    registered_from: Option<(IpAddr, u64)>,
+    /// What follows a successful save.
+    then: Then,
+}
+
+/// What a successful save goes on with.
+enum Then {
+    /// The login that registered the name.
+    Login(Box<Login>),
+    /// A `change_password` (`registered`: it registered the name).
+    Change { registered: bool },
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -139,8 +162,11 @@ impl Failures {
 #[derive(Default)]
 pub(crate) struct Accounts {
     map: BTreeMap<String, Account>,
-    store: Option<Box<dyn AccountStore>>,
     pending: HashMap<ConnId, (u64, Pending)>,
+    /// The save in flight: its ticket and the changes it carries.
+    saving: Option<(u64, Vec<Save>)>,
+    /// Changes made while a save is in flight, for the next one.
+    unsaved: Vec<Save>,
     jobs: Vec<AuthJob>,
     next_id: u64,
     by_name: HashMap<String, Failures>,
@@ -162,14 +188,11 @@ fn wait_text(ms: u64) -> String {
 }
 
 impl Core {
-    /// Use `store` for registered names, starting from `accounts`.
-    pub fn set_accounts(
-        &mut self,
-        store: Option<Box<dyn AccountStore>>,
-        accounts: BTreeMap<String, Account>,
-    ) {
+    /// Start from the registered names in `accounts` (the accounts file as
+    /// read at start-up). Changes are saved through
+    /// [`Effect::SaveAccounts`], which the shell runs against that file.
+    pub fn set_accounts(&mut self, accounts: BTreeMap<String, Account>) {
         self.accounts.map = accounts;
-        self.accounts.store = store;
     }
 
     /// Whether `name` is registered.
@@ -180,15 +203,6 @@ impl Core {
     /// Password work queued since the last call, for the shell to run.
     pub fn take_auth_jobs(&mut self) -> Vec<AuthJob> {
         std::mem::take(&mut self.accounts.jobs)
-    }
-
-    /// Run queued password work here and now (tests; a shell without a
-    /// worker thread).
-    pub fn run_auth_jobs(&mut self, now: Now) {
-        for job in self.take_auth_jobs() {
-            let done = job.run();
-            self.auth_done(done, now);
-        }
     }
 
     fn queue_job(
@@ -273,7 +287,7 @@ impl Core {
         }
         self.names.contains_key(&login.name)
             || self
-                .held
+                .reserved
                 .get(&login.name)
                 .is_some_and(|(_, until)| *until > now.mono_ms)
     }
@@ -417,6 +431,7 @@ impl Core {
         match pending {
             Pending::Login(login) => self.login_checked(conn, *login, done, now),
             Pending::Change => self.change_checked(conn, done, now),
+            Pending::Save => {}
         }
     }
 
@@ -449,11 +464,7 @@ impl Core {
                     self.login(conn, login, now); // refuses it, saying why
                     return;
                 }
-                if !self.store_account(conn, &name, hash, now, "hello") {
-                    return;
-                }
-                log::info!("conn {conn}: {name} registered their name");
-                self.login(conn, login, now);
+                self.store_account(conn, &name, hash, now, Then::Login(Box::new(login)));
             }
             (None, Some(Err(e))) => self.internal(conn, &e, "hello"),
             (None, None) => self.internal(conn, "nothing was checked", "hello"),
@@ -473,26 +484,13 @@ impl Core {
             }
             (_, Some(Ok(hash))) => {
                 let registered = !self.accounts.map.contains_key(&name);
-                if !self.store_account(conn, &name, hash, now, re) {
-                    return;
-                }
-                self.accounts.by_name.remove(&name);
-                log::info!(
-                    "conn {conn}: {name} {}",
-                    if registered {
-                        "registered their name"
-                    } else {
-                        "changed their password"
-                    }
-                );
-                self.send(conn, &ServerMsg::PasswordChanged { name, registered });
+                self.store_account(conn, &name, hash, now, Then::Change { registered });
             }
             (_, Some(Err(e))) => self.internal(conn, &e, re),
             (_, None) => self.internal(conn, "nothing was hashed", re),
         }
     }
 
-    /// Save `name` with `hash`; false (and an error sent) if it could not be.
     /// Why `conn`'s address may not register another name now, if so: it
     /// registered `max_registrations_per_ip` names in the last hour.
     fn registration_refused(&mut self, conn: ConnId, now: Now) -> Option<String> {
@@ -516,40 +514,137 @@ impl Core {
         ))
     }
 
-    fn store_account(
-        &mut self,
-        conn: ConnId,
-        name: &str,
-        hash: String,
-        now: Now,
-        re: &str,
-    ) -> bool {
+    /// Set `name`'s hash in memory and have the accounts file saved; `then`
+    /// goes on when the save succeeded (see [`Core::accounts_saved`]).
+    fn store_account(&mut self, conn: ConnId, name: &str, hash: String, now: Now, then: Then) {
         let new = !self.accounts.map.contains_key(name);
         let since = self.accounts.map.get(name).map_or(now.unix_ms, |a| a.since);
-        let old = self
-            .accounts
-            .map
-            .insert(name.to_string(), Account { hash, since });
-        let saved = match self.accounts.store.as_mut() {
-            Some(store) => store.save(&self.accounts.map),
-            None => Ok(()),
-        };
-        if let Err(e) = saved {
-            match old {
-                Some(a) => self.accounts.map.insert(name.to_string(), a),
-                None => self.accounts.map.remove(name),
-            };
-            log::error!("cannot save the accounts file: {e}");
-            self.internal(conn, "the server could not save its accounts file", re);
-            return false;
-        }
-        if new {
-            if let Some(ip) = self.guard.ip_of(conn) {
+        let old = self.accounts.map.insert(
+            name.to_string(),
+            Account {
+                hash: hash.clone(),
+                since,
+            },
+        );
+        // Counted now, so registrations waiting for their save count too.
+        let registered_from = match (new, self.guard.ip_of(conn)) {
+            (true, Some(ip)) => {
                 let times = self.accounts.registered_by_ip.entry(ip).or_default();
                 times.push_back(now.mono_ms);
+                Some((ip, now.mono_ms))
+            }
+            _ => None,
+        };
+        self.accounts.next_id += 1;
+        let id = self.accounts.next_id;
+        self.accounts.pending.insert(conn, (id, Pending::Save));
+        self.accounts.unsaved.push(Save {
+            id,
+            conn,
+            name: name.to_string(),
+            old,
+            hash,
+            registered_from,
+            then,
+        });
+        self.save_accounts();
+    }
+
+    /// Queue a save of the whole map if changes wait and none is in flight.
+    fn save_accounts(&mut self) {
+        if self.accounts.saving.is_some() || self.accounts.unsaved.is_empty() {
+            return;
+        }
+        self.accounts.next_id += 1;
+        let ticket = self.accounts.next_id;
+        let saves = std::mem::take(&mut self.accounts.unsaved);
+        self.accounts.saving = Some((ticket, saves));
+        self.effects.push_back(Effect::SaveAccounts {
+            ticket,
+            accounts: self.accounts.map.clone(),
+        });
+    }
+
+    /// The accounts file save `ticket` finished: its changes go on (the
+    /// welcome, or `password_changed`), or are taken back with an
+    /// `internal` error. Then the changes made meanwhile are saved.
+    pub(crate) fn accounts_saved(&mut self, ticket: u64, result: Result<(), String>, now: Now) {
+        let saves = match self.accounts.saving.take() {
+            Some((t, saves)) if t == ticket => saves,
+            other => {
+                self.accounts.saving = other;
+                return;
+            }
+        };
+        if let Err(e) = &result {
+            log::error!(
+                "cannot save the accounts file: {e}; {} change(s) taken back",
+                saves.len()
+            );
+        }
+        for save in saves.into_iter().rev() {
+            let ok = result.is_ok();
+            if !ok {
+                self.roll_back(&save);
+            }
+            let waiting = self.accounts.pending.get(&save.conn).map(|(id, _)| *id) == Some(save.id);
+            if !waiting {
+                continue; // the connection is gone; the change stands (or not)
+            }
+            self.accounts.pending.remove(&save.conn);
+            if self.sessions.get(&save.conn).is_none_or(|s| s.closing) {
+                continue;
+            }
+            let re = match save.then {
+                Then::Login(_) => "hello",
+                Then::Change { .. } => "change_password",
+            };
+            if !ok {
+                self.internal(save.conn, "the server could not save its accounts file", re);
+                continue;
+            }
+            let (conn, name) = (save.conn, save.name);
+            match save.then {
+                Then::Login(login) => {
+                    log::info!("conn {conn}: {name} registered their name");
+                    self.login(conn, *login, now);
+                }
+                Then::Change { registered } => {
+                    if self.name_of(conn) != Some(name.as_str()) {
+                        continue;
+                    }
+                    self.accounts.by_name.remove(&name);
+                    log::info!(
+                        "conn {conn}: {name} {}",
+                        if registered {
+                            "registered their name"
+                        } else {
+                            "changed their password"
+                        }
+                    );
+                    self.send(conn, &ServerMsg::PasswordChanged { name, registered });
+                }
             }
         }
-        true
+        self.save_accounts();
+    }
+
+    /// Take back a change that could not be saved (if nothing replaced it
+    /// since), and its count against the address.
+    fn roll_back(&mut self, save: &Save) {
+        if self.accounts.map.get(&save.name).map(|a| &a.hash) == Some(&save.hash) {
+            match &save.old {
+                Some(a) => self.accounts.map.insert(save.name.clone(), a.clone()),
+                None => self.accounts.map.remove(&save.name),
+            };
+        }
+        if let Some((ip, at)) = save.registered_from {
+            if let Some(times) = self.accounts.registered_by_ip.get_mut(&ip) {
+                if let Some(i) = times.iter().rposition(|t| *t == at) {
+                    times.remove(i);
+                }
+            }
+        }
     }
 
     fn internal(&mut self, conn: ConnId, why: &str, re: &str) {

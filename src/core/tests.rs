@@ -135,7 +135,11 @@ fn room_message_is_encoded_once_for_all_members() {
         h.login(c, n);
     }
     h.send(1, say("general", "hi"), at(5));
-    assert_eq!(h.core.drain().count(), 0, "nothing shown before it is stored");
+    assert_eq!(
+        h.core.drain().count(),
+        0,
+        "nothing shown before it is stored"
+    );
     h.core.end_of_turn();
     h.runner.run(&mut h.core, at(5));
     let frames: Vec<_> = h.core.drain().collect();

@@ -15,16 +15,20 @@
 //! once both ends are back, `file_resume` or the receiver's `file_accept`
 //! with the length of its partial file continues it. The sender checks the
 //! receiver's prefix against `prefix_sha256` and sends from there, or from 0
-//! (a chunk at offset 0 tells the receiver to start over).
+//! (a chunk at offset 0 tells the receiver to start over). When the sender
+//! is the store, the core has the prefix hashed off the loop (a
+//! [`StoreJob::HashPrefix`](super::store_ops::StoreJob::HashPrefix)) and the
+//! accept goes on when the hash comes back (see `transfer_store`).
 
 use super::{ConnId, Core, Now, Priority};
 use crate::protocol::files::{base64_raw_len, Role, TransferState, MAX_CHUNK};
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
-use crate::store::files::FileStore;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
+use super::effect::Effect;
 use super::filename;
+use super::store_ops::{Catalog, StoreJob};
 
 /// Size limits and window sizes.
 #[derive(Debug, Clone)]
@@ -48,10 +52,24 @@ impl Default for FileLimits {
     }
 }
 
-/// A server-side upload in progress: the store's handle and the running hash.
+/// A server-side upload in progress (the store's upload is named by the
+/// transfer id): the running hash and what the store worker has yet to do.
 pub(crate) struct UploadSide {
-    pub handle: u64,
+    /// SHA-256 of the bytes received so far (they are written in order).
     pub hasher: sha2::Sha256,
+    /// Bytes handed to the store worker and not yet written: they count
+    /// against the window, so credit bounds what is in flight to the worker.
+    pub writing: u64,
+    /// Verified and handed to the worker to commit: the commit's answer
+    /// ends the transfer (it can no longer be cancelled or aborted).
+    pub committing: bool,
+}
+
+/// A download's resume waiting for the stored prefix to be hashed.
+pub(crate) struct PrefixCheck {
+    pub ticket: u64,
+    pub offset: u64,
+    pub prefix: String,
 }
 
 /// One transfer. `None` as an end is the shared store.
@@ -72,17 +90,53 @@ pub(crate) struct Transfer {
     /// Offset of the last accept, reported in `file_state`.
     pub accepted: u64,
     pub upload: Option<UploadSide>,
+    /// A download's chunk read in flight: (offset, length). At most one.
+    pub reading: Option<(u64, usize)>,
+    /// A download's accept waiting for its prefix hash. At most one.
+    pub hashing: Option<PrefixCheck>,
 }
 
-/// Every transfer the server knows, and the store.
+impl Transfer {
+    /// A new transfer from `sender` to `receiver` (`None`: the store).
+    pub(crate) fn new(
+        id: u64,
+        name: String,
+        size: u64,
+        sha256: String,
+        ends: (Option<String>, Option<String>),
+        state: TransferState,
+    ) -> Transfer {
+        Transfer {
+            id,
+            name,
+            size,
+            sha256,
+            sender: ends.0,
+            receiver: ends.1,
+            state,
+            credit: 0,
+            next: 0,
+            restart_ok: false,
+            accepted: 0,
+            upload: None,
+            reading: None,
+            hashing: None,
+        }
+    }
+}
+
+/// Every transfer the server knows, and what it knows of the store.
 #[derive(Default)]
 pub struct Transfers {
     next_id: u64,
     pub(crate) map: BTreeMap<u64, Transfer>,
-    pub(crate) store: Option<Box<dyn FileStore>>,
+    /// The store's files and reservations; `None`: this server has no store.
+    pub(crate) store: Option<Catalog>,
     pub(crate) limits: FileLimits,
     /// Downloads (the store sending), in round-robin order.
     pub(crate) downloads: VecDeque<u64>,
+    /// Last ticket given to a prefix hash.
+    pub(crate) hash_tickets: u64,
 }
 
 impl Transfers {
@@ -91,6 +145,9 @@ impl Transfers {
         self.next_id
     }
 }
+
+/// A transfer end that is the store, for [`Transfer::new`].
+pub(crate) const STORE: Option<String> = None;
 
 /// Extra fields for a `file_state` notification.
 #[derive(Default)]
@@ -105,8 +162,9 @@ pub(crate) struct Note {
 }
 
 impl Core {
-    /// Give the core its file store and limits.
-    pub fn set_file_store(&mut self, store: Option<Box<dyn FileStore>>, limits: FileLimits) {
+    /// Give the core what the file store holds (from
+    /// `store::files::DiskStore::catalog`; `None`: no store) and the limits.
+    pub fn set_file_store(&mut self, store: Option<Catalog>, limits: FileLimits) {
         self.transfers.store = store;
         self.transfers.limits = limits;
     }
@@ -118,7 +176,7 @@ impl Core {
                 // Not from the shell's raw path (e.g. a unit test): frame it again.
                 let raw = crate::protocol::encode_shared(&msg);
                 if let ClientMsg::FileChunk { id, offset, data } = msg {
-                    self.file_chunk(conn, id, offset, &data, raw, now);
+                    self.file_chunk(conn, id, offset, &data, raw);
                 }
             }
             ClientMsg::FileOffer {
@@ -155,7 +213,9 @@ impl Core {
     }
 
     /// A `file_chunk` from the shell, with the frame's bytes as received
-    /// (forwarded as they are, never decoded).
+    /// (forwarded as they are, never decoded). `_now` is unused: a chunk
+    /// needs no time (an upload's timestamp is taken when its last write
+    /// completes).
     pub fn handle_chunk(
         &mut self,
         conn: ConnId,
@@ -163,7 +223,7 @@ impl Core {
         offset: u64,
         data: &str,
         raw: Rc<[u8]>,
-        now: Now,
+        _now: Now,
     ) {
         match self.sessions.get(&conn) {
             Some(s) if s.closing => {}
@@ -173,7 +233,7 @@ impl Core {
                 "log in first: the first frame must be hello",
                 "file_chunk",
             ),
-            Some(_) => self.file_chunk(conn, id, offset, data, raw, now),
+            Some(_) => self.file_chunk(conn, id, offset, data, raw),
             None => {}
         }
     }
@@ -314,23 +374,9 @@ impl Core {
             );
         }
         let id = self.transfers.new_id();
-        self.transfers.map.insert(
-            id,
-            Transfer {
-                id,
-                name,
-                size,
-                sha256,
-                sender: Some(me),
-                receiver: Some(to),
-                state: TransferState::Pending,
-                credit: 0,
-                next: 0,
-                restart_ok: false,
-                accepted: 0,
-                upload: None,
-            },
-        );
+        let ends = (Some(me), Some(to));
+        let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
+        self.transfers.map.insert(id, t);
         self.notify(
             id,
             Note {
@@ -381,14 +427,21 @@ impl Core {
                 re,
             );
         }
-        let from_store = t.sender.is_none();
-        let mut start = offset;
-        if from_store && offset > 0 && !self.store_prefix_matches(id, offset, prefix.as_deref()) {
-            start = 0;
+        if t.sender.is_none() && offset > 0 {
+            // From the store: the prefix is checked off the loop.
+            return self.store_accept(conn, id, offset, prefix);
         }
+        self.accept_at(id, offset, prefix);
+    }
+
+    /// The receiver's accept goes on from `start` (the offset asked for, or
+    /// 0 if its prefix did not match).
+    pub(crate) fn accept_at(&mut self, id: u64, start: u64, prefix: Option<String>) {
         let Some(t) = self.transfers.map.get_mut(&id) else {
             return;
         };
+        let from_store = t.sender.is_none();
+        t.hashing = None; // an earlier accept's check no longer counts
         t.state = TransferState::InProgress;
         t.credit = 0;
         t.next = start;
@@ -421,6 +474,16 @@ impl Core {
         let Some(t) = self.transfers.map.get(&id) else {
             return;
         };
+        if t.upload.as_ref().is_some_and(|u| u.committing) {
+            return self.error(
+                conn,
+                ErrorCode::TransferState,
+                &format!(
+                    "transfer {id} is complete and being saved; it cannot end any other way now"
+                ),
+                re,
+            );
+        }
         let allowed = match to {
             TransferState::Rejected => role == Role::Receiver && t.state == TransferState::Pending,
             TransferState::Completed => {
@@ -472,8 +535,17 @@ impl Core {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         );
-        if let (Some(up), Some(store)) = (t.upload.take(), self.transfers.store.as_mut()) {
-            store.abort(up.handle);
+        if let Some(up) = t.upload.take() {
+            // A commit under way decides for itself (its answer releases
+            // the reservation); anything else is thrown away, after the
+            // writes queued before it.
+            if !up.committing {
+                self.effects
+                    .push_back(Effect::Store(StoreJob::Abort { upload: id }));
+                if let Some(store) = self.transfers.store.as_mut() {
+                    store.release(id);
+                }
+            }
         }
         self.notify(
             id,
@@ -521,14 +593,13 @@ impl Core {
     }
 
     /// A chunk from `conn`; `raw` is the whole frame as received.
-    pub fn file_chunk(
+    pub(crate) fn file_chunk(
         &mut self,
         conn: ConnId,
         id: u64,
         offset: u64,
         data: &str,
         raw: Rc<[u8]>,
-        now: Now,
     ) {
         let re = "file_chunk";
         match self.my_transfer(conn, id, re) {
@@ -597,11 +668,11 @@ impl Core {
         match t.receiver.clone() {
             Some(receiver) => {
                 if let Some(c) = self.conn_of(&receiver) {
-                    self.out
-                        .push((c, super::Output::Frame(raw, Priority::Chunk(id))));
+                    // In order behind whatever waits for that connection.
+                    self.emit(c, super::Output::Frame(raw, Priority::Chunk(id)), None);
                 }
             }
-            None => self.store_chunk(conn, id, offset, data, now),
+            None => self.store_chunk(id, offset, data),
         }
     }
 }

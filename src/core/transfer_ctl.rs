@@ -1,5 +1,7 @@
 //! Pause, resume, and what happens to transfers when a user leaves or comes
-//! back: interrupted, then resumed once both ends are online.
+//! back: interrupted, then resumed once both ends are online. Resuming an
+//! upload tops its credit up to the store's window less what the store
+//! worker is still writing (`transfer_store`).
 
 use super::transfer::Note;
 use super::{ConnId, Core};
@@ -83,8 +85,15 @@ impl Core {
         }
     }
 
-    /// User `name` lost their connection or logged out: their transfers are interrupted.
+    /// User `name` lost their connection or logged out: their transfers are
+    /// interrupted (an upload being committed finishes without them), and
+    /// an accept of theirs waiting for its prefix hash is forgotten.
     pub(crate) fn transfers_gone(&mut self, name: &str) {
+        for t in self.transfers.map.values_mut() {
+            if t.receiver.as_deref() == Some(name) {
+                t.hashing = None;
+            }
+        }
         let ids: Vec<u64> = self
             .transfers
             .map
@@ -92,6 +101,7 @@ impl Core {
             .filter(|t| {
                 !t.state.is_final()
                     && t.state != TransferState::Interrupted
+                    && !t.upload.as_ref().is_some_and(|u| u.committing)
                     && (t.sender.as_deref() == Some(name) || t.receiver.as_deref() == Some(name))
             })
             .map(|t| t.id)

@@ -1,17 +1,40 @@
-//! The shared store as one end of a transfer: `upload` (the server receives,
-//! hashes as it writes, and publishes the file only when the SHA-256 matches),
-//! `list_files`, and `download` (the server sends, pulling one chunk from disk
-//! at a time when the reactor says the connection's chunk slot is free, so
-//! memory stays constant for any file size).
+//! The shared store as one end of a transfer: `upload`, `list_files` and
+//! `download`, with every disk touch a [`StoreJob`] run by the store worker.
+//!
+//! - `list_files`, a `download`'s lookup and an `upload`'s name and quota
+//!   checks answer from the [`Catalog`](super::store_ops::Catalog) in memory.
+//! - Upload: each chunk is hashed as it arrives (bounded by the chunk) and
+//!   handed to the worker as a `Write`; its credit goes back to the uploader
+//!   only when the write completed, so the window bounds the bytes in flight
+//!   to the worker. When the last write is done and the SHA-256 matches, a
+//!   `Commit` (fsync, rename, index) publishes the file; its answer ends the
+//!   transfer. A failed write or commit fails the upload with its reason.
+//! - Download: the shell calls [`Core::pull_chunk`] when a connection's chunk
+//!   slot is free; that queues a `Read` of the next chunk (at most one per
+//!   download), and the chunk frame goes out when the read completes, so
+//!   memory stays constant for any file size.
+//! - A download resumed at `offset` with `prefix_sha256` has the stored
+//!   prefix hashed by the worker (`HashPrefix`, at most one per transfer)
+//!   and the accept goes on when the hash comes back: from `offset` if it
+//!   matches, from 0 if not. A whole-file prefix is compared with the
+//!   file's SHA-256, known in memory, without hashing anything.
 
-use super::transfer::{Note, Transfer, UploadSide};
+use super::effect::Effect;
+use super::store_ops::{StoreDone, StoreJob, StoredFile};
+use super::transfer::{Note, PrefixCheck, Transfer, UploadSide, STORE};
 use super::{ConnId, Core, Now, Output, Priority};
-use crate::protocol::files::{hex, FileInfo, TransferState, MAX_CHUNK};
+use crate::protocol::files::{hex, TransferState, MAX_CHUNK};
 use crate::protocol::{encode_shared, ErrorCode, ServerMsg};
+use crate::store::files::StoreError;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::filename;
+
+/// Most prefix hashes one user may have in flight.
+pub const HASHES_PER_USER: usize = 2;
+/// Most prefix hashes in flight over the whole server.
+pub const HASHES_IN_FLIGHT: usize = 16;
 
 impl Core {
     pub(crate) fn upload(
@@ -44,48 +67,42 @@ impl Core {
                 ),
             );
         }
-        let Some(store) = self.transfers.store.as_mut() else {
+        let Some(store) = self.transfers.store.as_ref() else {
             return fail(
                 self,
                 ErrorCode::Internal,
                 "this server has no file store".into(),
             );
         };
-        let handle = match store.begin(&name, size) {
-            Ok(h) => h,
-            Err(e) => {
-                use crate::store::files::StoreError as E;
-                let code = match e {
-                    E::Exists(_) | E::Uploading(_) => ErrorCode::FileExists,
-                    E::Quota { .. } => ErrorCode::QuotaExceeded,
-                    E::NotFound(_) => ErrorCode::NoSuchFile,
-                    E::Io(_) => ErrorCode::Internal,
-                };
-                return fail(self, code, e.to_string());
-            }
-        };
+        if let Err(e) = store.check(&name, size) {
+            let code = match e {
+                StoreError::Exists(_) | StoreError::Uploading(_) => ErrorCode::FileExists,
+                StoreError::Quota { .. } => ErrorCode::QuotaExceeded,
+                StoreError::NotFound(_) => ErrorCode::NoSuchFile,
+                StoreError::Io(_) | StoreError::Unreadable(_) => ErrorCode::Internal,
+            };
+            return fail(self, code, e.to_string());
+        }
         let id = self.transfers.new_id();
+        if let Some(store) = self.transfers.store.as_mut() {
+            store.reserve(id, &name, size);
+        }
+        let job = StoreJob::Begin {
+            upload: id,
+            name: name.clone(),
+            size,
+        };
+        self.effects.push_back(Effect::Store(job));
         let window = self.transfers.limits.store_window;
-        self.transfers.map.insert(
-            id,
-            Transfer {
-                id,
-                name,
-                size,
-                sha256,
-                sender: Some(me),
-                receiver: None,
-                state: TransferState::InProgress,
-                credit: window,
-                next: 0,
-                restart_ok: false,
-                accepted: 0,
-                upload: Some(UploadSide {
-                    handle,
-                    hasher: Sha256::new(),
-                }),
-            },
-        );
+        let ends = (Some(me), STORE);
+        let mut t = Transfer::new(id, name, size, sha256, ends, TransferState::InProgress);
+        t.credit = window;
+        t.upload = Some(UploadSide {
+            hasher: Sha256::new(),
+            writing: 0,
+            committing: false,
+        });
+        self.transfers.map.insert(id, t);
         self.notify(
             id,
             Note {
@@ -113,28 +130,15 @@ impl Core {
     pub(crate) fn download(&mut self, conn: ConnId, name: String, cid: Option<String>) {
         let me = self.name_of(conn).unwrap_or_default().to_string();
         let found = self.transfers.store.as_ref().and_then(|s| s.lookup(&name));
-        let Some((size, sha256)) = found else {
-            let msg = crate::store::files::StoreError::NotFound(name).to_string();
+        let Some(file) = found else {
+            let msg = StoreError::NotFound(name).to_string();
             return self.error_cid(conn, ErrorCode::NoSuchFile, msg, "download", cid);
         };
+        let (size, sha256) = (file.size, file.sha256.clone());
         let id = self.transfers.new_id();
-        self.transfers.map.insert(
-            id,
-            Transfer {
-                id,
-                name,
-                size,
-                sha256,
-                sender: None,
-                receiver: Some(me),
-                state: TransferState::Pending,
-                credit: 0,
-                next: 0,
-                restart_ok: false,
-                accepted: 0,
-                upload: None,
-            },
-        );
+        let ends = (STORE, Some(me));
+        let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
+        self.transfers.map.insert(id, t);
         self.notify(
             id,
             Note {
@@ -144,39 +148,64 @@ impl Core {
         );
     }
 
-    /// Whether the stored file's first `offset` bytes hash to `prefix`.
-    pub(crate) fn store_prefix_matches(
+    /// The receiver of download `id` accepts at `offset` > 0 (every other
+    /// check made): go on from there if the stored prefix hashes to
+    /// `prefix`, else from 0. Hashing runs on the store worker.
+    pub(crate) fn store_accept(
         &mut self,
+        conn: ConnId,
         id: u64,
         offset: u64,
-        prefix: Option<&str>,
-    ) -> bool {
-        let (Some(prefix), Some(t)) = (prefix, self.transfers.map.get(&id)) else {
-            return false;
+        prefix: Option<String>,
+    ) {
+        let re = "file_accept";
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
         };
-        let name = t.name.clone();
-        let Some(store) = self.transfers.store.as_mut() else {
-            return false;
+        let Some(prefix) = prefix else {
+            return self.accept_at(id, 0, None); // nothing to check against
         };
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; MAX_CHUNK];
-        let mut at = 0;
-        while at < offset {
-            let want = (offset - at).min(buf.len() as u64) as usize;
-            match store.read(&name, at, &mut buf[..want]) {
-                Ok(n) if n > 0 => {
-                    hasher.update(&buf[..n]);
-                    at += n as u64;
-                }
-                _ => return false,
-            }
+        if offset == t.size {
+            // The whole file: its hash is known.
+            let start = if prefix == t.sha256 { offset } else { 0 };
+            return self.accept_at(id, start, Some(prefix));
         }
-        hex(&hasher.finalize()) == prefix
+        if t.hashing.is_some() {
+            let m =
+                format!("the resume point of transfer {id} is being checked; wait for the answer");
+            return self.error(conn, ErrorCode::SlowDown, &m, re);
+        }
+        let me = t.receiver.clone();
+        let busy = self.transfers.map.values().filter(|t| t.hashing.is_some());
+        let (mine, all) = busy.fold((0, 0), |(m, a), t| {
+            (m + usize::from(t.receiver == me), a + 1)
+        });
+        if mine >= HASHES_PER_USER || all >= HASHES_IN_FLIGHT {
+            let m = "too many resumes being checked at once; wait for their answers before asking again";
+            return self.error(conn, ErrorCode::SlowDown, m, re);
+        }
+        self.transfers.hash_tickets += 1;
+        let ticket = self.transfers.hash_tickets;
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return;
+        };
+        t.hashing = Some(PrefixCheck {
+            ticket,
+            offset,
+            prefix,
+        });
+        let job = StoreJob::HashPrefix {
+            transfer: id,
+            ticket,
+            name: t.name.clone(),
+            len: offset,
+        };
+        self.effects.push_back(Effect::Store(job));
     }
 
-    /// An upload's chunk (already checked against credit and offset): decode,
-    /// write, hash, give the credit back, and publish when complete.
-    pub(crate) fn store_chunk(&mut self, conn: ConnId, id: u64, offset: u64, data: &str, now: Now) {
+    /// An upload's chunk (already checked against credit and offset):
+    /// decode, hash, and hand it to the store worker to write.
+    pub(crate) fn store_chunk(&mut self, id: u64, offset: u64, data: &str) {
         let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
             Ok(b) => b,
             Err(e) => {
@@ -184,73 +213,237 @@ impl Core {
                 return self.finish(id, TransferState::Failed, None, Some(reason));
             }
         };
-        let Some(t) = self.transfers.map.get_mut(&id) else {
-            return;
-        };
-        let (Some(up), Some(store)) = (t.upload.as_mut(), self.transfers.store.as_mut()) else {
+        let Some(up) = self
+            .transfers
+            .map
+            .get_mut(&id)
+            .and_then(|t| t.upload.as_mut())
+        else {
             return;
         };
         if offset == 0 {
             up.hasher = Sha256::new(); // first chunk, or the sender started over
         }
-        if let Err(e) = store.write(up.handle, offset, &bytes) {
-            let reason = e.to_string();
-            return self.finish(id, TransferState::Failed, None, Some(reason));
-        }
         up.hasher.update(&bytes);
-        if t.next == t.size {
-            return self.store_complete(id, now);
-        }
-        if t.state == TransferState::InProgress {
-            let grant = bytes.len() as u64;
-            t.credit += grant;
-            self.send(conn, &ServerMsg::FileCredit { id, bytes: grant });
+        up.writing += bytes.len() as u64;
+        let job = StoreJob::Write {
+            upload: id,
+            offset,
+            data: bytes,
+        };
+        self.effects.push_back(Effect::Store(job));
+    }
+
+    /// A store job finished.
+    pub(crate) fn store_done(&mut self, done: StoreDone, now: Now) {
+        match done {
+            StoreDone::Begun { upload, result } => {
+                if let Err(e) = result {
+                    self.store_failed(upload, e);
+                }
+            }
+            StoreDone::Written {
+                upload,
+                len,
+                result,
+            } => self.store_written(upload, len, result, now),
+            StoreDone::Committed {
+                upload,
+                file,
+                result,
+            } => self.store_committed(upload, file, result),
+            StoreDone::Read {
+                transfer,
+                offset,
+                result,
+            } => self.store_read(transfer, offset, result),
+            StoreDone::Hashed {
+                transfer,
+                ticket,
+                result,
+            } => self.store_hashed(transfer, ticket, result),
         }
     }
 
-    /// Every byte of an upload is in: verify and publish, or fail.
+    /// Upload `id` cannot go on: fail it, unless it is already gone. (If its
+    /// commit is queued, that commit fails too, and its answer releases the
+    /// reservation.)
+    fn store_failed(&mut self, id: u64, e: StoreError) {
+        let live = self
+            .transfers
+            .map
+            .get(&id)
+            .is_some_and(|t| t.upload.is_some());
+        if live {
+            log::warn!("store: upload {id} failed: {e}");
+            self.finish(id, TransferState::Failed, None, Some(e.to_string()));
+        }
+    }
+
+    /// A write of upload `id` finished: give its credit back, or publish
+    /// the file if that was the last one.
+    fn store_written(&mut self, id: u64, len: u64, result: Result<(), StoreError>, now: Now) {
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return; // ended meanwhile
+        };
+        let Some(up) = t.upload.as_mut() else {
+            return;
+        };
+        up.writing = up.writing.saturating_sub(len);
+        if let Err(e) = result {
+            return self.store_failed(id, e);
+        }
+        if t.next == t.size {
+            if up.writing == 0 && !up.committing {
+                self.store_complete(id, now);
+            }
+            return; // nothing left to grant credit for
+        }
+        self.store_refill(id);
+    }
+
+    /// Every byte of an upload is written: verify and commit, or fail.
     fn store_complete(&mut self, id: u64, now: Now) {
         let Some(t) = self.transfers.map.get_mut(&id) else {
             return;
         };
-        let Some(up) = t.upload.take() else {
+        let Some(up) = t.upload.as_mut() else {
             return;
         };
-        let got = hex(&up.hasher.finalize());
-        let Some(store) = self.transfers.store.as_mut() else {
-            return;
-        };
+        let got = hex(&up.hasher.clone().finalize());
         if got != t.sha256 {
-            store.abort(up.handle);
             let reason = format!(
                 "checksum mismatch: the data received hashes to {got}, not {}",
                 t.sha256
             );
             return self.finish(id, TransferState::Failed, None, Some(reason));
         }
-        let info = FileInfo {
+        up.committing = true;
+        let file = StoredFile {
             name: t.name.clone(),
             size: t.size,
+            sha256: got,
             uploader: t.sender.clone().unwrap_or_default(),
             ts: now.unix_ms,
         };
-        match store.commit(up.handle, info, got) {
+        let job = StoreJob::Commit { upload: id, file };
+        self.effects.push_back(Effect::Store(job));
+    }
+
+    /// A commit finished: the file is in the store (whatever became of its
+    /// transfer), or the upload failed.
+    fn store_committed(&mut self, id: u64, file: StoredFile, result: Result<(), StoreError>) {
+        if let Some(store) = self.transfers.store.as_mut() {
+            store.release(id);
+            if result.is_ok() {
+                store.publish(file);
+            }
+        }
+        if let Some(up) = self
+            .transfers
+            .map
+            .get_mut(&id)
+            .and_then(|t| t.upload.as_mut())
+        {
+            up.committing = false; // the commit is over, whichever way
+        }
+        match result {
             Ok(()) => self.finish(id, TransferState::Completed, None, None),
-            Err(e) => self.finish(id, TransferState::Failed, None, Some(e.to_string())),
+            Err(e) => {
+                log::warn!("store: upload {id} could not be committed: {e}");
+                self.finish(id, TransferState::Failed, None, Some(e.to_string()));
+            }
         }
     }
 
-    /// After a resume from pause: top the uploader's credit back up to the store's window.
+    /// A chunk read for download `id` came back: send it if the download
+    /// still wants it.
+    fn store_read(&mut self, id: u64, offset: u64, result: Result<Vec<u8>, StoreError>) {
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return;
+        };
+        let Some((at, want)) = t.reading.take() else {
+            return;
+        };
+        let data = match result {
+            Ok(d) if d.len() == want => d,
+            Ok(_) => {
+                let reason = "the stored file is shorter than recorded".to_string();
+                return self.finish(id, TransferState::Failed, None, Some(reason));
+            }
+            Err(e) => return self.finish(id, TransferState::Failed, None, Some(e.to_string())),
+        };
+        let len = data.len() as u64;
+        let current = at == offset
+            && offset == t.next
+            && len <= t.credit
+            && matches!(t.state, TransferState::InProgress | TransferState::Paused);
+        let conn = t.receiver.clone().and_then(|r| self.conn_of(&r));
+        let (true, Some(conn)) = (current, conn) else {
+            return; // resumed elsewhere, interrupted or out of credit: read again
+        };
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return;
+        };
+        t.next += len;
+        t.credit -= len;
+        let frame = encode_shared(&ServerMsg::FileChunk {
+            id,
+            offset,
+            data: base64::engine::general_purpose::STANDARD.encode(&data),
+        });
+        self.emit(conn, Output::Frame(frame, Priority::Chunk(id)), None);
+    }
+
+    /// A prefix hash came back: the accept it waited for goes on, unless
+    /// the transfer ended, was accepted again or lost its receiver since.
+    fn store_hashed(&mut self, id: u64, ticket: u64, result: Result<String, StoreError>) {
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return; // cancelled meanwhile
+        };
+        if t.hashing.as_ref().is_none_or(|c| c.ticket != ticket) {
+            return;
+        }
+        let Some(check) = t.hashing.take() else {
+            return;
+        };
+        let waiting = matches!(
+            t.state,
+            TransferState::Pending | TransferState::Interrupted | TransferState::Resuming
+        );
+        let receiver = t.receiver.clone();
+        if !waiting || !self.end_online(&receiver) {
+            return;
+        }
+        let start = match result {
+            Ok(h) if h == check.prefix => check.offset,
+            Ok(_) => 0,
+            Err(e) => {
+                log::warn!("store: transfer {id}: cannot hash the prefix: {e}");
+                0
+            }
+        };
+        self.accept_at(id, start, Some(check.prefix));
+    }
+
+    /// Top the uploader's credit back up to the store's window, less what
+    /// is still being written (after a write, or a resume from pause).
     pub(crate) fn store_refill(&mut self, id: u64) {
         let window = self.transfers.limits.store_window;
         let Some(t) = self.transfers.map.get_mut(&id) else {
             return;
         };
-        if t.receiver.is_some() || t.credit >= window {
+        let Some(up) = t.upload.as_ref() else {
+            return;
+        };
+        if t.state != TransferState::InProgress || t.next == t.size {
             return;
         }
-        let grant = window - t.credit;
-        t.credit = window;
+        let grant = window.saturating_sub(t.credit + up.writing);
+        if grant == 0 {
+            return;
+        }
+        t.credit += grant;
         if let Some(c) = t.sender.clone().and_then(|s| self.conn_of(&s)) {
             self.send(c, &ServerMsg::FileCredit { id, bytes: grant });
         }
@@ -264,7 +457,8 @@ impl Core {
         t.state = TransferState::InProgress;
         t.credit = 0;
         t.accepted = t.next;
-        t.restart_ok = t.next > 0;
+        // Once committing, the data is final: no starting over.
+        t.restart_ok = t.next > 0 && !t.upload.as_ref().is_some_and(|u| u.committing);
         let prefix = t
             .upload
             .as_ref()
@@ -280,14 +474,23 @@ impl Core {
         self.store_refill(id);
     }
 
-    /// Connections with a download that has credit and bytes left to send.
+    /// Whether download `t` could have its next chunk read now.
+    fn pullable(t: &Transfer) -> bool {
+        t.state == TransferState::InProgress
+            && t.credit > 0
+            && t.next < t.size
+            && t.reading.is_none()
+    }
+
+    /// Connections with a download that has credit, bytes left to send and
+    /// no read in flight.
     pub fn download_conns(&self) -> Vec<ConnId> {
         let mut conns: Vec<ConnId> = self
             .transfers
             .downloads
             .iter()
             .filter_map(|id| self.transfers.map.get(id))
-            .filter(|t| t.state == TransferState::InProgress && t.credit > 0 && t.next < t.size)
+            .filter(|t| Core::pullable(t))
             .filter_map(|t| t.receiver.as_deref().and_then(|r| self.conn_of(r)))
             .collect();
         conns.sort_unstable();
@@ -295,17 +498,16 @@ impl Core {
         conns
     }
 
-    /// Read the next chunk of one of `conn`'s downloads (round-robin) and
-    /// queue it. Returns whether a chunk was queued.
+    /// Ask the store worker for the next chunk of one of `conn`'s downloads
+    /// (round-robin); the chunk frame is queued when the read completes.
+    /// Returns whether a read was queued.
     pub fn pull_chunk(&mut self, conn: ConnId) -> bool {
         let me = self.name_of(conn).map(str::to_string);
         let pick = self.transfers.downloads.iter().position(|id| {
-            self.transfers.map.get(id).is_some_and(|t| {
-                t.state == TransferState::InProgress
-                    && t.credit > 0
-                    && t.next < t.size
-                    && t.receiver == me
-            })
+            self.transfers
+                .map
+                .get(id)
+                .is_some_and(|t| Core::pullable(t) && t.receiver == me)
         });
         let Some(pos) = pick else {
             return false;
@@ -317,33 +519,15 @@ impl Core {
         let Some(t) = self.transfers.map.get_mut(&id) else {
             return false;
         };
-        let Some(store) = self.transfers.store.as_mut() else {
-            return false;
-        };
         let want = (t.size - t.next).min(t.credit).min(MAX_CHUNK as u64) as usize;
-        let mut buf = vec![0u8; want];
-        let offset = t.next;
-        match store.read(&t.name, offset, &mut buf) {
-            Ok(n) if n == want => {}
-            Ok(_) => {
-                let reason = "the stored file is shorter than recorded".to_string();
-                self.finish(id, TransferState::Failed, None, Some(reason));
-                return false;
-            }
-            Err(e) => {
-                self.finish(id, TransferState::Failed, None, Some(e.to_string()));
-                return false;
-            }
-        }
-        t.next += want as u64;
-        t.credit -= want as u64;
-        let frame = encode_shared(&ServerMsg::FileChunk {
-            id,
-            offset,
-            data: base64::engine::general_purpose::STANDARD.encode(&buf),
-        });
-        self.out
-            .push((conn, Output::Frame(frame, Priority::Chunk(id))));
+        t.reading = Some((t.next, want));
+        let job = StoreJob::Read {
+            transfer: id,
+            name: t.name.clone(),
+            offset: t.next,
+            len: want,
+        };
+        self.effects.push_back(Effect::Store(job));
         true
     }
 }

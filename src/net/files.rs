@@ -1,7 +1,10 @@
 //! The shell's part in file transfers: open the shared store under the data
-//! directory, keep chunk frames as received bytes, and pull store downloads
-//! from disk one chunk at a time, only when a connection's chunk slot is free
-//! and it is under the high watermark (so memory stays constant).
+//! directory (its catalog to the core, the store itself to the store worker,
+//! see `workers`), keep chunk frames as received bytes, and ask the core for
+//! store downloads' next chunks only when a connection's chunk slot is free
+//! and it is under the high watermark (so memory stays constant). The core
+//! answers a pull with a read for the store worker, one per download at a
+//! time; the chunk frame comes out when the read completes.
 
 use super::{Server, ServerConfig, ServerError};
 use crate::core::transfer::FileLimits;
@@ -10,7 +13,8 @@ use crate::protocol::ClientMsg;
 use crate::store::files::DiskStore;
 use std::rc::Rc;
 
-/// Chunks pulled per connection per turn before other work gets its go.
+/// Rounds of chunk reads asked for per turn (a connection's downloads get
+/// one each per round) before other work gets its go.
 const PULL_ROUNDS: usize = 16;
 
 /// File-transfer settings of the server.
@@ -30,15 +34,16 @@ impl Default for FileConfig {
     }
 }
 
-/// Open `DATA_DIR/files` and hand it to the core.
-pub(super) fn attach_store(cfg: &ServerConfig, core: &mut Core) -> Result<(), ServerError> {
+/// Open `DATA_DIR/files`: what it holds to the core, the store to the
+/// workers.
+pub(super) fn attach_store(cfg: &ServerConfig, core: &mut Core) -> Result<DiskStore, ServerError> {
     let dir = cfg.data_dir.join("files");
     let store = DiskStore::open(&dir, cfg.files.store_quota).map_err(|e| ServerError::DataDir {
         path: dir.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    core.set_file_store(Some(Box::new(store)), cfg.files.limits.clone());
-    Ok(())
+    core.set_file_store(Some(store.catalog()), cfg.files.limits.clone());
+    Ok(store)
 }
 
 /// Hand a decoded frame to the core; a chunk goes with its raw bytes
@@ -63,8 +68,9 @@ impl Server {
         })
     }
 
-    /// Pull download chunks for connections whose chunk slot is free, write
-    /// them, and repeat a bounded number of times.
+    /// Have the next download chunks read for connections whose chunk slot
+    /// is free (each download has at most one read in flight, so this ends
+    /// quickly), and hand the reads to the store worker.
     pub(super) fn pump_downloads(&mut self, now: Now) {
         let high = self.cfg.high_watermark;
         for _ in 0..PULL_ROUNDS {

@@ -6,20 +6,49 @@
 //!   read sees every batch queued before it). Batches that queue up while
 //!   it syncs share the next sync.
 //! - `password-hashing`: Argon2id, tens of milliseconds a job, so it has a
-//!   thread of its own and never delays a commit.
+//!   thread of its own and never delays a commit. It also saves the
+//!   accounts file (see [`AuthWork`] for why there).
+//! - `store`: the shared file store's jobs (upload writes and commits,
+//!   download chunk reads, prefix hashes), in the order queued. A prefix
+//!   hash reads up to a whole stored file, so the store has a thread of its
+//!   own: it never delays a history commit or a login.
 //!
 //! The queues are unbounded channels, bounded by what feeds them: a turn
 //! adds at most one history batch, a connection has at most
-//! `core::reads::READS_PER_CONN` reads in flight, and a login at most one
-//! password job.
+//! `core::reads::READS_PER_CONN` reads in flight, a login at most one
+//! password job, the core at most one accounts save; an upload's writes
+//! are bounded by its credit window, a download has at most one chunk read
+//! and one prefix hash in flight (and a user at most
+//! `core::transfer_store::HASHES_PER_USER` hashes).
+//!
+//! `Server::bind` opens the log, the store and the accounts file, gives the
+//! core what it keeps in memory, and hands the files to [`Workers::start`].
 
 use crate::core::accounts::AuthJob;
 use crate::core::effect::{Completion, Effect, HistoryQuery, LogBatch};
+use crate::core::store_ops::StoreJob;
+use crate::store::accounts::{Account, AccountFile};
+use crate::store::files::{DiskStore, StoreError};
 use crate::store::history::HistoryLog;
 use mio::Waker;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+
+/// The password thread's work. Accounts saves run here rather than on the
+/// store thread: the store thread may spend seconds hashing a big file's
+/// prefix, and a registration must not wait behind that; here a save waits
+/// at most behind the logins' Argon2 jobs (tens of ms each, one per login
+/// in flight), and a registration's save follows its own hash anyway.
+enum AuthWork {
+    Hash(AuthJob),
+    Save {
+        ticket: u64,
+        accounts: BTreeMap<String, Account>,
+    },
+}
 
 enum HistoryJob {
     Log(LogBatch),
@@ -29,16 +58,28 @@ enum HistoryJob {
 /// The worker threads and the channel their answers come back on.
 pub(super) struct Workers {
     history: Option<Sender<HistoryJob>>,
-    auth: Option<Sender<AuthJob>>,
+    auth: Option<Sender<AuthWork>>,
+    store: Option<Sender<StoreJob>>,
+    /// Stops a prefix hash under way at shutdown.
+    store_stop: Option<Arc<AtomicBool>>,
     done: Receiver<Completion>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
-    pub(super) fn start(log: HistoryLog, waker: Arc<Waker>) -> std::io::Result<Workers> {
+    /// Start the workers. Without a store, store jobs fail; without an
+    /// accounts file, saves do.
+    pub(super) fn start(
+        log: HistoryLog,
+        store: Option<DiskStore>,
+        accounts: Option<AccountFile>,
+        waker: Arc<Waker>,
+    ) -> std::io::Result<Workers> {
         let (done_tx, done) = mpsc::channel::<Completion>();
         let (history_tx, history_rx) = mpsc::channel::<HistoryJob>();
-        let (auth_tx, auth_rx) = mpsc::channel::<AuthJob>();
+        let (auth_tx, auth_rx) = mpsc::channel::<AuthWork>();
+        let (store_tx, store_rx) = mpsc::channel::<StoreJob>();
+        let store_stop = store.as_ref().map(DiskStore::stop_flag);
         let mut threads = Vec::new();
         {
             let (done, waker) = (done_tx.clone(), waker.clone());
@@ -48,21 +89,24 @@ impl Workers {
                     .spawn(move || history_thread(log, history_rx, done, waker))?,
             );
         }
+        {
+            let (done, waker) = (done_tx.clone(), waker.clone());
+            threads.push(
+                thread::Builder::new()
+                    .name("store".into())
+                    .spawn(move || store_thread(store, store_rx, done, waker))?,
+            );
+        }
         threads.push(
             thread::Builder::new()
                 .name("password-hashing".into())
-                .spawn(move || {
-                    for job in auth_rx {
-                        if done_tx.send(Completion::Auth(job.run())).is_err() {
-                            return;
-                        }
-                        let _ = waker.wake();
-                    }
-                })?,
+                .spawn(move || auth_thread(accounts, auth_rx, done_tx, waker))?,
         );
         Ok(Workers {
             history: Some(history_tx),
             auth: Some(auth_tx),
+            store: Some(store_tx),
+            store_stop,
             done,
             threads,
         })
@@ -73,9 +117,11 @@ impl Workers {
         let sent = match effect {
             Effect::Log(b) => send(&self.history, HistoryJob::Log(b)),
             Effect::ReadHistory(q) => send(&self.history, HistoryJob::Read(q)),
-            Effect::Auth(job) => send(&self.auth, job),
-            Effect::Store(job) => match job {},
-            Effect::SaveAccounts { .. } => true,
+            Effect::Auth(job) => send(&self.auth, AuthWork::Hash(job)),
+            Effect::Store(job) => send(&self.store, job),
+            Effect::SaveAccounts { ticket, accounts } => {
+                send(&self.auth, AuthWork::Save { ticket, accounts })
+            }
         };
         if !sent {
             log::error!("a worker thread is gone; an effect was not run");
@@ -92,6 +138,10 @@ impl Workers {
     pub(super) fn finish(&mut self) -> Vec<Completion> {
         self.history = None;
         self.auth = None;
+        self.store = None;
+        if let Some(stop) = &self.store_stop {
+            stop.store(true, Ordering::Relaxed);
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -147,6 +197,54 @@ fn history_thread(
             if done.send(a).is_err() {
                 return;
             }
+        }
+        let _ = waker.wake();
+    }
+}
+
+fn auth_thread(
+    accounts: Option<AccountFile>,
+    jobs: Receiver<AuthWork>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+) {
+    for work in jobs {
+        let answer = match work {
+            AuthWork::Hash(job) => Completion::Auth(job.run()),
+            AuthWork::Save {
+                ticket,
+                accounts: map,
+            } => {
+                let result = match &accounts {
+                    Some(file) => file.save(&map).map_err(|e| e.to_string()),
+                    None => Err("this server has no accounts file".to_string()),
+                };
+                Completion::AccountsSaved { ticket, result }
+            }
+        };
+        if done.send(answer).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+fn store_thread(
+    mut store: Option<DiskStore>,
+    jobs: Receiver<StoreJob>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+) {
+    for job in jobs {
+        let answer = match store.as_mut() {
+            Some(s) => s.run(job),
+            None => job.refuse(StoreError::Io("this server has no file store".into())),
+        };
+        let Some(answer) = answer else {
+            continue;
+        };
+        if done.send(Completion::Store(answer)).is_err() {
+            return;
         }
         let _ = waker.wake();
     }

@@ -8,6 +8,10 @@
 //! whole on every change: a temp file in the same directory (mode 0600),
 //! fsynced, renamed over the old one, then the directory fsynced, so it is
 //! always the old or the new list. Nothing here logs a password.
+//!
+//! The core never saves the file itself: it queues an
+//! `Effect::SaveAccounts` with a snapshot of the map, which the password
+//! worker (or the simulation) hands to [`AccountFile::save`].
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -79,6 +83,8 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
 #[derive(Debug)]
 pub struct AccountFile {
     dir: PathBuf,
+    /// Saves fail as on a full disk (tests).
+    fail: bool,
 }
 
 impl AccountFile {
@@ -101,13 +107,22 @@ impl AccountFile {
         Ok((
             AccountFile {
                 dir: dir.to_path_buf(),
+                fail: false,
             },
             accounts,
         ))
     }
 
+    /// Make every save fail as on a full disk (tests), or stop doing so.
+    pub fn inject_failure(&mut self, fail: bool) {
+        self.fail = fail;
+    }
+
     /// Replace the file with `accounts`, atomically.
     pub fn save(&self, accounts: &BTreeMap<String, Account>) -> io::Result<()> {
+        if self.fail {
+            return Err(io::Error::from_raw_os_error(28));
+        }
         let body = serde_json::to_vec_pretty(&OnDisk {
             version: 1,
             accounts: accounts.clone(),

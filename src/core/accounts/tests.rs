@@ -1,5 +1,8 @@
-//! Unit tests of accounts: registration, passwords, lockouts, on a fake clock.
+//! Unit tests of accounts: registration, passwords, lockouts, and the
+//! accounts file saved as an effect (a login or change goes on only once it
+//! is saved), on a fake clock.
 use super::*;
+use crate::core::effect::Completion;
 use crate::core::{Config, Gone, Output};
 use crate::protocol::{parse_body, ClientMsg};
 
@@ -21,9 +24,53 @@ fn hello(name: &str, password: Option<&str>) -> ClientMsg {
     }
 }
 
-/// Frames to `conn`, after running queued password work.
+/// Run the queued effects inline until none are left: password work, and
+/// accounts saves (which succeed).
+fn settle(core: &mut Core, now: Now) {
+    while let Some(e) = core.poll_effect() {
+        let done = match e {
+            Effect::Auth(job) => Completion::Auth(job.run()),
+            Effect::SaveAccounts { ticket, .. } => Completion::AccountsSaved {
+                ticket,
+                result: Ok(()),
+            },
+            Effect::Log(b) => Completion::Logged {
+                seq: b.seq,
+                result: Ok(()),
+            },
+            _ => continue,
+        };
+        core.complete(now, done);
+    }
+}
+
+/// Run password work only; return the accounts saves queued, unanswered.
+fn hash_only(core: &mut Core, now: Now) -> Vec<(u64, BTreeMap<String, Account>)> {
+    let mut saves = Vec::new();
+    while let Some(e) = core.poll_effect() {
+        match e {
+            Effect::Auth(job) => core.complete(now, Completion::Auth(job.run())),
+            Effect::SaveAccounts { ticket, accounts } => saves.push((ticket, accounts)),
+            _ => {}
+        }
+    }
+    saves
+}
+
+/// Frames to `conn` so far, without running anything.
+fn out(core: &mut Core, conn: ConnId) -> Vec<ServerMsg> {
+    core.drain()
+        .filter(|(c, _)| *c == conn)
+        .filter_map(|(_, o)| match o {
+            Output::Frame(b, _) => Some(parse_body::<ServerMsg>(&b[4..]).unwrap()),
+            Output::Close(_) => None,
+        })
+        .collect()
+}
+
+/// Frames to `conn`, after running queued password work and saves.
 fn frames(core: &mut Core, conn: ConnId, now: Now) -> Vec<ServerMsg> {
-    core.run_auth_jobs(now);
+    settle(core, now);
     core.drain()
         .filter(|(c, _)| *c == conn)
         .filter_map(|(_, o)| match o {
@@ -243,6 +290,7 @@ fn a_check_that_ends_after_its_connection_is_dropped() {
     connect(&mut c, 1, 1);
     c.handle(1, hello("alice", Some("correct horse")), at(0));
     let jobs = c.take_auth_jobs();
+    assert_eq!(jobs.len(), 1);
     c.disconnect(1, Gone::Abrupt, at(1));
     // The slab reuses the key for someone else.
     connect(&mut c, 1, 2);
@@ -303,4 +351,174 @@ fn one_address_registers_a_bounded_number_of_names_an_hour() {
     connect(&mut c, 5, 7);
     c.handle(5, hello("n5", Some("a fine password")), at(HOUR_MS));
     assert!(welcomed(&frames(&mut c, 5, at(HOUR_MS))));
+}
+
+#[test]
+fn a_registration_is_welcomed_only_once_the_accounts_file_is_saved() {
+    let mut c = core();
+    connect(&mut c, 1, 1);
+    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    let saves = hash_only(&mut c, at(0));
+    assert!(out(&mut c, 1).is_empty(), "nothing before the save");
+    assert_eq!(saves.len(), 1);
+    let (ticket, snapshot) = &saves[0];
+    assert!(
+        snapshot.contains_key("alice"),
+        "the save carries the new name"
+    );
+    // Meanwhile the name is taken: nobody else registers it.
+    assert!(c.is_registered("alice"));
+    c.complete(
+        at(1),
+        Completion::AccountsSaved {
+            ticket: *ticket,
+            result: Ok(()),
+        },
+    );
+    assert!(welcomed(&out(&mut c, 1)));
+}
+
+#[test]
+fn a_failed_save_takes_the_registration_back() {
+    let mut c = core();
+    connect(&mut c, 1, 1);
+    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    let (ticket, _) = hash_only(&mut c, at(0)).remove(0);
+    let disk_full = Completion::AccountsSaved {
+        ticket,
+        result: Err("No space left on device".into()),
+    };
+    c.complete(at(1), disk_full);
+    let f = out(&mut c, 1);
+    assert!(
+        matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, message, re: Some(re), .. }]
+            if message.contains("could not save its accounts file") && re == "hello"),
+        "{f:?}"
+    );
+    assert!(!c.is_registered("alice"), "rolled back");
+    assert_eq!(c.online(), 0, "not logged in");
+    // Once the disk is back, the same hello registers.
+    c.handle(1, hello("alice", Some("correct horse")), at(2));
+    assert!(welcomed(&frames(&mut c, 1, at(2))));
+    assert!(c.is_registered("alice"));
+}
+
+#[test]
+fn a_failed_save_keeps_the_old_password() {
+    let mut c = core();
+    connect(&mut c, 1, 1);
+    c.handle(1, hello("alice", Some("first password")), at(0));
+    assert!(welcomed(&frames(&mut c, 1, at(0))));
+    c.handle(
+        1,
+        ClientMsg::ChangePassword {
+            old: Some(Secret::from("first password")),
+            new: Secret::from("second password"),
+        },
+        at(0),
+    );
+    let before = c.accounts.map["alice"].hash.clone();
+    let (ticket, snapshot) = hash_only(&mut c, at(0)).remove(0);
+    assert_ne!(
+        snapshot["alice"].hash, before,
+        "the save carries the new hash"
+    );
+    // A second change while the first is being saved is told to wait.
+    c.handle(
+        1,
+        ClientMsg::ChangePassword {
+            old: Some(Secret::from("first password")),
+            new: Secret::from("third password"),
+        },
+        at(0),
+    );
+    assert_eq!(code(&out(&mut c, 1)), Some(ErrorCode::SlowDown));
+    let failed = Completion::AccountsSaved {
+        ticket,
+        result: Err("No space left on device".into()),
+    };
+    c.complete(at(1), failed);
+    assert_eq!(c.accounts.map["alice"].hash, before, "rolled back");
+    let f = out(&mut c, 1);
+    assert!(
+        matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, re: Some(re), .. }] if re == "change_password"),
+        "{f:?}"
+    );
+    c.handle(1, ClientMsg::Logout, at(2));
+    frames(&mut c, 1, at(2));
+    connect(&mut c, 2, 1);
+    c.handle(2, hello("alice", Some("second password")), at(3));
+    assert_eq!(
+        code(&frames(&mut c, 2, at(3))),
+        Some(ErrorCode::BadPassword)
+    );
+    c.handle(2, hello("alice", Some("first password")), at(4));
+    assert!(welcomed(&frames(&mut c, 2, at(4))));
+}
+
+#[test]
+fn saves_go_one_at_a_time_and_a_failure_is_not_saved_later() {
+    let mut c = core();
+    connect(&mut c, 1, 1);
+    connect(&mut c, 2, 2);
+    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    let first = hash_only(&mut c, at(0));
+    c.handle(2, hello("bob", Some("battery staple")), at(0));
+    assert!(
+        hash_only(&mut c, at(0)).is_empty(),
+        "bob's save waits for alice's"
+    );
+    assert!(out(&mut c, 2).is_empty());
+    let (ticket, _) = first[0].clone();
+    c.complete(
+        at(1),
+        Completion::AccountsSaved {
+            ticket,
+            result: Err("disk full".into()),
+        },
+    );
+    assert_eq!(code(&out(&mut c, 1)), Some(ErrorCode::Internal));
+    // Bob's save follows, without alice's change that failed.
+    let mut next = hash_only(&mut c, at(1));
+    assert_eq!(next.len(), 1);
+    let (ticket, snapshot) = next.remove(0);
+    assert_eq!(snapshot.keys().collect::<Vec<_>>(), ["bob"]);
+    // A stale answer (an old ticket) changes nothing.
+    c.complete(
+        at(2),
+        Completion::AccountsSaved {
+            ticket: first[0].0,
+            result: Ok(()),
+        },
+    );
+    assert!(out(&mut c, 2).is_empty());
+    c.complete(
+        at(2),
+        Completion::AccountsSaved {
+            ticket,
+            result: Ok(()),
+        },
+    );
+    assert!(welcomed(&out(&mut c, 2)));
+    assert!(c.is_registered("bob") && !c.is_registered("alice"));
+}
+
+#[test]
+fn a_save_that_ends_after_its_connection_is_dropped() {
+    let mut c = core();
+    connect(&mut c, 1, 1);
+    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    let (ticket, _) = hash_only(&mut c, at(0)).remove(0);
+    c.disconnect(1, Gone::Abrupt, at(1));
+    connect(&mut c, 1, 2); // the key is reused
+    c.complete(
+        at(2),
+        Completion::AccountsSaved {
+            ticket,
+            result: Ok(()),
+        },
+    );
+    assert!(c.drain().next().is_none(), "nobody is welcomed");
+    assert!(c.is_registered("alice"), "the name is saved all the same");
+    assert_eq!(c.online(), 0);
 }
