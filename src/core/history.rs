@@ -168,6 +168,7 @@ struct Cids {
 /// if it fails.
 struct Unsettled {
     seq: u64,
+    bytes: usize,
     msgs: Vec<Rc<StoredMsg>>,
     /// Markers and first logins: written again with the next batch.
     other: Vec<Record>,
@@ -196,6 +197,8 @@ pub struct History {
     /// Sequence number of the batch being filled.
     next_seq: u64,
     unsettled: VecDeque<Unsettled>,
+    /// Bytes handed to the writer and not settled yet.
+    unsettled_bytes: usize,
     /// Markers found in the log at start-up, for the receipts table.
     pub(crate) replayed_markers: Vec<Record>,
 }
@@ -216,6 +219,7 @@ impl Default for History {
             pending_other: Vec::new(),
             next_seq: 1,
             unsettled: VecDeque::new(),
+            unsettled_bytes: 0,
             replayed_markers: Vec::new(),
         }
     }
@@ -288,8 +292,10 @@ impl History {
         let seq = self.next_seq;
         self.next_seq += 1;
         let bytes = std::mem::take(&mut self.pending);
+        self.unsettled_bytes += bytes.len();
         self.unsettled.push_back(Unsettled {
             seq,
+            bytes: bytes.len(),
             msgs: std::mem::take(&mut self.pending_msgs),
             other: std::mem::take(&mut self.pending_other),
         });
@@ -304,6 +310,12 @@ impl History {
         } else {
             self.unsettled.back().map_or(0, |u| u.seq)
         }
+    }
+
+    /// Bytes of records handed to the writer and not yet settled: how far
+    /// the disk is behind.
+    pub fn unsettled_bytes(&self) -> usize {
+        self.unsettled_bytes
     }
 
     /// The unsettled batch holding message `id`, if any.
@@ -327,6 +339,7 @@ impl History {
         let Some(u) = self.unsettled.remove(at) else {
             return Vec::new();
         };
+        self.unsettled_bytes -= u.bytes;
         if ok {
             return Vec::new();
         }
@@ -489,6 +502,95 @@ mod tests {
             cid: cid.then(|| "c1".into()),
             recipients: 3,
         }
+    }
+
+    fn room_msg(id: u64, from: &str) -> StoredMsg {
+        StoredMsg {
+            id,
+            ts: id,
+            from: from.into(),
+            room: Some("r".into()),
+            to: None,
+            text: format!("m{id}"),
+            cid: Some(format!("c{id}")),
+            recipients: 1,
+        }
+    }
+
+    #[test]
+    fn memory_answers_only_what_it_holds_in_full() {
+        let mut h = History::default();
+        for id in 1..=200 {
+            h.append(room_msg(id, "a"));
+        }
+        let conv = ConvKey::Room("r".into());
+        // The newest 64 (137..=200) are in memory.
+        let (m, more) = h.range_in_memory(&conv, 150, u64::MAX, 10).unwrap();
+        assert_eq!(
+            m.iter().map(|m| m.id).collect::<Vec<_>>(),
+            (191..=200).collect::<Vec<_>>()
+        );
+        assert!(more);
+        let (m, more) = h.range_in_memory(&conv, 136, u64::MAX, 100).unwrap();
+        assert_eq!((m.len(), more), (64, false), "exactly what memory holds");
+        assert!(
+            h.range_in_memory(&conv, 135, u64::MAX, 100).is_none(),
+            "#136 is only on disk"
+        );
+        assert!(h.range_in_memory(&conv, 0, 140, 10).is_none());
+        let (m, _) = h.range_in_memory(&conv, 0, u64::MAX, 64).unwrap();
+        assert_eq!(m.len(), 64, "a page that memory fills needs no read");
+    }
+
+    #[test]
+    fn a_failed_batch_is_forgotten_and_its_other_records_go_again() {
+        let mut h = History::default();
+        h.append(room_msg(1, "a"));
+        let ok = h.seal().unwrap();
+        h.append(room_msg(2, "b"));
+        h.see("newcomer");
+        let bad = h.seal().unwrap();
+        h.append(room_msg(3, "a"));
+        assert_eq!(h.batch_of(2), Some(bad.seq));
+        assert_eq!(h.batch_of(3), Some(bad.seq + 1), "the batch being filled");
+        assert!(h.settle(ok.seq, true).is_empty());
+        let lost = h.settle(bad.seq, false);
+        assert_eq!(lost.iter().map(|m| m.id).collect::<Vec<_>>(), [2]);
+        let conv = ConvKey::Room("r".into());
+        let (m, _) = h.range_in_memory(&conv, 0, u64::MAX, 10).unwrap();
+        assert_eq!(m.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(
+            h.duplicate("b", Some("c2")),
+            None,
+            "its cid may be sent again"
+        );
+        assert_eq!(
+            h.authors(&conv, 1, 3),
+            ["a"],
+            "b wrote nothing that was stored"
+        );
+        assert_eq!(h.message_count(), 2);
+        // The first login goes out again with the next batch.
+        let next = h.seal().unwrap();
+        let text = String::from_utf8(next.bytes).unwrap();
+        assert!(
+            text.contains("newcomer") && text.contains("\"id\":3"),
+            "{text}"
+        );
+        assert!(h.is_known("newcomer"));
+    }
+
+    #[test]
+    fn authors_are_kept_for_the_newest_messages_only() {
+        let mut h = History::default();
+        let n = AUTHORS_KEPT as u64 + 100;
+        for id in 1..=n {
+            h.append(room_msg(id, if id <= 100 { "old" } else { "new" }));
+        }
+        let conv = ConvKey::Room("r".into());
+        assert_eq!(h.authors(&conv, 0, n), ["new"], "the first 100 fell out");
+        assert_eq!(h.authors(&conv, n - 1, n), ["new"]);
+        assert!(h.authors(&conv, n, n + 5).is_empty());
     }
 
     #[test]

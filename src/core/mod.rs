@@ -63,7 +63,7 @@ pub struct Config {
     pub ring_timeout_ms: u64,
     /// Longest accepted message text, in characters.
     pub max_text_chars: usize,
-    /// How long a dropped user's name is held for their reconnecting client.
+    /// How long a dropped user's name is reserved for their reconnecting client.
     pub grace_ms: u64,
     /// Reported in `welcome`.
     pub server_name: String,
@@ -199,10 +199,10 @@ pub struct Core {
     pub(crate) names: HashMap<String, ConnId>,
     pub(crate) rooms: BTreeMap<String, Room>,
     pub(crate) history: history::History,
-    /// Session token of each user logged in or held.
+    /// Session token of each user logged in or with a reserved name.
     pub(crate) tokens: HashMap<String, String>,
-    /// Names held after a drop: name -> (token, monotonic deadline).
-    pub(crate) held: HashMap<String, (String, u64)>,
+    /// Names reserved after a drop: name -> (token, monotonic deadline).
+    pub(crate) reserved: HashMap<String, (String, u64)>,
     token_seq: u64,
     token_keys: std::collections::hash_map::RandomState,
     pub(crate) receipts: receipts::Receipts,
@@ -238,7 +238,7 @@ impl Core {
             rooms: BTreeMap::new(),
             history,
             tokens: HashMap::new(),
-            held: HashMap::new(),
+            reserved: HashMap::new(),
             token_seq: 0,
             token_keys: Default::default(),
             receipts,
@@ -381,17 +381,17 @@ impl Core {
     pub fn tick(&mut self, now: Now) {
         self.expire_typing(now);
         self.expire_calls(now);
-        self.expire_holds(now);
+        self.expire_reservations(now);
         self.expire_logins(now);
     }
 
     /// The earliest monotonic time at which [`Core::tick`] has work.
     pub fn next_deadline(&self) -> Option<u64> {
-        let held = self.held.values().map(|(_, d)| *d).min();
+        let reserved = self.reserved.values().map(|(_, d)| *d).min();
         [
             self.typing.next_deadline(),
             self.calls.next_deadline(),
-            held,
+            reserved,
             self.guard.next_deadline(),
         ]
         .into_iter()
@@ -440,9 +440,18 @@ impl Core {
             }
             Completion::HistoryPage(page) => self.history_page(page),
             Completion::Auth(done) => self.auth_done(done, now),
-            Completion::Store(done) => match done {},
-            Completion::AccountsSaved { .. } => {}
+            Completion::Store(done) => self.store_done(done, now),
+            Completion::AccountsSaved { ticket, result } => {
+                self.accounts_saved(ticket, result, now)
+            }
         }
+    }
+
+    /// Bytes of history records the writer has not settled yet. The shell
+    /// stops reading input while this is past its limit, so a disk that
+    /// cannot keep up slows the senders instead of growing the server.
+    pub fn log_backlog(&self) -> usize {
+        self.history.unsettled_bytes()
     }
 
     /// Frames waiting for a batch or a read, over all connections.

@@ -32,11 +32,19 @@ pub(crate) enum Slot {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     pub waiting: HashMap<ConnId, VecDeque<Slot>>,
+    /// Connections in the order they began waiting: released in this
+    /// order, so output stays in the order it was made.
+    order: Vec<ConnId>,
     /// Highest batch whose fate (durable or failed) is known.
     pub settled: u64,
 }
 
 impl Outbox {
+    fn start(&mut self, conn: ConnId, first: Slot) {
+        self.waiting.insert(conn, VecDeque::from([first]));
+        self.order.push(conn);
+    }
+
     /// Frames waiting, over all connections (for tests and the stats line).
     pub fn waiting_frames(&self) -> usize {
         self.waiting.values().map(|q| q.len()).sum()
@@ -54,21 +62,16 @@ impl Core {
         }
         match gate {
             None => self.out.push((conn, out)),
-            Some(g) => {
-                self.outbox
-                    .waiting
-                    .insert(conn, VecDeque::from([Slot::Out(out, Some(g))]));
-            }
+            Some(g) => self.outbox.start(conn, Slot::Out(out, Some(g))),
         }
     }
 
     /// Park `conn`'s later output behind the pages of read `query`.
     pub(crate) fn park_for_read(&mut self, conn: ConnId, query: u64) {
-        self.outbox
-            .waiting
-            .entry(conn)
-            .or_default()
-            .push_back(Slot::Read(query));
+        match self.outbox.waiting.get_mut(&conn) {
+            Some(q) => q.push_back(Slot::Read(query)),
+            None => self.outbox.start(conn, Slot::Read(query)),
+        }
     }
 
     /// Frames of read `query` for `conn`: they go where its placeholder is.
@@ -152,7 +155,7 @@ impl Core {
         let settled = self.outbox.settled;
         let conns: Vec<ConnId> = match only {
             Some(c) => vec![c],
-            None => self.outbox.waiting.keys().copied().collect(),
+            None => std::mem::take(&mut self.outbox.order),
         };
         for conn in conns {
             let Some(q) = self.outbox.waiting.get_mut(&conn) else {
@@ -171,12 +174,20 @@ impl Core {
             }
             if q.is_empty() {
                 self.outbox.waiting.remove(&conn);
+            } else if only.is_none() {
+                self.outbox.order.push(conn);
             }
+        }
+        if only.is_some() {
+            let waiting = &self.outbox.waiting;
+            self.outbox.order.retain(|c| waiting.contains_key(c));
         }
     }
 
     /// A connection went away: nothing more is sent to it.
     pub(crate) fn forget_output(&mut self, conn: ConnId) {
-        self.outbox.waiting.remove(&conn);
+        if self.outbox.waiting.remove(&conn).is_some() {
+            self.outbox.order.retain(|c| *c != conn);
+        }
     }
 }

@@ -107,7 +107,7 @@ impl Core {
             self.drop_user(old, true, now);
             self.close(old, "replaced by a new connection".into());
         }
-        if let Some((_, until)) = self.held.get(&name) {
+        if let Some((_, until)) = self.reserved.get(&name) {
             if !token_ok && *until > now.mono_ms {
                 let secs = (*until - now.mono_ms).div_ceil(1000);
                 self.error(
@@ -121,7 +121,7 @@ impl Core {
                 return;
             }
         }
-        self.held.remove(&name);
+        self.reserved.remove(&name);
         // A resumed session keeps its token: if this `welcome` is lost with
         // the connection, the token the client still has must keep working.
         let token = match resume.session {
@@ -153,7 +153,7 @@ impl Core {
     }
 
     /// Replay what `name` missed: with `since`, everything newer in their
-    /// rooms and private conversations; without, private messages held for
+    /// rooms and private conversations; without, private messages kept for
     /// them while they were offline (newer than their delivered marker).
     /// From memory when the newest messages cover it, else read from the log
     /// (the connection's later output waits for it).
@@ -326,7 +326,7 @@ impl Core {
         );
         if abrupt && self.cfg.grace_ms > 0 {
             if let Some(token) = self.tokens.get(&name) {
-                self.held.insert(
+                self.reserved.insert(
                     name.clone(),
                     (token.clone(), now.mono_ms + self.cfg.grace_ms),
                 );
@@ -344,9 +344,9 @@ impl Core {
     }
 
     /// Release names whose grace period is over.
-    pub(crate) fn expire_holds(&mut self, now: Now) {
+    pub(crate) fn expire_reservations(&mut self, now: Now) {
         let mut gone = Vec::new();
-        self.held.retain(|name, (_, until)| {
+        self.reserved.retain(|name, (_, until)| {
             let keep = *until > now.mono_ms;
             if !keep {
                 gone.push(name.clone());

@@ -38,7 +38,7 @@ pub enum ReadOutcome {
 
 pub struct Conn {
     /// The id the core knows this connection by: its slab key in the low 32
-    /// bits and a generation above, so output held for a connection that
+    /// bits and a generation above, so output queued for a connection that
     /// closed can never reach a new one that got the same slab slot.
     pub id: crate::core::ConnId,
     pub stream: TcpStream,
@@ -60,8 +60,8 @@ pub struct Conn {
     pub close_deadline: u64,
     /// Plain TCP or TLS.
     pub transport: Transport,
-    /// Input is held back (message rate) until this monotonic ms.
-    pub held_until: Option<u64>,
+    /// Input is throttled (message rate) until this monotonic ms.
+    pub throttled_until: Option<u64>,
     /// Some bytes have arrived (the first ones are checked for TLS).
     pub started: bool,
     /// A TLS close_notify was queued.
@@ -69,6 +69,8 @@ pub struct Conn {
     /// Since when (monotonic ms) a partial frame has waited in `rbuf`
     /// without another frame completing.
     pub partial_since: Option<u64>,
+    /// Not read while the history writer is behind (in `Server::disk_wait`).
+    pub disk_wait: bool,
     /// Frames decoded so far (to tell a stalled frame from a busy stream).
     pub frames_in: u64,
 }
@@ -88,10 +90,11 @@ impl Conn {
             shut: false,
             close_deadline: 0,
             transport: Transport::Plain,
-            held_until: None,
+            throttled_until: None,
             started: false,
             close_notified: false,
             partial_since: None,
+            disk_wait: false,
             frames_in: 0,
         }
     }

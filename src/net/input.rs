@@ -7,7 +7,7 @@
 //! raw bytes, to be forwarded as they came. The message rate is applied
 //! here: a frame over the rate waits, with everything behind it.
 
-use super::{files, hold, tls, Conn};
+use super::{files, throttle, tls, Conn};
 use crate::core::limits::Admit;
 use crate::core::{ConnId, Core, Now};
 use crate::protocol::codec::{parse_body, split_frame};
@@ -31,7 +31,7 @@ pub(super) fn ingest(
     if !conn.started && !data.is_empty() {
         conn.started = true;
         if matches!(conn.transport, tls::Transport::Plain) && tls::looks_like_tls(data) {
-            hold::tls_on_plain_port(k, conn, core);
+            throttle::tls_on_plain_port(k, conn, core);
             return;
         }
     }
@@ -62,7 +62,7 @@ fn decode_all(
     now: Now,
 ) -> usize {
     let mut off = 0;
-    while !conn.stop_reading && conn.held_until.is_none() {
+    while !conn.stop_reading && conn.throttled_until.is_none() {
         match split_frame(&buf[off..], max_frame) {
             Ok(None) => {
                 core.caught_up(k);
@@ -84,7 +84,7 @@ fn decode_all(
                 };
                 if let Ok(msg) = &frame {
                     if let Admit::Hold { until_ms } = core.admit(k, msg, now) {
-                        conn.held_until = Some(until_ms);
+                        conn.throttled_until = Some(until_ms);
                         break; // this frame and those behind it wait
                     }
                 }

@@ -5,16 +5,16 @@
 //! budgeted per connection per turn so a flooding client cannot starve the
 //! others; a connection that used its budget is read again next turn without
 //! waiting for a new edge. Every path that queues bytes tries to write at once
-//! and arms WRITABLE interest if bytes remain. History records go to a
-//! writer thread that fsyncs them in groups; a turn's output is held until
-//! its records are durable, without the loop ever waiting for the disk.
+//! and arms WRITABLE interest if bytes remain. The core's effects (history
+//! batches and reads, store jobs, password hashing) go to worker threads
+//! (`workers`), whose completions wake the loop: it never waits for a disk.
 
 mod auth;
 mod conn;
 mod files;
-mod hold;
 mod input;
 mod partial;
+mod throttle;
 mod workers;
 
 use input::ingest;
@@ -46,6 +46,10 @@ const WAKE: Token = Token(usize::MAX - 3);
 fn key_of(id: ConnId) -> usize {
     id & 0xffff_ffff
 }
+
+/// History bytes the writer may be behind before the loop stops reading
+/// input (and TCP pushes back on the senders) until it catches up.
+const LOG_BACKLOG_LIMIT: usize = 64 << 20;
 
 /// Bytes read from one connection per turn before others get their go.
 const READ_BUDGET: usize = 64 * 1024;
@@ -151,6 +155,8 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Connections with input left over from a budget-limited read.
     backlog: VecDeque<ConnId>,
+    /// Connections not read because the history writer is behind.
+    disk_wait: Vec<ConnId>,
     /// Connections that have output to try writing this turn.
     dirty: Vec<ConnId>,
     /// Connections in a lingering close.
@@ -158,8 +164,8 @@ pub struct Server {
     outbox: Vec<(ConnId, Output)>,
     /// TLS configuration when listening with TLS.
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    /// Connections whose input is held back by the message rate.
-    held: Vec<ConnId>,
+    /// Connections whose input is throttled by the message rate.
+    throttled: Vec<ConnId>,
     /// The effect runners.
     workers: workers::Workers,
     /// Generation of the next connection id.
@@ -208,9 +214,10 @@ impl Server {
         let (mut core, log) = open_history(&cfg)?;
         let waker =
             std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
-        files::attach_store(&cfg, &mut core)?;
-        auth::attach_accounts(&cfg, &mut core)?;
-        let workers = workers::Workers::start(log, waker).map_err(ServerError::Poll)?;
+        let store = files::attach_store(&cfg, &mut core)?;
+        let accounts = auth::attach_accounts(&cfg, &mut core)?;
+        let workers = workers::Workers::start(log, Some(store), Some(accounts), waker)
+            .map_err(ServerError::Poll)?;
         Ok(Server {
             cfg,
             poll,
@@ -224,11 +231,12 @@ impl Server {
             },
             scratch: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
+            disk_wait: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox: Vec::new(),
             tls,
-            held: Vec::new(),
+            throttled: Vec::new(),
             workers,
             next_gen: 1,
             partial: Vec::new(),
@@ -258,7 +266,7 @@ impl Server {
             for k in backlog {
                 self.read_conn(k, now);
             }
-            self.release_holds(now);
+            self.release_throttled(now);
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(now),
@@ -266,6 +274,11 @@ impl Server {
                     WAKE => {
                         while let Some(done) = self.workers.try_done() {
                             self.core.complete(now, done);
+                        }
+                        if self.core.log_backlog() <= LOG_BACKLOG_LIMIT {
+                            for k in std::mem::take(&mut self.disk_wait) {
+                                self.read_conn(k, now);
+                            }
                         }
                     }
                     Token(k) => {
@@ -291,7 +304,7 @@ impl Server {
         let now = self.clock.now().mono_ms;
         let mut deadline = [
             self.core.next_deadline(),
-            self.hold_deadline(),
+            self.throttle_deadline(),
             self.partial_deadline(),
         ]
         .into_iter()
@@ -369,9 +382,17 @@ impl Server {
         let Some(conn) = conns.get_mut(k) else {
             return;
         };
-        let budget = match conn.held_until {
-            // Held back: buffer a little, then let TCP push back on the sender.
-            Some(_) => hold::HELD_INPUT.saturating_sub(conn.rbuf.len()),
+        if core.log_backlog() > LOG_BACKLOG_LIMIT {
+            if !conn.disk_wait {
+                conn.disk_wait = true;
+                self.disk_wait.push(k);
+            }
+            return;
+        }
+        conn.disk_wait = false;
+        let budget = match conn.throttled_until {
+            // Throttled: buffer a little, then let TCP push back on the sender.
+            Some(_) => throttle::THROTTLED_INPUT.saturating_sub(conn.rbuf.len()),
             None => READ_BUDGET,
         };
         let frames_before = conn.frames_in;
@@ -384,7 +405,7 @@ impl Server {
         };
         conn.shrink();
         // A partial frame starts (or restarts, when frames complete) the clock.
-        let waiting = !conn.rbuf.is_empty() && conn.held_until.is_none() && !conn.stop_reading;
+        let waiting = !conn.rbuf.is_empty() && conn.throttled_until.is_none() && !conn.stop_reading;
         match (waiting, conn.partial_since) {
             (false, _) => conn.partial_since = None,
             (true, None) => {
@@ -396,15 +417,15 @@ impl Server {
             }
             (true, Some(_)) => {}
         }
-        if conn.held_until.is_some() && !self.held.contains(&k) {
-            self.held.push(k);
+        if conn.throttled_until.is_some() && !self.throttled.contains(&k) {
+            self.throttled.push(k);
         }
         if conn.transport.wants_write() {
             self.dirty.push(k); // a TLS handshake answer
         }
         match outcome {
             Ok(ReadOutcome::Drained) => {}
-            Ok(ReadOutcome::Budget) if conn.held_until.is_some() => {} // read again on release
+            Ok(ReadOutcome::Budget) if conn.throttled_until.is_some() => {} // read again on release
             Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
             Ok(ReadOutcome::NotTls(first)) => self.not_tls(k, first),
             Ok(ReadOutcome::Eof) => {
@@ -599,7 +620,8 @@ impl Server {
         }
         self.closing.retain(|c| *c != k);
         self.backlog.retain(|c| *c != k);
-        self.held.retain(|c| *c != k);
+        self.disk_wait.retain(|c| *c != k);
+        self.throttled.retain(|c| *c != k);
     }
 
     /// Stop accepting, say goodbye, flush for a bounded time.

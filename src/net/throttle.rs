@@ -1,8 +1,8 @@
-//! The shell's side of two limits: input held back by the message rate, and
+//! The shell's side of two limits: input throttled by the message rate, and
 //! the wrong protocol on a port (TLS on a plaintext port and the reverse).
 //!
 //! A connection past its message rate keeps its undecoded input in its read
-//! buffer (up to [`HELD_INPUT`] bytes; beyond that the socket is not read, so
+//! buffer (up to [`THROTTLED_INPUT`] bytes; beyond that the socket is not read, so
 //! TCP pushes back on the sender) until the time the core named; then the
 //! buffer is decoded again and the socket read as usual.
 
@@ -10,40 +10,40 @@ use super::{ingest, Conn, Server};
 use crate::core::{ConnId, Core, Now};
 use crate::protocol::ErrorCode;
 
-/// Bytes a held-back connection may have read but not decoded.
-pub(super) const HELD_INPUT: usize = 64 * 1024;
+/// Bytes a throttled connection may have read but not decoded.
+pub(super) const THROTTLED_INPUT: usize = 64 * 1024;
 
 impl Server {
-    /// The earliest time a held-back connection may go on.
-    pub(super) fn hold_deadline(&self) -> Option<u64> {
-        self.held
+    /// The earliest time a throttled connection may go on.
+    pub(super) fn throttle_deadline(&self) -> Option<u64> {
+        self.throttled
             .iter()
-            .filter_map(|&k| self.conns.get(k).and_then(|c| c.held_until))
+            .filter_map(|&k| self.conns.get(k).and_then(|c| c.throttled_until))
             .min()
     }
 
-    /// Let held-back connections whose time has come go on: decode what
+    /// Let throttled connections whose time has come go on: decode what
     /// they buffered, then read their sockets again.
-    pub(super) fn release_holds(&mut self, now: Now) {
-        if self.held.is_empty() {
+    pub(super) fn release_throttled(&mut self, now: Now) {
+        if self.throttled.is_empty() {
             return;
         }
-        let held = std::mem::take(&mut self.held);
+        let throttled = std::mem::take(&mut self.throttled);
         let max_frame = self.cfg.max_frame;
-        for k in held {
+        for k in throttled {
             let Some(conn) = self.conns.get_mut(k) else {
                 continue;
             };
-            match conn.held_until {
+            match conn.throttled_until {
                 Some(t) if t > now.mono_ms => {
-                    self.held.push(k);
+                    self.throttled.push(k);
                     continue;
                 }
-                _ => conn.held_until = None,
+                _ => conn.throttled_until = None,
             }
             ingest(k, conn, &[], &mut self.core, max_frame, now);
-            if conn.held_until.is_some() {
-                self.held.push(k);
+            if conn.throttled_until.is_some() {
+                self.throttled.push(k);
             } else {
                 self.read_conn(k, now);
             }
