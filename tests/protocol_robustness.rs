@@ -432,3 +432,28 @@ fn a_frame_that_stalls_half_way_is_closed_after_the_frame_timeout() {
     }
     busy.ping(seq + 1);
 }
+
+#[test]
+fn every_frame_sent_before_a_close_is_handled_though_frames_are_decoded_a_few_per_turn() {
+    // One write of 1000 frames, then the write side closed: the server
+    // decodes 64 frames of a connection per turn, and must still answer
+    // every one of them before it drops the connection.
+    const COUNT: u64 = 1000;
+    let server = Server::start(&["--msg-rate", "0"]);
+    let mut c = Client::login(server.addr(), "closer");
+    let mut bytes = Vec::new();
+    for seq in 0..COUNT {
+        bytes.extend_from_slice(&encode(&ClientMsg::Ping { seq: Some(seq) }));
+    }
+    c.send_raw(&bytes);
+    c.shutdown_write();
+    let mut next = 0;
+    c.recv_until_within(Duration::from_secs(30), "the last pong", |m| match m {
+        ServerMsg::Pong { seq: Some(s) } => {
+            assert_eq!(*s, next, "pongs in order");
+            next += 1;
+            next == COUNT
+        }
+        other => panic!("unexpected {other:?}"),
+    });
+}

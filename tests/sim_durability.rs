@@ -413,3 +413,35 @@ fn a_resume_list_longer_than_the_room_cap_is_refused() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_receipt_tells_only_the_authors_whose_messages_changed_state() {
+    let mut sim = Sim::new(Config::default());
+    login(&mut sim, 1, "alice");
+    login(&mut sim, 2, "bob");
+    login(&mut sim, 3, "carol");
+    sim.send(1, say("general", "a1"));
+    sim.turn();
+    sim.send(3, say("general", "c1"));
+    let carol_id = acks(&to(&sim.turn(), 3))[0].1;
+    let receipt = |kind, up_to| C::Receipt {
+        kind,
+        room: Some("general".into()),
+        peer: None,
+        up_to,
+    };
+    sim.send(2, receipt(ReceiptKind::Delivered, carol_id));
+    let out = sim.turn();
+    assert!(
+        !to(&out, 1).is_empty() && !to(&out, 3).is_empty(),
+        "both delivered"
+    );
+    // Reading only alice's message changes nothing of carol's.
+    sim.send(2, receipt(ReceiptKind::Read, carol_id - 1));
+    let out = sim.turn();
+    assert!(
+        matches!(&to(&out, 1)[..], [S::Receipts { .. }]),
+        "alice: read"
+    );
+    assert!(to(&out, 3).is_empty(), "carol's message did not change");
+}

@@ -161,8 +161,18 @@ impl Core {
         self.receipts
             .changed
             .insert((About::Room(room.clone()), reader.clone()), new);
-        // Authors of the messages whose state this changes.
-        let mut authors = self.history.authors(&conv, old.1, new.0);
+        // Authors of the messages whose state this changes: newly delivered
+        // (old.0, new.0] and newly read (old.1, new.1], not the span between
+        // the two old markers, which did not change.
+        let mut authors = Vec::new();
+        if new.0 > old.0 {
+            authors = self.history.authors(&conv, old.0, new.0);
+        }
+        if new.1 > old.1 {
+            authors.extend(self.history.authors(&conv, old.1, new.1));
+            authors.sort_unstable();
+            authors.dedup();
+        }
         authors.retain(|a| *a != reader);
         let marker = Marker {
             user: reader.clone(),

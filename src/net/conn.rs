@@ -73,6 +73,8 @@ pub struct Conn {
     pub disk_wait: bool,
     /// Frames decoded so far (to tell a stalled frame from a busy stream).
     pub frames_in: u64,
+    /// Frames decoded in this turn (see `input::FRAMES_PER_TURN`).
+    pub turn_frames: usize,
 }
 
 impl Conn {
@@ -96,6 +98,7 @@ impl Conn {
             partial_since: None,
             disk_wait: false,
             frames_in: 0,
+            turn_frames: 0,
         }
     }
 

@@ -5,7 +5,10 @@
 //! buffer. The hottest frames (room and private messages, file chunks) take
 //! the fast decoders of `protocol::fast`; a file chunk is handed on with its
 //! raw bytes, to be forwarded as they came. The message rate is applied
-//! here: a frame over the rate waits, with everything behind it.
+//! here: a frame over the rate waits, with everything behind it. At most
+//! [`FRAMES_PER_TURN`] frames of one connection are decoded per loop turn;
+//! the rest waits in its read buffer for the next turn, so a client that
+//! floods cheap frames delays the others by one short turn at most.
 
 use super::{files, throttle, tls, Conn};
 use crate::core::limits::Admit;
@@ -13,6 +16,9 @@ use crate::core::{ConnId, Core, Now};
 use crate::protocol::codec::{parse_body, split_frame};
 use crate::protocol::{fast, ClientMsg};
 use std::rc::Rc;
+
+/// Frames decoded per connection per loop turn.
+pub(super) const FRAMES_PER_TURN: usize = 16;
 
 /// Append `data` to the connection's input and hand every complete frame to the core.
 /// (`conn.id`, not the slab key, is what the core knows.)
@@ -62,7 +68,8 @@ fn decode_all(
     now: Now,
 ) -> usize {
     let mut off = 0;
-    while !conn.stop_reading && conn.throttled_until.is_none() {
+    while !conn.stop_reading && conn.throttled_until.is_none() && conn.turn_frames < FRAMES_PER_TURN
+    {
         match split_frame(&buf[off..], max_frame) {
             Ok(None) => {
                 core.caught_up(k);
@@ -70,6 +77,7 @@ fn decode_all(
             }
             Ok(Some((body, used))) => {
                 conn.frames_in += 1;
+                conn.turn_frames += 1;
                 // A file chunk is forwarded as it came: its payload is
                 // neither copied out of the frame nor decoded.
                 if let Some(c) = fast::chunk(body) {

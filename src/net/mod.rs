@@ -17,7 +17,7 @@ mod partial;
 mod throttle;
 mod workers;
 
-use input::ingest;
+use input::{ingest, FRAMES_PER_TURN};
 pub mod sched;
 pub mod tls;
 
@@ -390,12 +390,19 @@ impl Server {
             return;
         }
         conn.disk_wait = false;
-        let budget = match conn.throttled_until {
-            // Throttled: buffer a little, then let TCP push back on the sender.
-            Some(_) => throttle::THROTTLED_INPUT.saturating_sub(conn.rbuf.len()),
-            None => READ_BUDGET,
-        };
+        conn.turn_frames = 0;
         let frames_before = conn.frames_in;
+        if !conn.rbuf.is_empty() && conn.throttled_until.is_none() {
+            // Frames left over from last turn's frame budget go first.
+            ingest(k, conn, &[], core, max_frame, now);
+        }
+        let budget = if conn.throttled_until.is_some() || conn.turn_frames >= FRAMES_PER_TURN {
+            // Throttled, or this turn's frames are used: buffer a little,
+            // then let TCP push back on the sender.
+            throttle::THROTTLED_INPUT.saturating_sub(conn.rbuf.len())
+        } else {
+            READ_BUDGET
+        };
         let outcome = if budget == 0 {
             Ok(ReadOutcome::Budget)
         } else {
@@ -423,19 +430,26 @@ impl Server {
         if conn.transport.wants_write() {
             self.dirty.push(k); // a TLS handshake answer
         }
+        let undecoded = conn.turn_frames >= FRAMES_PER_TURN && conn.throttled_until.is_none();
         match outcome {
+            Ok(ReadOutcome::Drained) if undecoded => self.backlog.push_back(k),
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::Budget) if conn.throttled_until.is_some() => {} // read again on release
             Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
             Ok(ReadOutcome::NotTls(first)) => self.not_tls(k, first),
             Ok(ReadOutcome::Eof) => {
                 conn.eof = true;
-                if conn.shut {
+                if undecoded {
+                    // What came before the close is still decoded, next turn.
+                    self.backlog.push_back(k);
+                } else if conn.shut {
                     self.remove(k, "closed");
                 } else if conn.closing || conn.stop_reading {
                     // Still flushing our goodbye; the reaper finishes it.
                 } else {
-                    self.remove(k, "peer closed the connection");
+                    // The peer may only have closed its write side: what
+                    // its last frames produced is still sent, then closed.
+                    self.begin_close(k, "peer closed the connection", now);
                 }
             }
             Err(e) => self.remove(k, &format!("read failed: {e}")),

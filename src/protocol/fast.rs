@@ -1,5 +1,5 @@
 //! Fast paths for the frames that come by the thousand: room and private
-//! messages, and file chunks.
+//! messages, receipts, pings, and file chunks.
 //!
 //! serde decodes an internally tagged enum by first buffering the whole
 //! object into an intermediate tree, then decoding that again; for the
@@ -9,12 +9,36 @@
 //! not accept exactly goes through the general decoder, which also produces
 //! the error messages, so behaviour is the same either way.
 
-use super::message::ClientMsg;
+use super::message::{ClientMsg, ReceiptKind};
 use serde::Deserialize;
 
 const ROOM_MSG: &[u8] = br#"{"type":"room_msg","#;
 const PRIVATE_MSG: &[u8] = br#"{"type":"private_msg","#;
 const FILE_CHUNK: &[u8] = br#"{"type":"file_chunk","#;
+const RECEIPT: &[u8] = br#"{"type":"receipt","#;
+const PING: &[u8] = br#"{"type":"ping""#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Receipt {
+    #[serde(rename = "type")]
+    _type: Tag,
+    kind: ReceiptKind,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    peer: Option<String>,
+    up_to: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ping {
+    #[serde(rename = "type")]
+    _type: Tag,
+    #[serde(default)]
+    seq: Option<u64>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,7 +84,8 @@ impl<'de> Deserialize<'de> for Tag {
     }
 }
 
-/// A room or private message, if `body` is one in the usual field order.
+/// A room or private message, a receipt or a ping, if `body` is one with
+/// `type` first.
 pub fn message(body: &[u8]) -> Option<ClientMsg> {
     if body.starts_with(ROOM_MSG) {
         let m: RoomMsg = serde_json::from_slice(body).ok()?;
@@ -76,6 +101,17 @@ pub fn message(body: &[u8]) -> Option<ClientMsg> {
             text: m.text,
             cid: m.cid,
         })
+    } else if body.starts_with(RECEIPT) {
+        let r: Receipt = serde_json::from_slice(body).ok()?;
+        Some(ClientMsg::Receipt {
+            kind: r.kind,
+            room: r.room,
+            peer: r.peer,
+            up_to: r.up_to,
+        })
+    } else if body.starts_with(PING) {
+        let p: Ping = serde_json::from_slice(body).ok()?;
+        Some(ClientMsg::Ping { seq: p.seq })
     } else {
         None
     }
@@ -96,7 +132,17 @@ mod tests {
 
     #[test]
     fn fast_and_general_paths_agree() {
-        let cases: [&[u8]; 6] = [
+        let cases: [&[u8]; 16] = [
+            br#"{"type":"receipt","kind":"delivered","room":"general","up_to":42}"#,
+            br#"{"type":"receipt","up_to":7,"kind":"read","peer":"bob"}"#,
+            br#"{"type":"receipt","kind":"seen","room":"general","up_to":42}"#,
+            br#"{"type":"receipt","kind":"read","room":"general"}"#,
+            br#"{"type":"receipt","kind":"read","room":"g","up_to":1,"x":0}"#,
+            br#"{"type":"ping","seq":5}"#,
+            br#"{"type":"ping"}"#,
+            br#"{"type":"ping","seq":-1}"#,
+            br#"{"type":"ping","seq":1,"extra":true}"#,
+            br#"{"type":"pingx","seq":1}"#,
             br#"{"type":"room_msg","room":"general","text":"hi \"there\"\n","cid":"c1"}"#,
             br#"{"type":"room_msg","room":"general","text":"no cid"}"#,
             br#"{"type":"private_msg","to":"bob","text":"psst","cid":"c2"}"#,
