@@ -72,14 +72,14 @@ fn texts(frames: &[S]) -> Vec<String> {
 #[test]
 fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
-    login(&mut sim, 2, "bob");
+    login(&mut sim, ConnId(1), "alice");
+    login(&mut sim, ConnId(2), "bob");
     sim.runner.fail_writes(true);
     for t in ["one", "two", "three"] {
-        sim.send(1, say("general", t));
+        sim.send(ConnId(1), say("general", t));
     }
     let out = sim.turn();
-    let alice = to(&out, 1);
+    let alice = to(&out, ConnId(1));
     assert!(acks(&alice).is_empty(), "nothing acknowledged: {alice:?}");
     let failed: Vec<Option<String>> = alice
         .iter()
@@ -104,17 +104,20 @@ fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
             Some("c-three".into())
         ]
     );
-    assert!(texts(&to(&out, 2)).is_empty(), "bob never sees them");
+    assert!(
+        texts(&to(&out, ConnId(2))).is_empty(),
+        "bob never sees them"
+    );
     assert_eq!(sim.runner.stored_messages(), 0);
 
     // Space is back: the same cids are stored as new messages, not
     // answered as duplicates of the failed ones.
     sim.runner.fail_writes(false);
     for t in ["one", "two", "three"] {
-        sim.send(1, say("general", t));
+        sim.send(ConnId(1), say("general", t));
     }
     let out = sim.turn();
-    let alice = to(&out, 1);
+    let alice = to(&out, ConnId(1));
     assert_eq!(acks(&alice).len(), 3, "{alice:?}");
     assert!(alice.iter().all(|m| !matches!(
         m,
@@ -123,24 +126,24 @@ fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
             ..
         }
     )));
-    assert_eq!(texts(&to(&out, 2)), ["one", "two", "three"]);
+    assert_eq!(texts(&to(&out, ConnId(2))), ["one", "two", "three"]);
     assert_eq!(sim.runner.stored_messages(), 3);
 }
 
 #[test]
 fn a_bystander_is_not_held_behind_a_busy_room() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
-    login(&mut sim, 2, "bob");
-    login(&mut sim, 3, "carol");
+    login(&mut sim, ConnId(1), "alice");
+    login(&mut sim, ConnId(2), "bob");
+    login(&mut sim, ConnId(3), "carol");
     sim.send(
-        3,
+        ConnId(3),
         C::Join {
             room: "quiet".into(),
         },
     );
     sim.send(
-        3,
+        ConnId(3),
         C::Leave {
             room: "general".into(),
         },
@@ -148,26 +151,29 @@ fn a_bystander_is_not_held_behind_a_busy_room() {
     sim.turn();
 
     sim.hold_effects = true; // the disk is slow: the batch is not durable yet
-    sim.send(1, say("general", "busy"));
-    sim.send(2, C::Ping { seq: Some(7) });
-    sim.send(3, C::Ping { seq: Some(9) });
+    sim.send(ConnId(1), say("general", "busy"));
+    sim.send(ConnId(2), C::Ping { seq: Some(7) });
+    sim.send(ConnId(3), C::Ping { seq: Some(9) });
     let out = sim.turn();
     assert_eq!(
-        to(&out, 3),
+        to(&out, ConnId(3)),
         vec![S::Pong { seq: Some(9) }],
         "carol's pong waits for nothing"
     );
-    assert!(to(&out, 1).is_empty(), "alice's ack waits for the batch");
     assert!(
-        to(&out, 2).is_empty(),
+        to(&out, ConnId(1)).is_empty(),
+        "alice's ack waits for the batch"
+    );
+    assert!(
+        to(&out, ConnId(2)).is_empty(),
         "bob's pong keeps its place behind the message it follows"
     );
     assert!(matches!(sim.held_effects().front(), Some(Effect::Log(_))));
 
     sim.hold_effects = false;
     let out = sim.turn();
-    assert_eq!(acks(&to(&out, 1)).len(), 1);
-    let bob = to(&out, 2);
+    assert_eq!(acks(&to(&out, ConnId(1))).len(), 1);
+    let bob = to(&out, ConnId(2));
     assert_eq!(texts(&bob), ["busy"]);
     assert_eq!(
         bob.last(),
@@ -179,15 +185,15 @@ fn a_bystander_is_not_held_behind_a_busy_room() {
 #[test]
 fn receipts_are_routed_from_memory_without_a_read() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
-    login(&mut sim, 2, "bob");
-    login(&mut sim, 3, "carol");
+    login(&mut sim, ConnId(1), "alice");
+    login(&mut sim, ConnId(2), "bob");
+    login(&mut sim, ConnId(3), "carol");
     let mut last = 0;
     for i in 0..3000 {
         let who = if i % 2 == 0 { 1 } else { 3 };
-        sim.send(who, say("general", &format!("m{i}")));
+        sim.send(ConnId(who), say("general", &format!("m{i}")));
         if i % 100 == 99 {
-            for (c, id) in acks(&to(&sim.turn(), who)) {
+            for (c, id) in acks(&to(&sim.turn(), ConnId(who))) {
                 assert!(c.is_some());
                 last = last.max(id);
             }
@@ -198,7 +204,7 @@ fn receipts_are_routed_from_memory_without_a_read() {
     // 2000 cumulative receipts, one id at a time, then one big jump.
     for up_to in (last - 2000)..last {
         sim.send(
-            2,
+            ConnId(2),
             C::Receipt {
                 kind: ReceiptKind::Delivered,
                 room: Some("general".into()),
@@ -208,7 +214,7 @@ fn receipts_are_routed_from_memory_without_a_read() {
         );
     }
     sim.send(
-        2,
+        ConnId(2),
         C::Receipt {
             kind: ReceiptKind::Read,
             room: Some("general".into()),
@@ -224,7 +230,7 @@ fn receipts_are_routed_from_memory_without_a_read() {
         "a receipt never reads the log"
     );
     for author in [1, 3] {
-        let got = to(&out, author);
+        let got = to(&out, ConnId(author));
         let marker = got.iter().find_map(|m| match m {
             S::Receipts { markers, .. } => markers.iter().find(|k| k.user == "bob").cloned(),
             _ => None,
@@ -237,15 +243,15 @@ fn receipts_are_routed_from_memory_without_a_read() {
 #[test]
 fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
+    login(&mut sim, ConnId(1), "alice");
     for i in 0..300 {
-        sim.send(1, say("general", &format!("m{i}")));
+        sim.send(ConnId(1), say("general", &format!("m{i}")));
     }
     sim.turn();
-    sim.connect(2);
+    sim.connect(ConnId(2));
     sim.hold_effects = true;
     sim.send(
-        2,
+        ConnId(2),
         C::Hello {
             version: 1,
             name: "bob".into(),
@@ -260,9 +266,9 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
         },
     );
     // In the same turn, a new message bob must see after his catch-up.
-    sim.send(1, say("general", "live"));
+    sim.send(ConnId(1), say("general", "live"));
     let out = sim.turn();
-    let bob = to(&out, 2);
+    let bob = to(&out, ConnId(2));
     assert!(
         matches!(bob.first(), Some(S::Welcome { .. })),
         "the welcome goes out before the read: {bob:?}"
@@ -274,7 +280,7 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
         .any(|e| matches!(e, Effect::ReadHistory(_))));
     sim.hold_effects = false;
     let out = sim.turn();
-    let bob = to(&out, 2);
+    let bob = to(&out, ConnId(2));
     let mut want: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     want.push("live".into());
     assert_eq!(texts(&bob), want, "missed ones in order, then the live one");
@@ -302,18 +308,22 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
 #[test]
 fn history_pages_older_than_memory_come_from_the_log() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
+    login(&mut sim, ConnId(1), "alice");
     let mut ids = Vec::new();
     for i in 0..1000 {
-        sim.send(1, say("general", &format!("m{i}")));
+        sim.send(ConnId(1), say("general", &format!("m{i}")));
         if i % 100 == 99 {
-            ids.extend(acks(&to(&sim.turn(), 1)).into_iter().map(|(_, id)| id));
+            ids.extend(
+                acks(&to(&sim.turn(), ConnId(1)))
+                    .into_iter()
+                    .map(|(_, id)| id),
+            );
         }
     }
     // Ids 101..=200 of the room are far older than what memory keeps.
     let before = ids[200];
     sim.send(
-        1,
+        ConnId(1),
         C::History {
             room: Some("general".into()),
             peer: None,
@@ -321,7 +331,7 @@ fn history_pages_older_than_memory_come_from_the_log() {
             limit: 100,
         },
     );
-    let out = to(&sim.turn(), 1);
+    let out = to(&sim.turn(), ConnId(1));
     let got = texts(&out);
     let want: Vec<String> = (100..200).map(|i| format!("m{i}")).collect();
     assert_eq!(got, want);
@@ -338,15 +348,15 @@ fn history_pages_older_than_memory_come_from_the_log() {
 #[test]
 fn too_many_history_reads_at_once_are_refused_with_slow_down() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
+    login(&mut sim, ConnId(1), "alice");
     for i in 0..500 {
-        sim.send(1, say("general", &format!("m{i}")));
+        sim.send(ConnId(1), say("general", &format!("m{i}")));
     }
     sim.turn();
     sim.hold_effects = true;
     for _ in 0..6 {
         sim.send(
-            1,
+            ConnId(1),
             C::History {
                 room: Some("general".into()),
                 peer: None,
@@ -355,7 +365,7 @@ fn too_many_history_reads_at_once_are_refused_with_slow_down() {
             },
         );
     }
-    let out = to(&sim.turn(), 1);
+    let out = to(&sim.turn(), ConnId(1));
     assert!(
         out.is_empty(),
         "everything waits behind the first read: {out:?}"
@@ -367,7 +377,7 @@ fn too_many_history_reads_at_once_are_refused_with_slow_down() {
         .count();
     assert_eq!(reads, 4, "at most four reads in flight per connection");
     sim.hold_effects = false;
-    let out = to(&sim.turn(), 1);
+    let out = to(&sim.turn(), ConnId(1));
     let refused = out
         .iter()
         .filter(|m| {
@@ -391,9 +401,9 @@ fn too_many_history_reads_at_once_are_refused_with_slow_down() {
 #[test]
 fn a_resume_list_longer_than_the_room_cap_is_refused() {
     let mut sim = Sim::new(Config::default());
-    sim.connect(1);
+    sim.connect(ConnId(1));
     sim.send(
-        1,
+        ConnId(1),
         C::Hello {
             version: 1,
             name: "mallory".into(),
@@ -407,7 +417,7 @@ fn a_resume_list_longer_than_the_room_cap_is_refused() {
             password: None,
         },
     );
-    let out = to(&sim.turn(), 1);
+    let out = to(&sim.turn(), ConnId(1));
     assert!(
         matches!(&out[..], [S::Error { code: ErrorCode::Invalid, message, .. }] if message.contains("110000 rooms")),
         "{out:?}"
@@ -417,31 +427,34 @@ fn a_resume_list_longer_than_the_room_cap_is_refused() {
 #[test]
 fn a_receipt_tells_only_the_authors_whose_messages_changed_state() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, 1, "alice");
-    login(&mut sim, 2, "bob");
-    login(&mut sim, 3, "carol");
-    sim.send(1, say("general", "a1"));
+    login(&mut sim, ConnId(1), "alice");
+    login(&mut sim, ConnId(2), "bob");
+    login(&mut sim, ConnId(3), "carol");
+    sim.send(ConnId(1), say("general", "a1"));
     sim.turn();
-    sim.send(3, say("general", "c1"));
-    let carol_id = acks(&to(&sim.turn(), 3))[0].1;
+    sim.send(ConnId(3), say("general", "c1"));
+    let carol_id = acks(&to(&sim.turn(), ConnId(3)))[0].1;
     let receipt = |kind, up_to| C::Receipt {
         kind,
         room: Some("general".into()),
         peer: None,
         up_to,
     };
-    sim.send(2, receipt(ReceiptKind::Delivered, carol_id));
+    sim.send(ConnId(2), receipt(ReceiptKind::Delivered, carol_id));
     let out = sim.turn();
     assert!(
-        !to(&out, 1).is_empty() && !to(&out, 3).is_empty(),
+        !to(&out, ConnId(1)).is_empty() && !to(&out, ConnId(3)).is_empty(),
         "both delivered"
     );
     // Reading only alice's message changes nothing of carol's.
-    sim.send(2, receipt(ReceiptKind::Read, carol_id - 1));
+    sim.send(ConnId(2), receipt(ReceiptKind::Read, carol_id - 1));
     let out = sim.turn();
     assert!(
-        matches!(&to(&out, 1)[..], [S::Receipts { .. }]),
+        matches!(&to(&out, ConnId(1))[..], [S::Receipts { .. }]),
         "alice: read"
     );
-    assert!(to(&out, 3).is_empty(), "carol's message did not change");
+    assert!(
+        to(&out, ConnId(3)).is_empty(),
+        "carol's message did not change"
+    );
 }

@@ -47,8 +47,8 @@ fn sim_with(quota: u64) -> Sim {
         store_window: WINDOW,
     };
     sim.core.set_file_store(Some(catalog), limits);
-    login(&mut sim, 1, "alice", None);
-    login(&mut sim, 2, "bob", None);
+    login(&mut sim, ConnId(1), "alice", None);
+    login(&mut sim, ConnId(2), "bob", None);
     sim
 }
 
@@ -87,8 +87,12 @@ fn to(out: Vec<(ConnId, Result<M, String>)>, conn: ConnId) -> Vec<M> {
 /// One turn's frames, split for alice (1) and bob (2).
 fn turn(sim: &mut Sim) -> (Vec<M>, Vec<M>) {
     let out = sim.turn();
-    let a = out.iter().filter(|(c, _)| *c == 1).cloned().collect();
-    (to(a, 1), to(out, 2))
+    let a = out
+        .iter()
+        .filter(|(c, _)| *c == ConnId(1))
+        .cloned()
+        .collect();
+    (to(a, ConnId(1)), to(out, ConnId(2)))
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +184,7 @@ fn accept(id: u64, offset: u64, prefix: Option<String>) -> C {
 /// Alice offers `file` to bob; returns the transfer id.
 fn offer(sim: &mut Sim, file: &[u8]) -> u64 {
     sim.send(
-        1,
+        ConnId(1),
         C::FileOffer {
             to: "bob".into(),
             name: "f.bin".into(),
@@ -200,7 +204,7 @@ fn offer(sim: &mut Sim, file: &[u8]) -> u64 {
 /// Alice uploads `file` as `name`; returns the id and the first credit.
 fn upload(sim: &mut Sim, name: &str, file: &[u8], sha256: String) -> (u64, u64) {
     sim.send(
-        1,
+        ConnId(1),
         C::Upload {
             name: name.into(),
             size: file.len() as u64,
@@ -221,7 +225,7 @@ fn push_all(sim: &mut Sim, id: u64, file: &[u8], from: usize, mut credit: u64) -
     while next < file.len() {
         assert!(credit > 0, "stalled at {next} without credit: {last:?}");
         let n = (file.len() - next).min(CHUNK).min(credit as usize);
-        sim.send(1, chunk(id, next as u64, &file[next..next + n]));
+        sim.send(ConnId(1), chunk(id, next as u64, &file[next..next + n]));
         next += n;
         credit -= n as u64;
         let (a, _) = turn(sim);
@@ -240,7 +244,7 @@ fn store_file(sim: &mut Sim, name: &str, file: &[u8]) {
 /// Bob downloads `name`: returns the transfer id.
 fn download(sim: &mut Sim, name: &str) -> u64 {
     sim.send(
-        2,
+        ConnId(2),
         C::Download {
             name: name.into(),
             cid: Some("d1".into()),
@@ -255,7 +259,7 @@ fn download(sim: &mut Sim, name: &str) -> u64 {
 /// Pull bob's download chunks as the shell would, until none move.
 fn pull_all(sim: &mut Sim) -> Vec<(u64, Vec<u8>)> {
     let mut got = Vec::new();
-    while sim.core.pull_chunk(2) {
+    while sim.core.pull_chunk(ConnId(2)) {
         let (_, b) = turn(sim);
         got.extend(chunks(&b));
     }
@@ -269,38 +273,38 @@ fn offer_accept_credit_chunks_and_done() {
     let mut sim = sim();
     let file = data(1000, 1);
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     let (a, b) = turn(&mut sim);
     assert_eq!(state(&a, S::InProgress).offset, 0);
     state(&b, S::InProgress);
     // Nothing may be sent before credit.
-    sim.send(1, chunk(id, 0, &file[..100]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..100]));
     let (a, b) = turn(&mut sim);
     assert_eq!(error(&a).map(|e| e.0), Some(ErrorCode::CreditExceeded));
     state(&b, S::Failed);
 
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     turn(&mut sim);
-    sim.send(2, C::FileCredit { id, bytes: 600 });
+    sim.send(ConnId(2), C::FileCredit { id, bytes: 600 });
     let (a, _) = turn(&mut sim);
     assert_eq!(credits(&a), 600);
-    sim.send(1, chunk(id, 0, &file[..600]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..600]));
     let (_, b) = turn(&mut sim);
     assert_eq!(chunks(&b), vec![(0, file[..600].to_vec())]);
     // Past the credit: the transfer fails, nothing is forwarded.
-    sim.send(1, chunk(id, 600, &file[600..700]));
+    sim.send(ConnId(1), chunk(id, 600, &file[600..700]));
     let (a, b) = turn(&mut sim);
     assert_eq!(error(&a).map(|e| e.0), Some(ErrorCode::CreditExceeded));
     assert!(chunks(&b).is_empty());
     assert!(state(&b, S::Failed).reason.unwrap().contains("more than"));
 
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
-    sim.send(2, C::FileCredit { id, bytes: 1000 });
+    sim.send(ConnId(2), accept(id, 0, None));
+    sim.send(ConnId(2), C::FileCredit { id, bytes: 1000 });
     turn(&mut sim);
-    sim.send(1, chunk(id, 0, &file));
-    sim.send(2, C::FileDone { id });
+    sim.send(ConnId(1), chunk(id, 0, &file));
+    sim.send(ConnId(2), C::FileDone { id });
     let (a, b) = turn(&mut sim);
     assert_eq!(chunks(&b), vec![(0, file.clone())]);
     state(&a, S::Completed);
@@ -312,22 +316,22 @@ fn reject_and_cancel_end_a_transfer_for_both() {
     let mut sim = sim();
     let file = data(10, 2);
     let id = offer(&mut sim, &file);
-    sim.send(1, accept(id, 0, None));
+    sim.send(ConnId(1), accept(id, 0, None));
     let (a, _) = turn(&mut sim);
     assert_eq!(error(&a).map(|e| e.0), Some(ErrorCode::TransferState));
-    sim.send(2, C::FileReject { id });
+    sim.send(ConnId(2), C::FileReject { id });
     let (a, b) = turn(&mut sim);
     assert_eq!(state(&a, S::Rejected).by.as_deref(), Some("bob"));
     state(&b, S::Rejected);
     // Gone: anything more is about an unknown transfer.
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     let (_, b) = turn(&mut sim);
     assert_eq!(error(&b).map(|e| e.0), Some(ErrorCode::UnknownTransfer));
 
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     turn(&mut sim);
-    sim.send(1, C::FileCancel { id });
+    sim.send(ConnId(1), C::FileCancel { id });
     let (a, b) = turn(&mut sim);
     state(&a, S::Cancelled);
     assert_eq!(state(&b, S::Cancelled).by.as_deref(), Some("alice"));
@@ -338,16 +342,16 @@ fn pause_and_resume() {
     let mut sim = sim();
     let file = data(100, 3);
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     turn(&mut sim);
-    sim.send(2, C::FilePause { id });
+    sim.send(ConnId(2), C::FilePause { id });
     let (a, b) = turn(&mut sim);
     assert_eq!(state(&a, S::Paused).by.as_deref(), Some("bob"));
     state(&b, S::Paused);
-    sim.send(2, C::FilePause { id });
+    sim.send(ConnId(2), C::FilePause { id });
     let (_, b) = turn(&mut sim);
     assert_eq!(error(&b).map(|e| e.0), Some(ErrorCode::TransferState));
-    sim.send(1, C::FileResume { id });
+    sim.send(ConnId(1), C::FileResume { id });
     let (a, b) = turn(&mut sim);
     state(&a, S::InProgress);
     assert_eq!(state(&b, S::InProgress).by.as_deref(), Some("alice"));
@@ -358,43 +362,43 @@ fn resume_after_a_drop_continues_from_the_receivers_prefix() {
     let mut sim = sim();
     let file = data(3000, 4);
     let id = offer(&mut sim, &file);
-    sim.send(2, accept(id, 0, None));
-    sim.send(2, C::FileCredit { id, bytes: 1000 });
+    sim.send(ConnId(2), accept(id, 0, None));
+    sim.send(ConnId(2), C::FileCredit { id, bytes: 1000 });
     turn(&mut sim);
-    sim.send(1, chunk(id, 0, &file[..1000]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..1000]));
     turn(&mut sim);
-    sim.disconnect(2);
+    sim.disconnect(ConnId(2));
     let (a, _) = turn(&mut sim);
     let s = state(&a, S::Interrupted);
     assert_eq!((s.by.as_deref(), s.offset), (Some("bob"), 1000));
     // Nothing moves while bob is away.
-    sim.send(1, C::FileResume { id });
+    sim.send(ConnId(1), C::FileResume { id });
     let (a, _) = turn(&mut sim);
     assert!(error(&a).unwrap().1.contains("offline"));
-    let back = login(&mut sim, 3, "bob", None);
+    let back = login(&mut sim, ConnId(3), "bob", None);
     state(&back, S::Interrupted);
-    sim.send(1, C::FileResume { id });
+    sim.send(ConnId(1), C::FileResume { id });
     let out = sim.turn();
-    state(&to(out.clone(), 1), S::Resuming);
-    state(&to(out, 3), S::Resuming);
-    sim.send(3, accept(id, 1000, Some(sha(&file[..1000]))));
-    sim.send(3, C::FileCredit { id, bytes: 2000 });
+    state(&to(out.clone(), ConnId(1)), S::Resuming);
+    state(&to(out, ConnId(3)), S::Resuming);
+    sim.send(ConnId(3), accept(id, 1000, Some(sha(&file[..1000]))));
+    sim.send(ConnId(3), C::FileCredit { id, bytes: 2000 });
     let out = sim.turn();
-    let a = to(out.clone(), 1);
+    let a = to(out.clone(), ConnId(1));
     let s = states(&a)[0].clone();
     assert_eq!((s.state, s.offset), (S::InProgress, 1000));
     assert_eq!(s.prefix, Some(sha(&file[..1000])), "alice checks it");
     assert_eq!(credits(&a), 2000, "credit starts afresh");
-    state(&to(out, 3), S::InProgress);
+    state(&to(out, ConnId(3)), S::InProgress);
     // A stale chunk (from before the drop) is dropped; the next one goes
     // through.
-    sim.send(1, chunk(id, 500, &file[500..1000]));
-    sim.send(1, chunk(id, 1000, &file[1000..3000]));
-    sim.send(3, C::FileDone { id });
+    sim.send(ConnId(1), chunk(id, 500, &file[500..1000]));
+    sim.send(ConnId(1), chunk(id, 1000, &file[1000..3000]));
+    sim.send(ConnId(3), C::FileDone { id });
     let out = sim.turn();
-    let got = chunks(&to(out.clone(), 3));
+    let got = chunks(&to(out.clone(), ConnId(3)));
     assert_eq!(got, vec![(1000, file[1000..].to_vec())]);
-    state(&to(out, 1), S::Completed);
+    state(&to(out, ConnId(1)), S::Completed);
 }
 
 // ---- the store: uploads ----
@@ -406,7 +410,7 @@ fn an_upload_gets_credit_back_only_when_its_write_is_done() {
     let (id, credit) = upload(&mut sim, "report.pdf", &file, sha(&file));
     assert_eq!(credit, WINDOW);
     sim.hold_effects = true;
-    sim.send(1, chunk(id, 0, &file[..CHUNK]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..CHUNK]));
     let (a, _) = turn(&mut sim);
     assert_eq!(credits(&a), 0, "the write is not done yet");
     assert!(
@@ -424,7 +428,7 @@ fn an_upload_gets_credit_back_only_when_its_write_is_done() {
     state(&last, S::Completed);
     let on_disk = std::fs::read(sim.runner.store_dir().join("report.pdf")).unwrap();
     assert_eq!(on_disk, file);
-    sim.send(2, C::ListFiles);
+    sim.send(ConnId(2), C::ListFiles);
     let (_, b) = turn(&mut sim);
     match &b[..] {
         [M::FileList { files }] => {
@@ -448,16 +452,16 @@ fn a_paused_upload_gets_its_credit_back_on_resume() {
     let file = data(300_000, 18);
     let (id, credit) = upload(&mut sim, "p.bin", &file, sha(&file));
     assert_eq!(credit, WINDOW);
-    sim.send(1, chunk(id, 0, &file[..CHUNK]));
-    sim.send(1, C::FilePause { id });
+    sim.send(ConnId(1), chunk(id, 0, &file[..CHUNK]));
+    sim.send(ConnId(1), C::FilePause { id });
     let (a, _) = turn(&mut sim);
     state(&a, S::Paused);
     assert_eq!(credits(&a), 0, "no credit while paused, even once written");
     // Chunks within the credit still land while paused.
-    sim.send(1, chunk(id, CHUNK as u64, &file[CHUNK..2 * CHUNK]));
+    sim.send(ConnId(1), chunk(id, CHUNK as u64, &file[CHUNK..2 * CHUNK]));
     let (a, _) = turn(&mut sim);
     assert_eq!(credits(&a), 0);
-    sim.send(1, C::FileResume { id });
+    sim.send(ConnId(1), C::FileResume { id });
     let (a, _) = turn(&mut sim);
     state(&a, S::InProgress);
     assert_eq!(credits(&a), WINDOW, "the window, topped up at once");
@@ -470,14 +474,14 @@ fn the_upload_completes_only_when_the_commit_is_done() {
     let mut sim = sim();
     let file = data(1000, 6);
     let (id, _) = upload(&mut sim, "a.txt", &file, sha(&file));
-    sim.send(1, chunk(id, 0, &file));
+    sim.send(ConnId(1), chunk(id, 0, &file));
     sim.hold_effects = true;
     turn(&mut sim); // the write is held
     sim.release_effects(); // the write: the commit is queued, held
     let (a, _) = turn(&mut sim);
     assert!(states(&a).is_empty(), "not completed before the commit");
     // Cancelling now is too late: the data is final.
-    sim.send(1, C::FileCancel { id });
+    sim.send(ConnId(1), C::FileCancel { id });
     let (a, _) = turn(&mut sim);
     assert_eq!(error(&a).map(|e| e.0), Some(ErrorCode::TransferState));
     sim.hold_effects = false;
@@ -510,7 +514,7 @@ fn names_and_quota_are_checked_from_memory() {
     store_file(&mut sim, "one.bin", &file);
     let try_up = |sim: &mut Sim, name: &str, size: u64| {
         sim.send(
-            1,
+            ConnId(1),
             C::Upload {
                 name: name.into(),
                 size,
@@ -539,7 +543,7 @@ fn names_and_quota_are_checked_from_memory() {
     let (code, _) = refused(try_up(&mut sim, "four.bin", 20_000));
     assert_eq!(code, ErrorCode::QuotaExceeded);
     // ... until it ends.
-    sim.send(1, C::FileCancel { id });
+    sim.send(ConnId(1), C::FileCancel { id });
     turn(&mut sim);
     state(&try_up(&mut sim, "four.bin", 20_000), S::InProgress);
 }
@@ -550,7 +554,7 @@ fn a_failed_store_write_fails_the_upload_with_its_reason() {
     let file = data(200_000, 10);
     let (id, _) = upload(&mut sim, "full.bin", &file, sha(&file));
     sim.runner.fail_store_writes(true);
-    sim.send(1, chunk(id, 0, &file[..CHUNK]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..CHUNK]));
     let (a, _) = turn(&mut sim);
     assert_eq!(credits(&a), 0, "a failed write gives no credit back");
     let reason = state(&a, S::Failed).reason.unwrap();
@@ -558,7 +562,7 @@ fn a_failed_store_write_fails_the_upload_with_its_reason() {
     assert!(reason.contains("No space left on device"), "{reason}");
     // Nothing visible; once the disk is back, the same name uploads.
     sim.runner.fail_store_writes(false);
-    sim.send(1, C::ListFiles);
+    sim.send(ConnId(1), C::ListFiles);
     let (a, _) = turn(&mut sim);
     assert!(matches!(&a[..], [M::FileList { files }] if files.is_empty()));
     store_file(&mut sim, "full.bin", &file);
@@ -570,7 +574,7 @@ fn a_failed_commit_fails_the_upload() {
     let file = data(1000, 11);
     let (id, _) = upload(&mut sim, "late.bin", &file, sha(&file));
     sim.hold_effects = true;
-    sim.send(1, chunk(id, 0, &file));
+    sim.send(ConnId(1), chunk(id, 0, &file));
     turn(&mut sim);
     sim.release_effects(); // the write succeeds; the commit is queued
     turn(&mut sim);
@@ -588,21 +592,21 @@ fn an_interrupted_upload_resumes_where_the_store_stopped() {
     let file = data(500_000, 12);
     let (id, credit) = upload(&mut sim, "cont.bin", &file, sha(&file));
     assert_eq!(credit, WINDOW);
-    sim.send(1, chunk(id, 0, &file[..CHUNK]));
-    sim.send(1, chunk(id, CHUNK as u64, &file[CHUNK..2 * CHUNK]));
+    sim.send(ConnId(1), chunk(id, 0, &file[..CHUNK]));
+    sim.send(ConnId(1), chunk(id, CHUNK as u64, &file[CHUNK..2 * CHUNK]));
     sim.hold_effects = true;
     turn(&mut sim); // both writes held
-    sim.disconnect(1);
+    sim.disconnect(ConnId(1));
     turn(&mut sim);
-    login(&mut sim, 3, "alice", None);
-    sim.send(3, C::FileResume { id });
-    let out = to(sim.turn(), 3);
+    login(&mut sim, ConnId(3), "alice", None);
+    sim.send(ConnId(3), C::FileResume { id });
+    let out = to(sim.turn(), ConnId(3));
     let s = state(&out, S::InProgress);
     assert_eq!(s.offset, 2 * CHUNK as u64);
     assert_eq!(s.prefix, Some(sha(&file[..2 * CHUNK])));
     assert_eq!(credits(&out), 0, "the window is still in the store's hands");
     sim.hold_effects = false;
-    let out = to(sim.turn(), 3);
+    let out = to(sim.turn(), ConnId(3));
     assert_eq!(credits(&out), WINDOW, "given back as the writes finish");
     // The rest, from the new connection.
     let mut next = 2 * CHUNK;
@@ -610,10 +614,10 @@ fn an_interrupted_upload_resumes_where_the_store_stopped() {
     let mut last = Vec::new();
     while next < file.len() {
         let n = (file.len() - next).min(CHUNK).min(credit as usize);
-        sim.send(3, chunk(id, next as u64, &file[next..next + n]));
+        sim.send(ConnId(3), chunk(id, next as u64, &file[next..next + n]));
         next += n;
         credit -= n as u64;
-        last = to(sim.turn(), 3);
+        last = to(sim.turn(), ConnId(3));
         credit += credits(&last);
     }
     state(&last, S::Completed);
@@ -629,23 +633,23 @@ fn a_download_reads_one_chunk_at_a_time() {
     let file = data(200_000, 13);
     store_file(&mut sim, "dl.bin", &file);
     let id = download(&mut sim, "dl.bin");
-    sim.send(2, accept(id, 0, None));
+    sim.send(ConnId(2), accept(id, 0, None));
     sim.send(
-        2,
+        ConnId(2),
         C::FileCredit {
             id,
             bytes: 4 * CHUNK as u64,
         },
     );
     turn(&mut sim);
-    assert_eq!(sim.core.download_conns(), vec![2]);
+    assert_eq!(sim.core.download_conns(), vec![ConnId(2)]);
     sim.hold_effects = true;
-    assert!(sim.core.pull_chunk(2));
+    assert!(sim.core.pull_chunk(ConnId(2)));
     assert!(
         sim.core.download_conns().is_empty(),
         "its read is in flight"
     );
-    assert!(!sim.core.pull_chunk(2), "one read at a time");
+    assert!(!sim.core.pull_chunk(ConnId(2)), "one read at a time");
     let (_, b) = turn(&mut sim);
     assert!(chunks(&b).is_empty(), "the chunk waits for its read");
     assert_eq!(sim.held_effects().len(), 1);
@@ -657,7 +661,7 @@ fn a_download_reads_one_chunk_at_a_time() {
         for (off, bytes) in pull_all(&mut sim) {
             assert_eq!(off as usize, got.len());
             sim.send(
-                2,
+                ConnId(2),
                 C::FileCredit {
                     id,
                     bytes: bytes.len() as u64,
@@ -671,7 +675,7 @@ fn a_download_reads_one_chunk_at_a_time() {
         }
     }
     assert_eq!(got, file);
-    sim.send(2, C::FileDone { id });
+    sim.send(ConnId(2), C::FileDone { id });
     let (_, b) = turn(&mut sim);
     state(&b, S::Completed);
 }
@@ -684,7 +688,7 @@ fn a_download_resumes_from_a_matching_prefix_checked_off_the_loop() {
     let id = download(&mut sim, "big.iso");
     let have = 100_000;
     sim.hold_effects = true;
-    sim.send(2, accept(id, have as u64, Some(sha(&file[..have]))));
+    sim.send(ConnId(2), accept(id, have as u64, Some(sha(&file[..have]))));
     let (_, b) = turn(&mut sim);
     assert!(b.is_empty(), "the accept waits for the hash: {b:?}");
     assert!(matches!(
@@ -692,7 +696,7 @@ fn a_download_resumes_from_a_matching_prefix_checked_off_the_loop() {
         [Effect::Store(StoreJob::HashPrefix { len: 100_000, .. })]
     ));
     // A second accept while the first is checked is told to wait.
-    sim.send(2, accept(id, have as u64, Some(sha(&file[..have]))));
+    sim.send(ConnId(2), accept(id, have as u64, Some(sha(&file[..have]))));
     let (_, b) = turn(&mut sim);
     assert_eq!(error(&b).map(|e| e.0), Some(ErrorCode::SlowDown));
     sim.hold_effects = false;
@@ -700,7 +704,7 @@ fn a_download_resumes_from_a_matching_prefix_checked_off_the_loop() {
     let s = state(&b, S::InProgress);
     assert_eq!(s.offset, have as u64);
     assert_eq!(s.prefix, Some(sha(&file[..have])));
-    sim.send(2, C::FileCredit { id, bytes: 300_000 });
+    sim.send(ConnId(2), C::FileCredit { id, bytes: 300_000 });
     turn(&mut sim);
     let got = pull_all(&mut sim);
     assert_eq!(got[0].0, have as u64);
@@ -714,23 +718,26 @@ fn a_download_with_a_wrong_prefix_starts_over() {
     let file = data(300_000, 15);
     store_file(&mut sim, "big.iso", &file);
     let id = download(&mut sim, "big.iso");
-    sim.send(2, accept(id, 100_000, Some(sha(b"not the start"))));
+    sim.send(ConnId(2), accept(id, 100_000, Some(sha(b"not the start"))));
     let (_, b) = turn(&mut sim);
     let s = state(&b, S::InProgress);
     assert_eq!((s.offset, s.prefix), (0, None));
-    sim.send(2, C::FileCredit { id, bytes: 1000 });
+    sim.send(ConnId(2), C::FileCredit { id, bytes: 1000 });
     turn(&mut sim);
     assert_eq!(pull_all(&mut sim), vec![(0, file[..1000].to_vec())]);
     // The whole file's prefix is checked against its known hash, without
     // hashing: a wrong one starts over, the right one is at the end.
     let id = download(&mut sim, "big.iso");
     sim.hold_effects = true;
-    sim.send(2, accept(id, file.len() as u64, Some(sha(b"wrong"))));
+    sim.send(
+        ConnId(2),
+        accept(id, file.len() as u64, Some(sha(b"wrong"))),
+    );
     let (_, b) = turn(&mut sim);
     assert_eq!(sim.held_effects().len(), 0, "no hash for a whole file");
     assert_eq!(state(&b, S::InProgress).offset, 0);
     let id = download(&mut sim, "big.iso");
-    sim.send(2, accept(id, file.len() as u64, Some(sha(&file))));
+    sim.send(ConnId(2), accept(id, file.len() as u64, Some(sha(&file))));
     let (_, b) = turn(&mut sim);
     assert_eq!(state(&b, S::InProgress).offset, file.len() as u64);
     sim.hold_effects = false;
@@ -743,9 +750,9 @@ fn a_hash_that_completes_after_a_cancel_is_ignored() {
     store_file(&mut sim, "x.bin", &file);
     let id = download(&mut sim, "x.bin");
     sim.hold_effects = true;
-    sim.send(2, accept(id, 50_000, Some(sha(&file[..50_000]))));
+    sim.send(ConnId(2), accept(id, 50_000, Some(sha(&file[..50_000]))));
     turn(&mut sim);
-    sim.send(2, C::FileCancel { id });
+    sim.send(ConnId(2), C::FileCancel { id });
     let (_, b) = turn(&mut sim);
     state(&b, S::Cancelled);
     sim.hold_effects = false;
@@ -756,15 +763,15 @@ fn a_hash_that_completes_after_a_cancel_is_ignored() {
     // accept follows: only the new one counts.
     let id = download(&mut sim, "x.bin");
     sim.hold_effects = true;
-    sim.send(2, accept(id, 50_000, Some(sha(&file[..50_000]))));
+    sim.send(ConnId(2), accept(id, 50_000, Some(sha(&file[..50_000]))));
     turn(&mut sim);
-    sim.disconnect(2);
+    sim.disconnect(ConnId(2));
     turn(&mut sim);
     sim.hold_effects = false;
-    let back = login(&mut sim, 4, "bob", None);
+    let back = login(&mut sim, ConnId(4), "bob", None);
     let s = state(&back, S::Interrupted);
     assert_eq!(s.id, id);
-    let out = to(sim.turn(), 4);
+    let out = to(sim.turn(), ConnId(4));
     assert!(
         states(&out).is_empty(),
         "the old accept does not count: {out:?}"
@@ -780,7 +787,7 @@ fn prefix_hashes_in_flight_are_bounded_per_user() {
     let mut refused = 0;
     for _ in 0..3 {
         let id = download(&mut sim, "h.bin");
-        sim.send(2, accept(id, 10, Some(sha(&file[..10]))));
+        sim.send(ConnId(2), accept(id, 10, Some(sha(&file[..10]))));
         let (_, b) = turn(&mut sim);
         if error(&b).map(|e| e.0) == Some(ErrorCode::SlowDown) {
             refused += 1;
@@ -797,7 +804,7 @@ fn prefix_hashes_in_flight_are_bounded_per_user() {
 fn a_download_of_a_missing_name_is_refused() {
     let mut sim = sim();
     sim.send(
-        2,
+        ConnId(2),
         C::Download {
             name: "nope".into(),
             cid: None,
@@ -812,11 +819,11 @@ fn a_download_of_a_missing_name_is_refused() {
 #[test]
 fn a_registration_is_saved_to_the_accounts_file_before_the_welcome() {
     let mut sim = sim();
-    let out = login(&mut sim, 5, "carol", Some("correct horse"));
+    let out = login(&mut sim, ConnId(5), "carol", Some("correct horse"));
     assert!(matches!(out.first(), Some(M::Welcome { .. })), "{out:?}");
     assert!(sim.runner.saved_accounts().contains_key("carol"));
     sim.runner.fail_account_saves(true);
-    let out = login(&mut sim, 6, "dave", Some("correct horse"));
+    let out = login(&mut sim, ConnId(6), "dave", Some("correct horse"));
     let (code, m) = error(&out).unwrap();
     assert_eq!(code, ErrorCode::Internal);
     assert!(m.contains("could not save its accounts file"), "{m}");
@@ -825,7 +832,7 @@ fn a_registration_is_saved_to_the_accounts_file_before_the_welcome() {
     assert!(!sim.runner.saved_accounts().contains_key("dave"));
     sim.runner.fail_account_saves(false);
     sim.send(
-        6,
+        ConnId(6),
         C::Hello {
             version: PROTOCOL_VERSION,
             name: "dave".into(),
@@ -835,7 +842,7 @@ fn a_registration_is_saved_to_the_accounts_file_before_the_welcome() {
             password: Some(Secret::from("correct horse")),
         },
     );
-    let out = to(sim.turn(), 6);
+    let out = to(sim.turn(), ConnId(6));
     assert!(matches!(out.first(), Some(M::Welcome { .. })), "{out:?}");
     assert!(sim.runner.saved_accounts().contains_key("dave"));
 }

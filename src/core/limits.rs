@@ -460,42 +460,42 @@ mod tests {
             l.max_connections = 3;
             l.max_connections_per_ip = 2;
         });
-        assert!(c.accept(1, ip(1), at(0)));
-        assert!(c.accept(2, ip(1), at(0)));
-        assert!(!c.accept(3, ip(1), at(0)));
-        let (errors, closed) = out(&mut c, 3);
+        assert!(c.accept(ConnId(1), ip(1), at(0)));
+        assert!(c.accept(ConnId(2), ip(1), at(0)));
+        assert!(!c.accept(ConnId(3), ip(1), at(0)));
+        let (errors, closed) = out(&mut c, ConnId(3));
         assert!(closed);
         assert_eq!(errors[0].0, ErrorCode::TooManyConnections);
         assert!(errors[0].1.contains("10.0.0.1"), "{}", errors[0].1);
-        c.disconnect(3, crate::core::Gone::Kicked, at(0));
-        assert!(c.accept(4, ip(2), at(0)));
-        assert!(!c.accept(5, ip(3), at(0)));
-        assert!(out(&mut c, 5).0[0].1.contains("server is full"));
+        c.disconnect(ConnId(3), crate::core::Gone::Kicked, at(0));
+        assert!(c.accept(ConnId(4), ip(2), at(0)));
+        assert!(!c.accept(ConnId(5), ip(3), at(0)));
+        assert!(out(&mut c, ConnId(5)).0[0].1.contains("server is full"));
         // A connection that goes frees its places.
-        c.disconnect(5, crate::core::Gone::Kicked, at(0));
-        c.disconnect(1, crate::core::Gone::Abrupt, at(0));
-        c.disconnect(1, crate::core::Gone::Abrupt, at(0));
-        assert!(c.accept(6, ip(1), at(0)));
-        assert!(!c.accept(7, ip(1), at(0)));
+        c.disconnect(ConnId(5), crate::core::Gone::Kicked, at(0));
+        c.disconnect(ConnId(1), crate::core::Gone::Abrupt, at(0));
+        c.disconnect(ConnId(1), crate::core::Gone::Abrupt, at(0));
+        assert!(c.accept(ConnId(6), ip(1), at(0)));
+        assert!(!c.accept(ConnId(7), ip(1), at(0)));
     }
 
     #[test]
     fn a_connection_that_does_not_log_in_is_closed_at_its_deadline() {
         let mut c = core(|l| l.login_timeout_ms = 3_000);
-        c.accept(1, ip(1), at(0));
-        c.accept(2, ip(1), at(1_000));
-        c.handle(2, hello("bob"), at(1_500));
+        c.accept(ConnId(1), ip(1), at(0));
+        c.accept(ConnId(2), ip(1), at(1_000));
+        c.handle(ConnId(2), hello("bob"), at(1_500));
         assert_eq!(c.next_deadline(), Some(3_000));
         c.tick(at(2_999));
-        assert_eq!(out(&mut c, 1), (vec![], false));
+        assert_eq!(out(&mut c, ConnId(1)), (vec![], false));
         c.tick(at(3_000));
-        let (errors, closed) = out(&mut c, 1);
+        let (errors, closed) = out(&mut c, ConnId(1));
         assert!(closed);
         assert_eq!(errors[0].0, ErrorCode::LoginTimeout);
         assert!(errors[0].1.contains("3 s"), "{}", errors[0].1);
         // bob logged in in time: his deadline passes quietly.
         c.tick(at(4_000));
-        assert_eq!(out(&mut c, 2), (vec![], false));
+        assert_eq!(out(&mut c, ConnId(2)), (vec![], false));
         assert_eq!(c.guard.next_deadline(), None);
     }
 
@@ -506,34 +506,40 @@ mod tests {
             l.msg_burst = 2;
             l.flood_ms = 1_000;
         });
-        c.accept(1, ip(1), at(0));
-        c.handle(1, hello("alice"), at(0));
+        c.accept(ConnId(1), ip(1), at(0));
+        c.handle(ConnId(1), hello("alice"), at(0));
         c.drain().for_each(drop);
-        assert_eq!(c.admit(1, &say("a"), at(0)), Admit::Go);
-        assert_eq!(c.admit(1, &say("b"), at(0)), Admit::Go);
+        assert_eq!(c.admit(ConnId(1), &say("a"), at(0)), Admit::Go);
+        assert_eq!(c.admit(ConnId(1), &say("b"), at(0)), Admit::Go);
         // Pings and receipts never wait.
-        assert_eq!(c.admit(1, &ClientMsg::Ping { seq: None }, at(0)), Admit::Go);
-        assert_eq!(c.admit(1, &say("c"), at(0)), Admit::Hold { until_ms: 100 });
-        let (errors, closed) = out(&mut c, 1);
+        assert_eq!(
+            c.admit(ConnId(1), &ClientMsg::Ping { seq: None }, at(0)),
+            Admit::Go
+        );
+        assert_eq!(
+            c.admit(ConnId(1), &say("c"), at(0)),
+            Admit::Hold { until_ms: 100 }
+        );
+        let (errors, closed) = out(&mut c, ConnId(1));
         assert!(!closed);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, ErrorCode::SlowDown);
         assert!(errors[0].1.contains("none are lost"), "{}", errors[0].1);
         // Asked again when the token is due: it goes; later holds do not warn again.
-        assert_eq!(c.admit(1, &say("c"), at(100)), Admit::Go);
+        assert_eq!(c.admit(ConnId(1), &say("c"), at(100)), Admit::Go);
         assert_eq!(
-            c.admit(1, &say("d"), at(100)),
+            c.admit(ConnId(1), &say("d"), at(100)),
             Admit::Hold { until_ms: 200 }
         );
-        assert_eq!(out(&mut c, 1), (vec![], false));
+        assert_eq!(out(&mut c, ConnId(1)), (vec![], false));
         // Never caught up: a second after the hold began, a hold is a flood.
-        assert_eq!(c.admit(1, &say("d"), at(1_000)), Admit::Go);
-        assert_eq!(c.admit(1, &say("e"), at(1_000)), Admit::Go);
+        assert_eq!(c.admit(ConnId(1), &say("d"), at(1_000)), Admit::Go);
+        assert_eq!(c.admit(ConnId(1), &say("e"), at(1_000)), Admit::Go);
         assert!(matches!(
-            c.admit(1, &say("f"), at(1_000)),
+            c.admit(ConnId(1), &say("f"), at(1_000)),
             Admit::Hold { .. }
         ));
-        let (errors, closed) = out(&mut c, 1);
+        let (errors, closed) = out(&mut c, ConnId(1));
         assert!(closed);
         assert_eq!(errors.len(), 1);
         assert!(errors[0].1.contains("disconnecting"), "{}", errors[0].1);
@@ -546,19 +552,19 @@ mod tests {
             l.msg_burst = 1;
             l.flood_ms = 1_000;
         });
-        c.accept(1, ip(1), at(0));
+        c.accept(ConnId(1), ip(1), at(0));
         // Lock step faster than the rate for 5 s: every frame waits a little,
         // but the connection catches up in between, so it is never a flood.
         let mut t = 0;
         while t < 5_000 {
-            if let Admit::Hold { until_ms } = c.admit(1, &say("x"), at(t)) {
+            if let Admit::Hold { until_ms } = c.admit(ConnId(1), &say("x"), at(t)) {
                 t = until_ms;
-                assert_eq!(c.admit(1, &say("x"), at(t)), Admit::Go);
+                assert_eq!(c.admit(ConnId(1), &say("x"), at(t)), Admit::Go);
             }
-            c.caught_up(1);
+            c.caught_up(ConnId(1));
             t += 10;
         }
-        let (errors, closed) = out(&mut c, 1);
+        let (errors, closed) = out(&mut c, ConnId(1));
         assert!(!closed);
         assert!(errors.iter().all(|(code, _)| *code == ErrorCode::SlowDown));
     }
@@ -566,9 +572,9 @@ mod tests {
     #[test]
     fn no_rate_means_no_holds() {
         let mut c = core(|l| l.msg_rate = 0);
-        c.accept(1, ip(1), at(0));
+        c.accept(ConnId(1), ip(1), at(0));
         for _ in 0..10_000 {
-            assert_eq!(c.admit(1, &say("x"), at(0)), Admit::Go);
+            assert_eq!(c.admit(ConnId(1), &say("x"), at(0)), Admit::Go);
         }
     }
 }

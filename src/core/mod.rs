@@ -43,8 +43,30 @@ use effect::{Completion, Effect, OnFail};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Identifies a connection; the reactor's slab key.
-pub type ConnId = usize;
+/// Identifies a connection to the core. The shell makes it from its slab
+/// key (the low 32 bits) and a generation (above), so an id is never reused:
+/// output for a connection that closed can never reach a new connection in
+/// the same slab slot. The core treats it as opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// The id of the connection in slab slot `slot`, generation `gen`.
+    pub fn new(slot: usize, gen: u64) -> ConnId {
+        ConnId(((gen & 0xffff_ffff) << 32) | (slot as u64 & 0xffff_ffff))
+    }
+
+    /// The shell's slab key.
+    pub fn slot(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.slot(), self.0 >> 32)
+    }
+}
 
 /// The current time, given by the caller: monotonic milliseconds for timers and
 /// Unix milliseconds (UTC) for message timestamps.

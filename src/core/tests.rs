@@ -79,10 +79,10 @@ fn say(room: &str, text: &str) -> C {
 #[test]
 fn login_welcomes_and_joins_general() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.core.connect(2);
+    h.login(ConnId(1), "alice");
+    h.core.connect(ConnId(2));
     h.send(
-        2,
+        ConnId(2),
         C::Hello {
             version: 1,
             name: "bob".into(),
@@ -94,18 +94,20 @@ fn login_welcomes_and_joins_general() {
         at(0),
     );
     let out = h.take();
-    assert!(matches!(&out[0], (2, S::Welcome { name, .. }) if name == "bob"));
+    assert!(matches!(&out[0], (ConnId(2), S::Welcome { name, .. }) if name == "bob"));
     assert!(
-        matches!(&out[1], (2, S::Joined { room, members, created: false }) if room == "general" && members == &["alice", "bob"])
+        matches!(&out[1], (ConnId(2), S::Joined { room, members, created: false }) if room == "general" && members == &["alice", "bob"])
     );
-    assert!(matches!(&out[2], (1, S::Notice { text, .. }) if text == "bob joined #general"));
+    assert!(
+        matches!(&out[2], (ConnId(1), S::Notice { text, .. }) if text == "bob joined #general")
+    );
 }
 
 #[test]
 fn duplicate_name_and_bad_version() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.core.connect(2);
+    h.login(ConnId(1), "alice");
+    h.core.connect(ConnId(2));
     let hello = |v| C::Hello {
         version: v,
         name: "alice".into(),
@@ -114,27 +116,27 @@ fn duplicate_name_and_bad_version() {
         resume: None,
         password: None,
     };
-    h.send(2, hello(1), at(0));
+    h.send(ConnId(2), hello(1), at(0));
     assert!(matches!(
-        &h.to(2)[0],
+        &h.to(ConnId(2))[0],
         S::Error {
             code: ErrorCode::NameTaken,
             ..
         }
     ));
-    h.send(2, hello(9), at(0));
+    h.send(ConnId(2), hello(9), at(0));
     h.core.end_of_turn();
     let out: Vec<_> = h.core.drain().collect();
-    assert!(matches!(out.last(), Some((2, Output::Close(_)))));
+    assert!(matches!(out.last(), Some((ConnId(2), Output::Close(_)))));
 }
 
 #[test]
 fn room_message_is_encoded_once_for_all_members() {
     let mut h = Harness::new();
     for (c, n) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
-        h.login(c, n);
+        h.login(ConnId(c), n);
     }
-    h.send(1, say("general", "hi"), at(5));
+    h.send(ConnId(1), say("general", "hi"), at(5));
     assert_eq!(
         h.core.drain().count(),
         0,
@@ -145,7 +147,7 @@ fn room_message_is_encoded_once_for_all_members() {
     let frames: Vec<_> = h.core.drain().collect();
     let shared: Vec<&Rc<[u8]>> = frames
         .iter()
-        .filter(|(c, _)| *c != 1)
+        .filter(|(c, _)| *c != ConnId(1))
         .map(|(_, o)| match o {
             Output::Frame(b, _) => b,
             Output::Close(_) => panic!("close"),
@@ -158,16 +160,19 @@ fn room_message_is_encoded_once_for_all_members() {
 #[test]
 fn rooms_isolate_and_ack_counts_recipients() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
-    h.login(3, "carol");
-    h.send(1, C::Join { room: "dev".into() }, at(0));
-    h.send(2, C::Join { room: "dev".into() }, at(0));
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
+    h.login(ConnId(3), "carol");
+    h.send(ConnId(1), C::Join { room: "dev".into() }, at(0));
+    h.send(ConnId(2), C::Join { room: "dev".into() }, at(0));
     h.take();
-    h.send(1, say("dev", "ship it"), at(10));
+    h.send(ConnId(1), say("dev", "ship it"), at(10));
     let out = h.take();
-    assert!(out.iter().all(|(c, _)| *c != 3), "carol is not in #dev");
-    assert!(out.iter().any(|(c, m)| *c == 1
+    assert!(
+        out.iter().all(|(c, _)| *c != ConnId(3)),
+        "carol is not in #dev"
+    );
+    assert!(out.iter().any(|(c, m)| *c == ConnId(1)
         && matches!(
             m,
             S::Ack {
@@ -176,12 +181,14 @@ fn rooms_isolate_and_ack_counts_recipients() {
                 ..
             }
         )));
-    assert!(out
-        .iter()
-        .any(|(c, m)| *c == 2 && matches!(m, S::Message { text, .. } if text == "ship it")));
-    h.send(3, say("dev", "let me in"), at(11));
+    assert!(
+        out.iter()
+            .any(|(c, m)| *c == ConnId(2)
+                && matches!(m, S::Message { text, .. } if text == "ship it"))
+    );
+    h.send(ConnId(3), say("dev", "let me in"), at(11));
     assert!(matches!(
-        &h.to(3)[0],
+        &h.to(ConnId(3))[0],
         S::Error {
             code: ErrorCode::NotInRoom,
             ..
@@ -193,10 +200,10 @@ fn rooms_isolate_and_ack_counts_recipients() {
 fn receipts_are_coalesced_per_turn() {
     let mut h = Harness::new();
     for (c, n) in [(1, "alice"), (2, "bob"), (3, "carol")] {
-        h.login(c, n);
+        h.login(ConnId(c), n);
     }
-    h.send(1, say("general", "one"), at(1));
-    h.send(1, say("general", "two"), at(2));
+    h.send(ConnId(1), say("general", "one"), at(1));
+    h.send(ConnId(1), say("general", "two"), at(2));
     h.take();
     let rc = |kind, up_to| C::Receipt {
         kind,
@@ -205,11 +212,11 @@ fn receipts_are_coalesced_per_turn() {
         up_to,
     };
     // bob and carol each acknowledge twice within one turn.
-    h.send(2, rc(ReceiptKind::Delivered, 1), at(3));
-    h.send(2, rc(ReceiptKind::Read, 2), at(3));
-    h.send(3, rc(ReceiptKind::Delivered, 2), at(3));
-    h.send(3, rc(ReceiptKind::Delivered, 99), at(3));
-    let out = h.to(1);
+    h.send(ConnId(2), rc(ReceiptKind::Delivered, 1), at(3));
+    h.send(ConnId(2), rc(ReceiptKind::Read, 2), at(3));
+    h.send(ConnId(3), rc(ReceiptKind::Delivered, 2), at(3));
+    h.send(ConnId(3), rc(ReceiptKind::Delivered, 99), at(3));
+    let out = h.to(ConnId(1));
     assert_eq!(out.len(), 1, "one receipts frame for alice: {out:?}");
     let S::Receipts { markers, room, .. } = &out[0] else {
         panic!("{out:?}")
@@ -233,17 +240,17 @@ fn receipts_are_coalesced_per_turn() {
         ("carol", 2, 0)
     );
     // Markers never move back and a repeat sends nothing.
-    h.send(2, rc(ReceiptKind::Read, 1), at(4));
-    assert!(h.to(1).is_empty());
+    h.send(ConnId(2), rc(ReceiptKind::Read, 1), at(4));
+    assert!(h.to(ConnId(1)).is_empty());
 }
 
 #[test]
 fn dm_receipts_reach_the_sender() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
     h.send(
-        1,
+        ConnId(1),
         C::PrivateMsg {
             to: "bob".into(),
             text: "psst".into(),
@@ -253,7 +260,7 @@ fn dm_receipts_reach_the_sender() {
     );
     h.take();
     h.send(
-        2,
+        ConnId(2),
         C::Receipt {
             kind: ReceiptKind::Read,
             room: None,
@@ -262,7 +269,7 @@ fn dm_receipts_reach_the_sender() {
         },
         at(2),
     );
-    let out = h.to(1);
+    let out = h.to(ConnId(1));
     assert!(
         matches!(&out[..], [S::Receipts { peer: Some(p), markers, .. }] if p == "bob" && markers[0].read == 1)
     );
@@ -271,26 +278,31 @@ fn dm_receipts_reach_the_sender() {
 #[test]
 fn typing_expires_without_refresh_and_message_clears_it() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
     let typing = C::Typing {
         room: Some("general".into()),
         to: None,
         active: true,
     };
-    h.send(1, typing.clone(), at(1_000));
-    assert!(matches!(&h.to(2)[0], S::Typing { active: true, .. }));
+    h.send(ConnId(1), typing.clone(), at(1_000));
+    assert!(matches!(
+        &h.to(ConnId(2))[0],
+        S::Typing { active: true, .. }
+    ));
     assert_eq!(h.core.next_deadline(), Some(6_000));
     h.core.tick(at(5_999));
-    assert!(h.to(2).is_empty());
+    assert!(h.to(ConnId(2)).is_empty());
     h.core.tick(at(6_000));
-    assert!(matches!(&h.to(2)[0], S::Typing { active: false, from, .. } if from == "alice"));
+    assert!(
+        matches!(&h.to(ConnId(2))[0], S::Typing { active: false, from, .. } if from == "alice")
+    );
     assert!(!h.core.typing.is_active("alice"));
 
-    h.send(1, typing, at(7_000));
+    h.send(ConnId(1), typing, at(7_000));
     h.take();
-    h.send(1, say("general", "done"), at(7_500));
-    let out = h.to(2);
+    h.send(ConnId(1), say("general", "done"), at(7_500));
+    let out = h.to(ConnId(2));
     assert!(matches!(&out[0], S::Typing { active: false, .. }));
     assert!(matches!(&out[1], S::Message { .. }));
     assert_eq!(h.core.next_deadline(), None);
@@ -299,11 +311,11 @@ fn typing_expires_without_refresh_and_message_clears_it() {
 #[test]
 fn status_reaches_room_sharers_only() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
-    h.core.connect(3);
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
+    h.core.connect(ConnId(3));
     h.send(
-        3,
+        ConnId(3),
         C::Hello {
             version: 1,
             name: "loner".into(),
@@ -316,7 +328,7 @@ fn status_reaches_room_sharers_only() {
     );
     h.take();
     h.send(
-        1,
+        ConnId(1),
         C::SetStatus {
             status: Status::Away,
         },
@@ -324,9 +336,9 @@ fn status_reaches_room_sharers_only() {
     );
     let out = h.take();
     let to: Vec<ConnId> = out.iter().map(|(c, _)| *c).collect();
-    assert_eq!(to, vec![1, 2]);
-    h.send(3, C::ListUsers, at(2));
-    let S::UserList { users } = &h.to(3)[0] else {
+    assert_eq!(to, vec![ConnId(1), ConnId(2)]);
+    h.send(ConnId(3), C::ListUsers, at(2));
+    let S::UserList { users } = &h.to(ConnId(3))[0] else {
         panic!()
     };
     assert_eq!(users[0].name, "alice");
@@ -337,11 +349,11 @@ fn status_reaches_room_sharers_only() {
 #[test]
 fn calls_ring_busy_accept_and_miss() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
-    h.login(3, "carol");
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
+    h.login(ConnId(3), "carol");
     h.send(
-        1,
+        ConnId(1),
         C::Call {
             to: "bob".into(),
             media: Media::Video,
@@ -349,11 +361,14 @@ fn calls_ring_busy_accept_and_miss() {
         at(0),
     );
     let out = h.take();
-    assert!(matches!(&out[0], (1, S::CallRinging { call: 1, .. })));
+    assert!(matches!(
+        &out[0],
+        (ConnId(1), S::CallRinging { call: 1, .. })
+    ));
     assert!(matches!(
         &out[1],
         (
-            2,
+            ConnId(2),
             S::CallIncoming {
                 call: 1,
                 media: Media::Video,
@@ -363,7 +378,7 @@ fn calls_ring_busy_accept_and_miss() {
     ));
     // carol calls bob: busy.
     h.send(
-        3,
+        ConnId(3),
         C::Call {
             to: "bob".into(),
             media: Media::Voice,
@@ -371,36 +386,36 @@ fn calls_ring_busy_accept_and_miss() {
         at(1),
     );
     assert!(matches!(
-        &h.to(3)[0],
+        &h.to(ConnId(3))[0],
         S::CallEnded {
             reason: CallEnd::Busy,
             ..
         }
     ));
     // alice cannot accept her own call.
-    h.send(1, C::CallAccept { call: 1 }, at(2));
+    h.send(ConnId(1), C::CallAccept { call: 1 }, at(2));
     assert!(matches!(
-        &h.to(1)[0],
+        &h.to(ConnId(1))[0],
         S::Error {
             code: ErrorCode::CallState,
             ..
         }
     ));
-    h.send(2, C::CallAccept { call: 1 }, at(3));
+    h.send(ConnId(2), C::CallAccept { call: 1 }, at(3));
     assert_eq!(h.take().len(), 2);
     assert_eq!(
         h.core.next_deadline(),
         None,
         "accepted calls do not time out"
     );
-    h.send(2, C::Hangup { call: 1 }, at(4));
+    h.send(ConnId(2), C::Hangup { call: 1 }, at(4));
     let out = h.take();
     assert!(out
         .iter()
         .all(|(_, m)| matches!(m, S::CallEnded { reason: CallEnd::Hangup, by: Some(b), .. } if b == "bob")));
     // Unanswered: missed after 30 s.
     h.send(
-        3,
+        ConnId(3),
         C::Call {
             to: "alice".into(),
             media: Media::Voice,
@@ -425,10 +440,10 @@ fn calls_ring_busy_accept_and_miss() {
 #[test]
 fn disconnect_leaves_rooms_and_ends_calls() {
     let mut h = Harness::new();
-    h.login(1, "alice");
-    h.login(2, "bob");
+    h.login(ConnId(1), "alice");
+    h.login(ConnId(2), "bob");
     h.send(
-        1,
+        ConnId(1),
         C::Call {
             to: "bob".into(),
             media: Media::Voice,
@@ -436,8 +451,8 @@ fn disconnect_leaves_rooms_and_ends_calls() {
         at(0),
     );
     h.take();
-    h.core.disconnect(1, Gone::Abrupt, at(1));
-    let out = h.to(2);
+    h.core.disconnect(ConnId(1), Gone::Abrupt, at(1));
+    let out = h.to(ConnId(2));
     assert!(out.iter().any(|m| matches!(
         m,
         S::CallEnded {
@@ -450,20 +465,20 @@ fn disconnect_leaves_rooms_and_ends_calls() {
     ));
     // The name is held for alice's client during the grace period, then free.
     h.core.tick(at(1 + Config::default().grace_ms));
-    h.login(3, "alice");
+    h.login(ConnId(3), "alice");
     assert_eq!(h.core.online(), 2);
 }
 
 #[test]
 fn frames_before_login_are_refused() {
     let mut h = Harness::new();
-    h.core.connect(1);
-    h.send(1, C::ListUsers, at(0));
+    h.core.connect(ConnId(1));
+    h.send(ConnId(1), C::ListUsers, at(0));
     assert!(
-        matches!(&h.to(1)[0], S::Error { code: ErrorCode::NotLoggedIn, re: Some(r), .. } if r == "list_users")
+        matches!(&h.to(ConnId(1))[0], S::Error { code: ErrorCode::NotLoggedIn, re: Some(r), .. } if r == "list_users")
     );
-    h.send(1, C::Ping { seq: Some(3) }, at(0));
-    assert_eq!(h.to(1)[0], S::Pong { seq: Some(3) });
+    h.send(ConnId(1), C::Ping { seq: Some(3) }, at(0));
+    assert_eq!(h.to(ConnId(1))[0], S::Pong { seq: Some(3) });
 }
 
 mod history;

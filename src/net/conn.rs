@@ -36,6 +36,17 @@ pub enum ReadOutcome {
     NotTls(u8),
 }
 
+/// A connection's key in the shell's slab (and its mio token). The core
+/// never sees it: it knows the connection by its [`ConnId`](crate::core::ConnId).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot(pub usize);
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 pub struct Conn {
     /// The id the core knows this connection by: its slab key in the low 32
     /// bits and a generation above, so output queued for a connection that
@@ -80,7 +91,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: TcpStream, peer: std::net::SocketAddr) -> Self {
         Conn {
-            id: 0,
+            id: crate::core::ConnId(0),
             stream,
             peer,
             rbuf: Vec::new(),

@@ -63,7 +63,7 @@ impl Server {
         let high = self.cfg.high_watermark;
         self.core.download_conns().into_iter().any(|id| {
             self.conns
-                .get(super::key_of(id))
+                .get(super::key_of(id).0)
                 .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high))
         })
     }
@@ -78,7 +78,7 @@ impl Server {
             for id in self.core.download_conns() {
                 let free = self
                     .conns
-                    .get(super::key_of(id))
+                    .get(super::key_of(id).0)
                     .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high));
                 if free && self.core.pull_chunk(id) {
                     pulled = true;

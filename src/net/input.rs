@@ -22,14 +22,7 @@ pub(super) const FRAMES_PER_TURN: usize = 16;
 
 /// Append `data` to the connection's input and hand every complete frame to the core.
 /// (`conn.id`, not the slab key, is what the core knows.)
-pub(super) fn ingest(
-    _key: usize,
-    conn: &mut Conn,
-    data: &[u8],
-    core: &mut Core,
-    max_frame: usize,
-    now: Now,
-) {
+pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
     let k = conn.id;
     if conn.stop_reading {
         return; // discard input while saying goodbye

@@ -23,7 +23,7 @@ pub mod tls;
 
 pub use files::FileConfig;
 
-pub use conn::{Conn, Queued, ReadOutcome};
+pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
 use crate::core::{self, ConnId, Core, Gone, Now, Output};
 use crate::protocol::DEFAULT_MAX_FRAME;
@@ -42,9 +42,9 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 /// The loop's one waker: every effect runner (see `workers`).
 const WAKE: Token = Token(usize::MAX - 3);
 
-/// The slab key inside a connection id (see `Conn::id`).
-fn key_of(id: ConnId) -> usize {
-    id & 0xffff_ffff
+/// The slab slot inside a connection id (see `Conn::id`).
+fn key_of(id: ConnId) -> Slot {
+    Slot(id.slot())
 }
 
 /// History bytes the writer may be behind before the loop stops reading
@@ -154,24 +154,24 @@ pub struct Server {
     clock: Clock,
     scratch: Vec<u8>,
     /// Connections with input left over from a budget-limited read.
-    backlog: VecDeque<ConnId>,
+    backlog: VecDeque<Slot>,
     /// Connections not read because the history writer is behind.
-    disk_wait: Vec<ConnId>,
+    disk_wait: Vec<Slot>,
     /// Connections that have output to try writing this turn.
-    dirty: Vec<ConnId>,
+    dirty: Vec<Slot>,
     /// Connections in a lingering close.
-    closing: Vec<ConnId>,
+    closing: Vec<Slot>,
     outbox: Vec<(ConnId, Output)>,
     /// TLS configuration when listening with TLS.
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Connections whose input is throttled by the message rate.
-    throttled: Vec<ConnId>,
+    throttled: Vec<Slot>,
     /// The effect runners.
     workers: workers::Workers,
     /// Generation of the next connection id.
     next_gen: usize,
     /// Connections with a partial frame waiting (see `Conn::partial_since`).
-    partial: Vec<ConnId>,
+    partial: Vec<Slot>,
 }
 
 impl Server {
@@ -262,7 +262,7 @@ impl Server {
             }
             let now = self.clock.now();
             // Input left over from last turn first, then new events.
-            let backlog: Vec<ConnId> = self.backlog.drain(..).collect();
+            let backlog: Vec<Slot> = self.backlog.drain(..).collect();
             for k in backlog {
                 self.read_conn(k, now);
             }
@@ -282,6 +282,7 @@ impl Server {
                         }
                     }
                     Token(k) => {
+                        let k = Slot(k);
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(k, now);
                         }
@@ -311,7 +312,7 @@ impl Server {
         .flatten()
         .min();
         for &k in &self.closing {
-            if let Some(c) = self.conns.get(k) {
+            if let Some(c) = self.conns.get(k.0) {
                 deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
             }
         }
@@ -339,16 +340,16 @@ impl Server {
                 Ok((mut stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let entry = self.conns.vacant_entry();
-                    let k = entry.key();
+                    let k = Slot(entry.key());
                     if let Err(e) =
                         self.poll
                             .registry()
-                            .register(&mut stream, Token(k), Interest::READABLE)
+                            .register(&mut stream, Token(k.0), Interest::READABLE)
                     {
                         log::warn!("cannot register connection from {peer}: {e}");
                         continue;
                     }
-                    let id = ((self.next_gen & 0xffff_ffff) << 32) | k;
+                    let id = ConnId::new(k.0, self.next_gen as u64);
                     self.next_gen += 1;
                     let conn = entry.insert(Conn::new(stream, peer));
                     conn.id = id;
@@ -371,7 +372,7 @@ impl Server {
     }
 
     /// Read what `k` has (up to the budget), decoding frames into the core.
-    fn read_conn(&mut self, k: ConnId, now: Now) {
+    fn read_conn(&mut self, k: Slot, now: Now) {
         let max_frame = self.cfg.max_frame;
         let Server {
             conns,
@@ -379,7 +380,7 @@ impl Server {
             scratch,
             ..
         } = self;
-        let Some(conn) = conns.get_mut(k) else {
+        let Some(conn) = conns.get_mut(k.0) else {
             return;
         };
         if core.log_backlog() > LOG_BACKLOG_LIMIT {
@@ -394,7 +395,7 @@ impl Server {
         let frames_before = conn.frames_in;
         if !conn.rbuf.is_empty() && conn.throttled_until.is_none() {
             // Frames left over from last turn's frame budget go first.
-            ingest(k, conn, &[], core, max_frame, now);
+            ingest(conn, &[], core, max_frame, now);
         }
         let budget = if conn.throttled_until.is_some() || conn.turn_frames >= FRAMES_PER_TURN {
             // Throttled, or this turn's frames are used: buffer a little,
@@ -407,7 +408,7 @@ impl Server {
             Ok(ReadOutcome::Budget)
         } else {
             conn.read_some(scratch, budget, |conn, data| {
-                ingest(k, conn, data, core, max_frame, now);
+                ingest(conn, data, core, max_frame, now);
             })
         };
         conn.shrink();
@@ -490,7 +491,7 @@ impl Server {
                 // Output for a connection that is gone, even if its slot
                 // was reused since, is dropped.
                 let k = key_of(id);
-                let Some(conn) = self.conns.get_mut(k).filter(|c| c.id == id) else {
+                let Some(conn) = self.conns.get_mut(k.0).filter(|c| c.id == id) else {
                     continue;
                 };
                 match out {
@@ -534,8 +535,8 @@ impl Server {
         }
     }
 
-    fn begin_close(&mut self, k: ConnId, reason: &str, now: Now) {
-        let Some(conn) = self.conns.get_mut(k) else {
+    fn begin_close(&mut self, k: Slot, reason: &str, now: Now) {
+        let Some(conn) = self.conns.get_mut(k.0) else {
             return;
         };
         if conn.closing {
@@ -562,8 +563,8 @@ impl Server {
         self.dirty = dirty;
     }
 
-    fn flush_conn(&mut self, k: ConnId) {
-        let Some(conn) = self.conns.get_mut(k) else {
+    fn flush_conn(&mut self, k: Slot) {
+        let Some(conn) = self.conns.get_mut(k.0) else {
             return;
         };
         if let Err(e) = conn.flush() {
@@ -580,7 +581,7 @@ impl Server {
             if let Err(e) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.stream, Token(k), interest)
+                .reregister(&mut conn.stream, Token(k.0), interest)
             {
                 self.remove(k, &format!("reregister failed: {e}"));
                 return;
@@ -597,7 +598,7 @@ impl Server {
     fn reap(&mut self, now: Now) {
         let closing = std::mem::take(&mut self.closing);
         for k in closing {
-            let Some(conn) = self.conns.get_mut(k) else {
+            let Some(conn) = self.conns.get_mut(k.0) else {
                 continue;
             };
             if now.mono_ms >= conn.close_deadline {
@@ -610,7 +611,7 @@ impl Server {
                     self.flush_conn(k);
                 }
             }
-            let Some(conn) = self.conns.get_mut(k) else {
+            let Some(conn) = self.conns.get_mut(k.0) else {
                 continue;
             };
             if !conn.shut && !conn.has_output() {
@@ -625,8 +626,8 @@ impl Server {
         }
     }
 
-    fn remove(&mut self, k: ConnId, why: &str) {
-        if let Some(mut conn) = self.conns.try_remove(k) {
+    fn remove(&mut self, k: Slot, why: &str) {
+        if let Some(mut conn) = self.conns.try_remove(k.0) {
             log::debug!("conn {k} ({}): removed: {why}", conn.peer);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.core
@@ -659,7 +660,7 @@ impl Server {
         let mut events = Events::with_capacity(256);
         while self.conns.iter().any(|(_, c)| c.has_output()) && Instant::now() < deadline {
             let _ = self.poll.poll(&mut events, Some(Duration::from_millis(50)));
-            let keys: Vec<ConnId> = self.conns.iter().map(|(k, _)| k).collect();
+            let keys: Vec<Slot> = self.conns.iter().map(|(k, _)| Slot(k)).collect();
             for k in keys {
                 self.flush_conn(k);
             }

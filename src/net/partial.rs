@@ -13,7 +13,7 @@ impl Server {
         let timeout = self.cfg.frame_timeout_ms;
         let partial = std::mem::take(&mut self.partial);
         for k in partial {
-            let Some(conn) = self.conns.get_mut(k) else {
+            let Some(conn) = self.conns.get_mut(k.0) else {
                 continue;
             };
             let Some(since) = conn.partial_since else {
@@ -51,7 +51,7 @@ impl Server {
         }
         self.partial
             .iter()
-            .filter_map(|&k| self.conns.get(k).and_then(|c| c.partial_since))
+            .filter_map(|&k| self.conns.get(k.0).and_then(|c| c.partial_since))
             .min()
             .map(|since| since + self.cfg.frame_timeout_ms)
     }

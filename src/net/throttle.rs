@@ -6,7 +6,7 @@
 //! TCP pushes back on the sender) until the time the core named; then the
 //! buffer is decoded again and the socket read as usual.
 
-use super::{ingest, Conn, Server};
+use super::{ingest, Conn, Server, Slot};
 use crate::core::{ConnId, Core, Now};
 use crate::protocol::ErrorCode;
 
@@ -18,7 +18,7 @@ impl Server {
     pub(super) fn throttle_deadline(&self) -> Option<u64> {
         self.throttled
             .iter()
-            .filter_map(|&k| self.conns.get(k).and_then(|c| c.throttled_until))
+            .filter_map(|&k| self.conns.get(k.0).and_then(|c| c.throttled_until))
             .min()
     }
 
@@ -31,7 +31,7 @@ impl Server {
         let throttled = std::mem::take(&mut self.throttled);
         let max_frame = self.cfg.max_frame;
         for k in throttled {
-            let Some(conn) = self.conns.get_mut(k) else {
+            let Some(conn) = self.conns.get_mut(k.0) else {
                 continue;
             };
             match conn.throttled_until {
@@ -41,7 +41,7 @@ impl Server {
                 }
                 _ => conn.throttled_until = None,
             }
-            ingest(k, conn, &[], &mut self.core, max_frame, now);
+            ingest(conn, &[], &mut self.core, max_frame, now);
             if conn.throttled_until.is_some() {
                 self.throttled.push(k);
             } else {
@@ -52,8 +52,8 @@ impl Server {
 
     /// A plaintext client on a TLS port: it cannot read TLS, so tell it in
     /// plaintext, then close.
-    pub(super) fn not_tls(&mut self, k: ConnId, first: u8) {
-        let Some(conn) = self.conns.get_mut(k) else {
+    pub(super) fn not_tls(&mut self, k: Slot, first: u8) {
+        let Some(conn) = self.conns.get_mut(k.0) else {
             return;
         };
         log::warn!(

@@ -104,38 +104,38 @@ fn connect(c: &mut Core, conn: ConnId, ip: u8) {
 #[test]
 fn a_password_registers_then_protects_the_name() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     // Nothing yet: the hash is being computed.
     assert!(c.drain().next().is_none());
-    assert!(welcomed(&frames(&mut c, 1, at(0))));
+    assert!(welcomed(&frames(&mut c, ConnId(1), at(0))));
     assert!(c.is_registered("alice"));
-    c.disconnect(1, Gone::Abrupt, at(10));
+    c.disconnect(ConnId(1), Gone::Abrupt, at(10));
     c.tick(at(60_000)); // past the grace period
-    connect(&mut c, 2, 2);
-    c.handle(2, hello("alice", None), at(60_000));
+    connect(&mut c, ConnId(2), 2);
+    c.handle(ConnId(2), hello("alice", None), at(60_000));
     assert_eq!(
-        code(&frames(&mut c, 2, at(60_000))),
+        code(&frames(&mut c, ConnId(2), at(60_000))),
         Some(ErrorCode::AuthRequired)
     );
-    c.handle(2, hello("alice", Some("wrong horse")), at(60_000));
+    c.handle(ConnId(2), hello("alice", Some("wrong horse")), at(60_000));
     assert_eq!(
-        code(&frames(&mut c, 2, at(60_000))),
+        code(&frames(&mut c, ConnId(2), at(60_000))),
         Some(ErrorCode::BadPassword)
     );
-    c.handle(2, hello("alice", Some("correct horse")), at(60_000));
-    assert!(welcomed(&frames(&mut c, 2, at(60_000))));
+    c.handle(ConnId(2), hello("alice", Some("correct horse")), at(60_000));
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(60_000))));
 }
 
 #[test]
 fn open_names_stay_open_and_short_passwords_do_not_register() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("bob", None), at(0));
-    assert!(welcomed(&frames(&mut c, 1, at(0))));
-    connect(&mut c, 2, 1);
-    c.handle(2, hello("carol", Some("short")), at(0));
-    let f = frames(&mut c, 2, at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("bob", None), at(0));
+    assert!(welcomed(&frames(&mut c, ConnId(1), at(0))));
+    connect(&mut c, ConnId(2), 1);
+    c.handle(ConnId(2), hello("carol", Some("short")), at(0));
+    let f = frames(&mut c, ConnId(2), at(0));
     assert_eq!(code(&f), Some(ErrorCode::Invalid));
     assert!(!c.is_registered("carol"));
 }
@@ -143,58 +143,74 @@ fn open_names_stay_open_and_short_passwords_do_not_register() {
 #[test]
 fn failures_lock_the_name_out_for_longer_and_longer() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
-    frames(&mut c, 1, at(0));
-    c.handle(1, ClientMsg::Logout, at(0));
-    frames(&mut c, 1, at(0));
-    connect(&mut c, 2, 2);
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
+    frames(&mut c, ConnId(1), at(0));
+    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    frames(&mut c, ConnId(1), at(0));
+    connect(&mut c, ConnId(2), 2);
     let mut t = 1_000;
     for _ in 0..NAME_FREE {
-        c.handle(2, hello("alice", Some("guess guess")), at(t));
+        c.handle(ConnId(2), hello("alice", Some("guess guess")), at(t));
         assert_eq!(
-            code(&frames(&mut c, 2, at(t))),
+            code(&frames(&mut c, ConnId(2), at(t))),
             Some(ErrorCode::BadPassword)
         );
     }
     // Locked out for 1 s: even the right password is not checked.
-    c.handle(2, hello("alice", Some("correct horse")), at(t + 10));
-    let f = frames(&mut c, 2, at(t + 10));
+    c.handle(ConnId(2), hello("alice", Some("correct horse")), at(t + 10));
+    let f = frames(&mut c, ConnId(2), at(t + 10));
     assert_eq!(code(&f), Some(ErrorCode::TooManyAttempts));
     assert!(
         matches!(&f[0], ServerMsg::Error { message, .. } if message.contains("try again in 1 s"))
     );
     // Another failure after the lockout doubles it.
     t += 1_000;
-    c.handle(2, hello("alice", Some("guess guess")), at(t));
+    c.handle(ConnId(2), hello("alice", Some("guess guess")), at(t));
     assert_eq!(
-        code(&frames(&mut c, 2, at(t))),
+        code(&frames(&mut c, ConnId(2), at(t))),
         Some(ErrorCode::BadPassword)
     );
-    c.handle(2, hello("alice", Some("correct horse")), at(t + 1_500));
+    c.handle(
+        ConnId(2),
+        hello("alice", Some("correct horse")),
+        at(t + 1_500),
+    );
     assert_eq!(
-        code(&frames(&mut c, 2, at(t + 1_500))),
+        code(&frames(&mut c, ConnId(2), at(t + 1_500))),
         Some(ErrorCode::TooManyAttempts)
     );
-    c.handle(2, hello("alice", Some("correct horse")), at(t + 2_000));
-    assert!(welcomed(&frames(&mut c, 2, at(t + 2_000))));
+    c.handle(
+        ConnId(2),
+        hello("alice", Some("correct horse")),
+        at(t + 2_000),
+    );
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(t + 2_000))));
 }
 
 #[test]
 fn an_address_that_fails_on_many_names_is_locked_out() {
     let mut c = core();
     for i in 0..=IP_FREE {
-        let conn = 100 + i as usize;
-        connect(&mut c, conn, 1);
-        c.handle(conn, hello(&format!("u{i}"), Some("the password")), at(0));
-        frames(&mut c, conn, at(0));
+        let conn = 100 + i as u64;
+        connect(&mut c, ConnId(conn), 1);
+        c.handle(
+            ConnId(conn),
+            hello(&format!("u{i}"), Some("the password")),
+            at(0),
+        );
+        frames(&mut c, ConnId(conn), at(0));
     }
-    connect(&mut c, 1, 9);
+    connect(&mut c, ConnId(1), 9);
     for i in 0..IP_FREE {
-        c.handle(1, hello(&format!("u{i}"), Some("not the password")), at(0));
+        c.handle(
+            ConnId(1),
+            hello(&format!("u{i}"), Some("not the password")),
+            at(0),
+        );
         // Online names are refused as taken before any check: log them out first.
     }
-    let f = frames(&mut c, 1, at(0));
+    let f = frames(&mut c, ConnId(1), at(0));
     assert!(f.iter().all(|m| matches!(
         m,
         ServerMsg::Error {
@@ -203,97 +219,105 @@ fn an_address_that_fails_on_many_names_is_locked_out() {
         }
     )));
     for i in 0..=IP_FREE {
-        c.disconnect(100 + i as usize, Gone::Kicked, at(0));
+        c.disconnect(ConnId(100 + i as u64), Gone::Kicked, at(0));
     }
     c.tick(at(60_000));
     for i in 0..IP_FREE {
         c.handle(
-            1,
+            ConnId(1),
             hello(&format!("u{i}"), Some("not the password")),
             at(60_000),
         );
         assert_eq!(
-            code(&frames(&mut c, 1, at(60_000))),
+            code(&frames(&mut c, ConnId(1), at(60_000))),
             Some(ErrorCode::BadPassword)
         );
     }
     c.handle(
-        1,
+        ConnId(1),
         hello(&format!("u{IP_FREE}"), Some("the password")),
         at(60_000),
     );
-    let f = frames(&mut c, 1, at(60_000));
+    let f = frames(&mut c, ConnId(1), at(60_000));
     assert!(
         matches!(&f[0], ServerMsg::Error { code: ErrorCode::TooManyAttempts, message, .. } if message.contains("your address"))
     );
     // Another address is not affected.
-    connect(&mut c, 2, 7);
+    connect(&mut c, ConnId(2), 7);
     c.handle(
-        2,
+        ConnId(2),
         hello(&format!("u{IP_FREE}"), Some("the password")),
         at(60_000),
     );
-    assert!(welcomed(&frames(&mut c, 2, at(60_000))));
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(60_000))));
 }
 
 #[test]
 fn change_password_registers_or_needs_the_old_one() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", None), at(0));
-    frames(&mut c, 1, at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", None), at(0));
+    frames(&mut c, ConnId(1), at(0));
     let change = |old: Option<&str>, new: &str| ClientMsg::ChangePassword {
         old: old.map(Secret::from),
         new: Secret::from(new),
     };
-    c.handle(1, change(None, "first password"), at(0));
+    c.handle(ConnId(1), change(None, "first password"), at(0));
     assert!(matches!(
-        frames(&mut c, 1, at(0)).as_slice(),
+        frames(&mut c, ConnId(1), at(0)).as_slice(),
         [ServerMsg::PasswordChanged {
             registered: true,
             ..
         }]
     ));
-    c.handle(1, change(None, "second password"), at(0));
+    c.handle(ConnId(1), change(None, "second password"), at(0));
     assert_eq!(
-        code(&frames(&mut c, 1, at(0))),
+        code(&frames(&mut c, ConnId(1), at(0))),
         Some(ErrorCode::AuthRequired)
     );
-    c.handle(1, change(Some("wrong password"), "second password"), at(0));
+    c.handle(
+        ConnId(1),
+        change(Some("wrong password"), "second password"),
+        at(0),
+    );
     assert_eq!(
-        code(&frames(&mut c, 1, at(0))),
+        code(&frames(&mut c, ConnId(1), at(0))),
         Some(ErrorCode::BadPassword)
     );
-    c.handle(1, change(Some("first password"), "second password"), at(0));
+    c.handle(
+        ConnId(1),
+        change(Some("first password"), "second password"),
+        at(0),
+    );
     assert!(matches!(
-        frames(&mut c, 1, at(0)).as_slice(),
+        frames(&mut c, ConnId(1), at(0)).as_slice(),
         [ServerMsg::PasswordChanged {
             registered: false,
             ..
         }]
     ));
-    c.handle(1, ClientMsg::Logout, at(0));
-    frames(&mut c, 1, at(0));
-    connect(&mut c, 2, 1);
-    c.handle(2, hello("alice", Some("first password")), at(0));
+    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    frames(&mut c, ConnId(1), at(0));
+    connect(&mut c, ConnId(2), 1);
+    c.handle(ConnId(2), hello("alice", Some("first password")), at(0));
     assert_eq!(
-        code(&frames(&mut c, 2, at(0))),
+        code(&frames(&mut c, ConnId(2), at(0))),
         Some(ErrorCode::BadPassword)
     );
-    c.handle(2, hello("alice", Some("second password")), at(0));
-    assert!(welcomed(&frames(&mut c, 2, at(0))));
+    c.handle(ConnId(2), hello("alice", Some("second password")), at(0));
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(0))));
 }
 
 #[test]
 fn a_check_that_ends_after_its_connection_is_dropped() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let jobs = c.take_auth_jobs();
     assert_eq!(jobs.len(), 1);
-    c.disconnect(1, Gone::Abrupt, at(1));
+    c.disconnect(ConnId(1), Gone::Abrupt, at(1));
     // The slab reuses the key for someone else.
-    connect(&mut c, 1, 2);
+    connect(&mut c, ConnId(1), 2);
     for j in jobs {
         c.auth_done(j.run(), at(2));
     }
@@ -305,8 +329,8 @@ fn a_check_that_ends_after_its_connection_is_dropped() {
 #[test]
 fn jobs_do_not_show_passwords() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let jobs = c.take_auth_jobs();
     assert!(!format!("{jobs:?}").contains("horse"));
 }
@@ -318,22 +342,22 @@ fn one_address_registers_a_bounded_number_of_names_an_hour() {
     cfg.limits.max_registrations_per_ip = 2;
     let mut c = Core::new(cfg);
     for (conn, name) in [(1, "n1"), (2, "n2")] {
-        connect(&mut c, conn, 7);
-        c.handle(conn, hello(name, Some("a fine password")), at(0));
-        assert!(welcomed(&frames(&mut c, conn, at(0))), "{name}");
+        connect(&mut c, ConnId(conn), 7);
+        c.handle(ConnId(conn), hello(name, Some("a fine password")), at(0));
+        assert!(welcomed(&frames(&mut c, ConnId(conn), at(0))), "{name}");
     }
     // A third name from the same address within the hour is refused, with
     // no password work done; an unprotected login still works.
-    connect(&mut c, 3, 7);
-    c.handle(3, hello("n3", Some("a fine password")), at(1_000));
-    let out = frames(&mut c, 3, at(1_000));
+    connect(&mut c, ConnId(3), 7);
+    c.handle(ConnId(3), hello("n3", Some("a fine password")), at(1_000));
+    let out = frames(&mut c, ConnId(3), at(1_000));
     assert_eq!(code(&out), Some(ErrorCode::TooManyAttempts), "{out:?}");
     assert!(!c.is_registered("n3"));
-    c.handle(3, hello("n3", None), at(1_000));
-    assert!(welcomed(&frames(&mut c, 3, at(1_000))));
+    c.handle(ConnId(3), hello("n3", None), at(1_000));
+    assert!(welcomed(&frames(&mut c, ConnId(3), at(1_000))));
     // ... and so is registering it with /passwd.
     c.handle(
-        3,
+        ConnId(3),
         ClientMsg::ChangePassword {
             old: None,
             new: Secret::from("a fine password"),
@@ -341,25 +365,25 @@ fn one_address_registers_a_bounded_number_of_names_an_hour() {
         at(2_000),
     );
     assert_eq!(
-        code(&frames(&mut c, 3, at(2_000))),
+        code(&frames(&mut c, ConnId(3), at(2_000))),
         Some(ErrorCode::TooManyAttempts)
     );
     // Another address may; this one may again an hour after its first.
-    connect(&mut c, 4, 8);
-    c.handle(4, hello("n4", Some("a fine password")), at(3_000));
-    assert!(welcomed(&frames(&mut c, 4, at(3_000))));
-    connect(&mut c, 5, 7);
-    c.handle(5, hello("n5", Some("a fine password")), at(HOUR_MS));
-    assert!(welcomed(&frames(&mut c, 5, at(HOUR_MS))));
+    connect(&mut c, ConnId(4), 8);
+    c.handle(ConnId(4), hello("n4", Some("a fine password")), at(3_000));
+    assert!(welcomed(&frames(&mut c, ConnId(4), at(3_000))));
+    connect(&mut c, ConnId(5), 7);
+    c.handle(ConnId(5), hello("n5", Some("a fine password")), at(HOUR_MS));
+    assert!(welcomed(&frames(&mut c, ConnId(5), at(HOUR_MS))));
 }
 
 #[test]
 fn a_registration_is_welcomed_only_once_the_accounts_file_is_saved() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let saves = hash_only(&mut c, at(0));
-    assert!(out(&mut c, 1).is_empty(), "nothing before the save");
+    assert!(out(&mut c, ConnId(1)).is_empty(), "nothing before the save");
     assert_eq!(saves.len(), 1);
     let (ticket, snapshot) = &saves[0];
     assert!(
@@ -375,21 +399,21 @@ fn a_registration_is_welcomed_only_once_the_accounts_file_is_saved() {
             result: Ok(()),
         },
     );
-    assert!(welcomed(&out(&mut c, 1)));
+    assert!(welcomed(&out(&mut c, ConnId(1))));
 }
 
 #[test]
 fn a_failed_save_takes_the_registration_back() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let (ticket, _) = hash_only(&mut c, at(0)).remove(0);
     let disk_full = Completion::AccountsSaved {
         ticket,
         result: Err("No space left on device".into()),
     };
     c.complete(at(1), disk_full);
-    let f = out(&mut c, 1);
+    let f = out(&mut c, ConnId(1));
     assert!(
         matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, message, re: Some(re), .. }]
             if message.contains("could not save its accounts file") && re == "hello"),
@@ -398,19 +422,19 @@ fn a_failed_save_takes_the_registration_back() {
     assert!(!c.is_registered("alice"), "rolled back");
     assert_eq!(c.online(), 0, "not logged in");
     // Once the disk is back, the same hello registers.
-    c.handle(1, hello("alice", Some("correct horse")), at(2));
-    assert!(welcomed(&frames(&mut c, 1, at(2))));
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(2));
+    assert!(welcomed(&frames(&mut c, ConnId(1), at(2))));
     assert!(c.is_registered("alice"));
 }
 
 #[test]
 fn a_failed_save_keeps_the_old_password() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("first password")), at(0));
-    assert!(welcomed(&frames(&mut c, 1, at(0))));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("first password")), at(0));
+    assert!(welcomed(&frames(&mut c, ConnId(1), at(0))));
     c.handle(
-        1,
+        ConnId(1),
         ClientMsg::ChangePassword {
             old: Some(Secret::from("first password")),
             new: Secret::from("second password"),
@@ -425,50 +449,50 @@ fn a_failed_save_keeps_the_old_password() {
     );
     // A second change while the first is being saved is told to wait.
     c.handle(
-        1,
+        ConnId(1),
         ClientMsg::ChangePassword {
             old: Some(Secret::from("first password")),
             new: Secret::from("third password"),
         },
         at(0),
     );
-    assert_eq!(code(&out(&mut c, 1)), Some(ErrorCode::SlowDown));
+    assert_eq!(code(&out(&mut c, ConnId(1))), Some(ErrorCode::SlowDown));
     let failed = Completion::AccountsSaved {
         ticket,
         result: Err("No space left on device".into()),
     };
     c.complete(at(1), failed);
     assert_eq!(c.accounts.map["alice"].hash, before, "rolled back");
-    let f = out(&mut c, 1);
+    let f = out(&mut c, ConnId(1));
     assert!(
         matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, re: Some(re), .. }] if re == "change_password"),
         "{f:?}"
     );
-    c.handle(1, ClientMsg::Logout, at(2));
-    frames(&mut c, 1, at(2));
-    connect(&mut c, 2, 1);
-    c.handle(2, hello("alice", Some("second password")), at(3));
+    c.handle(ConnId(1), ClientMsg::Logout, at(2));
+    frames(&mut c, ConnId(1), at(2));
+    connect(&mut c, ConnId(2), 1);
+    c.handle(ConnId(2), hello("alice", Some("second password")), at(3));
     assert_eq!(
-        code(&frames(&mut c, 2, at(3))),
+        code(&frames(&mut c, ConnId(2), at(3))),
         Some(ErrorCode::BadPassword)
     );
-    c.handle(2, hello("alice", Some("first password")), at(4));
-    assert!(welcomed(&frames(&mut c, 2, at(4))));
+    c.handle(ConnId(2), hello("alice", Some("first password")), at(4));
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(4))));
 }
 
 #[test]
 fn saves_go_one_at_a_time_and_a_failure_is_not_saved_later() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    connect(&mut c, 2, 2);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    connect(&mut c, ConnId(2), 2);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let first = hash_only(&mut c, at(0));
-    c.handle(2, hello("bob", Some("battery staple")), at(0));
+    c.handle(ConnId(2), hello("bob", Some("battery staple")), at(0));
     assert!(
         hash_only(&mut c, at(0)).is_empty(),
         "bob's save waits for alice's"
     );
-    assert!(out(&mut c, 2).is_empty());
+    assert!(out(&mut c, ConnId(2)).is_empty());
     let (ticket, _) = first[0].clone();
     c.complete(
         at(1),
@@ -477,7 +501,7 @@ fn saves_go_one_at_a_time_and_a_failure_is_not_saved_later() {
             result: Err("disk full".into()),
         },
     );
-    assert_eq!(code(&out(&mut c, 1)), Some(ErrorCode::Internal));
+    assert_eq!(code(&out(&mut c, ConnId(1))), Some(ErrorCode::Internal));
     // Bob's save follows, without alice's change that failed.
     let mut next = hash_only(&mut c, at(1));
     assert_eq!(next.len(), 1);
@@ -491,7 +515,7 @@ fn saves_go_one_at_a_time_and_a_failure_is_not_saved_later() {
             result: Ok(()),
         },
     );
-    assert!(out(&mut c, 2).is_empty());
+    assert!(out(&mut c, ConnId(2)).is_empty());
     c.complete(
         at(2),
         Completion::AccountsSaved {
@@ -499,18 +523,18 @@ fn saves_go_one_at_a_time_and_a_failure_is_not_saved_later() {
             result: Ok(()),
         },
     );
-    assert!(welcomed(&out(&mut c, 2)));
+    assert!(welcomed(&out(&mut c, ConnId(2))));
     assert!(c.is_registered("bob") && !c.is_registered("alice"));
 }
 
 #[test]
 fn a_save_that_ends_after_its_connection_is_dropped() {
     let mut c = core();
-    connect(&mut c, 1, 1);
-    c.handle(1, hello("alice", Some("correct horse")), at(0));
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     let (ticket, _) = hash_only(&mut c, at(0)).remove(0);
-    c.disconnect(1, Gone::Abrupt, at(1));
-    connect(&mut c, 1, 2); // the key is reused
+    c.disconnect(ConnId(1), Gone::Abrupt, at(1));
+    connect(&mut c, ConnId(1), 2); // the key is reused
     c.complete(
         at(2),
         Completion::AccountsSaved {
