@@ -69,7 +69,9 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
                 cfg.max_outbound = p.value()?.parse()?;
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);
             }
-            Long("frame-timeout") => cfg.frame_timeout_ms = secs_to_ms(p.value()?.parse()?),
+            Long("frame-timeout") => {
+                cfg.core.limits.frame_timeout_ms = secs_to_ms(p.value()?.parse()?)
+            }
             Long("typing-timeout") => cfg.core.typing_timeout_ms = secs_to_ms(p.value()?.parse()?),
             Long("grace") => cfg.core.grace_ms = secs_to_ms(p.value()?.parse()?),
             Long("max-file-size") => cfg.files.limits.max_file_size = bytes(&mut p)?,

@@ -1,6 +1,7 @@
 //! Voice and video call signalling (no media): ring, accept, decline, hang up,
 //! busy, and missed after the ring timeout.
 
+use super::timers::Timer;
 use super::{ConnId, Core, Now};
 use crate::protocol::{CallEnd, ErrorCode, Media, ServerMsg};
 use std::collections::BTreeMap;
@@ -10,20 +11,14 @@ pub(crate) struct Call {
     caller: String,
     callee: String,
     media: Media,
-    /// Monotonic deadline while ringing; `None` once accepted.
-    ring_deadline: Option<u64>,
+    /// Ringing (with a `Timer::Ring`); false once accepted.
+    ringing: bool,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Calls {
     next: u64,
     live: BTreeMap<u64, Call>,
-}
-
-impl Calls {
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.live.values().filter_map(|c| c.ring_deadline).min()
-    }
 }
 
 impl Core {
@@ -76,9 +71,11 @@ impl Core {
                 caller: me.clone(),
                 callee: to.clone(),
                 media,
-                ring_deadline: Some(now.mono_ms + self.cfg.ring_timeout_ms),
+                ringing: true,
             },
         );
+        self.timers
+            .set(Timer::Ring(id), now.mono_ms + self.cfg.ring_timeout_ms);
         self.set_call(&me, Some(id));
         self.set_call(&to, Some(id));
         self.send(
@@ -105,7 +102,7 @@ impl Core {
         let me = self.name_of(conn)?.to_string();
         let found = self.calls.live.get(&id).cloned();
         let ok = match &found {
-            Some(c) if callee_ringing => c.callee == me && c.ring_deadline.is_some(),
+            Some(c) if callee_ringing => c.callee == me && c.ringing,
             Some(c) => c.callee == me || c.caller == me,
             None => false,
         };
@@ -126,7 +123,8 @@ impl Core {
             return;
         };
         if let Some(live) = self.calls.live.get_mut(&id) {
-            live.ring_deadline = None;
+            live.ringing = false;
+            self.timers.cancel(&Timer::Ring(id));
         }
         for (me, peer) in [(&c.caller, &c.callee), (&c.callee, &c.caller)] {
             if let Some(&pc) = self.names.get(me.as_str()) {
@@ -159,6 +157,7 @@ impl Core {
         let Some(c) = self.calls.live.remove(&id) else {
             return;
         };
+        self.timers.cancel(&Timer::Ring(id));
         for (me, peer) in [(&c.caller, &c.callee), (&c.callee, &c.caller)] {
             if self.in_call(me) == Some(id) {
                 self.set_call(me, None);
@@ -182,15 +181,9 @@ impl Core {
         }
     }
 
-    pub(crate) fn expire_calls(&mut self, now: Now) {
-        let due: Vec<u64> = self
-            .calls
-            .live
-            .iter()
-            .filter(|(_, c)| c.ring_deadline.is_some_and(|d| d <= now.mono_ms))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+    /// Call `id` rang unanswered for the ring timeout: missed.
+    pub(crate) fn ring_expired(&mut self, id: u64) {
+        if self.calls.live.get(&id).is_some_and(|c| c.ringing) {
             self.end_call(id, CallEnd::Missed, None);
         }
     }

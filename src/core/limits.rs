@@ -17,9 +17,10 @@
 //! - **Rooms per user**: a `join` past `max_rooms_per_user` gets `too_many_rooms`.
 //! - **Lengths**: user and room names and message text (see [`super::validate`]).
 
+use super::timers::Timer;
 use super::{ConnId, Core, Now};
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// The limits, each 0 for "no limit" unless said otherwise.
@@ -45,6 +46,9 @@ pub struct Limits {
     pub max_name_chars: usize,
     /// Longest room name, in characters (at least 1).
     pub max_room_chars: usize,
+    /// A frame that has been arriving this long without completing closes
+    /// the connection (a trickle that would pin a read buffer forever).
+    pub frame_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -60,6 +64,7 @@ impl Default for Limits {
             max_registrations_per_ip: 20,
             max_name_chars: super::validate::MAX_NAME,
             max_room_chars: super::validate::MAX_NAME,
+            frame_timeout_ms: 30_000,
         }
     }
 }
@@ -69,8 +74,9 @@ impl Default for Limits {
 pub enum Admit {
     /// Hand it to [`Core::handle`] now.
     Go,
-    /// Keep it, and everything behind it, unread until this monotonic time
-    /// (then ask again).
+    /// Keep it, and everything behind it, unread until the core says
+    /// [`Output::Resume`](super::Output::Resume) (at this monotonic time),
+    /// then ask again.
     Hold { until_ms: u64 },
 }
 
@@ -122,15 +128,9 @@ struct ConnGuard {
 pub(crate) struct Guard {
     conns: HashMap<ConnId, ConnGuard>,
     per_ip: HashMap<IpAddr, usize>,
-    /// (login deadline, connection), earliest first.
-    deadlines: BTreeSet<(u64, ConnId)>,
 }
 
 impl Guard {
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.first().map(|(d, _)| *d)
-    }
-
     /// The address `conn` came from, when the shell said.
     pub(crate) fn ip_of(&self, conn: ConnId) -> Option<IpAddr> {
         self.conns.get(&conn).map(|g| g.ip)
@@ -195,7 +195,7 @@ impl Core {
         let timeout = self.cfg.limits.login_timeout_ms;
         let login_deadline = (timeout > 0).then(|| now.mono_ms + timeout);
         if let Some(d) = login_deadline {
-            self.guard.deadlines.insert((d, conn));
+            self.timers.set(Timer::Login(conn), d);
         }
         *self.guard.per_ip.entry(ip).or_default() += 1;
         let burst = self.cfg.limits.msg_burst;
@@ -215,11 +215,13 @@ impl Core {
     /// Forget what the limits know of `conn` (it is gone). Idempotent.
     pub(crate) fn guard_gone(&mut self, conn: ConnId) {
         self.accounts.forget_conn(conn);
+        self.timers.cancel(&Timer::Throttle(conn));
+        self.timers.cancel(&Timer::PartialFrame(conn));
         let Some(g) = self.guard.conns.remove(&conn) else {
             return;
         };
-        if let Some(d) = g.login_deadline {
-            self.guard.deadlines.remove(&(d, conn));
+        if g.login_deadline.is_some() {
+            self.timers.cancel(&Timer::Login(conn));
         }
         if let Some(n) = self.guard.per_ip.get_mut(&g.ip) {
             *n -= 1;
@@ -229,21 +231,17 @@ impl Core {
         }
     }
 
-    /// Close connections whose login deadline passed without a login.
-    pub(crate) fn expire_logins(&mut self, now: Now) {
-        while let Some(&(d, conn)) = self.guard.deadlines.first() {
-            if d > now.mono_ms {
-                return;
-            }
-            self.guard.deadlines.remove(&(d, conn));
+    /// `conn`'s login deadline passed: closed unless it logged in.
+    pub(crate) fn login_expired(&mut self, conn: ConnId) {
+        {
             if let Some(g) = self.guard.conns.get_mut(&conn) {
                 g.login_deadline = None;
             }
             let Some(s) = self.sessions.get(&conn) else {
-                continue;
+                return;
             };
             if s.name.is_some() || s.closing {
-                continue;
+                return;
             }
             let timeout = secs(self.cfg.limits.login_timeout_ms);
             let ip = self.guard.ip_of(conn);
@@ -302,6 +300,7 @@ impl Core {
                 );
                 self.close(conn, "flooding".into());
             }
+            self.timers.set(Timer::Throttle(conn), until_ms);
             return Admit::Hold { until_ms };
         }
         let warn = match g.last_warned {
@@ -325,7 +324,43 @@ impl Core {
                 ),
             );
         }
+        self.timers.set(Timer::Throttle(conn), until_ms);
         Admit::Hold { until_ms }
+    }
+
+    /// `conn`'s hold is over: the shell reads its input again.
+    pub(crate) fn throttle_over(&mut self, conn: ConnId) {
+        if self.sessions.contains_key(&conn) {
+            self.out.push((conn, super::Output::Resume));
+        }
+    }
+
+    /// The shell's report on `conn`'s read buffer: a frame has been
+    /// arriving since `since` (restarted whenever a frame completes), or
+    /// none is (`None`).
+    pub fn partial_frame(&mut self, conn: ConnId, since: Option<u64>) {
+        let timeout = self.cfg.limits.frame_timeout_ms;
+        match since {
+            Some(t) if timeout > 0 => self.timers.set(Timer::PartialFrame(conn), t + timeout),
+            _ => self.timers.cancel(&Timer::PartialFrame(conn)),
+        }
+    }
+
+    /// A frame of `conn` stalled half way for the frame timeout: closed, so
+    /// a trickle cannot pin up to `--max-frame` bytes of read buffer.
+    pub(crate) fn partial_frame_expired(&mut self, conn: ConnId) {
+        if self.sessions.get(&conn).is_none_or(|s| s.closing) {
+            return;
+        }
+        let secs = self.cfg.limits.frame_timeout_ms / 1000;
+        log::warn!(
+            "conn {conn}: a frame has been arriving for {secs} s without completing; closing"
+        );
+        self.refuse(
+            conn,
+            ErrorCode::BadFrame,
+            &format!("a frame has been arriving for {secs} s without completing; closing"),
+        );
     }
 
     /// The shell has no complete frame of `conn` waiting any more: whatever
@@ -417,6 +452,7 @@ mod tests {
                     }
                 }
                 Output::Close(_) => closed = true,
+                Output::Resume => {}
             }
         }
         (errors, closed)
@@ -496,7 +532,7 @@ mod tests {
         // bob logged in in time: his deadline passes quietly.
         c.tick(at(4_000));
         assert_eq!(out(&mut c, ConnId(2)), (vec![], false));
-        assert_eq!(c.guard.next_deadline(), None);
+        assert_eq!(c.next_deadline(), None, "no timer left");
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod receipts;
 mod rooms;
 mod session;
 pub mod store_ops;
+mod timers;
 pub mod transfer;
 mod transfer_ctl;
 mod transfer_store;
@@ -124,6 +125,9 @@ pub enum Output {
     Frame(Rc<[u8]>, Priority),
     /// Flush what is queued, then close; the reason is for the log.
     Close(String),
+    /// Read the connection's input again: a hold (the message rate) is
+    /// over. Not a frame: it never waits behind one.
+    Resume,
 }
 
 /// Why a connection went away, as the reactor saw it.
@@ -232,6 +236,7 @@ pub struct Core {
     pub(crate) calls: calls::Calls,
     pub(crate) transfers: transfer::Transfers,
     pub(crate) guard: limits::Guard,
+    pub(crate) timers: timers::Timers,
     pub(crate) accounts: accounts::Accounts,
     out: Vec<(ConnId, Output)>,
     pub(crate) outbox: outbox::Outbox,
@@ -268,6 +273,7 @@ impl Core {
             calls: Default::default(),
             transfers: Default::default(),
             guard: Default::default(),
+            timers: Default::default(),
             accounts: Default::default(),
             out: Vec::new(),
             outbox: Default::default(),
@@ -399,26 +405,25 @@ impl Core {
         }
     }
 
-    /// Timers due at `now`: typing expiry, unanswered calls.
+    /// Timers due at `now` (one table, see `timers`): typing expiry,
+    /// unanswered calls, reserved names, login deadlines.
     pub fn tick(&mut self, now: Now) {
-        self.expire_typing(now);
-        self.expire_calls(now);
-        self.expire_reservations(now);
-        self.expire_logins(now);
+        use timers::Timer;
+        while let Some(t) = self.timers.pop_due(now.mono_ms) {
+            match t {
+                Timer::Typing(name, conv) => self.typing_expired(&name, &conv),
+                Timer::Ring(id) => self.ring_expired(id),
+                Timer::Reservation(name) => self.reservation_expired(&name),
+                Timer::Login(conn) => self.login_expired(conn),
+                Timer::Throttle(conn) => self.throttle_over(conn),
+                Timer::PartialFrame(conn) => self.partial_frame_expired(conn),
+            }
+        }
     }
 
     /// The earliest monotonic time at which [`Core::tick`] has work.
     pub fn next_deadline(&self) -> Option<u64> {
-        let reserved = self.reserved.values().map(|(_, d)| *d).min();
-        [
-            self.typing.next_deadline(),
-            self.calls.next_deadline(),
-            reserved,
-            self.guard.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next()
     }
 
     /// Called once per event-loop turn, after all input: emits coalesced

@@ -9,6 +9,7 @@
 use super::effect::ReadRange;
 use super::history::{ConvKey, StoredMsg};
 use super::reads::Purpose;
+use super::timers::Timer;
 use super::{validate, ConnId, Core, Gone, Now, Output, Priority};
 use crate::protocol::{
     encode_shared, ErrorCode, Marker, NoticeKind, Replay, Resume, ServerMsg, Status, UserInfo,
@@ -121,7 +122,9 @@ impl Core {
                 return;
             }
         }
-        self.reserved.remove(&name);
+        if self.reserved.remove(&name).is_some() {
+            self.timers.cancel(&Timer::Reservation(name.clone()));
+        }
         // A resumed session keeps its token: if this `welcome` is lost with
         // the connection, the token the client still has must keep working.
         let token = match resume.session {
@@ -326,10 +329,9 @@ impl Core {
         );
         if abrupt && self.cfg.grace_ms > 0 {
             if let Some(token) = self.tokens.get(&name) {
-                self.reserved.insert(
-                    name.clone(),
-                    (token.clone(), now.mono_ms + self.cfg.grace_ms),
-                );
+                let until = now.mono_ms + self.cfg.grace_ms;
+                self.reserved.insert(name.clone(), (token.clone(), until));
+                self.timers.set(Timer::Reservation(name.clone()), until);
             }
         } else {
             self.tokens.remove(&name);
@@ -344,19 +346,12 @@ impl Core {
     }
 
     /// Release names whose grace period is over.
-    pub(crate) fn expire_reservations(&mut self, now: Now) {
-        let mut gone = Vec::new();
-        self.reserved.retain(|name, (_, until)| {
-            let keep = *until > now.mono_ms;
-            if !keep {
-                gone.push(name.clone());
-            }
-            keep
-        });
-        for name in gone {
-            if !self.names.contains_key(&name) {
-                self.tokens.remove(&name);
-            }
+    /// `name`'s reservation ran out: the name is free, its token forgotten
+    /// unless its owner is back online.
+    pub(crate) fn reservation_expired(&mut self, name: &str) {
+        self.reserved.remove(name);
+        if !self.names.contains_key(name) {
+            self.tokens.remove(name);
         }
     }
 

@@ -2,12 +2,13 @@
 //! refreshed, so a typist whose client crashed does not type forever; a message
 //! in the same conversation ends it at once.
 
+use super::timers::Timer;
 use super::{ConnId, Core, Now, Priority};
 use crate::protocol::{ErrorCode, ServerMsg};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// A conversation seen from the sender: a room, or a private peer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Conv {
     Room(String),
     Dm(String),
@@ -15,18 +16,14 @@ pub(crate) enum Conv {
 
 #[derive(Debug, Default)]
 pub(crate) struct Typing {
-    /// (typist, conversation) -> monotonic deadline.
-    active: HashMap<(String, Conv), u64>,
+    /// (typist, conversation) typing now; each has a `Timer::Typing`.
+    active: HashSet<(String, Conv)>,
 }
 
 impl Typing {
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.active.values().copied().min()
-    }
-
     #[cfg(test)]
     pub fn is_active(&self, who: &str) -> bool {
-        self.active.keys().any(|(n, _)| n == who)
+        self.active.iter().any(|(n, _)| n == who)
     }
 }
 
@@ -71,9 +68,9 @@ impl Core {
         };
         if active {
             let deadline = now.mono_ms + self.cfg.typing_timeout_ms;
-            self.typing
-                .active
-                .insert((name.clone(), conv.clone()), deadline);
+            self.typing.active.insert((name.clone(), conv.clone()));
+            self.timers
+                .set(Timer::Typing(name.clone(), conv.clone()), deadline);
             self.relay_typing(&name, &conv, true);
         } else {
             self.stop_typing(&name, &conv, now);
@@ -82,12 +79,9 @@ impl Core {
 
     /// End `name`'s typing in `conv`, telling the others if it was active.
     pub(crate) fn stop_typing(&mut self, name: &str, conv: &Conv, _now: Now) {
-        if self
-            .typing
-            .active
-            .remove(&(name.to_string(), conv.clone()))
-            .is_some()
-        {
+        let key = (name.to_string(), conv.clone());
+        if self.typing.active.remove(&key) {
+            self.timers.cancel(&Timer::Typing(key.0, key.1));
             self.relay_typing(name, conv, false);
         }
     }
@@ -96,7 +90,7 @@ impl Core {
         let convs: Vec<Conv> = self
             .typing
             .active
-            .keys()
+            .iter()
             .filter(|(n, _)| n == name)
             .map(|(_, c)| c.clone())
             .collect();
@@ -105,17 +99,10 @@ impl Core {
         }
     }
 
-    pub(crate) fn expire_typing(&mut self, now: Now) {
-        let mut due: Vec<(String, Conv)> = self
-            .typing
-            .active
-            .iter()
-            .filter(|(_, d)| **d <= now.mono_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
-        due.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, conv) in due {
-            self.stop_typing(&name, &conv, now);
+    /// `name`'s typing in `conv` was not refreshed in time.
+    pub(crate) fn typing_expired(&mut self, name: &str, conv: &Conv) {
+        if self.typing.active.remove(&(name.to_string(), conv.clone())) {
+            self.relay_typing(name, conv, false);
         }
     }
 

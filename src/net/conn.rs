@@ -71,8 +71,8 @@ pub struct Conn {
     pub close_deadline: u64,
     /// Plain TCP or TLS.
     pub transport: Transport,
-    /// Input is throttled (message rate) until this monotonic ms.
-    pub throttled_until: Option<u64>,
+    /// Input is throttled (message rate) until the core says `Resume`.
+    pub throttled: bool,
     /// Some bytes have arrived (the first ones are checked for TLS).
     pub started: bool,
     /// A TLS close_notify was queued.
@@ -103,7 +103,7 @@ impl Conn {
             shut: false,
             close_deadline: 0,
             transport: Transport::Plain,
-            throttled_until: None,
+            throttled: false,
             started: false,
             close_notified: false,
             partial_since: None,

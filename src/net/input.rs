@@ -61,8 +61,7 @@ fn decode_all(
     now: Now,
 ) -> usize {
     let mut off = 0;
-    while !conn.stop_reading && conn.throttled_until.is_none() && conn.turn_frames < FRAMES_PER_TURN
-    {
+    while !conn.stop_reading && !conn.throttled && conn.turn_frames < FRAMES_PER_TURN {
         match split_frame(&buf[off..], max_frame) {
             Ok(None) => {
                 core.caught_up(k);
@@ -84,8 +83,8 @@ fn decode_all(
                     None => parse_body::<ClientMsg>(body),
                 };
                 if let Ok(msg) = &frame {
-                    if let Admit::Hold { until_ms } = core.admit(k, msg, now) {
-                        conn.throttled_until = Some(until_ms);
+                    if let Admit::Hold { .. } = core.admit(k, msg, now) {
+                        conn.throttled = true; // until the core says Resume
                         break; // this frame and those behind it wait
                     }
                 }

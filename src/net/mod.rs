@@ -13,7 +13,6 @@ mod auth;
 mod conn;
 mod files;
 mod input;
-mod partial;
 mod throttle;
 mod workers;
 
@@ -66,9 +65,6 @@ pub struct ServerConfig {
     pub max_frame: usize,
     /// Queued outbound bytes past which a client is disconnected as a slow consumer.
     pub max_outbound: usize,
-    /// A frame that has been arriving this long without completing closes
-    /// the connection (a trickle that would pin a read buffer forever).
-    pub frame_timeout_ms: u64,
     /// Queued outbound bytes past which low-priority frames are dropped.
     pub high_watermark: usize,
     pub core: core::Config,
@@ -86,7 +82,6 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             max_frame: DEFAULT_MAX_FRAME,
             max_outbound: 4 * 1024 * 1024,
-            frame_timeout_ms: 30_000,
             high_watermark: 1024 * 1024,
             core: core::Config::default(),
             files: FileConfig::default(),
@@ -164,14 +159,10 @@ pub struct Server {
     outbox: Vec<(ConnId, Output)>,
     /// TLS configuration when listening with TLS.
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    /// Connections whose input is throttled by the message rate.
-    throttled: Vec<Slot>,
     /// The effect runners.
     workers: workers::Workers,
     /// Generation of the next connection id.
     next_gen: usize,
-    /// Connections with a partial frame waiting (see `Conn::partial_since`).
-    partial: Vec<Slot>,
 }
 
 impl Server {
@@ -236,10 +227,8 @@ impl Server {
             closing: Vec::new(),
             outbox: Vec::new(),
             tls,
-            throttled: Vec::new(),
             workers,
             next_gen: 1,
-            partial: Vec::new(),
         })
     }
 
@@ -266,7 +255,6 @@ impl Server {
             for k in backlog {
                 self.read_conn(k, now);
             }
-            self.release_throttled(now);
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(now),
@@ -303,14 +291,8 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
-        let mut deadline = [
-            self.core.next_deadline(),
-            self.throttle_deadline(),
-            self.partial_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        // The core's one timer table, and this shell's lingering closes.
+        let mut deadline = self.core.next_deadline();
         for &k in &self.closing {
             if let Some(c) = self.conns.get(k.0) {
                 deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
@@ -393,11 +375,11 @@ impl Server {
         conn.disk_wait = false;
         conn.turn_frames = 0;
         let frames_before = conn.frames_in;
-        if !conn.rbuf.is_empty() && conn.throttled_until.is_none() {
+        if !conn.rbuf.is_empty() && !conn.throttled {
             // Frames left over from last turn's frame budget go first.
             ingest(conn, &[], core, max_frame, now);
         }
-        let budget = if conn.throttled_until.is_some() || conn.turn_frames >= FRAMES_PER_TURN {
+        let budget = if conn.throttled || conn.turn_frames >= FRAMES_PER_TURN {
             // Throttled, or this turn's frames are used: buffer a little,
             // then let TCP push back on the sender.
             throttle::THROTTLED_INPUT.saturating_sub(conn.rbuf.len())
@@ -412,30 +394,28 @@ impl Server {
             })
         };
         conn.shrink();
-        // A partial frame starts (or restarts, when frames complete) the clock.
-        let waiting = !conn.rbuf.is_empty() && conn.throttled_until.is_none() && !conn.stop_reading;
-        match (waiting, conn.partial_since) {
-            (false, _) => conn.partial_since = None,
-            (true, None) => {
-                conn.partial_since = Some(now.mono_ms);
-                self.partial.push(k);
-            }
-            (true, Some(_)) if conn.frames_in != frames_before => {
-                conn.partial_since = Some(now.mono_ms);
-            }
-            (true, Some(_)) => {}
-        }
-        if conn.throttled_until.is_some() && !self.throttled.contains(&k) {
-            self.throttled.push(k);
+        // A partial frame starts (or restarts, when frames complete) the
+        // core's frame timer.
+        let waiting = !conn.rbuf.is_empty() && !conn.throttled && !conn.stop_reading;
+        let since = match (waiting, conn.partial_since) {
+            (false, None) => None,
+            (false, Some(_)) => Some(None),
+            (true, None) => Some(Some(now.mono_ms)),
+            (true, Some(_)) if conn.frames_in != frames_before => Some(Some(now.mono_ms)),
+            (true, Some(_)) => None,
+        };
+        if let Some(since) = since {
+            conn.partial_since = since;
+            core.partial_frame(conn.id, since);
         }
         if conn.transport.wants_write() {
             self.dirty.push(k); // a TLS handshake answer
         }
-        let undecoded = conn.turn_frames >= FRAMES_PER_TURN && conn.throttled_until.is_none();
+        let undecoded = conn.turn_frames >= FRAMES_PER_TURN && !conn.throttled;
         match outcome {
             Ok(ReadOutcome::Drained) if undecoded => self.backlog.push_back(k),
             Ok(ReadOutcome::Drained) => {}
-            Ok(ReadOutcome::Budget) if conn.throttled_until.is_some() => {} // read again on release
+            Ok(ReadOutcome::Budget) if conn.throttled => {} // read again on Resume
             Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
             Ok(ReadOutcome::NotTls(first)) => self.not_tls(k, first),
             Ok(ReadOutcome::Eof) => {
@@ -458,7 +438,6 @@ impl Server {
     }
 
     fn finish_turn(&mut self, now: Now) {
-        self.expire_partials(now);
         if self.core.next_deadline().is_some_and(|d| d <= now.mono_ms) {
             self.core.tick(now);
         }
@@ -529,6 +508,11 @@ impl Server {
                         }
                     }
                     Output::Close(reason) => self.begin_close(k, &reason, now),
+                    Output::Resume => {
+                        // The hold is over: decode what waited, read again.
+                        conn.throttled = false;
+                        self.backlog.push_back(k);
+                    }
                 }
             }
             self.outbox.extend(self.core.drain());
@@ -636,7 +620,6 @@ impl Server {
         self.closing.retain(|c| *c != k);
         self.backlog.retain(|c| *c != k);
         self.disk_wait.retain(|c| *c != k);
-        self.throttled.retain(|c| *c != k);
     }
 
     /// Stop accepting, say goodbye, flush for a bounded time.

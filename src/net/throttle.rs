@@ -2,54 +2,19 @@
 //! the wrong protocol on a port (TLS on a plaintext port and the reverse).
 //!
 //! A connection past its message rate keeps its undecoded input in its read
-//! buffer (up to [`THROTTLED_INPUT`] bytes; beyond that the socket is not read, so
-//! TCP pushes back on the sender) until the time the core named; then the
-//! buffer is decoded again and the socket read as usual.
+//! buffer (up to [`THROTTLED_INPUT`] bytes; beyond that the socket is not
+//! read, so TCP pushes back on the sender) until the core's timer says
+//! `Output::Resume`; then the buffer is decoded again and the socket read as
+//! usual.
 
-use super::{ingest, Conn, Server, Slot};
-use crate::core::{ConnId, Core, Now};
+use super::{Conn, Server, Slot};
+use crate::core::{ConnId, Core};
 use crate::protocol::ErrorCode;
 
 /// Bytes a throttled connection may have read but not decoded.
 pub(super) const THROTTLED_INPUT: usize = 64 * 1024;
 
 impl Server {
-    /// The earliest time a throttled connection may go on.
-    pub(super) fn throttle_deadline(&self) -> Option<u64> {
-        self.throttled
-            .iter()
-            .filter_map(|&k| self.conns.get(k.0).and_then(|c| c.throttled_until))
-            .min()
-    }
-
-    /// Let throttled connections whose time has come go on: decode what
-    /// they buffered, then read their sockets again.
-    pub(super) fn release_throttled(&mut self, now: Now) {
-        if self.throttled.is_empty() {
-            return;
-        }
-        let throttled = std::mem::take(&mut self.throttled);
-        let max_frame = self.cfg.max_frame;
-        for k in throttled {
-            let Some(conn) = self.conns.get_mut(k.0) else {
-                continue;
-            };
-            match conn.throttled_until {
-                Some(t) if t > now.mono_ms => {
-                    self.throttled.push(k);
-                    continue;
-                }
-                _ => conn.throttled_until = None,
-            }
-            ingest(conn, &[], &mut self.core, max_frame, now);
-            if conn.throttled_until.is_some() {
-                self.throttled.push(k);
-            } else {
-                self.read_conn(k, now);
-            }
-        }
-    }
-
     /// A plaintext client on a TLS port: it cannot read TLS, so tell it in
     /// plaintext, then close.
     pub(super) fn not_tls(&mut self, k: Slot, first: u8) {

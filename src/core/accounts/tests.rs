@@ -63,7 +63,7 @@ fn out(core: &mut Core, conn: ConnId) -> Vec<ServerMsg> {
         .filter(|(c, _)| *c == conn)
         .filter_map(|(_, o)| match o {
             Output::Frame(b, _) => Some(parse_body::<ServerMsg>(&b[4..]).unwrap()),
-            Output::Close(_) => None,
+            Output::Close(_) | Output::Resume => None,
         })
         .collect()
 }
@@ -75,7 +75,7 @@ fn frames(core: &mut Core, conn: ConnId, now: Now) -> Vec<ServerMsg> {
         .filter(|(c, _)| *c == conn)
         .filter_map(|(_, o)| match o {
             Output::Frame(b, _) => Some(parse_body::<ServerMsg>(&b[4..]).unwrap()),
-            Output::Close(_) => None,
+            Output::Close(_) | Output::Resume => None,
         })
         .collect()
 }
