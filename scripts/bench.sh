@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of issue 5: fan-out against chat-server and Redis, idle
-# connections, transfers, latency under transfer. Builds release binaries,
+# connections, transfers, latency under transfer; and issue 9's bystander
+# beside loads of legal frames. Builds release binaries,
 # starts a fresh chat-server (--port 0) and redis-server (a free loopback
 # port) for every run, drives them with chat-bench, and writes the report.
 #
@@ -25,6 +26,10 @@ if [ $QUICK = 1 ]; then
   FANOUT_BUDGET=40
   IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20))
   RTT_SAMPLES=300
+  # Issue 9: every load on one server; short phases, a 64 MiB stored file.
+  BYSTANDER_GROUPS="all"
+  BYSTANDER_OPTS="--idle-secs 1 --min-load-secs 0.5 --load-secs 1 --file-size 64M --phase-timeout 30"
+  BYSTANDER_LIMIT=150
   OUT=$ROOT/target/bench/RESULTS-quick.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
 else
@@ -32,6 +37,11 @@ else
   FANOUT_BUDGET=420   # seconds (build included) after which no new fan-out round starts
   IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30))
   RTT_SAMPLES=2000
+  # Issue 9: a fresh server per group of loads (comma-separated), each run
+  # with its own idle baseline; a 500 MiB stored file.
+  BYSTANDER_GROUPS="receipts,receipts4,history resumes hello neighbour"
+  BYSTANDER_OPTS="--idle-secs 3 --min-load-secs 2 --load-secs 3 --file-size 500M --phase-timeout 60"
+  BYSTANDER_LIMIT=200
   OUT=$ROOT/bench/RESULTS.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh}
 fi
@@ -234,6 +244,21 @@ if [ -n "$TMPFS" ] && start_chat "$TMPFS"; then
   stop_chat
 fi
 
+# ---- 6: a bystander beside loads of legal frames (issue 9) ----
+# A client in a room of its own pings every 2 ms while others send receipt
+# floods, bogus download resumes, a hello with 110,000 resume rooms, a busy
+# neighbouring room and history pages; p50/p99/max against an idle baseline
+# measured first on the same server. Every load phase has a deadline
+# (--phase-timeout): a stalled server is reported, not waited for.
+for loads in $BYSTANDER_GROUPS; do
+  start_chat || { FAILED+=("bystander $loads"); continue; }
+  log "bystander beside $loads"
+  # shellcheck disable=SC2086
+  run "$BYSTANDER_LIMIT" "bystander $loads" bystander --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+    --loads "$loads" $BYSTANDER_OPTS
+  stop_chat
+done
+
 # ---- report ----
 PROFILE_META=()
 [ $QUICK = 0 ] && [ -f "$ROOT/bench/PROFILE.md" ] && \
@@ -254,6 +279,7 @@ FAILS="none"
   --meta "chat-server=release build of $COMMIT; options: ${CHAT_OPTS[*]:-defaults} (abuse limits off: one loopback address stands for every user); fresh process and data dir (on $(df -T "$WORK" | awk 'NR==2{print $2}')) per run" \
   --meta "Redis=$REDIS_VERSION, --save '' --appendonly no, fresh process per run" \
   --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; up to $REPS runs each (as time allows), median shown" \
+  --meta "bystander (issue 9)=ping every 2 ms; loads on fresh servers grouped as: ${BYSTANDER_GROUPS// / | }; $BYSTANDER_OPTS" \
   ${PROFILE_META[@]+"${PROFILE_META[@]}"} \
   --meta "wall time=${ELAPSED} s" \
   --meta "failed runs=$FAILS"

@@ -6,6 +6,7 @@
 //! - [`net`]: the server's mio shell: one `Poll`, a `slab` of connections.
 //! - [`client`]: the terminal client: command parsing, state, network thread, UI.
 //! - [`store`]: what outlives a process, and the effect runners that touch it.
+//! - [`size`]: byte counts with K/M/G/T suffixes, for options.
 //! - [`sim`]: the server in memory for tests: core, fake clock, effects run inline.
 
 pub mod bench;
@@ -14,4 +15,5 @@ pub mod core;
 pub mod net;
 pub mod protocol;
 pub mod sim;
+pub mod size;
 pub mod store;

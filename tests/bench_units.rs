@@ -1,6 +1,7 @@
 //! The bench's own parts on known data: percentiles, the latency histogram,
 //! the Redis adapter's RESP codec on canned bytes, the chat frames the load
-//! generator builds and recognises, /proc parsing and the report.
+//! generator builds and recognises, a client connection's reads against a
+//! local socket, /proc parsing and the report.
 
 use chat::bench::report::{self, Results};
 use chat::bench::resp::{self, Reply};
@@ -403,6 +404,129 @@ fn split_frames() {
     assert!(wire::split_frame(&stream, 10).is_err());
 }
 
+// ---- client connections ----
+
+mod conn_units {
+    use chat::bench::net::{Conn, ReadEnd};
+    use chat::bench::wire;
+    use chat::protocol::{encode, ServerMsg};
+    use mio::{Events, Interest, Poll, Token};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// A [`Conn`] to a local peer, registered for readability, and the
+    /// peer's end.
+    fn conn_and_peer() -> (Conn, Poll, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = Conn::connect(listener.local_addr().unwrap()).unwrap();
+        let poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut c.stream, Token(0), Interest::READABLE)
+            .unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (c, poll, peer)
+    }
+
+    /// Wait, without reading, until readiness reports the peer's close: by
+    /// then whatever the peer sent before closing is in the socket too.
+    fn wait_for_close(poll: &mut Poll, events: &mut Events) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            poll.poll(events, Some(Duration::from_secs(1))).unwrap();
+            if events.iter().any(|e| e.is_read_closed()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no readiness reported the close");
+        }
+    }
+
+    /// Frames out of `data` into `bodies`; the bytes they took.
+    fn take_frames(bodies: &mut Vec<Vec<u8>>, data: &[u8]) -> usize {
+        let mut off = 0;
+        while let Some((body, used)) = wire::split_frame(&data[off..], 1000).unwrap() {
+            bodies.push(body.to_vec());
+            off += used;
+        }
+        off
+    }
+
+    /// A peer that writes its last bytes and closes at once: the data and
+    /// the FIN are both waiting when the (edge-triggered) readiness is
+    /// handled, and no later event comes, so that one read must hand over
+    /// the data and report the close. (A read that stopped at the short
+    /// read of the data left the close unseen until some deadline.)
+    #[test]
+    fn conn_read_sees_the_close_that_came_with_the_data() {
+        let (mut c, mut poll, mut peer) = conn_and_peer();
+        let mut sent = encode(&ServerMsg::Pong { seq: Some(7) });
+        sent.extend_from_slice(b"and a partial fr");
+        peer.write_all(&sent).unwrap();
+        drop(peer);
+        let mut events = Events::with_capacity(8);
+        wait_for_close(&mut poll, &mut events);
+
+        let (mut scratch, epoch) = (Vec::new(), Instant::now());
+        let mut got = Vec::new();
+        let end = c
+            .read(&mut scratch, epoch, |data, _| {
+                got.extend_from_slice(data);
+                data.len()
+            })
+            .unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(end, ReadEnd::Eof, "the close came with the data");
+        assert!(c.is_eof());
+        // Nothing new happens on the socket, so no new readiness would come.
+        poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty());
+        // The close stays recorded.
+        let again = c
+            .read(&mut scratch, epoch, |_, _| panic!("bytes after the close"))
+            .unwrap();
+        assert_eq!(again, ReadEnd::Eof);
+    }
+
+    /// The same with a frame cut in two by the peer's writes: the half the
+    /// callback leaves is handed over again with the rest, and the close
+    /// that came with the rest still shows, after the data.
+    #[test]
+    fn conn_read_keeps_a_partial_frame_and_sees_the_close() {
+        let (mut c, mut poll, mut peer) = conn_and_peer();
+        let first = encode(&ServerMsg::Pong { seq: Some(1) });
+        let second = encode(&ServerMsg::Pong { seq: Some(2) });
+        let cut = second.len() / 2;
+        peer.write_all(&[&first[..], &second[..cut]].concat())
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let (mut scratch, epoch) = (Vec::new(), Instant::now());
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        // Read the first frame and the half before the rest is sent.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let end = c
+                .read(&mut scratch, epoch, |d, _| take_frames(&mut bodies, d))
+                .unwrap();
+            assert_eq!(end, ReadEnd::Drained);
+            if !bodies.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the first frame never came");
+            poll.poll(&mut events, Some(Duration::from_secs(1)))
+                .unwrap();
+        }
+        assert_eq!(bodies, vec![first[4..].to_vec()]);
+        peer.write_all(&second[cut..]).unwrap();
+        drop(peer);
+        wait_for_close(&mut poll, &mut events);
+        let end = c
+            .read(&mut scratch, epoch, |d, _| take_frames(&mut bodies, d))
+            .unwrap();
+        assert_eq!(end, ReadEnd::Eof);
+        assert_eq!(bodies, vec![first[4..].to_vec(), second[4..].to_vec()]);
+    }
+}
+
 // ---- report ----
 
 #[test]
@@ -558,4 +682,285 @@ fn report_keeps_diagnostic_variants_apart() {
         md.contains("| 4 transfers (history on tmpfs) | 10 |"),
         "{md}"
     );
+}
+
+// ---- bystander (issue 9) ----
+
+mod bystander_units {
+    use chat::bench::bystander::{
+        fmt_ratio, huge_hello, parse_size, pong_seq, ratio, room_names, BystanderResult, Load,
+        PingBook, Tally, SERVER_MAX_FRAME, TARGET_P99_RATIO,
+    };
+    use chat::bench::report::{self, Results};
+    use chat::protocol::{encode, parse_body, ClientMsg, ServerMsg};
+
+    #[test]
+    fn ratios_against_the_idle_baseline() {
+        assert_eq!(ratio(240.0, 120.0), Some(2.0));
+        assert_eq!(ratio(60.0, 120.0), Some(0.5));
+        assert_eq!(ratio(0.0, 120.0), Some(0.0));
+        assert_eq!(ratio(100.0, 0.0), None);
+        assert_eq!(ratio(100.0, -1.0), None);
+        assert_eq!(ratio(f64::NAN, 1.0), None);
+        assert_eq!(ratio(1.0, f64::INFINITY), None);
+        assert_eq!(fmt_ratio(Some(1.934)), "1.93×");
+        assert_eq!(fmt_ratio(None), "–");
+        assert_eq!(TARGET_P99_RATIO, 2.0);
+    }
+
+    fn phase(load: &str, p99: f64, idle_p99: f64) -> BystanderResult {
+        BystanderResult {
+            scenario: "bystander".into(),
+            run: "y1x0".into(),
+            load: load.into(),
+            label: format!("{load} label"),
+            interval_ms: 2.0,
+            pings: 500,
+            samples: 500,
+            p50_us: p99 / 2.0,
+            p99_us: p99,
+            max_us: p99 * 3.0,
+            idle_p50_us: idle_p99 / 2.0,
+            idle_p99_us: idle_p99,
+            idle_max_us: idle_p99 * 3.0,
+            load_s: 1.0,
+            rounds: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_target_is_p99_at_most_twice_idle() {
+        assert_eq!(phase("idle", 100.0, 100.0).meets_target(), None);
+        let at = phase("receipts", 200.0, 100.0);
+        assert_eq!(at.p99_ratio(), Some(2.0));
+        assert_eq!(at.p50_ratio(), Some(2.0));
+        assert_eq!(at.max_ratio(), Some(2.0));
+        assert_eq!(at.meets_target(), Some(true));
+        assert_eq!(phase("receipts", 201.0, 100.0).meets_target(), Some(false));
+        assert_eq!(phase("history", 50.0, 100.0).meets_target(), Some(true));
+        let mut slow = phase("hello", 100.0, 100.0);
+        slow.timed_out = true;
+        assert_eq!(slow.meets_target(), Some(false));
+        let mut lost = phase("hello", 100.0, 100.0);
+        lost.unanswered = 1;
+        assert_eq!(lost.meets_target(), Some(false));
+        let mut failed = phase("resumes", 100.0, 100.0);
+        failed.failed = Some("upload: quota_exceeded".into());
+        assert_eq!(failed.meets_target(), None);
+        let mut empty = phase("resumes", 0.0, 100.0);
+        empty.samples = 0;
+        empty.pings = 0;
+        assert_eq!(empty.meets_target(), None);
+        assert_eq!(phase("receipts", 200.0, 0.0).meets_target(), None);
+    }
+
+    #[test]
+    fn ping_book_credits_each_pong_to_the_phase_its_ping_was_sent_in() {
+        let mut b = PingBook::default();
+        assert_eq!(b.resolved(), 0);
+        assert_eq!(b.send(1_000, 1), 0);
+        assert_eq!(b.send(2_000, 1), 1);
+        assert_eq!(b.send(3_000, 2), 2);
+        assert_eq!(b.send(4_000, 0), 3);
+        assert_eq!(b.in_flight(), 4);
+        assert_eq!(b.resolved(), 0);
+        assert_eq!(b.answer(0, 1_500), Some((1, 500)));
+        assert_eq!(b.resolved(), 1);
+        // A pong for seq 2: seq 1 was passed over (lost).
+        assert_eq!(b.answer(2, 10_000), Some((2, 7_000)));
+        assert_eq!(b.lost, 1);
+        assert_eq!(b.resolved(), 3);
+        // Unknown or repeated sequence numbers change nothing.
+        assert_eq!(b.answer(1, 11_000), None);
+        assert_eq!(b.answer(99, 11_000), None);
+        assert_eq!(b.in_flight(), 1);
+        assert_eq!(
+            b.answer(3, 3_000),
+            Some((0, 0)),
+            "clock skew saturates at 0"
+        );
+        assert_eq!(b.resolved(), 4);
+        assert_eq!(b.in_flight(), 0);
+    }
+
+    #[test]
+    fn pongs_are_recognised_and_nothing_else() {
+        let body = |m: &ServerMsg| encode(m)[4..].to_vec();
+        assert_eq!(pong_seq(&body(&ServerMsg::Pong { seq: Some(7) })), Some(7));
+        assert_eq!(
+            pong_seq(&body(&ServerMsg::Pong { seq: Some(1 << 40) })),
+            Some(1 << 40)
+        );
+        assert_eq!(pong_seq(&body(&ServerMsg::Pong { seq: None })), None);
+        assert_eq!(pong_seq(br#"{"seq":5,"type":"pong"}"#), Some(5));
+        assert_eq!(pong_seq(br#"{"type":"pong","seq":5,"extra":1}"#), Some(5));
+        assert_eq!(pong_seq(br#"{"type":"ping","seq":5}"#), None);
+        assert_eq!(pong_seq(br#"{"type":"pong","seq":}"#), None);
+        let msg = ServerMsg::Message {
+            id: 1,
+            ts: 2,
+            from: "a".into(),
+            room: Some("r".into()),
+            to: None,
+            text: "\"pong\"".into(),
+            replay: None,
+        };
+        assert_eq!(pong_seq(&body(&msg)), None);
+    }
+
+    fn valid_room(s: &str) -> bool {
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+        (1..=32).contains(&s.len())
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars().all(ok_char)
+    }
+
+    #[test]
+    fn resume_room_names_are_distinct_valid_and_short() {
+        let names = room_names(110_000);
+        assert_eq!(names.len(), 110_000);
+        assert_eq!(&names[..3], &["r0", "r1", "r2"]);
+        assert_eq!(names[10], "ra");
+        assert_eq!(names[35], "rz");
+        assert_eq!(names[36], "r10");
+        let set: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(set.len(), names.len(), "duplicates");
+        assert!(names.iter().all(|n| valid_room(n)));
+        assert!(names.iter().all(|n| n.len() <= 5));
+        assert!(room_names(0).is_empty());
+    }
+
+    #[test]
+    fn the_huge_hello_is_one_legal_frame_under_the_server_limit() {
+        let rooms = room_names(110_000);
+        let frame = huge_hello("y123x4-z0", "hhy123x4", &rooms);
+        let body = &frame[4..];
+        assert_eq!(
+            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            body.len()
+        );
+        assert!(body.len() <= SERVER_MAX_FRAME, "{} bytes", body.len());
+        match parse_body::<ClientMsg>(body).unwrap() {
+            ClientMsg::Hello {
+                name, room, resume, ..
+            } => {
+                assert_eq!(name, "y123x4-z0");
+                assert_eq!(room.as_deref(), Some("hhy123x4"));
+                let r = resume.unwrap();
+                assert_eq!(r.rooms, rooms);
+                assert_eq!(r.session, None);
+                assert_eq!(r.since, None);
+            }
+            other => panic!("not a hello: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size(" 1048576 "), Ok(1_048_576));
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999T").is_err(), "overflow");
+    }
+
+    #[test]
+    fn load_lists() {
+        assert_eq!(Load::parse_list("all").unwrap(), Load::ALL.to_vec());
+        assert_eq!(
+            Load::parse_list("hello, receipts,hello").unwrap(),
+            vec![Load::Hello, Load::Receipts]
+        );
+        assert_eq!(
+            Load::parse_list("receipts4,all").unwrap()[..2],
+            [Load::Receipts4, Load::Receipts]
+        );
+        assert!(Load::parse_list("nope").is_err());
+        assert!(Load::parse_list(" , ").is_err());
+        for l in Load::ALL {
+            assert_eq!(Load::parse_list(l.key()).unwrap(), vec![l]);
+        }
+    }
+
+    #[test]
+    fn tally_counts_and_summarises() {
+        let mut t = Tally::default();
+        assert_eq!(t.summary(), "sent nothing; got nothing; no errors");
+        t.add_sent("receipt", 2000);
+        t.add_sent("ping", 1);
+        t.add_received("pong");
+        t.add_received("error");
+        t.add_received("error");
+        t.add_error("too_many_rooms", "you are in 50 rooms");
+        t.add_error("too_many_rooms", "second");
+        t.closed = 1;
+        assert_eq!(t.errors["too_many_rooms"], 2);
+        assert_eq!(
+            t.summary(),
+            "sent 1 ping, 2000 receipt; got 2 error, 1 pong; errors: 2 too_many_rooms \
+             (first: too_many_rooms: you are in 50 rooms); 1 connection(s) closed by the server"
+        );
+        let mut long = Tally::default();
+        long.add_error("invalid", &"x".repeat(500));
+        assert!(long.first_error.unwrap().chars().count() < 140);
+    }
+
+    #[test]
+    fn report_section_shows_ratios_verdicts_and_what_the_attacker_got() {
+        let idle = phase("idle", 100.0, 100.0);
+        let mut fine = phase("receipts", 150.0, 100.0);
+        fine.label = "receipts flood, 1 reader".into();
+        fine.attacker.add_sent("receipt", 2000);
+        fine.note = "2000 receipts.".into();
+        let mut bad = phase("resumes", 8000.0, 100.0);
+        bad.label = "10 bogus download resumes".into();
+        bad.timed_out = true;
+        let mut broken = phase("hello", 0.0, 100.0);
+        broken.label = "hello with 110000 resume rooms".into();
+        broken.failed = Some("setup failed".into());
+        let lines: Vec<String> = [&idle, &fine, &bad, &broken]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        let res = Results::parse(&lines.join("\n"));
+        assert_eq!(res.bystander.len(), 4);
+        assert!(res.unknown.is_empty());
+        let md = report::render(&res, &[]);
+        assert!(
+            md.contains("## 6. A bystander beside loads of legal frames"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | idle label | 500 (0) | 1.00 s (1) | 50 µs | 100 µs | 300 µs | 1.00× | 1.00× | 1.00× | – | baseline |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | receipts flood, 1 reader | 500 (0) | 1.00 s (1) | 75 µs | 150 µs | 450 µs | 1.50× | 1.50× | 1.50× | – | **met** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| bystander p99 during receipts flood, 1 reader at most 2× idle | 150 µs vs 100 µs (1.50×) | **met** |"),
+            "{md}"
+        );
+        assert!(md.contains("1.00 s (1), **timed out** |"), "{md}");
+        assert!(
+            md.contains("| bystander p99 during 10 bogus download resumes at most 2× idle | timed out; 8.00 ms vs 100 µs (80.00×) | **missed** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("not measured (setup failed) | not measured |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- run 1, **receipts flood, 1 reader**: 2000 receipts. Attacker: sent 2000 receipt; got nothing; no errors."),
+            "{md}"
+        );
+        // Without bystander lines the section says so.
+        let none = report::render(&Results::parse(""), &[]);
+        assert!(none.contains("A bystander beside loads of legal frames (issue 9)\n\nNot run."));
+    }
 }

@@ -11,9 +11,12 @@
 //! - [`relay`]: the plain byte relay baseline for transfers (4).
 //! - [`transfer`]: file transfers relayed by the server (4, and the load of 5).
 //! - [`rtt`]: chat round-trip latency, idle and beside transfers (5).
+//! - [`bystander`]: a bystander's ping round trips, idle and while another
+//!   client sends a load of legal frames (issue 9).
 //! - [`report`]: bench/RESULTS.md from the scenarios' JSON lines.
 //! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts.
 
+pub mod bystander;
 pub mod fanout;
 pub mod idle;
 pub mod net;

@@ -2,6 +2,9 @@
 //! `TcpStream` each, a write buffer flushed until `WouldBlock`, and reads
 //! into one shared scratch buffer with only a partial frame kept per
 //! connection (so ten thousand idle connections cost little here either).
+//! A read goes on until the socket would block or reports the peer's close,
+//! so a close that came with the last data is seen by the same readiness
+//! event (edge-triggered: no later event would report it).
 
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
@@ -27,6 +30,8 @@ pub struct Conn {
     partial: Vec<u8>,
     wbuf: Vec<u8>,
     woff: usize,
+    /// A read returned 0: the peer closed its side.
+    eof: bool,
 }
 
 impl Conn {
@@ -40,6 +45,7 @@ impl Conn {
             partial: Vec::new(),
             wbuf: Vec::new(),
             woff: 0,
+            eof: false,
         })
     }
 
@@ -97,26 +103,33 @@ impl Conn {
         Ok(())
     }
 
-    /// Read what is available. `on_bytes(data, now)` gets the buffered bytes
-    /// (a kept partial frame followed by new ones) and the time the read
-    /// returned, and says how many it consumed; the rest is kept for next
-    /// time. Stops at a short read: with edge-triggered readiness, data that
-    /// arrives later raises a new event.
+    /// Whether a read has seen the peer close the connection.
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Read all that is available. `on_bytes(data, now)` gets the buffered
+    /// bytes (a kept partial frame followed by new ones) and the time the
+    /// read returned, and says how many it consumed; the rest is kept for
+    /// next time. Reads until the socket would block or the peer's close
+    /// (a read of 0) even after a short read: with edge-triggered readiness,
+    /// a FIN that arrived with the last data raises no event of its own.
+    /// `Eof` once the close was seen (then and on every later call), after
+    /// `on_bytes` had all the data that came before it.
     pub fn read(
         &mut self,
         scratch: &mut Vec<u8>,
         epoch: Instant,
         mut on_bytes: impl FnMut(&[u8], u64) -> usize,
     ) -> io::Result<ReadEnd> {
-        loop {
+        while !self.eof {
             let p = self.partial.len();
             if scratch.len() < p + READ_CHUNK {
                 scratch.resize(p + READ_CHUNK, 0);
             }
             scratch[..p].copy_from_slice(&self.partial);
-            let room = scratch.len() - p;
             match self.stream.read(&mut scratch[p..]) {
-                Ok(0) => return Ok(ReadEnd::Eof),
+                Ok(0) => self.eof = true,
                 Ok(n) => {
                     let now = epoch.elapsed().as_nanos() as u64;
                     let used = on_bytes(&scratch[..p + n], now);
@@ -125,14 +138,12 @@ impl Conn {
                     if self.partial.capacity() > 1024 * 1024 && self.partial.len() < 4096 {
                         self.partial.shrink_to(4096);
                     }
-                    if n < room {
-                        return Ok(ReadEnd::Drained);
-                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
+        Ok(ReadEnd::Eof)
     }
 }

@@ -5,6 +5,7 @@
 //! stdout and appends one JSON object to `--json FILE`; `report` turns those
 //! lines into bench/RESULTS.md.
 
+use chat::bench::bystander::{self, BystanderConfig, Load};
 use chat::bench::fanout::{self, FanoutConfig, Target};
 use chat::bench::report::{self, Results};
 use chat::bench::{idle, relay, rtt, transfer};
@@ -33,12 +34,29 @@ Commands (each appends one JSON line to --json FILE if given):
               --addr HOST:PORT [--pid PID] [--transfers N] [--samples N] [--interval-ms MS]
   rtt       chat round-trip latency alone
               --addr HOST:PORT [--samples N] [--interval-ms MS] [--label TEXT]
+  bystander a bystander's ping round trips, idle then during each load of
+            legal frames from other clients, on one server (issue 9); one
+            JSON line per phase
+              --addr HOST:PORT [--pid PID]
+              [--loads LIST (receipts,receipts4,resumes,hello,neighbour,history
+                             or all, the default; run in that order)]
+              [--ping-ms MS (between pings, open loop; default 2)]
+              [--idle-secs S (idle baseline, default 3)]
+              [--min-load-secs S (fixed-work loads repeat until, default 2)]
+              [--load-secs S (neighbour, history; default 3)]
+              [--phase-timeout S (a load unfinished by then is abandoned; 60)]
+              [--room-messages N (receipts, history; default 2000)]
+              [--file-size BYTES (resumes; suffix K/M/G; default 500M)]
+              [--resumes N (downloads per round, default 10)]
+              [--resume-rooms N (rooms in the huge hello, default 110000)]
+              [--neighbours N (default 8)] [--history-window N (default 8)]
+              [--size BYTES (message text, default 100)]
   report    write the Markdown report from the JSON lines
               --in FILE --out FILE [--meta KEY=VALUE]...
   free-port print a free TCP port on 127.0.0.1
 
 Common: --json FILE   append the result as one JSON line
-        --variant TEXT (fanout, latency) mark a diagnostic run, e.g. \"history on tmpfs\"
+        --variant TEXT (fanout, latency, bystander) mark a diagnostic run, e.g. \"history on tmpfs\"
         -h, --help    this help
 ";
 
@@ -68,6 +86,18 @@ struct Args {
     input: Option<String>,
     output: Option<String>,
     meta: Vec<(String, String)>,
+    loads: Vec<Load>,
+    ping_ms: f64,
+    idle_secs: f64,
+    min_load_secs: f64,
+    load_secs: f64,
+    phase_timeout: f64,
+    room_messages: usize,
+    file_size: u64,
+    resumes: usize,
+    resume_rooms: usize,
+    neighbours: usize,
+    history_window: usize,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
@@ -99,7 +129,20 @@ fn parse() -> Result<Args, lexopt::Error> {
         input: None,
         output: None,
         meta: Vec::new(),
+        loads: Load::ALL.to_vec(),
+        ping_ms: 2.0,
+        idle_secs: 3.0,
+        min_load_secs: 2.0,
+        load_secs: 3.0,
+        phase_timeout: 60.0,
+        room_messages: 2000,
+        file_size: 500 << 20,
+        resumes: 10,
+        resume_rooms: 110_000,
+        neighbours: 8,
+        history_window: 8,
     };
+    let custom = |e: String| lexopt::Error::Custom(e.into());
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if a.cmd.is_empty() => a.cmd = v.string()?,
@@ -147,6 +190,20 @@ fn parse() -> Result<Args, lexopt::Error> {
                 })?;
                 a.meta.push((k.to_string(), v.to_string()));
             }
+            Long("loads") => a.loads = Load::parse_list(&p.value()?.string()?).map_err(custom)?,
+            Long("ping-ms") => a.ping_ms = p.value()?.parse()?,
+            Long("idle-secs") => a.idle_secs = p.value()?.parse()?,
+            Long("min-load-secs") => a.min_load_secs = p.value()?.parse()?,
+            Long("load-secs") => a.load_secs = p.value()?.parse()?,
+            Long("phase-timeout") => a.phase_timeout = p.value()?.parse()?,
+            Long("room-messages") => a.room_messages = p.value()?.parse()?,
+            Long("file-size") => {
+                a.file_size = bystander::parse_size(&p.value()?.string()?).map_err(custom)?
+            }
+            Long("resumes") => a.resumes = p.value()?.parse()?,
+            Long("resume-rooms") => a.resume_rooms = p.value()?.parse()?,
+            Long("neighbours") => a.neighbours = p.value()?.parse()?,
+            Long("history-window") => a.history_window = p.value()?.parse()?,
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -261,6 +318,35 @@ fn run(a: Args) -> Result<(), String> {
             cfg.label = a.label.clone();
             let r = rtt::run(&cfg)?;
             emit(&a.json, &r.summary(), &r)
+        }
+        "bystander" => {
+            let mut cfg = BystanderConfig::new(need_addr(&a)?);
+            cfg.server_pid = a.pid;
+            cfg.loads = a.loads.clone();
+            cfg.ping_interval = Duration::from_secs_f64(a.ping_ms.max(0.05) / 1e3);
+            cfg.idle = secs(a.idle_secs);
+            cfg.min_load = secs(a.min_load_secs);
+            cfg.load_time = secs(a.load_secs);
+            cfg.phase_timeout = secs(a.phase_timeout);
+            cfg.room_messages = a.room_messages;
+            cfg.msg_size = a.size;
+            cfg.file_size = a.file_size;
+            cfg.resumes = a.resumes;
+            cfg.resume_rooms = a.resume_rooms;
+            cfg.neighbours = a.neighbours;
+            cfg.history_window = a.history_window;
+            cfg.variant = a.variant.clone();
+            let mut unmeasured = Vec::new();
+            bystander::run(&cfg, |r| {
+                if let Some(why) = &r.failed {
+                    unmeasured.push(format!("{}: {why}", r.load));
+                }
+                emit(&a.json, &r.summary(), r)
+            })?;
+            if !unmeasured.is_empty() {
+                return Err(format!("not measured: {}", unmeasured.join("; ")));
+            }
+            Ok(())
         }
         "report" => {
             let input = a.input.as_deref().ok_or("report needs --in FILE")?;

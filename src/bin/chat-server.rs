@@ -115,32 +115,7 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
 
 /// A byte count with an optional K, M, G or T suffix (powers of 1024).
 fn bytes(p: &mut lexopt::Parser) -> Result<u64, lexopt::Error> {
-    let text = p.value()?.string()?;
-    let t = text.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => {
-                    return Err(format!(
-                        "cannot parse \"{text}\" as a byte count: unknown suffix {c:?}"
-                    )
-                    .into())
-                }
-            };
-            (&t[..i], m)
-        }
-        _ => (t, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            format!("cannot parse \"{text}\" as a byte count (e.g. 1048576, 512K, 2G)").into()
-        })
+    Ok(chat::size::parse_size(&p.value()?.string()?)?)
 }
 
 /// A count of at least 1.
