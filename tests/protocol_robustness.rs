@@ -457,3 +457,26 @@ fn every_frame_sent_before_a_close_is_handled_though_frames_are_decoded_a_few_pe
         other => panic!("unexpected {other:?}"),
     });
 }
+
+#[test]
+fn a_message_sent_just_before_a_half_close_is_still_acknowledged() {
+    // The ack waits for the message's batch to be durable; the peer's FIN
+    // (arriving with the message) must not drop it.
+    let server = Server::start(&[]);
+    let mut bob = Client::login(server.addr(), "bob");
+    let mut alice = Client::login(server.addr(), "alice");
+    bob.sync();
+    alice.send(&ClientMsg::RoomMsg {
+        room: "general".into(),
+        text: "last words".into(),
+        cid: Some("last".into()),
+    });
+    alice.shutdown_write();
+    alice.recv_until_within(
+        Duration::from_secs(10),
+        "the ack for the last message",
+        |m| matches!(m, ServerMsg::Ack { cid: Some(c), .. } if c == "last"),
+    );
+    let m = bob.expect_message();
+    assert_eq!(m.text, "last words");
+}

@@ -290,6 +290,15 @@ impl Core {
         out
     }
 
+    /// The peer closed its side: no more input comes. Everything already
+    /// queued for it (acks waiting for their batch included) still goes out,
+    /// then the connection closes.
+    pub fn peer_closed(&mut self, conn: ConnId) {
+        if self.sessions.get(&conn).is_some_and(|s| !s.closing) {
+            self.close(conn, "peer closed the connection".into());
+        }
+    }
+
     pub(crate) fn logout(&mut self, conn: ConnId, now: Now) {
         self.send(
             conn,

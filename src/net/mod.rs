@@ -429,8 +429,10 @@ impl Server {
                     // Still flushing our goodbye; the reaper finishes it.
                 } else {
                     // The peer may only have closed its write side: what
-                    // its last frames produced is still sent, then closed.
-                    self.begin_close(k, "peer closed the connection", now);
+                    // its last frames produced (acks waiting for their
+                    // batch too) is still sent, then the core closes it.
+                    conn.stop_reading = true;
+                    core.peer_closed(conn.id);
                 }
             }
             Err(e) => self.remove(k, &format!("read failed: {e}")),
