@@ -70,7 +70,8 @@ certs:
 .PHONY: bench bench-quick
 
 ## Benchmarks: fan-out vs Redis, idle connections, transfers, latency under
-## transfer (under ~10 min); writes bench/RESULTS.md.
+## transfer, a bystander beside hostile loads (under ~10 min); writes
+## bench/RESULTS.md.
 bench:
 	BENCH_COMMAND="make bench" ./scripts/bench.sh
 
