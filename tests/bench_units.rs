@@ -832,25 +832,32 @@ mod bystander_units {
     }
 
     #[test]
-    fn the_huge_hello_is_one_legal_frame_under_the_server_limit() {
+    fn the_huge_hello_is_the_largest_legal_frame_with_type_last() {
         let rooms = room_names(110_000);
-        let frame = huge_hello("y123x4-z0", "hhy123x4", &rooms);
+        let (frame, used) = huge_hello("y123x4-z0", "hhy123x4", &rooms, SERVER_MAX_FRAME);
         let body = &frame[4..];
         assert_eq!(
             u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
             body.len()
         );
         assert!(body.len() <= SERVER_MAX_FRAME, "{} bytes", body.len());
-        match parse_body::<ClientMsg>(body).unwrap() {
-            ClientMsg::Hello {
-                name, room, resume, ..
-            } => {
-                assert_eq!(name, "y123x4-z0");
-                assert_eq!(room.as_deref(), Some("hhy123x4"));
-                let r = resume.unwrap();
-                assert_eq!(r.rooms, rooms);
-                assert_eq!(r.session, None);
-                assert_eq!(r.since, None);
+        assert!(
+            body.len() > SERVER_MAX_FRAME - 16,
+            "as large as the limit allows"
+        );
+        assert!(used > 10_000 && used < rooms.len(), "{used} rooms");
+        assert!(body.ends_with(br#""type":"hello"}"#), "type last");
+        // The server's decoder refuses it, having looked at no more than
+        // 1,024 names.
+        let err = parse_body::<ClientMsg>(body).unwrap_err().to_string();
+        assert!(err.contains("more than 1024 rooms"), "{err}");
+        // A few rooms: a hello the server accepts.
+        let (small, n) = huge_hello("a", "b", &rooms[..3], SERVER_MAX_FRAME);
+        assert_eq!(n, 3);
+        match parse_body::<ClientMsg>(&small[4..]).unwrap() {
+            ClientMsg::Hello { name, resume, .. } => {
+                assert_eq!(name, "a");
+                assert_eq!(resume.unwrap().rooms, rooms[..3]);
             }
             other => panic!("not a hello: {other:?}"),
         }

@@ -480,3 +480,28 @@ fn a_message_sent_just_before_a_half_close_is_still_acknowledged() {
     let m = bob.expect_message();
     assert_eq!(m.text, "last words");
 }
+
+#[test]
+fn an_oversized_resume_list_is_refused_while_decoding_and_the_connection_stays_usable() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.addr());
+    let rooms: Vec<String> = (0..2000).map(|i| format!("\"r{i}\"")).collect();
+    let body = format!(
+        r#"{{"type":"hello","version":1,"name":"mallory","resume":{{"rooms":[{}]}}}}"#,
+        rooms.join(",")
+    );
+    c.send_body(body.as_bytes());
+    let (message, _) = c.expect_error(ErrorCode::BadFrame);
+    assert!(message.contains("more than 1024 rooms"), "{message}");
+    // Within the decoder's bound but past the per-user cap: refused by rule.
+    let rooms: Vec<String> = (0..51).map(|i| format!("\"r{i}\"")).collect();
+    let body = format!(
+        r#"{{"type":"hello","version":1,"name":"mallory","resume":{{"rooms":[{}]}}}}"#,
+        rooms.join(",")
+    );
+    c.send_body(body.as_bytes());
+    let (message, _) = c.expect_error(ErrorCode::Invalid);
+    assert!(message.contains("at most 50"), "{message}");
+    c.send(&hello("mallory", None, None));
+    assert!(matches!(c.recv(), ServerMsg::Welcome { .. }));
+}

@@ -14,7 +14,7 @@ Options:
   --port PORT            TCP port (default 5555; 0 picks a free one)
   --data-dir DIR         where server state lives (default ./data)
   --log-level LEVEL      error, warn, info, debug or trace (default info)
-  --max-frame BYTES      largest accepted frame (default 1048576)
+  --max-frame BYTES      largest accepted client frame (default 131072)
   --max-outbound BYTES   queued bytes before a client that does not read is
                          disconnected (default 4194304)
   --frame-timeout SECS   a frame still incomplete after this long closes the

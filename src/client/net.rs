@@ -28,7 +28,7 @@ use super::reconnect::{self, Backoff};
 use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
-use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, DEFAULT_MAX_FRAME};
+use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
@@ -520,7 +520,7 @@ impl Link<'_> {
         let mut frames = Vec::new();
         let mut used = 0;
         loop {
-            match decode_frame::<ServerMsg>(&self.inbuf[used..], DEFAULT_MAX_FRAME) {
+            match decode_frame::<ServerMsg>(&self.inbuf[used..], MAX_SERVER_FRAME) {
                 Ok(None) => break,
                 Ok(Some(d)) => {
                     used += d.consumed;

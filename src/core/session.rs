@@ -290,13 +290,18 @@ impl Core {
         out
     }
 
-    /// The peer closed its side: no more input comes. Everything already
-    /// queued for it (acks waiting for their batch included) still goes out,
-    /// then the connection closes.
-    pub fn peer_closed(&mut self, conn: ConnId) {
+    /// The peer closed its side: no more input comes. If frames for it wait
+    /// for a batch or a read (an ack of its last message, say), the core
+    /// closes it after them and this returns true; otherwise false, and the
+    /// shell closes it now (its places free at once).
+    pub fn peer_closed(&mut self, conn: ConnId) -> bool {
+        if !self.outbox.waiting.contains_key(&conn) {
+            return false;
+        }
         if self.sessions.get(&conn).is_some_and(|s| !s.closing) {
             self.close(conn, "peer closed the connection".into());
         }
+        true
     }
 
     pub(crate) fn logout(&mut self, conn: ConnId, now: Now) {

@@ -14,7 +14,7 @@ use super::{files, throttle, tls, Conn};
 use crate::core::limits::Admit;
 use crate::core::{ConnId, Core, Now};
 use crate::protocol::codec::{parse_body, split_frame};
-use crate::protocol::{fast, ClientMsg};
+use crate::protocol::{fast, ClientMsg, FrameError};
 use std::rc::Rc;
 
 /// Frames decoded per connection per loop turn.
@@ -78,9 +78,10 @@ fn decode_all(
                     core.handle_chunk(k, c.id, c.offset, c.data, raw, now);
                     continue;
                 }
-                let frame = match fast::message(body) {
-                    Some(msg) => Ok(msg),
-                    None => parse_body::<ClientMsg>(body),
+                let frame = match (fast::message(body), fast::hello(body)) {
+                    (Some(msg), _) | (None, Some(Ok(msg))) => Ok(msg),
+                    (None, Some(Err(e))) => Err(FrameError::BadJson(e)),
+                    (None, None) => parse_body::<ClientMsg>(body),
                 };
                 if let Ok(msg) = &frame {
                     if let Admit::Hold { .. } = core.admit(k, msg, now) {

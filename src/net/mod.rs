@@ -432,7 +432,9 @@ impl Server {
                     // its last frames produced (acks waiting for their
                     // batch too) is still sent, then the core closes it.
                     conn.stop_reading = true;
-                    core.peer_closed(conn.id);
+                    if !core.peer_closed(conn.id) {
+                        self.begin_close(k, "peer closed the connection", now);
+                    }
                 }
             }
             Err(e) => self.remove(k, &format!("read failed: {e}")),

@@ -10,8 +10,16 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use std::rc::Rc;
 
-/// Default maximum frame body size: 1 MiB (a 64 KiB file chunk in base64 fits easily).
-pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
+/// Default largest client frame body the server accepts: 128 KiB. The
+/// largest frame a client needs is a 64 KiB file chunk (87,4xx bytes in
+/// base64); a 4,000-character message is at most 24 KB even with every
+/// character escaped. Decoding a frame costs time in proportion to its size
+/// on the loop everyone shares, so the bound is kept near what is needed.
+pub const DEFAULT_MAX_FRAME: usize = 128 * 1024;
+
+/// Largest server frame a client accepts: a server's lists (users, rooms,
+/// files) may be long.
+pub const MAX_SERVER_FRAME: usize = 16 * 1024 * 1024;
 
 /// Length of the big-endian size prefix.
 pub const HEADER_LEN: usize = 4;
@@ -144,6 +152,33 @@ pub fn encode_shared<T: Serialize>(msg: &T) -> Rc<[u8]> {
 mod tests {
     use super::*;
     use crate::protocol::message::ClientMsg;
+
+    #[test]
+    fn the_largest_frames_a_client_needs_fit_the_default_limit() {
+        use base64::Engine;
+        let chunk = encode(&ClientMsg::FileChunk {
+            id: u64::MAX,
+            offset: u64::MAX,
+            data: base64::engine::general_purpose::STANDARD
+                .encode(vec![0xff; crate::protocol::files::MAX_CHUNK]),
+        });
+        assert!(
+            chunk.len() - HEADER_LEN <= DEFAULT_MAX_FRAME,
+            "{}",
+            chunk.len()
+        );
+        // 4,000 characters that JSON escapes as \u00XX (6 bytes each).
+        let text = encode(&ClientMsg::RoomMsg {
+            room: "r".repeat(32),
+            text: "\u{1}".repeat(4_000),
+            cid: Some("c".repeat(64)),
+        });
+        assert!(
+            text.len() - HEADER_LEN <= DEFAULT_MAX_FRAME / 4,
+            "{}",
+            text.len()
+        );
+    }
 
     #[test]
     fn partial_then_whole() {

@@ -1,5 +1,6 @@
 //! Fast paths for the frames that come by the thousand: room and private
-//! messages, receipts, pings, and file chunks.
+//! messages, receipts, pings, and file chunks; and for `hello`, whose resume
+//! list is the largest thing a client may send.
 //!
 //! serde decodes an internally tagged enum by first buffering the whole
 //! object into an intermediate tree, then decoding that again; for the
@@ -9,7 +10,10 @@
 //! not accept exactly goes through the general decoder, which also produces
 //! the error messages, so behaviour is the same either way.
 
-use super::message::{ClientMsg, ReceiptKind};
+use super::message::{
+    bounded_rooms, ClientMsg, ReceiptKind, Resume, Status, TOO_MANY_RESUME_ROOMS,
+};
+use super::Secret;
 use serde::Deserialize;
 
 const ROOM_MSG: &[u8] = br#"{"type":"room_msg","#;
@@ -17,6 +21,35 @@ const PRIVATE_MSG: &[u8] = br#"{"type":"private_msg","#;
 const FILE_CHUNK: &[u8] = br#"{"type":"file_chunk","#;
 const RECEIPT: &[u8] = br#"{"type":"receipt","#;
 const PING: &[u8] = br#"{"type":"ping""#;
+const HELLO: &[u8] = br#"{"type":"hello","#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hello {
+    #[serde(rename = "type")]
+    _type: Tag,
+    version: u32,
+    name: String,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    status: Option<Status>,
+    #[serde(default)]
+    resume: Option<FastResume>,
+    #[serde(default)]
+    password: Option<Secret>,
+}
+
+/// `Resume` decoded straight (same fields, same bound on `rooms`).
+#[derive(Deserialize)]
+struct FastResume {
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default, deserialize_with = "bounded_rooms")]
+    rooms: Vec<String>,
+    #[serde(default)]
+    since: Option<u64>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +150,32 @@ pub fn message(body: &[u8]) -> Option<ClientMsg> {
     }
 }
 
+/// A `hello` with `type` first, decoded without serde's buffering of
+/// tagged enums (which would copy a whole oversized resume list before
+/// anything could refuse it): `Some(Ok)`, or `Some(Err)` when the resume
+/// lists too many rooms; `None` leaves it to the general decoder.
+pub fn hello(body: &[u8]) -> Option<Result<ClientMsg, String>> {
+    if !body.starts_with(HELLO) {
+        return None;
+    }
+    match serde_json::from_slice::<Hello>(body) {
+        Ok(h) => Some(Ok(ClientMsg::Hello {
+            version: h.version,
+            name: h.name,
+            room: h.room,
+            status: h.status,
+            resume: h.resume.map(|r| Resume {
+                session: r.session,
+                rooms: r.rooms,
+                since: r.since,
+            }),
+            password: h.password,
+        })),
+        Err(e) if e.to_string().contains(TOO_MANY_RESUME_ROOMS) => Some(Err(e.to_string())),
+        Err(_) => None,
+    }
+}
+
 /// A file chunk with its `data` borrowed from `body`, if `body` is one.
 pub fn chunk(body: &[u8]) -> Option<ChunkRef<'_>> {
     if !body.starts_with(FILE_CHUNK) {
@@ -154,6 +213,36 @@ mod tests {
             let general = parse_body::<ClientMsg>(body).ok();
             assert_eq!(message(body), general, "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn hello_fast_and_general_paths_agree() {
+        let long: Vec<String> = (0..=1024).map(|i| format!("\"r{i}\"")).collect();
+        let oversized = format!(
+            r#"{{"type":"hello","version":1,"name":"a","resume":{{"rooms":[{}]}}}}"#,
+            long.join(",")
+        );
+        let cases: [&[u8]; 7] = [
+            br#"{"type":"hello","version":1,"name":"alice"}"#,
+            br#"{"type":"hello","version":1,"name":"alice","room":"lab","status":"away","password":"pw"}"#,
+            br#"{"type":"hello","version":1,"name":"a","resume":{"session":"t","rooms":["x","y"],"since":4}}"#,
+            br#"{"type":"hello","version":1,"name":"a","resume":{"rooms":["x"],"other":1}}"#,
+            br#"{"type":"hello","version":1,"name":"a","extra":1}"#,
+            br#"{"type":"hello","name":"a"}"#,
+            oversized.as_bytes(),
+        ];
+        for body in cases {
+            let general = parse_body::<ClientMsg>(body).map_err(|e| e.to_string());
+            match hello(body) {
+                Some(Ok(m)) => assert_eq!(Ok(m), general, "{}", String::from_utf8_lossy(body)),
+                Some(Err(e)) => {
+                    assert!(e.contains("more than 1024 rooms"), "{e}");
+                    assert!(general.unwrap_err().contains("more than 1024 rooms"));
+                }
+                None => assert!(general.is_err(), "{}", String::from_utf8_lossy(body)),
+            }
+        }
+        assert!(matches!(hello(oversized.as_bytes()), Some(Err(_))));
     }
 
     #[test]

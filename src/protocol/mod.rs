@@ -13,6 +13,7 @@ pub mod secret;
 
 pub use codec::{
     decode_frame, encode, encode_shared, parse_body, Decoded, FrameError, DEFAULT_MAX_FRAME,
+    MAX_SERVER_FRAME,
 };
 pub use message::*;
 pub use secret::Secret;

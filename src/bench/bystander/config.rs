@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Largest frame the server accepts by default (`--max-frame`).
-pub const SERVER_MAX_FRAME: usize = 1 << 20;
+pub const SERVER_MAX_FRAME: usize = crate::protocol::DEFAULT_MAX_FRAME;
 
 /// One attacker load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

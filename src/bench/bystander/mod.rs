@@ -30,9 +30,10 @@
 //!   accept has its answer (`file_state` or an error) and the fence is back;
 //!   the transfers are then cancelled, outside the measurement.
 //! - `hello`: a new connection logs in with one `hello` whose
-//!   `resume.rooms` lists `resume_rooms` distinct room names (the frame must
-//!   fit the server's 1 MiB default frame limit). A round ends at the
-//!   `welcome` or an error, and the fence (or when the server closes).
+//!   `resume.rooms` lists up to `resume_rooms` distinct room names, as many
+//!   as fit the server's default frame limit, with `type` last (the worst
+//!   case for the server's decoder). A round ends at the `welcome` or an
+//!   error, and the fence (or when the server closes).
 //! - `neighbour`: `neighbours` clients in another room each keep one
 //!   `room_msg` in flight (the next one goes when the ack comes) for
 //!   `load_time`; history on, the server's default fsync.
