@@ -18,7 +18,7 @@ pub const READS_PER_CONN: usize = 4;
 /// Most reads in flight over the whole server.
 pub const READS_IN_FLIGHT: usize = 256;
 /// Messages per page read back.
-pub const PAGE: usize = 256;
+pub const PAGE: usize = 128;
 
 /// What a read in flight is for.
 #[derive(Debug)]

@@ -50,6 +50,9 @@ fn key_of(id: ConnId) -> Slot {
 /// input (and TCP pushes back on the senders) until it catches up.
 const LOG_BACKLOG_LIMIT: usize = 64 << 20;
 
+/// History messages turned into frames per loop turn (read-back pages).
+const PAGE_MESSAGES_PER_TURN: usize = 256;
+
 /// Bytes read from one connection per turn before others get their go.
 const READ_BUDGET: usize = 64 * 1024;
 /// How long a closing connection may take to flush and say goodbye.
@@ -150,6 +153,8 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Connections with input left over from a budget-limited read.
     backlog: VecDeque<Slot>,
+    /// Completions are waiting past last turn's budget.
+    done_left: bool,
     /// Connections not read because the history writer is behind.
     disk_wait: Vec<Slot>,
     /// Connections that have output to try writing this turn.
@@ -223,6 +228,7 @@ impl Server {
             scratch: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
             disk_wait: Vec::new(),
+            done_left: false,
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox: Vec::new(),
@@ -255,14 +261,15 @@ impl Server {
             for k in backlog {
                 self.read_conn(k, now);
             }
+            if self.done_left {
+                self.collect_done(now);
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept_all(now),
                     SIGNALS => stop |= self.signalled(),
                     WAKE => {
-                        while let Some(done) = self.workers.try_done() {
-                            self.core.complete(now, done);
-                        }
+                        self.collect_done(now);
                         if self.core.log_backlog() <= LOG_BACKLOG_LIMIT {
                             for k in std::mem::take(&mut self.disk_wait) {
                                 self.read_conn(k, now);
@@ -286,8 +293,26 @@ impl Server {
         Ok(())
     }
 
+    /// Hand the workers' answers to the core, up to a turn's budget of
+    /// history messages (pages turn into frames on the loop); the rest next
+    /// turn.
+    fn collect_done(&mut self, now: Now) {
+        let mut budget = PAGE_MESSAGES_PER_TURN;
+        self.done_left = false;
+        while let Some(done) = self.workers.try_done() {
+            if let crate::core::effect::Completion::HistoryPage(p) = &done {
+                budget = budget.saturating_sub(p.msgs.len().max(1));
+            }
+            self.core.complete(now, done);
+            if budget == 0 {
+                self.done_left = true;
+                return;
+            }
+        }
+    }
+
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.backlog.is_empty() || self.downloads_ready() {
+        if !self.backlog.is_empty() || self.done_left || self.downloads_ready() {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
