@@ -302,6 +302,13 @@ impl Core {
             return;
         }
         let logged_in = session.name.is_some();
+        if let Err(e) = msg.check_lengths() {
+            // Echo the cid only if it is not the oversized field itself.
+            let max = crate::protocol::lengths::MAX_CID;
+            let cid = msg.cid().filter(|c| c.len() <= max).map(str::to_string);
+            self.error_cid(conn, ErrorCode::Invalid, e.to_string(), msg.kind(), cid);
+            return;
+        }
         match msg {
             ClientMsg::Ping { seq } => self.send(conn, &ServerMsg::Pong { seq }),
             ClientMsg::Hello {

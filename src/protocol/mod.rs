@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod fast;
 pub mod files;
+pub mod lengths;
 pub mod message;
 pub mod secret;
 
