@@ -11,9 +11,10 @@
 //!   *hold* the connection's input until a token is due: nothing is dropped,
 //!   the sender waits and TCP pushes back on it. The first hold sends a
 //!   `slow_down` warning (at most one per `flood_ms`); input held back without
-//!   a pause for `flood_ms` is a flood: a last `slow_down` and a close. Pings,
-//!   receipts and file chunks and credit (bounded by their credit windows) do
-//!   not count.
+//!   a pause for `flood_ms` is a flood: a last `slow_down` and a close. Every
+//!   frame counts, logged in or not, one that does not decode too; pings and
+//!   receipts cost an eighth of a token, file chunks and credit (bounded by
+//!   their credit windows) nothing.
 //! - **Rooms per user**: a `join` past `max_rooms_per_user` gets `too_many_rooms`.
 //! - **Lengths**: user and room names and message text (see [`super::validate`]).
 
@@ -95,19 +96,19 @@ impl Bucket {
         }
     }
 
-    /// Take one token, or say when one will be there.
-    fn take(&mut self, rate: u32, burst: u32, now_ms: u64) -> Result<(), u64> {
+    /// Take `cost` thousandths of a token, or say when they will be there.
+    fn take(&mut self, cost: u64, rate: u32, burst: u32, now_ms: u64) -> Result<(), u64> {
         let cap = u64::from(burst.max(1)) * 1000;
         let rate = u64::from(rate.max(1));
         // `rate` tokens a second is `rate` thousandths a millisecond.
         let elapsed = now_ms.saturating_sub(self.at_ms);
         self.milli = (self.milli + elapsed.saturating_mul(rate)).min(cap);
         self.at_ms = now_ms.max(self.at_ms);
-        if self.milli >= 1000 {
-            self.milli -= 1000;
+        if self.milli >= cost {
+            self.milli -= cost;
             Ok(())
         } else {
-            Err(now_ms + (1000 - self.milli).div_ceil(rate))
+            Err(now_ms + (cost - self.milli).div_ceil(rate))
         }
     }
 }
@@ -137,16 +138,21 @@ impl Guard {
     }
 }
 
-/// Frames that do not take a token: answered at once and tiny (`ping`),
-/// coalesced per turn (`receipt`), or bounded by a credit window.
-fn exempt(msg: &ClientMsg) -> bool {
-    matches!(
-        msg,
-        ClientMsg::Ping { .. }
-            | ClientMsg::Receipt { .. }
-            | ClientMsg::FileChunk { .. }
-            | ClientMsg::FileCredit { .. }
-    )
+/// What a frame costs, in thousandths of a token. File chunks and credit
+/// cost nothing: the credit windows bound them. Pings and receipts are tiny
+/// and answered or coalesced at once: an eighth of a token, so a client may
+/// acknowledge 8 messages for each one it sends. A frame that does not
+/// decode costs a whole token like any other (it took the work to find out).
+pub const FRAME_COST: u64 = 1000;
+/// See [`FRAME_COST`].
+pub const CHEAP_FRAME_COST: u64 = 125;
+
+fn cost(msg: &ClientMsg) -> u64 {
+    match msg {
+        ClientMsg::FileChunk { .. } | ClientMsg::FileCredit { .. } => 0,
+        ClientMsg::Ping { .. } | ClientMsg::Receipt { .. } => CHEAP_FRAME_COST,
+        _ => FRAME_COST,
+    }
 }
 
 fn secs(ms: u64) -> String {
@@ -270,15 +276,25 @@ impl Core {
     /// without a pause for `flood_ms` is closed (the answer is still `Hold`;
     /// the close is in the core's output).
     pub fn admit(&mut self, conn: ConnId, msg: &ClientMsg, now: Now) -> Admit {
+        self.admit_cost(conn, cost(msg), now)
+    }
+
+    /// [`Core::admit`] for a frame that did not decode: it costs a whole
+    /// token, and past the rate it waits (with what follows it) like any.
+    pub fn admit_invalid(&mut self, conn: ConnId, now: Now) -> Admit {
+        self.admit_cost(conn, FRAME_COST, now)
+    }
+
+    fn admit_cost(&mut self, conn: ConnId, cost: u64, now: Now) -> Admit {
         let l = &self.cfg.limits;
         let (rate, burst, flood_ms) = (l.msg_rate, l.msg_burst, l.flood_ms);
-        if rate == 0 || exempt(msg) {
+        if rate == 0 || cost == 0 {
             return Admit::Go;
         }
         let Some(g) = self.guard.conns.get_mut(&conn) else {
             return Admit::Go;
         };
-        let until_ms = match g.bucket.take(rate, burst, now.mono_ms) {
+        let until_ms = match g.bucket.take(cost, rate, burst, now.mono_ms) {
             Ok(()) => return Admit::Go,
             Err(until) => until,
         };
@@ -477,17 +493,17 @@ mod tests {
     fn bucket_refills_at_the_rate_up_to_the_burst() {
         let mut b = Bucket::full(3, 0);
         for _ in 0..3 {
-            assert_eq!(b.take(10, 3, 0), Ok(()));
+            assert_eq!(b.take(1000, 10, 3, 0), Ok(()));
         }
         // 10 a second: the next token is due 100 ms later.
-        assert_eq!(b.take(10, 3, 0), Err(100));
-        assert_eq!(b.take(10, 3, 99), Err(100));
-        assert_eq!(b.take(10, 3, 100), Ok(()));
+        assert_eq!(b.take(1000, 10, 3, 0), Err(100));
+        assert_eq!(b.take(1000, 10, 3, 99), Err(100));
+        assert_eq!(b.take(1000, 10, 3, 100), Ok(()));
         // A long pause refills only up to the burst.
         for _ in 0..3 {
-            assert_eq!(b.take(10, 3, 60_000), Ok(()));
+            assert_eq!(b.take(1000, 10, 3, 60_000), Ok(()));
         }
-        assert!(b.take(10, 3, 60_000).is_err());
+        assert!(b.take(1000, 10, 3, 60_000).is_err());
     }
 
     #[test]
@@ -547,11 +563,6 @@ mod tests {
         c.drain().for_each(drop);
         assert_eq!(c.admit(ConnId(1), &say("a"), at(0)), Admit::Go);
         assert_eq!(c.admit(ConnId(1), &say("b"), at(0)), Admit::Go);
-        // Pings and receipts never wait.
-        assert_eq!(
-            c.admit(ConnId(1), &ClientMsg::Ping { seq: None }, at(0)),
-            Admit::Go
-        );
         assert_eq!(
             c.admit(ConnId(1), &say("c"), at(0)),
             Admit::Hold { until_ms: 100 }
@@ -612,5 +623,33 @@ mod tests {
         for _ in 0..10_000 {
             assert_eq!(c.admit(ConnId(1), &say("x"), at(0)), Admit::Go);
         }
+    }
+
+    #[test]
+    fn every_frame_takes_from_the_rate_cheap_ones_an_eighth_chunks_nothing() {
+        let mut c = core(|l| {
+            l.msg_rate = 1;
+            l.msg_burst = 2;
+        });
+        c.accept(ConnId(1), ip(1), at(0));
+        // Two frames that did not decode use the burst; the third waits.
+        assert_eq!(c.admit_invalid(ConnId(1), at(0)), Admit::Go);
+        assert_eq!(c.admit_invalid(ConnId(1), at(0)), Admit::Go);
+        assert!(matches!(
+            c.admit_invalid(ConnId(1), at(0)),
+            Admit::Hold { .. }
+        ));
+        // A second later one token is back: 8 pings or receipts take it.
+        let ping = ClientMsg::Ping { seq: None };
+        for _ in 0..8 {
+            assert_eq!(c.admit(ConnId(1), &ping, at(1_000)), Admit::Go);
+        }
+        assert!(matches!(
+            c.admit(ConnId(1), &ping, at(1_000)),
+            Admit::Hold { .. }
+        ));
+        // Flow-controlled frames cost nothing.
+        let credit = ClientMsg::FileCredit { id: 1, bytes: 1 };
+        assert_eq!(c.admit(ConnId(1), &credit, at(1_000)), Admit::Go);
     }
 }

@@ -306,7 +306,16 @@ impl Core {
             // Echo the cid only if it is not the oversized field itself.
             let max = crate::protocol::lengths::MAX_CID;
             let cid = msg.cid().filter(|c| c.len() <= max).map(str::to_string);
-            self.error_cid(conn, ErrorCode::Invalid, e.to_string(), msg.kind(), cid);
+            let file = matches!(
+                msg,
+                ClientMsg::FileOffer { .. } | ClientMsg::Upload { .. } | ClientMsg::Download { .. }
+            );
+            let code = if file && e.field == "name" {
+                ErrorCode::BadFileName
+            } else {
+                ErrorCode::Invalid
+            };
+            self.error_cid(conn, code, e.to_string(), msg.kind(), cid);
             return;
         }
         match msg {

@@ -83,11 +83,15 @@ fn decode_all(
                     (None, Some(Err(e))) => Err(FrameError::BadJson(e)),
                     (None, None) => parse_body::<ClientMsg>(body),
                 };
-                if let Ok(msg) = &frame {
-                    if let Admit::Hold { .. } = core.admit(k, msg, now) {
-                        conn.throttled = true; // until the core says Resume
-                        break; // this frame and those behind it wait
-                    }
+                // Every frame takes from the rate, one that does not decode
+                // too; past it, this frame and those behind it wait.
+                let admit = match &frame {
+                    Ok(msg) => core.admit(k, msg, now),
+                    Err(_) => core.admit_invalid(k, now),
+                };
+                if let Admit::Hold { .. } = admit {
+                    conn.throttled = true; // until the core says Resume
+                    break;
                 }
                 off += used;
                 match frame {
