@@ -45,6 +45,7 @@ fn sim_with(quota: u64) -> Sim {
         max_file_size: 1 << 30,
         max_window: 4 * CHUNK as u64,
         store_window: WINDOW,
+        relay_budget: 4 * CHUNK as u64,
     };
     sim.core.set_file_store(Some(catalog), limits);
     login(&mut sim, ConnId(1), "alice", None);

@@ -221,6 +221,7 @@ impl Core {
     /// Forget what the limits know of `conn` (it is gone). Idempotent.
     pub(crate) fn guard_gone(&mut self, conn: ConnId) {
         self.accounts.forget_conn(conn);
+        self.relay.forget_conn(conn);
         self.timers.cancel(&Timer::Throttle(conn));
         self.timers.cancel(&Timer::PartialFrame(conn));
         let Some(g) = self.guard.conns.remove(&conn) else {

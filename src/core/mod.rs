@@ -26,6 +26,7 @@ pub mod limits;
 mod outbox;
 mod reads;
 mod receipts;
+mod relay;
 mod rooms;
 mod session;
 pub mod store_ops;
@@ -237,6 +238,7 @@ pub struct Core {
     pub(crate) transfers: transfer::Transfers,
     pub(crate) guard: limits::Guard,
     pub(crate) timers: timers::Timers,
+    pub(crate) relay: relay::Relay,
     pub(crate) accounts: accounts::Accounts,
     out: Vec<(ConnId, Output)>,
     pub(crate) outbox: outbox::Outbox,
@@ -274,6 +276,7 @@ impl Core {
             transfers: Default::default(),
             guard: Default::default(),
             timers: Default::default(),
+            relay: Default::default(),
             accounts: Default::default(),
             out: Vec::new(),
             outbox: Default::default(),

@@ -40,6 +40,9 @@ pub struct FileLimits {
     pub max_window: u64,
     /// Credit the server grants an uploader (the store's window).
     pub store_window: u64,
+    /// Credit outstanding plus relayed chunks queued, over all the transfers
+    /// relayed to one receiver (see `relay`).
+    pub relay_budget: u64,
 }
 
 impl Default for FileLimits {
@@ -48,6 +51,7 @@ impl Default for FileLimits {
             max_file_size: 1 << 40,
             max_window: 2 * 1024 * 1024,
             store_window: 1024 * 1024,
+            relay_budget: 2 * 1024 * 1024,
         }
     }
 }
@@ -81,8 +85,12 @@ pub(crate) struct Transfer {
     pub sender: Option<String>,
     pub receiver: Option<String>,
     pub state: TransferState,
-    /// Bytes granted by the receiver and not yet used by the sender.
+    /// Bytes granted by the receiver, passed on to the sender, and not yet
+    /// used by it.
     pub credit: u64,
+    /// Bytes granted by the receiver and not passed on yet: its connection
+    /// has too much queued (see `relay`).
+    pub banked: u64,
     /// Next offset expected from the sender (or to send, for a download).
     pub next: u64,
     /// The first chunk after an accept may start over at 0.
@@ -115,6 +123,7 @@ impl Transfer {
             receiver: ends.1,
             state,
             credit: 0,
+            banked: 0,
             next: 0,
             restart_ok: false,
             accepted: 0,
@@ -444,6 +453,7 @@ impl Core {
         t.hashing = None; // an earlier accept's check no longer counts
         t.state = TransferState::InProgress;
         t.credit = 0;
+        t.banked = 0;
         t.next = start;
         t.accepted = start;
         t.restart_ok = start > 0;
@@ -580,16 +590,14 @@ impl Core {
         if !matches!(t.state, TransferState::InProgress | TransferState::Paused) {
             return; // late credit for an interrupted or ended transfer
         }
-        let grant = bytes.min(max.saturating_sub(t.credit));
-        t.credit += grant;
-        if grant == 0 {
+        if t.sender.is_none() {
+            // A download: the store pulls one chunk at a time anyway.
+            t.credit += bytes.min(max.saturating_sub(t.credit));
             return;
         }
-        if let Some(sender) = t.sender.clone() {
-            if let Some(c) = self.conn_of(&sender) {
-                self.send(c, &ServerMsg::FileCredit { id, bytes: grant });
-            }
-        }
+        // Banked (at most one window), passed on as the receiver drains.
+        t.banked = (t.banked + bytes).min(max.saturating_sub(t.credit));
+        self.relay_credit(id);
     }
 
     /// A chunk from `conn`; `raw` is the whole frame as received.
@@ -670,6 +678,7 @@ impl Core {
                 if let Some(c) = self.conn_of(&receiver) {
                     // In order behind whatever waits for that connection.
                     self.emit(c, super::Output::Frame(raw, Priority::Chunk(id)), None);
+                    self.relay.push(c, id, len);
                 }
             }
             None => self.store_chunk(id, offset, data),

@@ -110,6 +110,7 @@ impl Core {
             if let Some(t) = self.transfers.map.get_mut(&id) {
                 t.state = TransferState::Interrupted;
                 t.credit = 0;
+                t.banked = 0;
                 log::info!("transfer {id} ({}): interrupted, {name} left", t.name);
             }
             self.transfers.downloads.retain(|d| *d != id);

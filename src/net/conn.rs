@@ -116,8 +116,14 @@ impl Conn {
     /// Queued bytes that count for backpressure: control and chat frames and
     /// the frame being written (chunks waiting behind them are bounded by
     /// their transfers' credit windows instead).
+    /// Bytes waiting to be written: frames and chunks.
     pub fn queued_bytes(&self) -> usize {
-        self.out.queued()
+        self.out.queued() + self.out.chunk_bytes()
+    }
+
+    /// Transfers whose chunks went out in full since the last call.
+    pub fn take_sent_chunks(&mut self) -> Vec<u64> {
+        self.out.take_sent_chunks()
     }
 
     pub fn has_output(&self) -> bool {
@@ -138,10 +144,12 @@ impl Conn {
         }
         if let Priority::Chunk(transfer) = prio {
             self.out.push_chunk(transfer, frame);
-            return Queued::Yes;
+        } else {
+            self.out.push_ctrl(frame);
         }
-        self.out.push_ctrl(frame);
-        if self.out.queued() > hard {
+        // Chunks count too: a receiver that grants credit but never reads
+        // is a slow consumer like any other.
+        if self.queued_bytes() > hard {
             Queued::OverLimit
         } else {
             Queued::Yes

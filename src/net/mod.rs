@@ -584,6 +584,10 @@ impl Server {
             self.remove(k, &format!("write failed: {e}"));
             return;
         }
+        let sent = conn.take_sent_chunks();
+        if !sent.is_empty() {
+            self.core.chunks_sent(conn.id, &sent);
+        }
         let want = conn.has_output();
         if want != conn.want_write {
             let interest = if want {

@@ -11,10 +11,11 @@
 //! alternate chunk by chunk. A vectored write covers the head and the control
 //! frames behind it, never a second chunk.
 //!
-//! Byte counts: [`OutQueue::queued`] is what the backpressure rules look at
-//! (control frames plus the head); chunks waiting in the ring are counted
-//! apart ([`OutQueue::chunk_bytes`]), since the credit windows already bound
-//! them (at most one window per transfer).
+//! Byte counts: [`OutQueue::queued`] is control frames plus the head; chunks
+//! waiting in the ring are counted apart ([`OutQueue::chunk_bytes`]); the
+//! outbound limit looks at both. Each chunk written out in full is reported
+//! ([`OutQueue::take_sent_chunks`]), so the core passes a receiver's credit
+//! on only as its connection actually drains.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -35,6 +36,11 @@ pub struct OutQueue {
     chunk_frames: usize,
     /// The frame being written, and how much of it is out.
     head: Option<(Rc<[u8]>, usize)>,
+    /// The transfer the head is a chunk of.
+    head_chunk: Option<u64>,
+    /// Transfers whose chunks were written out in full since the last
+    /// [`OutQueue::take_sent_chunks`], one entry a chunk.
+    sent_chunks: Vec<u64>,
 }
 
 impl OutQueue {
@@ -99,6 +105,7 @@ impl OutQueue {
             self.chunk_bytes -= f.len();
             self.chunk_frames -= 1;
             self.head = Some((f, 0));
+            self.head_chunk = Some(t);
         }
         if !q.is_empty() {
             self.ring.push_back((t, q));
@@ -110,7 +117,16 @@ impl OutQueue {
     pub fn pop_frame(&mut self) -> Option<Rc<[u8]>> {
         self.promote();
         let (f, _) = self.head.take()?;
+        if let Some(t) = self.head_chunk.take() {
+            self.sent_chunks.push(t);
+        }
         Some(f)
+    }
+
+    /// The transfers whose chunks went out in full since the last call (one
+    /// entry a chunk, in the order written): the core gives their credit on.
+    pub fn take_sent_chunks(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.sent_chunks)
     }
 
     /// Write until everything is out or `w` would block.
@@ -158,6 +174,9 @@ impl OutQueue {
             }
             n -= left;
             self.head = None;
+            if let Some(t) = self.head_chunk.take() {
+                self.sent_chunks.push(t);
+            }
             if n > 0 {
                 // The write went on into the control frames behind the head.
                 match self.ctrl.pop_front() {

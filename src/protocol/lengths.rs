@@ -30,7 +30,7 @@ impl std::fmt::Display for TooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "`{}` is {} bytes long; at most {} are accepted",
+            "`{}` is too long: {} bytes, at most {} are accepted",
             self.field, self.len, self.max
         )
     }

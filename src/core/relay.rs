@@ -1,0 +1,133 @@
+//! Relayed chunks in a receiver's queue, and credit passed on only as that
+//! queue drains.
+//!
+//! A receiver grants credit with `file_credit`; the server passes it on to
+//! the sender only while the receiver's connection has room: for one
+//! transfer, credit outstanding plus chunks queued to the receiver stay
+//! within `max_window`, and over all the transfers relayed to one receiver
+//! within `relay_budget`. Credit beyond that waits here (at most one window
+//! per transfer) until the shell reports chunks written out to the
+//! receiver's socket ([`Core::chunks_sent`]). So a receiver that grants
+//! credit but never reads holds at most `relay_budget` bytes of chunks in
+//! the server, however much it grants.
+
+use super::{ConnId, Core};
+use crate::protocol::files::TransferState;
+use crate::protocol::ServerMsg;
+use std::collections::{HashMap, VecDeque};
+
+/// Raw lengths of relayed chunks queued to each receiver connection and not
+/// yet written out, per transfer, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Relay {
+    queued: HashMap<ConnId, HashMap<u64, VecDeque<u64>>>,
+}
+
+impl Relay {
+    pub fn push(&mut self, conn: ConnId, id: u64, len: u64) {
+        self.queued
+            .entry(conn)
+            .or_default()
+            .entry(id)
+            .or_default()
+            .push_back(len);
+    }
+
+    fn pop(&mut self, conn: ConnId, id: u64) -> Option<u64> {
+        let by_id = self.queued.get_mut(&conn)?;
+        let q = by_id.get_mut(&id)?;
+        let len = q.pop_front();
+        if q.is_empty() {
+            by_id.remove(&id);
+        }
+        if by_id.is_empty() {
+            self.queued.remove(&conn);
+        }
+        len
+    }
+
+    /// Bytes of transfer `id` queued to `conn`.
+    fn of(&self, conn: ConnId, id: u64) -> u64 {
+        self.queued
+            .get(&conn)
+            .and_then(|m| m.get(&id))
+            .map_or(0, |q| q.iter().sum())
+    }
+
+    /// Bytes of every transfer queued to `conn`.
+    fn total(&self, conn: ConnId) -> u64 {
+        self.queued
+            .get(&conn)
+            .map_or(0, |m| m.values().flatten().sum())
+    }
+
+    pub fn forget_conn(&mut self, conn: ConnId) {
+        self.queued.remove(&conn);
+    }
+}
+
+impl Core {
+    /// Pass on as much of transfer `id`'s banked credit as its receiver's
+    /// connection has room for.
+    pub(crate) fn relay_credit(&mut self, id: u64) {
+        let limits = &self.transfers.limits;
+        let (window, budget) = (limits.max_window, limits.relay_budget);
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
+        };
+        if t.banked == 0 || !matches!(t.state, TransferState::InProgress | TransferState::Paused) {
+            return;
+        }
+        let (Some(sender), Some(receiver)) = (t.sender.clone(), t.receiver.clone()) else {
+            return;
+        };
+        let Some(rc) = self.conn_of(&receiver) else {
+            return;
+        };
+        let outstanding: u64 = self
+            .transfers
+            .map
+            .values()
+            .filter(|o| o.sender.is_some() && o.receiver.as_deref() == Some(receiver.as_str()))
+            .map(|o| o.credit)
+            .sum();
+        let for_transfer = window.saturating_sub(t.credit + self.relay.of(rc, id));
+        let for_conn = budget.saturating_sub(outstanding + self.relay.total(rc));
+        let give = t.banked.min(for_transfer).min(for_conn);
+        if give == 0 {
+            return;
+        }
+        if let Some(t) = self.transfers.map.get_mut(&id) {
+            t.credit += give;
+            t.banked -= give;
+        }
+        if let Some(c) = self.conn_of(&sender) {
+            self.send(c, &ServerMsg::FileCredit { id, bytes: give });
+        }
+    }
+
+    /// The shell wrote out, in full, one chunk of each transfer listed (in
+    /// order) to `conn`: their room goes back to the receiver's transfers.
+    pub fn chunks_sent(&mut self, conn: ConnId, transfers: &[u64]) {
+        let mut drained = false;
+        for &id in transfers {
+            drained |= self.relay.pop(conn, id).is_some();
+        }
+        if !drained {
+            return; // downloads from the store: pulled one chunk at a time
+        }
+        let Some(me) = self.name_of(conn).map(str::to_string) else {
+            return;
+        };
+        let waiting: Vec<u64> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.banked > 0 && t.receiver.as_deref() == Some(me.as_str()))
+            .map(|t| t.id)
+            .collect();
+        for id in waiting {
+            self.relay_credit(id);
+        }
+    }
+}
