@@ -56,7 +56,10 @@ fn an_oversized_cid_is_refused_before_anything_is_stored() {
                 cid,
                 re,
             } => {
-                assert!(message.contains("`cid` is too long: 100000 bytes"), "{message}");
+                assert!(
+                    message.contains("`cid` is too long: 100000 bytes"),
+                    "{message}"
+                );
                 assert_eq!(cid, &None, "a 100 KB cid is not echoed back");
                 assert_eq!(re.as_deref(), Some("room_msg"));
             }
