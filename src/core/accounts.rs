@@ -19,18 +19,36 @@
 //!   `internal`. One save is in flight at a time; changes made meanwhile go
 //!   together in the next, so a later save never carries a change an earlier
 //!   failure took back.
-//! - Failed attempts are counted per name and per address: after
-//!   [`NAME_FREE`] (name) or [`IP_FREE`] (address) failures, each further one
-//!   locks that name or address out for twice as long as the one before
-//!   (1 s, 2 s, 4 s, ... up to 5 min); attempts while locked out get
-//!   `too_many_attempts` saying how long to wait, and are not even checked.
-//!   A success clears the name's count; an hour without failures forgets
-//!   both.
+//! - Failed attempts lock out the guessing address, not the account. They
+//!   are counted per address and name ([`PAIR_FREE`] free), per address
+//!   across names ([`IP_FREE`] free) and per name across all addresses
+//!   ([`NAME_FREE`] free, a cap that only distributed guessing reaches);
+//!   past the free ones each further failure locks that address out of
+//!   that name, that address out of every name, or (the cap) everyone out
+//!   of that name, for twice as long as the one before (1 s, 2 s, 4 s, ...
+//!   up to 5 min). Attempts while locked out get `too_many_attempts` saying
+//!   how long to wait, and are not even checked. So the owner logging in
+//!   from another address is not delayed by a guesser. A success clears
+//!   the count of its address for that name; an hour without failures
+//!   forgets a count.
+//! - Confusable names (see [`validate::skeleton`]): a name whose skeleton
+//!   is that of a *different* name that is registered, online or held after
+//!   a drop is refused at login and registration (`name_taken`, naming the
+//!   other name). [`Holders`] indexes those names by skeleton, kept in step
+//!   wherever the accounts map, `Core::names` or `Core::reserved` change.
+//!   A name that is itself registered is its owner's (it may predate the
+//!   rule) and is never refused as confusable.
+//! - Private messages belong to a name only while someone can prove it is
+//!   theirs: [`Core::dm_floor`] is the id above which a user's private
+//!   conversations are theirs to read back (catch-up and `history peer=`):
+//!   for a registered name, everything since it was registered; for an
+//!   open name, only what came since its session (token) took the name.
 //!
 //! Passwords are never logged, echoed or kept: a job carries one to the
 //! hashing thread and drops it.
 
 use super::effect::Effect;
+use super::logsafe::Safe;
 use super::session::Login;
 use super::{validate, ConnId, Core, Now};
 use crate::protocol::{ErrorCode, Secret, ServerMsg, PROTOCOL_VERSION};
@@ -39,16 +57,79 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
-/// Failures per name before lockouts start.
-pub const NAME_FREE: u32 = 3;
-/// Failures per address before lockouts start.
+/// Failures from one address for one name before that address is locked
+/// out of that name.
+pub const PAIR_FREE: u32 = 3;
+/// Failures from one address (across names) before it is locked out.
 pub const IP_FREE: u32 = 10;
+/// Failures for one name from all addresses together before everyone is
+/// locked out of it: only distributed guessing gets there.
+pub const NAME_FREE: u32 = 100;
 /// Longest lockout.
 const MAX_LOCK_MS: u64 = 5 * 60 * 1000;
 /// Failures older than this are forgotten.
 const FORGET_MS: u64 = 60 * 60 * 1000;
-/// Addresses remembered at most (oldest failures forgotten first).
+/// Addresses (and address-name pairs) remembered at most (oldest failures
+/// forgotten first).
 const MAX_IPS: usize = 10_000;
+
+/// What holds a name, in [`Holders`].
+pub(crate) const REGISTERED: u8 = 1;
+pub(crate) const ONLINE: u8 = 2;
+pub(crate) const HELD: u8 = 4;
+
+/// The names that are registered, online or held after a drop, indexed by
+/// their skeleton ([`validate::skeleton`]), each with what holds it
+/// ([`REGISTERED`], [`ONLINE`], [`HELD`] bits). The maps stay keyed by the
+/// exact name; this index only answers "which other name looks like this
+/// one", in O(1).
+#[derive(Debug, Default)]
+pub(crate) struct Holders {
+    by_skeleton: HashMap<String, Vec<(String, u8)>>,
+}
+
+impl Holders {
+    /// `name` is (`on`) or is no longer held by `what`.
+    pub(crate) fn set(&mut self, name: &str, what: u8, on: bool) {
+        let key = validate::skeleton(name);
+        if !on && !self.by_skeleton.contains_key(&key) {
+            return;
+        }
+        let list = self.by_skeleton.entry(key.clone()).or_default();
+        match list.iter().position(|(n, _)| n == name) {
+            Some(i) if on => list[i].1 |= what,
+            Some(i) => {
+                list[i].1 &= !what;
+                if list[i].1 == 0 {
+                    list.swap_remove(i);
+                }
+            }
+            None if on => list.push((name.to_string(), what)),
+            None => {}
+        }
+        if list.is_empty() {
+            self.by_skeleton.remove(&key);
+        }
+    }
+
+    /// The names other than `name` with its skeleton, and what holds each.
+    pub(crate) fn others(&self, name: &str) -> Vec<(String, u8)> {
+        self.by_skeleton
+            .get(&validate::skeleton(name))
+            .map(|l| l.iter().filter(|(n, _)| n != name).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every held name and what holds it (tests: compare with the maps).
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, u8> {
+        self.by_skeleton
+            .values()
+            .flatten()
+            .map(|(n, w)| (n.clone(), *w))
+            .collect()
+    }
+}
 
 /// Password work for the shell to run off the event loop.
 pub struct AuthJob {
@@ -169,8 +250,17 @@ pub(crate) struct Accounts {
     unsaved: Vec<Save>,
     jobs: Vec<AuthJob>,
     next_id: u64,
+    /// Failures per name, from every address (the distributed cap).
     by_name: HashMap<String, Failures>,
+    /// Failures per address, across names.
     by_ip: HashMap<IpAddr, Failures>,
+    /// Failures per address and name: what locks a guesser out.
+    by_pair: HashMap<(IpAddr, String), Failures>,
+    /// Registered, online and held names by skeleton.
+    pub(crate) holders: Holders,
+    /// For each name with a session token: the highest message id when
+    /// that session took the name (see [`Core::dm_floor`]).
+    pub(crate) floors: HashMap<String, u64>,
     /// When each address registered names (monotonic ms), for the hourly cap.
     registered_by_ip: HashMap<IpAddr, std::collections::VecDeque<u64>>,
 }
@@ -183,6 +273,33 @@ impl Accounts {
 
 const HOUR_MS: u64 = 3_600_000;
 
+/// Record a failure for `key` in `map`, keeping at most [`MAX_IPS`] keys
+/// (failures older than [`FORGET_MS`] go first, then the oldest); returns
+/// its count.
+fn record_bounded<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, Failures>,
+    key: K,
+    free: u32,
+    now_ms: u64,
+) -> u32 {
+    if map.len() >= MAX_IPS && !map.contains_key(&key) {
+        let cutoff = now_ms.saturating_sub(FORGET_MS);
+        map.retain(|_, f| f.last_ms > cutoff);
+        if map.len() >= MAX_IPS {
+            if let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, f)| f.last_ms)
+                .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+    }
+    let f = map.entry(key).or_default();
+    f.record(free, now_ms);
+    f.count
+}
+
 fn wait_text(ms: u64) -> String {
     format!("{} s", ms.div_ceil(1000))
 }
@@ -192,7 +309,78 @@ impl Core {
     /// read at start-up). Changes are saved through
     /// [`Effect::SaveAccounts`], which the shell runs against that file.
     pub fn set_accounts(&mut self, accounts: BTreeMap<String, Account>) {
+        for name in self.accounts.map.keys() {
+            self.accounts.holders.set(name, REGISTERED, false);
+        }
+        for name in accounts.keys() {
+            self.accounts.holders.set(name, REGISTERED, true);
+        }
         self.accounts.map = accounts;
+    }
+
+    /// A different name that `name` could be taken for, and what holds it
+    /// ("registered", ...), if there is one: then `name` may not be taken
+    /// (logged in under, or registered). `None` for a name that is itself
+    /// registered: it is its owner's.
+    pub(crate) fn confusable_with(&self, name: &str, now: Now) -> Option<(String, &'static str)> {
+        if self.accounts.map.contains_key(name) {
+            return None;
+        }
+        let mut best: Option<(String, &'static str, u8)> = None;
+        for (other, what) in self.accounts.holders.others(name) {
+            let why = if what & REGISTERED != 0 {
+                (0, "which is registered")
+            } else if what & ONLINE != 0 {
+                (1, "which is online")
+            } else if self
+                .reserved
+                .get(&other)
+                .is_some_and(|(_, until)| *until > now.mono_ms)
+            {
+                (2, "which is held for its owner, who lost their connection")
+            } else {
+                continue; // a reservation that ran out, about to be released
+            };
+            if best.as_ref().is_none_or(|b| why.0 < b.2) {
+                best = Some((other, why.1, why.0));
+            }
+        }
+        best.map(|(n, why, _)| (n, why))
+    }
+
+    /// Refuse `name` with `name_taken` if it is confusable with another
+    /// (see [`Core::confusable_with`]); true if it was.
+    pub(crate) fn refuse_confusable(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        now: Now,
+        re: &str,
+    ) -> bool {
+        let Some((other, why)) = self.confusable_with(name, now) else {
+            return false;
+        };
+        let m = format!(
+            "name \"{name}\" is too much like \"{other}\", {why} (names are compared ignoring case, with i, l and 1 as one letter, 0 and o as one, and trailing dots dropped); pick another name"
+        );
+        self.auth_error(conn, ErrorCode::NameTaken, m, re);
+        true
+    }
+
+    /// The id above which `name`'s private conversations are theirs to read
+    /// back (catch-up and `history peer=`): for a registered name, since it
+    /// was registered (all, for accounts older than this rule); for an open
+    /// name, since its current session (token) took it; with neither,
+    /// nothing before now.
+    pub(crate) fn dm_floor(&self, name: &str) -> u64 {
+        if let Some(a) = self.accounts.map.get(name) {
+            return a.dms_from;
+        }
+        self.accounts
+            .floors
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.history.last_id())
     }
 
     /// Whether `name` is registered.
@@ -223,63 +411,61 @@ impl Core {
         self.accounts.pending.insert(conn, (id, pending));
     }
 
-    /// Lockout left for `name` or the address of `conn`, as a sentence.
+    /// Lockout left for `conn`'s address on `name`, for its address, or
+    /// (distributed guessing) for `name`, as a sentence.
     fn locked_out(&self, conn: ConnId, name: &str, now: Now) -> Option<String> {
-        let by_name = self
-            .accounts
-            .by_name
-            .get(name)
-            .and_then(|f| f.locked(now.mono_ms));
-        if let Some(ms) = by_name {
-            return Some(format!(
-                "too many failed attempts for \"{name}\"; try again in {}",
-                wait_text(ms)
-            ));
+        let a = &self.accounts;
+        let ms = |f: Option<&Failures>| f.and_then(|f| f.locked(now.mono_ms));
+        if let Some(ip) = self.guard.ip_of(conn) {
+            if let Some(ms) = ms(a.by_pair.get(&(ip, name.to_string()))) {
+                return Some(format!(
+                    "too many failed attempts for \"{name}\" from your address; try again in {}",
+                    wait_text(ms)
+                ));
+            }
+            if let Some(ms) = ms(a.by_ip.get(&ip)) {
+                return Some(format!(
+                    "too many failed logins from your address; try again in {}",
+                    wait_text(ms)
+                ));
+            }
         }
-        let ip = self.guard.ip_of(conn)?;
-        let ms = self.accounts.by_ip.get(&ip)?.locked(now.mono_ms)?;
+        let ms = ms(a.by_name.get(name))?;
         Some(format!(
-            "too many failed logins from your address; try again in {}",
+            "too many failed attempts for \"{name}\" from many addresses; try again in {}",
             wait_text(ms)
         ))
     }
 
     fn record_failure(&mut self, conn: ConnId, name: &str, now: Now) {
+        let t = now.mono_ms;
         let f = self.accounts.by_name.entry(name.to_string()).or_default();
-        f.record(NAME_FREE, now.mono_ms);
-        let count = f.count;
+        f.record(NAME_FREE, t);
         let ip = self.guard.ip_of(conn);
+        let mut count = 0;
         if let Some(ip) = ip {
-            if self.accounts.by_ip.len() >= MAX_IPS && !self.accounts.by_ip.contains_key(&ip) {
-                let cutoff = now.mono_ms.saturating_sub(FORGET_MS);
-                self.accounts.by_ip.retain(|_, f| f.last_ms > cutoff);
-                if self.accounts.by_ip.len() >= MAX_IPS {
-                    if let Some(oldest) = self
-                        .accounts
-                        .by_ip
-                        .iter()
-                        .min_by_key(|(_, f)| f.last_ms)
-                        .map(|(ip, _)| *ip)
-                    {
-                        self.accounts.by_ip.remove(&oldest);
-                    }
-                }
-            }
-            self.accounts
-                .by_ip
-                .entry(ip)
-                .or_default()
-                .record(IP_FREE, now.mono_ms);
+            record_bounded(&mut self.accounts.by_ip, ip, IP_FREE, t);
+            count = record_bounded(
+                &mut self.accounts.by_pair,
+                (ip, name.to_string()),
+                PAIR_FREE,
+                t,
+            );
         }
         log::warn!(
-            "conn {conn} ({}): wrong password for {name} ({count} failure(s) in a row)",
-            ip.map_or_else(|| "?".into(), |ip| ip.to_string())
+            "conn {conn} ({}): wrong password for {} ({count} failure(s) in a row from this address)",
+            ip.map_or_else(|| "?".into(), |ip| ip.to_string()),
+            Safe(name)
         );
     }
 
-    /// Whether `login.name` is online or held for someone else (then
-    /// `login` refuses it with `name_taken`, no hashing needed).
+    /// Whether `login.name` is online or held for someone else, or looks
+    /// like another name that is taken (then `login` refuses it with
+    /// `name_taken`, no hashing needed).
     fn name_blocked(&self, login: &Login, now: Now) -> bool {
+        if self.confusable_with(&login.name, now).is_some() {
+            return true;
+        }
         let token_ok = login.resume.session.is_some()
             && login.resume.session.as_ref() == self.tokens.get(&login.name);
         if token_ok {
@@ -394,6 +580,9 @@ impl Core {
         }
         match self.accounts.map.get(&name).map(|a| a.hash.clone()) {
             None => {
+                if self.refuse_confusable(conn, &name, now, re) {
+                    return;
+                }
                 if let Some(why) = self.registration_refused(conn, now) {
                     self.auth_error(conn, ErrorCode::TooManyAttempts, why, re);
                     return;
@@ -449,7 +638,7 @@ impl Core {
                 );
             }
             (Some(true), _) => {
-                self.accounts.by_name.remove(&name);
+                self.forgive(conn, &name);
                 self.login(conn, login, now);
             }
             (None, Some(Ok(hash))) => {
@@ -484,6 +673,10 @@ impl Core {
             }
             (_, Some(Ok(hash))) => {
                 let registered = !self.accounts.map.contains_key(&name);
+                // The world may have moved while hashing.
+                if registered && self.refuse_confusable(conn, &name, now, re) {
+                    return;
+                }
                 self.store_account(conn, &name, hash, now, Then::Change { registered });
             }
             (_, Some(Err(e))) => self.internal(conn, &e, re),
@@ -519,13 +712,29 @@ impl Core {
     fn store_account(&mut self, conn: ConnId, name: &str, hash: String, now: Now, then: Then) {
         let new = !self.accounts.map.contains_key(name);
         let since = self.accounts.map.get(name).map_or(now.unix_ms, |a| a.since);
+        // Private messages from here on are the owner's; a session that
+        // registers its name keeps what it had since it took the name.
+        let dms_from = match (self.accounts.map.get(name), &then) {
+            (Some(a), _) => a.dms_from,
+            (None, Then::Login(login)) => {
+                let resumed = login.resume.session.is_some()
+                    && login.resume.session.as_ref() == self.tokens.get(name);
+                match self.accounts.floors.get(name) {
+                    Some(f) if resumed => *f,
+                    _ => self.history.last_id(),
+                }
+            }
+            (None, Then::Change { .. }) => self.dm_floor(name),
+        };
         let old = self.accounts.map.insert(
             name.to_string(),
             Account {
                 hash: hash.clone(),
                 since,
+                dms_from,
             },
         );
+        self.accounts.holders.set(name, REGISTERED, true);
         // Counted now, so registrations waiting for their save count too.
         let registered_from = match (new, self.guard.ip_of(conn)) {
             (true, Some(ip)) => {
@@ -606,16 +815,17 @@ impl Core {
             let (conn, name) = (save.conn, save.name);
             match save.then {
                 Then::Login(login) => {
-                    log::info!("conn {conn}: {name} registered their name");
+                    log::info!("conn {conn}: {} registered their name", Safe(&name));
                     self.login(conn, *login, now);
                 }
                 Then::Change { registered } => {
                     if self.name_of(conn) != Some(name.as_str()) {
                         continue;
                     }
-                    self.accounts.by_name.remove(&name);
+                    self.forgive(conn, &name);
                     log::info!(
-                        "conn {conn}: {name} {}",
+                        "conn {conn}: {} {}",
+                        Safe(&name),
                         if registered {
                             "registered their name"
                         } else {
@@ -635,7 +845,10 @@ impl Core {
         if self.accounts.map.get(&save.name).map(|a| &a.hash) == Some(&save.hash) {
             match &save.old {
                 Some(a) => self.accounts.map.insert(save.name.clone(), a.clone()),
-                None => self.accounts.map.remove(&save.name),
+                None => {
+                    self.accounts.holders.set(&save.name, REGISTERED, false);
+                    self.accounts.map.remove(&save.name)
+                }
             };
         }
         if let Some((ip, at)) = save.registered_from {
@@ -647,8 +860,17 @@ impl Core {
         }
     }
 
+    /// A correct password from `conn`'s address for `name`: that address's
+    /// failures for that name are forgiven (not its failures on other
+    /// names, nor the name's count from everywhere).
+    fn forgive(&mut self, conn: ConnId, name: &str) {
+        if let Some(ip) = self.guard.ip_of(conn) {
+            self.accounts.by_pair.remove(&(ip, name.to_string()));
+        }
+    }
+
     fn internal(&mut self, conn: ConnId, why: &str, re: &str) {
-        log::error!("conn {conn}: password check failed: {why}");
+        log::error!("conn {conn}: password check failed: {}", Safe(why));
         self.auth_error(
             conn,
             ErrorCode::Internal,

@@ -23,6 +23,7 @@ pub mod effect;
 mod filename;
 pub mod history;
 pub mod limits;
+pub mod logsafe;
 mod outbox;
 mod reads;
 mod receipts;

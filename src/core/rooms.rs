@@ -2,6 +2,7 @@
 
 use super::effect::{OnFail, ReadRange};
 use super::history::{ConvKey, StoredMsg};
+use super::logsafe::Safe;
 use super::reads::Purpose;
 use super::{typing::Conv, validate, ConnId, Core, Now, Output, Priority};
 use crate::protocol::{encode_shared, ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
@@ -142,7 +143,11 @@ impl Core {
         let Some((id, ts, recipients)) = self.history.duplicate(name, cid.as_deref()) else {
             return false;
         };
-        log::debug!("conn {conn}: {name} resent {cid:?}, already stored as #{id}");
+        log::debug!(
+            "conn {conn}: {} resent {:?}, already stored as #{id}",
+            Safe(name),
+            cid.as_deref().map(Safe)
+        );
         let ack = ServerMsg::Ack {
             cid: cid.clone(),
             id,
@@ -278,10 +283,21 @@ impl Core {
             return;
         }
         let peer = self.names.get(&to).copied();
-        if peer.is_none() && !self.history.is_known(&to) {
-            let msg = format!(
-                "no user named \"{to}\" has ever logged in here; /users lists who is online"
-            );
+        // Offline, a message waits only for a name someone can prove is
+        // theirs (registered), or one held for its session after a drop.
+        if peer.is_none() && !self.may_hold_for(&to, now) {
+            let mut msg = if self.history.is_known(&to) {
+                format!(
+                    "{to} is offline and has no account, so messages cannot wait for them; try again when they are online"
+                )
+            } else {
+                format!(
+                    "no user named \"{to}\" has ever logged in here; /users lists who is online"
+                )
+            };
+            if let Some(like) = self.lookalike(&to) {
+                msg.push_str(&format!(" (did you mean \"{like}\"?)"));
+            }
             self.error_cid(conn, ErrorCode::UnknownUser, msg, "private_msg", cid);
             return;
         }
@@ -301,6 +317,30 @@ impl Core {
         self.store_and_deliver(conn, stored, peer.into_iter().collect(), "private_msg");
     }
 
+    /// Whether a private message to `to`, who is offline, may wait for
+    /// them: `to` is registered, or held for its session after a drop (the
+    /// session's catch-up brings it). An open name nobody holds could be
+    /// taken by anyone next.
+    fn may_hold_for(&self, to: &str, now: Now) -> bool {
+        self.is_registered(to)
+            || self
+                .reserved
+                .get(to)
+                .is_some_and(|(_, until)| *until > now.mono_ms)
+    }
+
+    /// A registered or online name that `to` looks like (another case, a
+    /// confusable letter), for a hint.
+    fn lookalike(&self, to: &str) -> Option<String> {
+        use super::accounts::{ONLINE, REGISTERED};
+        self.accounts
+            .holders
+            .others(to)
+            .into_iter()
+            .find(|(_, what)| what & (ONLINE | REGISTERED) != 0)
+            .map(|(n, _)| n)
+    }
+
     /// `history{room|peer, before, limit}`: older messages, oldest first.
     pub(crate) fn history_request(
         &mut self,
@@ -313,6 +353,9 @@ impl Core {
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        // Messages above this id only (a private conversation is read back
+        // only from where it is this user's, see `Core::dm_floor`).
+        let mut after = 0;
         let conv = match (&room, &peer) {
             (Some(r), None) => {
                 let member = self
@@ -326,7 +369,10 @@ impl Core {
                 }
                 ConvKey::Room(r.clone())
             }
-            (None, Some(p)) => ConvKey::dm(&name, p),
+            (None, Some(p)) => {
+                after = self.dm_floor(&name);
+                ConvKey::dm(&name, p)
+            }
             _ => {
                 let msg = "history names exactly one of room or peer";
                 self.error(conn, ErrorCode::Invalid, msg, "history");
@@ -335,11 +381,11 @@ impl Core {
         };
         let limit = limit.clamp(1, 500) as usize;
         let before = before.unwrap_or(u64::MAX);
-        let Some((msgs, more)) = self.history.range_in_memory(&conv, 0, before, limit) else {
+        let Some((msgs, more)) = self.history.range_in_memory(&conv, after, before, limit) else {
             if self.may_read(conn, "history") {
                 let range = ReadRange {
                     conv,
-                    after: 0,
+                    after,
                     before,
                     limit,
                 };

@@ -6,8 +6,10 @@
 //! take over a name whose old connection the server still thinks is alive
 //! (a half-open TCP connection after a network change).
 
+use super::accounts::{HELD, ONLINE};
 use super::effect::ReadRange;
 use super::history::{ConvKey, StoredMsg};
+use super::logsafe::Safe;
 use super::reads::Purpose;
 use super::timers::Timer;
 use super::{validate, ConnId, Core, Gone, Now, Output, Priority};
@@ -90,6 +92,12 @@ impl Core {
             self.error(conn, ErrorCode::Invalid, &bad, "hello");
             return;
         }
+        // A name that looks like another registered, online or held one is
+        // refused before anything else about it (the exact same name goes
+        // through the usual rules below).
+        if self.refuse_confusable(conn, &name, now, "hello") {
+            return;
+        }
         let token_ok =
             resume.session.is_some() && resume.session == self.tokens.get(&name).cloned();
         if let Some(&old) = self.names.get(&name) {
@@ -104,7 +112,10 @@ impl Core {
                 );
                 return;
             }
-            log::info!("conn {old}: {name} replaced by a new connection (conn {conn})");
+            log::info!(
+                "conn {old}: {} replaced by a new connection (conn {conn})",
+                Safe(&name)
+            );
             self.drop_user(old, true, now);
             self.close(old, "replaced by a new connection".into());
         }
@@ -123,22 +134,31 @@ impl Core {
             }
         }
         if self.reserved.remove(&name).is_some() {
+            self.accounts.holders.set(&name, HELD, false);
             self.timers.cancel(&Timer::Reservation(name.clone()));
         }
         // A resumed session keeps its token: if this `welcome` is lost with
         // the connection, the token the client still has must keep working.
+        // A new session takes the name from now on: its private messages
+        // before this are not its to read (unless the name is registered).
         let token = match resume.session {
             Some(t) if token_ok => t,
-            _ => self.new_token(),
+            _ => {
+                self.accounts.floors.remove(&name);
+                self.new_token()
+            }
         };
+        let last_id = self.history.last_id();
+        self.accounts.floors.entry(name.clone()).or_insert(last_id);
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
+        self.accounts.holders.set(&name, ONLINE, true);
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.name = Some(name.clone());
             s.status = status;
         }
         self.history.see(&name);
-        log::info!("conn {conn}: {name} logged in");
+        log::info!("conn {conn}: {} logged in", Safe(&name));
         let welcome = ServerMsg::Welcome {
             version: PROTOCOL_VERSION,
             name: name.clone(),
@@ -177,6 +197,8 @@ impl Core {
                 });
             }
         }
+        // Private conversations only from where they are this user's.
+        let floor = self.dm_floor(name);
         for conv in self.history.dms_of(name) {
             let after = match since {
                 Some(s) => s,
@@ -186,6 +208,10 @@ impl Core {
                     self.receipts.dm_marker(name, peer).0
                 }
             };
+            let after = after.max(floor);
+            if self.history.last_in(&conv).is_none_or(|last| last <= after) {
+                continue; // nothing of theirs to replay
+            }
             ranges.push(ReadRange {
                 conv,
                 after,
@@ -259,11 +285,14 @@ impl Core {
                 }));
             }
         }
+        let floor = self.dm_floor(name);
         for conv in self.history.dms_of(name) {
             let ConvKey::Dm(a, b) = &conv else { continue };
             let peer = if a == name { b } else { a };
             let (delivered, read) = self.receipts.dm_marker(peer, name);
-            if delivered > 0 {
+            // A marker only about messages from before this user's floor
+            // tells of someone else's conversation.
+            if delivered > floor {
                 out.push(frame(&ServerMsg::Receipts {
                     room: None,
                     peer: Some(peer.clone()),
@@ -336,19 +365,23 @@ impl Core {
         };
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);
+        self.accounts.holders.set(&name, ONLINE, false);
         self.transfers_gone(&name);
         log::info!(
-            "conn {conn}: {name} {}",
+            "conn {conn}: {} {}",
+            Safe(&name),
             if abrupt { "disconnected" } else { "logged out" }
         );
         if abrupt && self.cfg.grace_ms > 0 {
             if let Some(token) = self.tokens.get(&name) {
                 let until = now.mono_ms + self.cfg.grace_ms;
                 self.reserved.insert(name.clone(), (token.clone(), until));
+                self.accounts.holders.set(&name, HELD, true);
                 self.timers.set(Timer::Reservation(name.clone()), until);
             }
         } else {
             self.tokens.remove(&name);
+            self.accounts.floors.remove(&name);
         }
         self.clear_typing_of(&name, now);
         self.end_calls_of(conn, &name);
@@ -363,9 +396,12 @@ impl Core {
     /// `name`'s reservation ran out: the name is free, its token forgotten
     /// unless its owner is back online.
     pub(crate) fn reservation_expired(&mut self, name: &str) {
-        self.reserved.remove(name);
+        if self.reserved.remove(name).is_some() {
+            self.accounts.holders.set(name, HELD, false);
+        }
         if !self.names.contains_key(name) {
             self.tokens.remove(name);
+            self.accounts.floors.remove(name);
         }
     }
 

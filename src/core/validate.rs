@@ -40,6 +40,35 @@ pub fn name_max(kind: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The skeleton of a user name: what it looks like, for telling names
+/// apart. Two names with the same skeleton are *confusable*: the server
+/// lets only one of them be registered, online or held after a drop.
+///
+/// The skeleton is the name
+/// 1. case-folded (ASCII `A-Z` to `a-z`, as IRC servers do; names are ASCII),
+/// 2. with confusable characters mapped to one: `i`, `l` and `1` (and so
+///    `I`, `L`) become `l`; `0` (and `O`) becomes `o`,
+/// 3. with trailing `.` removed.
+///
+/// So `bob`, `Bob`, `BOB`, `b0b`, `BoB.` are one name, and so are `bill`,
+/// `BILL`, `b1ll` and `biIl`. Names are still kept, shown and stored as
+/// they were registered (or typed, for an open name); the skeleton only
+/// decides who may take a name.
+pub fn skeleton(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            'i' | '1' => 'l',
+            '0' => 'o',
+            c => c,
+        })
+        .collect();
+    while s.len() > 1 && s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
 /// Check message text: not blank, at most `max` characters, no NUL.
 pub fn text(s: &str, max: usize) -> Result<(), String> {
     if s.trim().is_empty() {
@@ -71,6 +100,21 @@ mod tests {
         assert!(name("user", "../etc").is_err());
         assert!(name("user", &"x".repeat(33)).is_err());
         assert!(name("user", "héllo").is_err());
+    }
+
+    #[test]
+    fn skeletons_fold_case_confusables_and_trailing_dots() {
+        for n in ["bob", "Bob", "BOB", "b0b", "BOb.", "bob..", "B0B"] {
+            assert_eq!(skeleton(n), "bob", "{n}");
+        }
+        for n in ["bill", "BILL", "b1ll", "biIl", "bi1L", "BiLL."] {
+            assert_eq!(skeleton(n), "blll", "{n}");
+        }
+        assert_eq!(skeleton("o0O"), "ooo");
+        assert_ne!(skeleton("bob"), skeleton("bobb"));
+        assert_ne!(skeleton("b.ob"), skeleton("bob"), "only trailing dots go");
+        assert_ne!(skeleton("bob_"), skeleton("bob-"));
+        assert_eq!(skeleton("a"), "a");
     }
 
     #[test]

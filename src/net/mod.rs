@@ -173,7 +173,8 @@ pub struct Server {
 impl Server {
     /// Bind the listening socket and prepare the data directory.
     pub fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+        // 0700, every file in it 0600; wider ones are tightened, logged.
+        crate::store::perms::private_dir(&cfg.data_dir).map_err(|source| ServerError::DataDir {
             path: cfg.data_dir.clone(),
             source,
         })?;

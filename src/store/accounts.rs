@@ -38,6 +38,12 @@ pub struct Account {
     pub hash: String,
     /// When the name was registered (Unix ms).
     pub since: u64,
+    /// The highest message id from before the name was the owner's: the
+    /// owner reads back private conversations only above it (what came
+    /// earlier was sent to whoever used the open name then). 0 for names
+    /// registered before this was kept: everything.
+    #[serde(default)]
+    pub dms_from: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,6 +97,9 @@ impl AccountFile {
     /// Open (or, if absent, start) `dir/accounts.json`.
     pub fn open(dir: &Path) -> io::Result<(AccountFile, BTreeMap<String, Account>)> {
         let path = dir.join(FILE);
+        // Hashes are for the server's user only: an older, wider file is
+        // tightened before it is read.
+        super::perms::tighten(&path)?;
         let accounts = match fs::read(&path) {
             Ok(bytes) => {
                 let d: OnDisk = serde_json::from_slice(&bytes).map_err(|e| {
@@ -128,10 +137,9 @@ impl AccountFile {
             accounts: accounts.clone(),
         })
         .map_err(io::Error::other)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".accounts-")
-            .tempfile_in(&self.dir)?;
-        // tempfile creates it 0600 already: readable by the server's user only.
+        // Created 0600 (readable by the server's user only) and renamed
+        // into place, so the file is never readable by anyone else.
+        let mut tmp = super::perms::temp_file(".accounts-", &self.dir)?;
         tmp.write_all(&body)?;
         tmp.as_file().sync_all()?;
         tmp.persist(self.dir.join(FILE)).map_err(|e| e.error)?;
@@ -177,6 +185,7 @@ mod tests {
             Account {
                 hash: "$argon2id$x".into(),
                 since: 1,
+                dms_from: 7,
             },
         );
         file.save(&accounts).unwrap();
@@ -196,5 +205,22 @@ mod tests {
             vec![std::ffi::OsString::from(FILE)],
             "no temp file left"
         );
+    }
+
+    #[test]
+    fn an_older_file_without_dms_from_reads_as_zero_and_a_wide_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        fs::write(
+            &path,
+            r#"{"version":1,"accounts":{"bob":{"hash":"$argon2id$y","since":5}}}"#,
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let (_, accounts) = AccountFile::open(dir.path()).unwrap();
+        assert_eq!(accounts["bob"].dms_from, 0);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }

@@ -121,7 +121,8 @@ pub struct DiskStore {
 impl DiskStore {
     /// Open (creating) the store in `dir`, cleaning up after a crash.
     pub fn open(dir: &Path, quota: u64) -> Result<DiskStore, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| io_err(&dir.display().to_string(), e))?;
+        // 0700, every file in it 0600 (stored files, the index, temp files).
+        super::perms::private_dir(dir).map_err(|e| io_err(&dir.display().to_string(), e))?;
         let mut index: BTreeMap<String, Entry> = match fs::read(dir.join(INDEX)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Io(format!("{INDEX} is damaged: {e}")))?,
@@ -257,9 +258,7 @@ impl DiskStore {
                 quota: self.quota,
             });
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(UPLOAD_PREFIX)
-            .tempfile_in(&self.dir)
+        let tmp = super::perms::temp_file(UPLOAD_PREFIX, &self.dir)
             .map_err(|e| io_err("creating the upload's temp file", e))?;
         self.uploads.insert(
             upload,
@@ -380,9 +379,7 @@ impl DiskStore {
     fn save_index(&self) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(&self.index)
             .map_err(|e| StoreError::Io(format!("encoding the index: {e}")))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".index.json.")
-            .tempfile_in(&self.dir)
+        let mut tmp = super::perms::temp_file(".index.json.", &self.dir)
             .map_err(|e| io_err("index temp file", e))?;
         tmp.write_all(&bytes)
             .and_then(|_| tmp.as_file().sync_all())

@@ -106,11 +106,11 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         path: &Path,
         mut each: impl FnMut(Span, R),
     ) -> io::Result<(Journal<R>, Option<Damage>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
+        // 0600: the log holds private messages (a wider one is tightened).
+        let mut file = super::perms::open(
+            OpenOptions::new().read(true).append(true).create(true),
+            path,
+        )?;
         let len = file.metadata()?.len();
         file.seek(SeekFrom::Start(0))?;
         let mut reader = BufReader::with_capacity(256 * 1024, &mut file);

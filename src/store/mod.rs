@@ -6,8 +6,10 @@
 //! - `files`: the shared file store (temp files renamed when complete and verified).
 //! - `history`: the history worker's log, its index, group commit and reads.
 //! - `journal`: an append-only, checksummed record log with one fsync per batch.
+//! - `perms`: the data directory 0700, every file in it 0600.
 
 pub mod accounts;
 pub mod files;
 pub mod history;
 pub mod journal;
+pub mod perms;

@@ -150,7 +150,7 @@ fn failures_lock_the_name_out_for_longer_and_longer() {
     frames(&mut c, ConnId(1), at(0));
     connect(&mut c, ConnId(2), 2);
     let mut t = 1_000;
-    for _ in 0..NAME_FREE {
+    for _ in 0..PAIR_FREE {
         c.handle(ConnId(2), hello("alice", Some("guess guess")), at(t));
         assert_eq!(
             code(&frames(&mut c, ConnId(2), at(t))),
@@ -545,4 +545,181 @@ fn a_save_that_ends_after_its_connection_is_dropped() {
     assert!(c.drain().next().is_none(), "nobody is welcomed");
     assert!(c.is_registered("alice"), "the name is saved all the same");
     assert_eq!(c.online(), 0);
+}
+
+/// What the skeleton index should hold, rebuilt from the maps it follows.
+fn rebuilt(c: &Core) -> BTreeMap<String, u8> {
+    let mut m: BTreeMap<String, u8> = BTreeMap::new();
+    for n in c.accounts.map.keys() {
+        *m.entry(n.clone()).or_default() |= REGISTERED;
+    }
+    for n in c.names.keys() {
+        *m.entry(n.clone()).or_default() |= ONLINE;
+    }
+    for n in c.reserved.keys() {
+        *m.entry(n.clone()).or_default() |= HELD;
+    }
+    m
+}
+
+fn in_step(c: &Core, when: &str) {
+    assert_eq!(c.accounts.holders.snapshot(), rebuilt(c), "after {when}");
+}
+
+#[test]
+fn the_skeleton_index_stays_in_step_with_names_reservations_and_accounts() {
+    let mut c = core();
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
+    frames(&mut c, ConnId(1), at(0));
+    in_step(&c, "a registration");
+    connect(&mut c, ConnId(2), 2);
+    c.handle(ConnId(2), hello("bob", None), at(0));
+    frames(&mut c, ConnId(2), at(0));
+    in_step(&c, "an open login");
+    c.disconnect(ConnId(2), Gone::Abrupt, at(10));
+    in_step(&c, "a drop (bob held)");
+    assert!(c
+        .accounts
+        .holders
+        .others("B0B")
+        .iter()
+        .any(|(n, w)| n == "bob" && w & HELD != 0));
+    c.handle(ConnId(1), ClientMsg::Logout, at(20));
+    frames(&mut c, ConnId(1), at(20));
+    in_step(&c, "a logout (alice still registered)");
+    c.tick(at(60_000));
+    in_step(&c, "the reservation's expiry");
+    assert!(c.accounts.holders.others("Bob").is_empty(), "bob is free");
+    // A registration whose save fails is taken back, and so is its entry.
+    connect(&mut c, ConnId(3), 3);
+    c.handle(
+        ConnId(3),
+        hello("carol", Some("a fine password")),
+        at(60_000),
+    );
+    let (ticket, _) = hash_only(&mut c, at(60_000)).remove(0);
+    in_step(&c, "a registration waiting for its save");
+    c.complete(
+        at(60_001),
+        Completion::AccountsSaved {
+            ticket,
+            result: Err("disk full".into()),
+        },
+    );
+    in_step(&c, "a failed save");
+    assert!(c.accounts.holders.others("CAROL").is_empty());
+    // A resume with the token takes a held name back.
+    connect(&mut c, ConnId(4), 4);
+    c.handle(ConnId(4), hello("dave", None), at(60_002));
+    let session = match &frames(&mut c, ConnId(4), at(60_002))[0] {
+        ServerMsg::Welcome { session, .. } => session.clone(),
+        other => panic!("{other:?}"),
+    };
+    c.disconnect(ConnId(4), Gone::Abrupt, at(60_003));
+    connect(&mut c, ConnId(5), 4);
+    let mut h = hello("dave", None);
+    if let ClientMsg::Hello { resume, .. } = &mut h {
+        *resume = Some(crate::protocol::Resume {
+            session: Some(session),
+            rooms: vec![],
+            since: None,
+        });
+    }
+    c.handle(ConnId(5), h, at(60_004));
+    assert!(welcomed(&frames(&mut c, ConnId(5), at(60_004))));
+    in_step(&c, "a resume");
+    // The accounts file read at start-up replaces what was registered.
+    let mut accounts = c.accounts.map.clone();
+    accounts.remove("alice");
+    accounts.insert(
+        "Erin".into(),
+        Account {
+            hash: "x".into(),
+            since: 0,
+            dms_from: 0,
+        },
+    );
+    c.set_accounts(accounts);
+    in_step(&c, "set_accounts");
+}
+
+#[test]
+fn a_guesser_is_locked_out_of_the_name_but_the_owner_elsewhere_is_not() {
+    let mut c = core();
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
+    frames(&mut c, ConnId(1), at(0));
+    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    frames(&mut c, ConnId(1), at(0));
+    connect(&mut c, ConnId(2), 66);
+    let mut t = 1_000;
+    // The guesser keeps going, one guess per lockout window.
+    for round in 0..8 {
+        c.handle(ConnId(2), hello("alice", Some("guess guess")), at(t));
+        let f = frames(&mut c, ConnId(2), at(t));
+        assert_eq!(code(&f), Some(ErrorCode::BadPassword), "round {round}");
+        if round + 1 >= PAIR_FREE {
+            // Locked out: not even the right password is checked.
+            c.handle(ConnId(2), hello("alice", Some("correct horse")), at(t + 1));
+            let f = frames(&mut c, ConnId(2), at(t + 1));
+            assert!(
+                matches!(&f[0], ServerMsg::Error { code: ErrorCode::TooManyAttempts, message, .. }
+                    if message.contains("from your address")),
+                "round {round}: {f:?}"
+            );
+        }
+        // Meanwhile the owner, from another address, is never delayed.
+        let owner = ConnId(100 + round as u64);
+        connect(&mut c, owner, 1);
+        c.handle(owner, hello("alice", Some("correct horse")), at(t + 2));
+        assert!(welcomed(&frames(&mut c, owner, at(t + 2))), "round {round}");
+        c.handle(owner, ClientMsg::Logout, at(t + 2));
+        frames(&mut c, owner, at(t + 2));
+        t += 10 * 60 * 1000; // past the longest lockout
+    }
+}
+
+#[test]
+fn the_per_name_cap_stops_guessing_from_many_addresses() {
+    let mut c = core();
+    connect(&mut c, ConnId(1), 1);
+    c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
+    frames(&mut c, ConnId(1), at(0));
+    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    frames(&mut c, ConnId(1), at(0));
+    let guess = |c: &mut Core, n: u32| {
+        let conn = ConnId(1_000 + n as u64);
+        c.accept(
+            conn,
+            IpAddr::from([10, 1, (n / 250) as u8, (n % 250) as u8]),
+            at(0),
+        );
+        c.handle(conn, hello("alice", Some("guess guess")), at(1));
+        frames(c, conn, at(1))
+    };
+    for n in 0..NAME_FREE - 1 {
+        assert_eq!(code(&guess(&mut c, n)), Some(ErrorCode::BadPassword), "{n}");
+    }
+    // Below the cap the owner logs in as ever.
+    connect(&mut c, ConnId(2), 1);
+    c.handle(ConnId(2), hello("alice", Some("correct horse")), at(2));
+    assert!(welcomed(&frames(&mut c, ConnId(2), at(2))));
+    c.handle(ConnId(2), ClientMsg::Logout, at(2));
+    frames(&mut c, ConnId(2), at(2));
+    // The cap's failure locks the name for everyone, for a while.
+    assert_eq!(
+        code(&guess(&mut c, NAME_FREE)),
+        Some(ErrorCode::BadPassword)
+    );
+    connect(&mut c, ConnId(3), 1);
+    c.handle(ConnId(3), hello("alice", Some("correct horse")), at(3));
+    let f = frames(&mut c, ConnId(3), at(3));
+    assert!(
+        matches!(&f[0], ServerMsg::Error { code: ErrorCode::TooManyAttempts, message, .. }
+            if message.contains("many addresses")),
+        "{f:?}"
+    );
+    c.handle(ConnId(3), hello("alice", Some("correct horse")), at(1_001));
+    assert!(welcomed(&frames(&mut c, ConnId(3), at(1_001))));
 }
