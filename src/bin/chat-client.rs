@@ -1,6 +1,7 @@
 //! `chat-client`: parse arguments, run the client, map the outcome to an exit
 //! status (0 ok, 1 connection or login error, 2 usage error or script `/wait`
-//! timeout). Everything else lives in `chat::client`.
+//! timeout, 101 a panic in any of its threads, reported on stderr).
+//! Everything else lives in `chat::client`.
 
 use chat::client::{self, Options};
 use std::process::ExitCode;
@@ -35,7 +36,8 @@ usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json
   -h, --help        show this help
 
 Interactive when stdin and stdout are terminals (type /help for commands);
-otherwise reads one command per line from stdin (scripts: /sleep, /wait).";
+otherwise reads one command per line from stdin (scripts: /sleep, /wait, and
+/wait-from NAME TEXT or /wait-event KIND NAME, which others' text cannot forge).";
 
 fn parse_args() -> Result<Option<Options>, lexopt::Error> {
     use lexopt::prelude::*;

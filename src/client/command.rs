@@ -50,8 +50,9 @@ pub enum Command {
     /// Make an already joined room the current one.
     Switch(String),
     Sleep(Duration),
+    /// Scripts: block until `what` is printed (`/wait`, `/wait-from`, `/wait-event`).
     Wait {
-        text: String,
+        what: super::wait::WaitFor,
         timeout: Duration,
     },
     /// Plain text for the current room.
@@ -127,7 +128,9 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/reconnect", usage: "/reconnect", about: "after a lost connection: try to reconnect now", example: "/reconnect" },
     Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
     Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
-    Spec { name: "/wait", usage: "/wait TEXT [SECS]", about: "scripts: wait for an output line containing TEXT (default 10 s)", example: "/wait <bob> hi 5" },
+    Spec { name: "/wait", usage: "/wait TEXT [SECS]", about: "scripts: wait for an output line containing TEXT (default 10 s; anyone's message can contain it)", example: "/wait bob joined 5" },
+    Spec { name: "/wait-from", usage: super::wait::WAIT_FROM_USAGE, about: "scripts: wait for a message sent by NAME (in ROOM) containing TEXT; others' text cannot satisfy it", example: "/wait-from admin approve 30" },
+    Spec { name: "/wait-event", usage: super::wait::WAIT_EVENT_USAGE, about: "scripts: wait for that event (join bob #ROOM, offer bob, transfer 3 completed, ...)", example: "/wait-event offer bob" },
 ];
 
 /// The read-receipt rule, shown by `/help` (and copied to the README).
@@ -167,7 +170,7 @@ fn room_arg(arg: &str) -> Option<String> {
     (!r.is_empty()).then(|| r.to_string())
 }
 
-fn secs_arg(s: &str) -> Option<Duration> {
+pub(crate) fn secs_arg(s: &str) -> Option<Duration> {
     let v: f64 = s.parse().ok()?;
     if !v.is_finite() || !(0.0..=MAX_SECS).contains(&v) {
         return None;
@@ -317,10 +320,15 @@ impl FromStr for Command {
                     return Err(usage());
                 }
                 Ok(Command::Wait {
-                    text: text.to_string(),
+                    what: super::wait::WaitFor::Line(text.to_string()),
                     timeout,
                 })
             }
+            "/wait-from" => {
+                super::wait::parse_from(rest).map(|(what, timeout)| Command::Wait { what, timeout })
+            }
+            "/wait-event" => super::wait::parse_event(rest)
+                .map(|(what, timeout)| Command::Wait { what, timeout }),
             n => match super::transfer::command::parse(n, rest) {
                 Some(r) => r.map(Command::File),
                 None => Err(CommandError::Unknown(word.to_string())),
@@ -509,17 +517,18 @@ mod tests {
         );
         assert!(p("/sleep -1").is_err());
         assert!(p("/sleep soon").is_err());
+        use crate::client::wait::WaitFor;
         assert_eq!(
             p("/wait <bob> hi alice"),
             Ok(Command::Wait {
-                text: "<bob> hi alice".into(),
+                what: WaitFor::Line("<bob> hi alice".into()),
                 timeout: DEFAULT_WAIT
             })
         );
         assert_eq!(
             p("/wait bob joined 2.5"),
             Ok(Command::Wait {
-                text: "bob joined".into(),
+                what: WaitFor::Line("bob joined".into()),
                 timeout: Duration::from_millis(2500)
             })
         );
@@ -527,9 +536,25 @@ mod tests {
         assert_eq!(
             p("/wait 42"),
             Ok(Command::Wait {
-                text: "42".into(),
+                what: WaitFor::Line("42".into()),
                 timeout: DEFAULT_WAIT
             })
+        );
+        assert_eq!(
+            p("/wait-from admin approve 3"),
+            Ok(Command::Wait {
+                what: WaitFor::Message {
+                    from: "admin".into(),
+                    room: None,
+                    text: "approve".into()
+                },
+                timeout: Duration::from_secs(3)
+            })
+        );
+        assert!(p("/wait-event offer bob").is_ok());
+        assert_eq!(
+            p("/wait-from").unwrap_err().to_string(),
+            "usage: /wait-from NAME [#ROOM] [TEXT] [SECS]"
         );
         assert_eq!(
             p("/wait").unwrap_err().to_string(),

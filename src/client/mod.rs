@@ -20,8 +20,11 @@
 //! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.
 //! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
 //! - [`tls`]: the connection: plain TCP or rustls over the same mio socket; `--ca`, system roots.
+//! - [`text`]: others' text made safe to show (hidden characters escaped) and wrapped, pure.
+//! - [`term`]: the terminal's width.
 //! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
 //! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
+//! - [`wait`]: what a script's `/wait`, `/wait-from` and `/wait-event` wait for, pure.
 
 pub mod clock;
 pub mod command;
@@ -32,9 +35,12 @@ pub mod receipts;
 pub mod reconnect;
 pub mod render;
 pub mod state;
+pub mod term;
+pub mod text;
 pub mod tls;
 pub mod transfer;
 pub mod ui;
+pub mod wait;
 
 use state::ClientState;
 use std::fmt;
@@ -102,8 +108,8 @@ pub enum ClientError {
     Lost { detail: Option<String> },
     /// Reconnecting, the name was refused: someone else took it meanwhile.
     NameLost { name: String, message: String },
-    /// A script's `/wait` timed out.
-    WaitTimeout { text: String, secs: String },
+    /// A script's `/wait` timed out; `what` says what it waited for.
+    WaitTimeout { what: String, secs: String },
     /// The terminal or a local resource failed.
     Local(String),
     /// TLS could not be set up or failed (untrusted certificate, no TLS on the port).
@@ -121,12 +127,14 @@ impl ClientError {
         }
     }
 
-    /// The one line to print on stderr.
+    /// The one line to print on stderr. Texts from the server in it (a
+    /// refused login's message, say) are neutralised like chat text.
     pub fn report(&self) -> String {
-        match self {
+        let line = match self {
             ClientError::Lost { .. } => self.to_string(),
             _ => format!("error: {self}"),
-        }
+        };
+        text::clean(&line)
     }
 }
 
@@ -147,8 +155,8 @@ impl fmt::Display for ClientError {
                 f,
                 "cannot log in again as \"{name}\" after the lost connection ({message}); start again with another --name"
             ),
-            ClientError::WaitTimeout { text, secs } => {
-                write!(f, "timed out after {secs}s waiting for \"{text}\"")
+            ClientError::WaitTimeout { what, secs } => {
+                write!(f, "timed out after {secs}s waiting for {what}")
             }
             ClientError::Local(m) => f.write_str(m),
             ClientError::Tls(m) => f.write_str(m),
@@ -214,7 +222,33 @@ impl Shared {
 /// Run the client until the user quits, the script ends or the connection
 /// fails. Returns the process exit status for a normal end.
 pub fn run(opts: Options) -> Result<i32, ClientError> {
+    install_panic_hook();
     ui::run(opts)
+}
+
+/// Exit status after a panic in any thread of the client.
+pub const PANIC_EXIT: i32 = 101;
+
+/// Make a panic in any thread of the client end the process: the usual
+/// panic message, the terminal restored, one line saying the client stopped,
+/// and exit status [`PANIC_EXIT`]. Without it a panicking network thread
+/// would leave a client that looks alive but hears nothing.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // The terminal first, so the message is readable (not in raw mode).
+            output::restore_terminal();
+            default(info);
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("unnamed");
+            eprintln!(
+                "error: chat-client stopped: internal error in its {name} thread (a bug; please report it)"
+            );
+            std::process::exit(PANIC_EXIT);
+        }));
+    });
 }
 
 #[cfg(test)]
@@ -241,7 +275,7 @@ mod tests {
             "connection to the server lost"
         );
         let e = ClientError::WaitTimeout {
-            text: "x".into(),
+            what: "\"x\"".into(),
             secs: "10".into(),
         };
         assert_eq!(
@@ -249,6 +283,14 @@ mod tests {
             ("error: timed out after 10s waiting for \"x\"", 2)
         );
         assert_eq!(ClientError::Lost { detail: None }.exit_code(), 1);
+        // A hostile server's refusal cannot drive the terminal.
+        let e = ClientError::Login {
+            message: "\x1b]0;pwned\x07\x1b[2J\u{202e}x".into(),
+        };
+        assert_eq!(
+            e.report(),
+            "error: login refused: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}x"
+        );
         let e = ClientError::NameLost {
             name: "bob".into(),
             message: "taken".into(),

@@ -6,22 +6,52 @@
 //! connection error it restores the terminal mode and exits, since the main
 //! thread is stuck inside `readline`.
 //!
-//! [`Transcript`] (scripts and pipes) writes each line to stdout, flushed, and
-//! keeps it so `/wait TEXT` can scan what was printed, expect-style: each wait
-//! looks at the lines after the one that satisfied the previous wait.
+//! Before a line reaches a terminal it is cut to the terminal's width with
+//! indented continuations (`text::wrap`), so text padded to the width never
+//! starts a row at column 0.
+//!
+//! [`Transcript`] (scripts and pipes) writes each line to stdout, flushed
+//! (wrapped the same way only when stdout is a terminal), and keeps it with
+//! the event that printed it, so that `/wait TEXT` can scan the lines and
+//! `/wait-from` / `/wait-event` the events, expect-style: each wait looks at
+//! what was printed after whatever satisfied the previous wait. What it keeps
+//! is bounded (lines and bytes); the oldest is dropped first.
 
 use super::event::Event;
 use super::render::Renderer;
+use super::text::wrap;
+use super::wait::WaitFor;
 use super::ClientError;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Lines kept for `/wait` at most (the oldest are dropped beyond this).
 const MAX_TRANSCRIPT: usize = 100_000;
+/// Bytes of lines and events kept for `/wait` at most (roughly counted).
+const MAX_TRANSCRIPT_BYTES: usize = 64 << 20;
+
+/// `stty -g` of the terminal before rustyline touched it (terminal front end only).
+static SAVED_TTY: OnceLock<String> = OnceLock::new();
+
+/// Put the terminal back as it was before the prompt (raw mode off,
+/// bracketed paste off); nothing when the front end is not a terminal.
+pub fn restore_terminal() {
+    if let Some(saved) = SAVED_TTY.get() {
+        stty(&[saved]);
+        eprint!("\x1b[?2004l\r\n");
+    }
+}
+
+/// Columns to wrap to on the terminal (one less than its width, so a full
+/// row never leaves the cursor waiting to wrap).
+fn wrap_width() -> usize {
+    super::term::columns().saturating_sub(1)
+}
 
 /// Receives events from both threads.
 pub trait Sink: Send + Sync {
@@ -39,10 +69,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct TerminalSink {
     renderer: Mutex<Renderer>,
     lines: Mutex<Sender<String>>,
-    /// `stty -g` of the terminal before rustyline touched it.
-    saved_tty: Option<String>,
-    /// The last line printed is a transfer progress line (redrawn in place).
-    progress_shown: Mutex<bool>,
+    /// Rows of the transfer progress line just above the prompt (redrawn in
+    /// place), 0 when the last thing printed was something else.
+    progress_rows: Mutex<usize>,
 }
 
 impl TerminalSink {
@@ -64,11 +93,13 @@ impl TerminalSink {
         if let Err(e) = spawned {
             eprintln!("error: cannot start the output thread: {e}");
         }
+        if let Some(saved) = stty(&["-g"]) {
+            let _ = SAVED_TTY.set(saved);
+        }
         TerminalSink {
             renderer: Mutex::new(renderer),
             lines: Mutex::new(tx),
-            saved_tty: stty(&["-g"]),
-            progress_shown: Mutex::new(false),
+            progress_rows: Mutex::new(0),
         }
     }
 
@@ -101,36 +132,84 @@ impl Sink for TerminalSink {
             }
         }
         if !lines.is_empty() {
+            let width = wrap_width();
+            let rows: Vec<String> = lines.iter().flat_map(|l| wrap(l, width)).collect();
             // A progress line replaces the one just above the prompt (the
             // status line updates in place); anything else is printed below it.
             let progress = matches!(events, [Event::Progress { .. }]);
-            let mut shown = lock(&self.progress_shown);
-            let mut text = lines.join("\n");
-            if progress && *shown {
-                text = format!("\x1b[1A\x1b[2K{text}");
+            let mut shown = lock(&self.progress_rows);
+            let mut text = rows.join("\n");
+            if progress && *shown > 0 {
+                text = format!("\x1b[{}A\x1b[J{text}", *shown);
             }
-            *shown = progress;
+            *shown = if progress { rows.len() } else { 0 };
             // Fails only if the printer thread is gone; then there is nowhere to print.
             let _ = lock(&self.lines).send(text);
         }
     }
 
     fn fatal(&self, err: &ClientError) {
-        if let Some(saved) = &self.saved_tty {
+        // Raw mode and bracketed paste off, which rustyline turned on for the prompt.
+        if let Some(saved) = SAVED_TTY.get() {
             stty(&[saved]);
         }
-        // Also turn off bracketed paste, which rustyline enabled for the prompt.
         eprintln!("\x1b[?2004l\r\n{}", err.report());
         std::process::exit(err.exit_code());
+    }
+}
+
+/// One printed line, and the event it ends (the last line an event printed
+/// carries it; an event that printed nothing has an empty line).
+struct Entry {
+    line: String,
+    event: Option<Event>,
+}
+
+impl Entry {
+    /// Roughly the bytes it holds.
+    fn bytes(&self) -> usize {
+        let event = match &self.event {
+            Some(Event::Message { text, from, .. }) => text.len() + from.len(),
+            Some(_) => self.line.len(),
+            None => 0,
+        };
+        64 + self.line.len() + event
     }
 }
 
 struct Inner {
     renderer: Renderer,
     out: Box<dyn Write + Send>,
-    /// Printed lines not yet passed over by a `/wait`.
-    lines: Vec<String>,
+    /// Wrap what is written to `out` (it is a terminal).
+    wrap: bool,
+    /// Printed entries not yet passed over by a wait.
+    entries: VecDeque<Entry>,
+    /// Number of entries ever removed from the front (dropped or passed over).
+    first: u64,
+    bytes: usize,
     closed: Option<ClientError>,
+}
+
+impl Inner {
+    fn push(&mut self, entry: Entry) {
+        self.bytes += entry.bytes();
+        self.entries.push_back(entry);
+        while self.entries.len() > MAX_TRANSCRIPT || self.bytes > MAX_TRANSCRIPT_BYTES {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= old.bytes();
+            self.first += 1;
+        }
+    }
+
+    /// Pass over everything up to and including entry `i` (an index into `entries`).
+    fn consume_through(&mut self, i: usize) {
+        for old in self.entries.drain(..=i) {
+            self.bytes -= old.bytes();
+        }
+        self.first += i as u64 + 1;
+    }
 }
 
 /// Plain output for scripts, with the memory `/wait` needs.
@@ -145,11 +224,21 @@ impl Transcript {
             inner: Mutex::new(Inner {
                 renderer,
                 out,
-                lines: Vec::new(),
+                wrap: false,
+                entries: VecDeque::new(),
+                first: 0,
+                bytes: 0,
                 closed: None,
             }),
             cv: Condvar::new(),
         }
+    }
+
+    /// Wrap lines to the terminal's width as they are written (for a stdout
+    /// that is a terminal); what `/wait` sees is unchanged.
+    pub fn wrapping(self, on: bool) -> Transcript {
+        lock(&self.inner).wrap = on;
+        self
     }
 
     /// The fatal error, once the connection has failed.
@@ -157,27 +246,34 @@ impl Transcript {
         lock(&self.inner).closed.clone()
     }
 
-    /// Wait until a line containing `text` has been printed (after the line
-    /// that satisfied the previous wait). Errors: timeout, or the connection failed.
-    pub fn wait_for(&self, text: &str, timeout: Duration) -> Result<(), ClientError> {
+    /// Wait until `what` has been printed (after what satisfied the previous
+    /// wait). Errors: timeout, or the connection failed.
+    pub fn wait_for(&self, what: &WaitFor, timeout: Duration) -> Result<(), ClientError> {
         let deadline = Instant::now() + timeout;
         let mut g = lock(&self.inner);
-        let mut scanned = 0;
+        // Absolute index of the first entry not looked at yet.
+        let mut next = g.first;
         loop {
-            // (Old lines may have been dropped meanwhile; never index past the end.)
-            scanned = scanned.min(g.lines.len());
-            if let Some(i) = g.lines[scanned..].iter().position(|l| l.contains(text)) {
-                g.lines.drain(..=scanned + i);
+            let start = usize::try_from(next.saturating_sub(g.first)).unwrap_or(usize::MAX);
+            let found = g
+                .entries
+                .iter()
+                .enumerate()
+                .skip(start)
+                .find(|(_, e)| what.matches(&e.line, e.event.as_ref()))
+                .map(|(i, _)| i);
+            if let Some(i) = found {
+                g.consume_through(i);
                 return Ok(());
             }
-            scanned = g.lines.len();
+            next = g.first + g.entries.len() as u64;
             if let Some(e) = &g.closed {
                 return Err(e.clone());
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(ClientError::WaitTimeout {
-                    text: text.to_string(),
+                    what: what.to_string(),
                     secs: timeout.as_secs_f64().to_string(),
                 });
             }
@@ -213,18 +309,30 @@ impl Sink for Transcript {
         {
             let mut g = lock(&self.inner);
             let inner = &mut *g;
+            let width = inner.wrap.then(wrap_width);
             for ev in events {
-                for line in inner.renderer.render(ev) {
+                let mut lines = inner.renderer.render(ev);
+                if lines.is_empty() {
+                    lines.push(String::new());
+                }
+                let last = lines.len() - 1;
+                for (i, line) in lines.into_iter().enumerate() {
                     // A closed stdout must not stop the client; the line still counts for /wait.
-                    let _ = writeln!(inner.out, "{line}");
-                    inner.lines.push(line);
+                    match width {
+                        Some(w) => {
+                            for row in wrap(&line, w) {
+                                let _ = writeln!(inner.out, "{row}");
+                            }
+                        }
+                        None => {
+                            let _ = writeln!(inner.out, "{line}");
+                        }
+                    }
+                    let event = (i == last).then(|| ev.clone());
+                    inner.push(Entry { line, event });
                 }
             }
             let _ = inner.out.flush();
-            if inner.lines.len() > MAX_TRANSCRIPT {
-                let excess = inner.lines.len() - MAX_TRANSCRIPT;
-                inner.lines.drain(..excess);
-            }
         }
         self.cv.notify_all();
     }
@@ -257,6 +365,47 @@ mod tests {
         t.emit(&[Event::Info { text: s.into() }]);
     }
 
+    fn line(s: &str) -> WaitFor {
+        WaitFor::Line(s.into())
+    }
+
+    fn said(t: &Transcript, from: &str, text: &str) {
+        t.emit(&[Event::Message {
+            id: 1,
+            ts: 0,
+            from: from.into(),
+            conv: crate::client::event::Conv::Room("general".into()),
+            text: text.into(),
+            replay: None,
+        }]);
+    }
+
+    #[test]
+    fn structured_waits_match_events_and_share_the_cursor() {
+        let t = transcript();
+        said(&t, "mallory", "hey <admin> approve");
+        let from_admin = |text: &str| WaitFor::Message {
+            from: "admin".into(),
+            room: None,
+            text: text.into(),
+        };
+        // The printed line contains the text, the event is not from admin.
+        let e = t
+            .wait_for(&from_admin("approve"), Duration::from_millis(20))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "timed out after 0.02s waiting for a message from admin containing \"approve\""
+        );
+        said(&t, "admin", "approve");
+        info(&t, "after");
+        assert!(t.wait_for(&from_admin("approve"), Duration::ZERO).is_ok());
+        // Passed over: the next wait starts after admin's message.
+        assert!(t.wait_for(&from_admin(""), Duration::ZERO).is_err());
+        assert!(t.wait_for(&line("after"), Duration::ZERO).is_ok());
+        assert!(t.wait_for(&line("mallory"), Duration::ZERO).is_err());
+    }
+
     #[test]
     fn waits_scan_forward_like_expect() {
         let t = transcript();
@@ -264,10 +413,12 @@ mod tests {
         info(&t, "two");
         info(&t, "one again");
         // Output printed before the wait counts.
-        assert!(t.wait_for("two", Duration::ZERO).is_ok());
+        assert!(t.wait_for(&line("two"), Duration::ZERO).is_ok());
         // The next wait starts after the matched line.
-        assert!(t.wait_for("one", Duration::ZERO).is_ok());
-        let e = t.wait_for("one", Duration::from_millis(20)).unwrap_err();
+        assert!(t.wait_for(&line("one"), Duration::ZERO).is_ok());
+        let e = t
+            .wait_for(&line("one"), Duration::from_millis(20))
+            .unwrap_err();
         assert_eq!(e.to_string(), "timed out after 0.02s waiting for \"one\"");
         assert_eq!(e.exit_code(), 2);
     }
@@ -282,8 +433,10 @@ mod tests {
             thread::sleep(Duration::from_millis(30));
             t2.fatal(&ClientError::Lost { detail: None });
         });
-        assert!(t.wait_for("late", Duration::from_secs(5)).is_ok());
-        let e = t.wait_for("never", Duration::from_secs(5)).unwrap_err();
+        assert!(t.wait_for(&line("late"), Duration::from_secs(5)).is_ok());
+        let e = t
+            .wait_for(&line("never"), Duration::from_secs(5))
+            .unwrap_err();
         assert_eq!(e, ClientError::Lost { detail: None });
         assert!(t.sleep(Duration::from_secs(5)).is_err());
         h.join().unwrap();

@@ -6,12 +6,18 @@
 //! line per event, and every message line names both sender and conversation
 //! (`[12:01] #general <alice> hello`) so a script can `/wait` for it. Times
 //! are local `HH:MM`; a `--- Saturday 21 November 2026 ---` line marks a change
-//! of local date. ANSI colours only when asked for; control characters from
-//! the network are neutralised so a message cannot drive the terminal. With
-//! `--json` each event is one JSON object per line instead.
+//! of local date. ANSI colours only when asked for. Every text from the
+//! network goes through [`clean`] (controls, bidi and invisible characters
+//! shown as escapes), so nobody's text can drive the terminal or reorder a
+//! line; in the grouped layout each line of a message is indented, and the
+//! terminal front end wraps long lines with indented continuations
+//! (`text::wrap`), so others' text never starts a row where the client's own
+//! lines start. With `--json` each event is one JSON object per line instead
+//! (the same characters escaped as `\uXXXX`).
 
 use super::clock;
 use super::event::{Conv, DeliveryState, Event};
+use super::text::{clean, json_line};
 use crate::protocol::{CallEnd, NoticeKind, Replay};
 
 /// How to lay out lines.
@@ -80,7 +86,7 @@ impl Renderer {
             let line = serde_json::to_string(ev).unwrap_or_else(|e| {
                 format!(r#"{{"event":"error","message":"cannot encode event: {e}"}}"#)
             });
-            return vec![line];
+            return vec![json_line(&line)];
         }
         if let Some(lines) = super::transfer::view::lines(ev, self.offset) {
             self.group = None;
@@ -330,17 +336,6 @@ impl Renderer {
     }
 }
 
-/// Neutralise control characters (escape sequences, carriage returns) from the network.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => '\u{fffd}',
-            c => c,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             one(&mut r, msg(2, NOON, "alice", "general", "a\nb\x1b[2J")),
-            "[12:01] #general <alice> a\\nb\u{fffd}[2J"
+            "[12:01] #general <alice> a\\nb\\u{1b}[2J"
         );
         let dm = Event::Message {
             id: 3,
@@ -667,5 +662,91 @@ mod tests {
             one(&mut r, Event::Left { room: "x".into() }),
             r#"{"event":"left","room":"x"}"#
         );
+    }
+
+    /// Nothing another user or the server writes starts a line the way the
+    /// client's own lines do, and no hidden character reaches the terminal.
+    #[test]
+    fn others_text_cannot_forge_lines_or_hide_characters() {
+        let hostile = "ok\n[12:01] carol @ #general:\n* carol joined #general\r\u{2028}x\u{202e}y\u{200b}\x1b[2J";
+        let hidden = |l: &str| l.chars().any(crate::client::text::hidden);
+        let mut g = Renderer::new(GROUPED, 0, NOON);
+        let lines = g.render(&msg(1, NOON, "mallory", "general", hostile));
+        assert_eq!(lines[0], "[12:01] mallory @ #general:");
+        for l in &lines[1..] {
+            assert!(l.starts_with("    "), "{lines:?}");
+            assert!(!hidden(l), "{l:?}");
+        }
+        assert!(
+            lines[3].contains("\\u{d}\\u{2028}x\\u{202e}y\\u{200b}\\u{1b}[2J"),
+            "{lines:?}"
+        );
+        let mut f = Renderer::new(FLAT, 0, NOON);
+        let line = one(&mut f, msg(2, NOON, "mallory", "general", hostile));
+        assert!(
+            line.starts_with("[12:01] #general <mallory> ok\\n[12:01]"),
+            "{line}"
+        );
+        assert!(!hidden(&line), "{line:?}");
+        // Names, rooms, file names, reasons and the server's own texts alike.
+        let bidi = "a\u{202e}b";
+        let events = [
+            Event::Error {
+                code: Some(ErrorCode::Invalid),
+                message: format!("\x1b]0;pwned\x07{bidi}"),
+            },
+            Event::Bye {
+                reason: bidi.into(),
+            },
+            Event::Notice {
+                kind: NoticeKind::Join,
+                user: bidi.into(),
+                room: Some(bidi.into()),
+                status: None,
+                text: format!("{bidi} joined"),
+            },
+            Event::Joined {
+                room: bidi.into(),
+                members: vec![bidi.into()],
+                created: false,
+            },
+            Event::Typing {
+                from: bidi.into(),
+                conv: Conv::Room(bidi.into()),
+                active: true,
+                expired: false,
+            },
+            Event::Transfer(crate::client::transfer::view::TransferEvent {
+                id: 1,
+                state: crate::protocol::files::TransferState::Failed,
+                direction: crate::client::transfer::view::Direction::Receive,
+                peer: Some(bidi.into()),
+                name: bidi.into(),
+                size: 1,
+                done: 0,
+                by: None,
+                reason: Some(format!("{bidi}\n* fake")),
+                path: None,
+            }),
+        ];
+        for e in &events {
+            for l in f.render(e) {
+                assert!(!hidden(&l), "{e:?}: {l:?}");
+                assert!(l.contains("a\\u{202e}b"), "{e:?}: {l:?}");
+            }
+        }
+        let mut j = Renderer::new(
+            Style {
+                color: false,
+                grouped: false,
+                json: true,
+            },
+            0,
+            NOON,
+        );
+        let line = one(&mut j, msg(3, NOON, "mallory", "general", hostile));
+        assert!(!hidden(&line), "{line:?}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["text"], hostile);
     }
 }

@@ -9,9 +9,12 @@
 //!
 //! *Scripted* (otherwise): stdin lines run in order, events print one per line
 //! (no prompt, no colours), `/sleep SECS` pauses and `/wait TEXT [SECS]` blocks
-//! until a printed line contains TEXT (exit status 2 on timeout). At the end of
-//! input the client waits (bounded, reconnecting if need be) for every sent
-//! message to be acknowledged, logs out and exits 0.
+//! until a printed line contains TEXT, `/wait-from` and `/wait-event` until a
+//! matching event (see `wait`; exit status 2 on timeout). At the end of input
+//! (or `/quit`) the client waits (bounded, reconnecting if need be) for every
+//! sent message to be acknowledged and for the transfers it started or
+//! accepted to end (offers it never accepted do not count), logs out and
+//! exits 0.
 //!
 //! A lost connection does not stop either front end: the network thread
 //! reconnects by itself, and what is typed meanwhile is sent after it.
@@ -201,7 +204,7 @@ impl Completer for ChatHelper {
             .into_iter()
             .map(|w| Pair {
                 replacement: format!("{w} "),
-                display: w,
+                display: super::text::clean(&w),
             })
             .collect();
         Ok((start, pairs))
@@ -284,7 +287,7 @@ fn run_terminal(opts: &Options, offset: i64) -> Result<i32, ClientError> {
 
     let result = loop {
         let prompt = match session.shared.lock().current() {
-            Some(r) => format!("#{r}> "),
+            Some(r) => format!("#{}> ", super::text::clean(r)),
             None => "> ".to_string(),
         };
         let line = match rl.readline(&prompt) {
@@ -356,7 +359,9 @@ fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
         json: opts.json,
     };
     let renderer = Renderer::new(style, offset, clock::now_ms());
-    let transcript = Arc::new(Transcript::new(renderer, Box::new(io::stdout())));
+    let transcript = Arc::new(
+        Transcript::new(renderer, Box::new(io::stdout())).wrapping(io::stdout().is_terminal()),
+    );
     let session = Session::start(opts, transcript.clone())?;
     let lines = stdin_lines();
     let result = loop {
@@ -383,7 +388,7 @@ fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
             }
             Ok(Command::Quit) => break Ok(()),
             Ok(Command::Sleep(d)) => transcript.sleep(d),
-            Ok(Command::Wait { text, timeout }) => transcript.wait_for(&text, timeout),
+            Ok(Command::Wait { what, timeout }) => transcript.wait_for(&what, timeout),
             Ok(cmd) => {
                 session.execute(cmd);
                 Ok(())
@@ -406,7 +411,8 @@ fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
                     ACK_WAIT.as_secs()
                 );
             }
-            // Scripts end only once every transfer has ended.
+            // Scripts end only once the transfers this client started or
+            // accepted have ended (an unanswered offer to it does not count).
             let ended =
                 |_: &ClientState| session.shared.files.busy() == 0 || transcript.closed().is_some();
             while !session.shared.wait_until(Duration::from_secs(60), ended) {}

@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod fast;
+pub mod filename;
 pub mod files;
 pub mod lengths;
 pub mod message;

@@ -15,6 +15,7 @@
 
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod tmux;
 
 /// Every client frame type (`ClientMsg`'s tags), for the docs check and the fuzzer.

@@ -39,13 +39,15 @@ pub fn hash_path(path: &Path) -> io::Result<(u64, String)> {
     Ok((n, crate::protocol::files::hex(&h.finalize())))
 }
 
-/// `dir/stem-N.ext` for the Nth alternative to `name`.
+/// `stem-N.ext` for the Nth alternative to `name`: `-N` goes before the
+/// first dot after the first character (so `.x` becomes `.x-1`). Counted in
+/// characters, never bytes: `é.txt` becomes `é-1.txt`.
 pub fn numbered(name: &str, n: u32) -> String {
     if n == 0 {
         return name.to_string();
     }
-    match name[1.min(name.len())..].find('.') {
-        Some(i) => format!("{}-{n}{}", &name[..i + 1], &name[i + 1..]),
+    match name.char_indices().skip(1).find(|&(_, c)| c == '.') {
+        Some((i, _)) => format!("{}-{n}{}", &name[..i], &name[i..]),
         None => format!("{name}-{n}"),
     }
 }
@@ -89,6 +91,22 @@ mod tests {
         assert_eq!(numbered("a.tar.gz", 1), "a-1.tar.gz");
         assert_eq!(numbered("README", 1), "README-1");
         assert_eq!(numbered(".x", 1), ".x-1");
+        // Multi-byte first characters (this panicked: a byte index inside "é").
+        assert_eq!(numbered("é.txt", 1), "é-1.txt");
+        assert_eq!(numbered("日本.txt", 2), "日本-2.txt");
+        assert_eq!(numbered("é", 1), "é-1");
+        assert_eq!(numbered("", 1), "-1");
+    }
+
+    #[test]
+    fn publish_a_non_ascii_name_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("é.txt");
+        for (i, want) in ["é.txt", "é-1.txt"].iter().enumerate() {
+            let part = d.path().join("é.txt.part");
+            fs::write(&part, [i as u8]).unwrap();
+            assert_eq!(publish(&part, &target).unwrap(), d.path().join(want));
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ struct Xfer {
     saved: Option<PathBuf>,
     mark: Option<(Instant, u64)>,
     rate: f64,
+    /// This client accepted it (receiving): a script waits for it to end.
+    accepted: bool,
 }
 
 impl Xfer {
@@ -69,6 +71,15 @@ impl Xfer {
 
     fn is_final(&self) -> bool {
         self.state.is_some_and(|s| s.is_final())
+    }
+
+    /// Whether this client is an end of it by its own choice: it offered the
+    /// file (knows its path) or accepted it. An offer it never answered is not.
+    fn ours(&self) -> bool {
+        match self.dir {
+            Some(Direction::Send) => self.src.is_some(),
+            _ => self.accepted,
+        }
     }
 }
 
@@ -115,10 +126,14 @@ impl Files {
         t.auto_accept = auto_accept;
     }
 
-    /// Transfers not yet ended, plus offers being prepared or unanswered.
+    /// What a script waits for at its end: offers and downloads it asked
+    /// for and the server has not answered yet, and transfers it started or
+    /// accepted that have not ended. Offers made to it that it never accepted
+    /// do not count: someone else's offer cannot keep a script running.
     pub fn busy(&self) -> usize {
         let t = self.lock();
-        t.hashing + t.asked.len() + t.xfers.values().filter(|x| !x.is_final()).count()
+        let live = t.xfers.values().filter(|x| !x.is_final() && x.ours());
+        t.hashing + t.asked.len() + live.count()
     }
 
     /// `/send` (to a user) or `/upload` (`to` = None): hash on a helper thread, then offer.
@@ -271,7 +286,7 @@ impl Files {
         let moving: Vec<u64> = t
             .xfers
             .values()
-            .filter(|x| x.state == Some(TransferState::InProgress) && x.done < x.size)
+            .filter(|x| x.state == Some(TransferState::InProgress) && x.done < x.size && x.ours())
             .map(|x| x.id)
             .collect();
         if !due || moving.is_empty() {
@@ -291,7 +306,7 @@ impl Files {
         let moving = t
             .xfers
             .values()
-            .any(|x| x.state == Some(TransferState::InProgress));
+            .any(|x| x.state == Some(TransferState::InProgress) && x.ours());
         moving.then(|| {
             t.last_progress
                 .map_or_else(Instant::now, |l| l + PROGRESS_EVERY)
@@ -305,7 +320,7 @@ impl Files {
             ServerMsg::FileChunk { id, offset, data } => Some(t.chunk(*id, *offset, data)),
             ServerMsg::FileCredit { id, bytes } => {
                 if let Some(x) = t.xfers.get_mut(id) {
-                    x.credit += bytes;
+                    x.credit = x.credit.saturating_add(*bytes);
                 }
                 Some((Vec::new(), Vec::new()))
             }

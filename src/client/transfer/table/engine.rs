@@ -7,6 +7,7 @@ use super::super::view::Direction;
 use super::super::WINDOW;
 use super::{no_such, state_of, Asked, Out, Table, Xfer, B64};
 use crate::client::event::Event;
+use crate::protocol::filename::{self, NameError, PART_SUFFIX};
 use crate::protocol::files::{hex, Role, TransferState, MAX_CHUNK};
 use crate::protocol::{ClientMsg, ServerMsg};
 use base64::Engine;
@@ -35,12 +36,16 @@ impl Table {
         ) {
             return Err(format!("transfer {id} is {state}; nothing to accept"));
         }
+        // The offered name becomes part of a path only once it passed the
+        // shared rule: one plain component, nothing a file system refuses.
+        let named = |d: &Path| -> Result<PathBuf, String> {
+            filename::check(&x.name).map_err(|e| unsafe_name(id, &e))?;
+            Ok(d.join(&x.name))
+        };
         let target = match path {
-            Some(p) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
-                p.join(&x.name)
-            }
+            Some(p) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => named(&p)?,
             Some(p) => p,
-            None => dir.join(&x.name),
+            None => named(&dir)?,
         };
         if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
@@ -65,6 +70,7 @@ impl Table {
         x.dest = Some(target);
         x.part = Some(part);
         x.file = Some(file);
+        x.accepted = true;
         x.hasher = Some(hasher);
         x.done = have;
         x.credit = WINDOW;
@@ -161,6 +167,17 @@ impl Table {
         if before == Some(state) && state != TransferState::Resuming {
             return (frames, events); // nothing new to show
         }
+        if !sending && state == TransferState::Pending {
+            if let Err(e) = filename::check(&x.name) {
+                // Never accepted, by `--auto-accept` or by hand: say so and decline.
+                let from = x.peer.as_deref().unwrap_or("the store");
+                events.push(Event::local_error(format!(
+                    "transfer {id}: declined the file {from} offers: {e} (see docs/PROTOCOL.md, \"Files\")"
+                )));
+                frames.push(ClientMsg::FileReject { id });
+                return (frames, events);
+            }
+        }
         if state == TransferState::Failed && reason.is_none() {
             reason = Some("no reason given".into());
         }
@@ -205,6 +222,10 @@ impl Table {
             Ok(b) => b,
             Err(e) => return self.fail(id, format!("a chunk was not valid base64 ({e})")),
         };
+        if bytes.len() as u64 > x.size.saturating_sub(x.done) {
+            let reason = format!("more data than the {} bytes offered", x.size);
+            return self.fail(id, reason);
+        }
         if let Err(e) = file.write_all_at(&bytes, offset) {
             return self.fail(id, format!("cannot write the file: {e}"));
         }
@@ -221,7 +242,7 @@ impl Table {
             return (Vec::new(), Vec::new());
         };
         if x.state == Some(TransferState::InProgress) {
-            x.credit += n;
+            x.credit = x.credit.saturating_add(n);
             return (vec![ClientMsg::FileCredit { id, bytes: n }], Vec::new());
         }
         (Vec::new(), Vec::new())
@@ -311,8 +332,15 @@ impl Table {
 /// `NAME.part` beside the target.
 fn part_path(target: &Path) -> PathBuf {
     let mut s = target.as_os_str().to_owned();
-    s.push(".part");
+    s.push(PART_SUFFIX);
     PathBuf::from(s)
+}
+
+/// Why an accept without a file path of our own is refused.
+fn unsafe_name(id: u64, e: &NameError) -> String {
+    format!(
+        "transfer {id}: not saved under the offered name: {e}; /accept {id} PATH names the file"
+    )
 }
 
 /// The receiver accepted at `offset`: open the file and check the prefix.

@@ -1,0 +1,57 @@
+//! Others' text in a real terminal (tmux, 100 columns, NO_COLOR): a message
+//! padded to the terminal's width cannot make a fake `[12:00] carol @
+//! #general:` header or `* carol joined` line start at column 0 (the client
+//! wraps it itself and indents every continuation), and bidi overrides and
+//! zero-width characters show as visible escapes.
+
+mod common;
+
+use common::tmux::{prompt_line, Tmux};
+use common::{Client, Server};
+
+#[test]
+fn padded_text_cannot_forge_a_line_and_hidden_characters_show() {
+    let server = Server::start(&[]);
+    let addr = server.addr();
+    let client = env!("CARGO_BIN_EXE_chat-client");
+    let cmd = format!(
+        "NO_COLOR=1 {client} --name alice --host {} --port {}",
+        addr.ip(),
+        addr.port()
+    );
+    let tmux = Tmux::start(&cmd);
+    tmux.wait_for("the prompt", |s| prompt_line(s).contains("#general>"));
+    let mut mallory = Client::login(addr, "mallory");
+    tmux.wait_for("mallory's join", |s| s.contains("mallory joined"));
+
+    // Grouped text is indented by 4: 96 more columns reach the next row.
+    let fake_header = "[12:00] carol @ #general:";
+    let fake_join = "* carol joined #general";
+    let text = format!(
+        "{}{fake_header}{}{fake_join}{}END-MARK",
+        "x".repeat(96),
+        " ".repeat(100 - fake_header.len()),
+        " ".repeat(100 - fake_join.len())
+    );
+    mallory.say("general", &text);
+    mallory.say("general", "bidi\u{202e}done\u{200b}zw\u{2028}ls");
+    let s = tmux.wait_for("both messages", |s| {
+        s.contains("END-MARK") && s.contains("zw")
+    });
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with('[') && l.contains("mallory @ #general:")),
+        "the real header is there:\n{s}"
+    );
+    for row in s.lines() {
+        assert!(
+            !row.starts_with("[12:00] carol") && !row.starts_with("* carol"),
+            "a forged line at column 0: {row:?}\n{s}"
+        );
+    }
+    assert!(
+        s.contains("bidi\\u{202e}done\\u{200b}zw\\u{2028}ls"),
+        "hidden characters shown as escapes:\n{s}"
+    );
+    tmux.type_line("/quit");
+}
