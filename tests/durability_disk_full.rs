@@ -8,7 +8,9 @@
 //! each gets either an `ack` or an `error{code:"store_failed", re:"room_msg", cid}`, until six
 //! have failed (a short one may still fit in what is left of the log's last page, and be
 //! acknowledged: that is fine), then private messages until one gets `store_failed` with
-//! `re:"private_msg"`. Bob, a member of the room and the private messages' addressee, must get
+//! `re:"private_msg"`. Alice and Bob log in with passwords (registering their names while the
+//! disk has room: the accounts file is tiny), so their private conversation is theirs to read
+//! back after the restart. Bob, a member of the room and the private messages' addressee, must get
 //! exactly the acknowledged ones and none of the failed ones. Then the filler is deleted: everything sent afterwards is acknowledged
 //! again (the server retries with later batches; a failed message re-sent with its `cid` is
 //! stored, not taken for a duplicate). Finally the server is killed and restarted on the same
@@ -22,7 +24,7 @@
 
 mod common;
 
-use chat::protocol::{ClientMsg, ErrorCode, Replay, ServerMsg};
+use chat::protocol::{ClientMsg, ErrorCode, Replay, Secret, ServerMsg, PROTOCOL_VERSION};
 use common::{Client, Server};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -256,6 +258,35 @@ fn live_dms(frames: &[ServerMsg]) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Passwords of the registered users (only a registered name's private messages are read back
+/// after a restart, which ends every session).
+const ALICE_PASSWORD: &str = "alice's password";
+const BOB_PASSWORD: &str = "bob's password";
+
+/// Log in as `name` with `password` (registering the name on first use; every later login
+/// must give the same one): a `hello` with the password, then the welcome and `#general`.
+fn login_registered(addr: std::net::SocketAddr, name: &str, password: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.name = name.into();
+    c.send(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: Some(Secret::from(password)),
+    });
+    match c.recv_what("welcome") {
+        ServerMsg::Welcome { name: n, .. } => assert_eq!(n, name, "welcome names someone else"),
+        other => panic!("[{name}] login with a password: expected welcome, got {other:?}"),
+    }
+    match c.recv_what("joined after welcome") {
+        ServerMsg::Joined { room, .. } => assert_eq!(room, "general", "joined another room"),
+        other => panic!("[{name}] login: expected joined, got {other:?}"),
+    }
+    c
+}
+
 /// `history` of a room or of the conversation with a peer, every page; `(id, text)` oldest
 /// first.
 fn history(c: &mut Client, room: Option<&str>, peer: Option<&str>) -> Vec<(u64, String)> {
@@ -316,8 +347,9 @@ fn a_full_disk_refuses_messages_without_acking_them_and_the_server_recovers() {
     let mut server = Server::start_in(&data, &["--msg-rate", "0"]);
     let addr = server.addr();
 
-    let mut alice = Client::login(addr, "alice");
-    let mut bob = Client::login(addr, "bob");
+    // Registered now, while the disk has room.
+    let mut alice = login_registered(addr, "alice", ALICE_PASSWORD);
+    let mut bob = login_registered(addr, "bob", BOB_PASSWORD);
     let mut carol = Client::login_to(addr, "carol", "lobby");
     alice.expect_notice(chat::protocol::NoticeKind::Join, "bob", Some("general"));
 
@@ -510,7 +542,7 @@ fn a_full_disk_refuses_messages_without_acking_them_and_the_server_recovers() {
     // 5. Restart on the same directory: the log holds exactly what was acknowledged.
     drop((alice, bob, carol));
     server.restart();
-    let mut alice = Client::login(addr, "alice");
+    let mut alice = login_registered(addr, "alice", ALICE_PASSWORD);
     let got = history(&mut alice, Some("general"), None);
     let mut want: Vec<(u64, String)> = acked.values().cloned().collect();
     want.sort();

@@ -18,12 +18,31 @@ use std::process::Command;
 const FAST_MS: u64 = 100;
 /// ... and for one that stays away until it is told `/reconnect`.
 const SLOW_MS: u64 = 60_000;
+/// Passwords for the users that register their names.
+const ALICE_PASSWORD: &str = "alice's password";
+const BOB_PASSWORD: &str = "bob's password";
 
 /// Spawn `chat-client` as `name` with this retry base and wait until it is in its room.
 fn login(addr: SocketAddr, name: &str, base_ms: u64) -> ChatClient {
+    login_with(addr, name, base_ms, None)
+}
+
+/// [`login`] with `password` in `CHAT_PASSWORD`: the first login registers
+/// the name (only a registered name's private messages wait for it while it
+/// is offline, and are read back after a restart); every later one must
+/// give the same password.
+fn login_registered(addr: SocketAddr, name: &str, password: &str, base_ms: u64) -> ChatClient {
+    login_with(addr, name, base_ms, Some(password))
+}
+
+fn login_with(addr: SocketAddr, name: &str, base_ms: u64, password: Option<&str>) -> ChatClient {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-client"));
     cmd.args(client_args(addr, name))
         .env("CHAT_RECONNECT_BASE_MS", base_ms.to_string());
+    match password {
+        Some(pw) => cmd.env("CHAT_PASSWORD", pw),
+        None => cmd.env_remove("CHAT_PASSWORD"),
+    };
     let mut c = ChatClient::spawn_command(cmd, name);
     c.wait_line(&format!("connected to {addr} as {name}"), LINE_TIMEOUT);
     c.wait("* you joined #");
@@ -120,10 +139,19 @@ fn a_private_message_to_someone_offline_is_delivered_at_their_next_login() {
     let server = Server::start(&[]);
     let addr = server.addr();
     let mut alice = login(addr, "alice", FAST_MS);
-    let mut bob = login(addr, "bob", FAST_MS);
+    // bob registers his name, so messages can wait for him; carol does not.
+    let mut bob = login_registered(addr, "bob", BOB_PASSWORD, FAST_MS);
     alice.wait("* bob joined #general");
+    let mut carol = login(addr, "carol", FAST_MS);
+    alice.wait("* carol joined #general");
     assert!(bob.finish().success(), "{}", bob.transcript());
     alice.wait("* bob left #general");
+    assert!(carol.finish().success(), "{}", carol.transcript());
+    alice.wait("* carol left #general");
+
+    // Nothing waits for an offline name nobody has registered.
+    alice.send_line("/msg carol you will never see this");
+    alice.wait("error: carol is offline and has no account");
 
     alice.send_line("/msg bob see this when you are back");
     let sent = alice.wait("sent to bob");
@@ -133,20 +161,23 @@ fn a_private_message_to_someone_offline_is_delivered_at_their_next_login() {
         .unwrap_or_else(|| panic!("no id in {sent:?}"))
         .to_string();
 
-    let mut bob = login(addr, "bob", FAST_MS);
+    let mut bob = login_registered(addr, "bob", BOB_PASSWORD, FAST_MS);
     bob.wait("private <alice> see this when you are back (missed)");
     bob.wait("1 message(s) arrived while you were away");
     alice.wait(&format!("{id} delivered to bob"));
     assert!(bob.finish().success(), "{}", bob.transcript());
     assert!(alice.finish().success(), "{}", alice.transcript());
+    assert_eq!(count(&alice, "sent to carol"), 0, "{}", alice.transcript());
 }
 
 #[test]
 fn history_shows_older_messages_after_a_restart_and_pages_backwards() {
     let mut server = Server::start(&[]);
     let addr = server.addr();
-    let mut alice = login(addr, "alice", FAST_MS);
-    let mut bob = login(addr, "bob", FAST_MS);
+    // Registered: their private conversation is theirs across the restart
+    // (which ends every session; an open name's history starts anew).
+    let mut alice = login_registered(addr, "alice", ALICE_PASSWORD, FAST_MS);
+    let mut bob = login_registered(addr, "bob", BOB_PASSWORD, FAST_MS);
     alice.wait("* bob joined #general");
     for i in 1..=3 {
         alice.send_line(&format!("old message {i}"));

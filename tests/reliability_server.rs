@@ -5,7 +5,9 @@
 
 mod common;
 
-use chat::protocol::{ClientMsg, ErrorCode, ReceiptKind, Replay, Resume, ServerMsg};
+use chat::protocol::{
+    ClientMsg, ErrorCode, ReceiptKind, Replay, Resume, Secret, ServerMsg, PROTOCOL_VERSION,
+};
 use common::{dm_receipt, Client, Server};
 use std::io::Write;
 use std::time::Duration;
@@ -232,17 +234,53 @@ fn a_dropped_client_resumes_its_name_rooms_and_missed_messages() {
     assert_eq!(missed, ["missed in dev", "missed in general", "missed dm"]);
 }
 
+/// Connect and send a `hello` for `name` with `password` (registering the
+/// name on first use; every later login must give the same password), then
+/// read the welcome.
+fn hello_with_password(addr: std::net::SocketAddr, name: &str, password: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.name = name.into();
+    c.send(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: Some(Secret::from(password)),
+    });
+    match c.recv_what("welcome") {
+        ServerMsg::Welcome { name: n, .. } => assert_eq!(n, name, "welcome names someone else"),
+        other => panic!("[{name}] login with a password: expected welcome, got {other:?}"),
+    }
+    c
+}
+
 #[test]
 fn private_messages_wait_for_an_offline_user_and_then_show_delivered() {
     let server = Server::start(&[]);
     let mut alice = Client::login(server.addr(), "alice");
-    let mut bob = Client::login(server.addr(), "bob");
+    // bob registers his name: only a registered name's messages wait for it.
+    let mut bob = hello_with_password(server.addr(), "bob", "bob's password");
     bob.send(&ClientMsg::Logout);
     bob.expect_closed();
+    // carol does not: nothing waits for her once she is gone.
+    let mut carol = Client::login(server.addr(), "carol");
+    carol.send(&ClientMsg::Logout);
+    carol.expect_closed();
+    alice.send(&ClientMsg::PrivateMsg {
+        to: "carol".into(),
+        text: "lost on you".into(),
+        cid: Some("to-carol".into()),
+    });
+    let refused =
+        alice.recv_until(|m| matches!(m, ServerMsg::Error { .. } | ServerMsg::Ack { .. }));
+    assert!(
+        matches!(&refused, ServerMsg::Error { code: ErrorCode::UnknownUser, message, .. }
+            if message.contains("carol is offline and has no account")),
+        "{refused:?}"
+    );
     let id = alice.dm("bob", "see this when you are back");
-    let mut bob = Client::connect(server.addr());
-    bob.name = "bob".into();
-    bob.send(&common::hello("bob", None, None));
+    let mut bob = hello_with_password(server.addr(), "bob", "bob's password");
     let got = bob.recv_until(|m| matches!(m, ServerMsg::Message { .. }));
     assert!(matches!(
         got,

@@ -48,14 +48,34 @@ fn a_resent_cid_gets_the_original_id_and_is_not_delivered_again() {
     assert_eq!(h.core.last_id(), 1);
 }
 
+/// A `hello` for `name` with `password` (registering the name on first use).
+fn hello_pw(name: &str, password: &str) -> C {
+    C::Hello {
+        version: 1,
+        name: name.into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: Some(crate::protocol::Secret::from(password)),
+    }
+}
+
 #[test]
 fn private_messages_to_offline_users_wait_for_their_next_login() {
     let mut h = Harness::new();
     h.login(ConnId(1), "alice");
-    h.login(ConnId(2), "bob");
+    // bob registers his name: only a registered name's messages wait for it.
+    h.core.connect(ConnId(2));
+    h.send(ConnId(2), hello_pw("bob", "bob's password"), at(0));
+    let out = h.to(ConnId(2));
+    assert!(matches!(out.first(), Some(S::Welcome { .. })), "{out:?}");
+    // carol stays open (no password).
+    h.login(ConnId(5), "carol");
     h.core.handle(ConnId(2), C::Logout, at(1));
+    h.core.handle(ConnId(5), C::Logout, at(1));
     h.take();
     h.core.disconnect(ConnId(2), Gone::Abrupt, at(1));
+    h.core.disconnect(ConnId(5), Gone::Abrupt, at(1));
     h.send(ConnId(1), dm("bob", "while you were out", "c9"), at(2));
     assert!(matches!(&h.to(ConnId(1))[0], S::Ack { recipients: 1, .. }));
     h.send(ConnId(1), dm("nobody", "hello?", "c10"), at(2));
@@ -66,21 +86,20 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
             ..
         }
     ));
+    // An offline open name has nobody to keep messages for: refused.
+    h.send(ConnId(1), dm("carol", "are you there?", "c11"), at(2));
+    assert!(matches!(
+        &h.to(ConnId(1))[0],
+        S::Error {
+            code: ErrorCode::UnknownUser,
+            ..
+        }
+    ));
     // bob comes back on a fresh client: the held message arrives, marked missed.
     h.core.connect(ConnId(3));
-    h.send(
-        ConnId(3),
-        C::Hello {
-            version: 1,
-            name: "bob".into(),
-            room: None,
-            status: None,
-            resume: None,
-            password: None,
-        },
-        at(3),
-    );
+    h.send(ConnId(3), hello_pw("bob", "bob's password"), at(3));
     let out = h.to(ConnId(3));
+    assert!(matches!(out.first(), Some(S::Welcome { .. })), "{out:?}");
     let held: Vec<&S> = out
         .iter()
         .filter(|m| matches!(m, S::Message { .. }))
@@ -108,22 +127,10 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
     h.take();
     h.core.disconnect(ConnId(3), Gone::Abrupt, at(5));
     h.core.connect(ConnId(4));
-    h.send(
-        ConnId(4),
-        C::Hello {
-            version: 1,
-            name: "bob".into(),
-            room: None,
-            status: None,
-            resume: None,
-            password: None,
-        },
-        at(6),
-    );
-    assert!(!h
-        .to(ConnId(4))
-        .iter()
-        .any(|m| matches!(m, S::Message { .. })));
+    h.send(ConnId(4), hello_pw("bob", "bob's password"), at(6));
+    let out = h.to(ConnId(4));
+    assert!(matches!(out.first(), Some(S::Welcome { .. })), "{out:?}");
+    assert!(!out.iter().any(|m| matches!(m, S::Message { .. })));
 }
 
 #[test]
