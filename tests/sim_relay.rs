@@ -170,3 +170,92 @@ fn the_budget_is_shared_by_the_receivers_transfers() {
     let total: u64 = got.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 2 * CHUNK as u64, "{got:?}");
 }
+
+#[test]
+fn an_interrupted_transfer_nobody_resumes_fails_at_its_time_and_frees_the_upload() {
+    let mut sim = sim();
+    // An upload that reserves most of the store, then its uploader leaves.
+    sim.send(
+        ConnId(1),
+        C::Upload {
+            name: "huge.bin".into(),
+            size: 1 << 29,
+            sha256: "0".repeat(64),
+            cid: None,
+        },
+    );
+    sim.turn();
+    sim.disconnect(ConnId(1));
+    sim.turn();
+    // Bob cannot store a file the reservation leaves no room for.
+    let try_upload = |sim: &mut Sim| {
+        sim.send(
+            ConnId(2),
+            C::Upload {
+                name: "mine.bin".into(),
+                size: 1 << 29 | 1,
+                sha256: "0".repeat(64),
+                cid: None,
+            },
+        );
+        sim.turn()
+    };
+    let out = try_upload(&mut sim);
+    assert!(
+        out.iter().any(|(_, m)| matches!(m, Ok(M::Error { .. }))),
+        "{out:?}"
+    );
+    // Ten minutes later nobody resumed it: it fails, and its room is free.
+    sim.advance(10 * 60 * 1000);
+    sim.turn();
+    sim.release_effects();
+    let out = try_upload(&mut sim);
+    assert!(
+        out.iter()
+            .any(|(c, m)| *c == ConnId(2) && matches!(m, Ok(M::FileCredit { .. }))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn open_transfers_per_user_are_capped() {
+    let mut sim = sim();
+    let max = FileLimits::default().max_transfers_per_user;
+    for i in 0..max {
+        sim.send(
+            ConnId(1),
+            C::FileOffer {
+                to: "bob".into(),
+                name: format!("f{i}.bin"),
+                size: 10,
+                sha256: "0".repeat(64),
+                cid: None,
+            },
+        );
+    }
+    sim.send(
+        ConnId(1),
+        C::FileOffer {
+            to: "bob".into(),
+            name: "one-too-many.bin".into(),
+            size: 10,
+            sha256: "0".repeat(64),
+            cid: Some("x".into()),
+        },
+    );
+    let out = sim.turn();
+    let refused: Vec<_> = out
+        .iter()
+        .filter_map(|(c, m)| match m {
+            Ok(M::Error { code, cid, .. }) if *c == ConnId(1) => Some((*code, cid.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(
+            chat::protocol::ErrorCode::TooManyTransfers,
+            Some("x".into())
+        )]
+    );
+}

@@ -46,6 +46,7 @@ fn sim_with(quota: u64) -> Sim {
         max_window: 4 * CHUNK as u64,
         store_window: WINDOW,
         relay_budget: 4 * CHUNK as u64,
+        ..FileLimits::default()
     };
     sim.core.set_file_store(Some(catalog), limits);
     login(&mut sim, ConnId(1), "alice", None);

@@ -17,4 +17,3 @@ pub fn columns() -> usize {
         .filter(|&c| c > 0)
         .unwrap_or(80)
 }
-

@@ -437,6 +437,7 @@ impl Core {
                 Timer::Login(conn) => self.login_expired(conn),
                 Timer::Throttle(conn) => self.throttle_over(conn),
                 Timer::PartialFrame(conn) => self.partial_frame_expired(conn),
+                Timer::TransferExpiry(id) => self.transfer_expired(id),
             }
         }
     }

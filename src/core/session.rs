@@ -366,7 +366,7 @@ impl Core {
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);
         self.accounts.holders.set(&name, ONLINE, false);
-        self.transfers_gone(&name);
+        self.transfers_gone(&name, now);
         log::info!(
             "conn {conn}: {} {}",
             Safe(&name),

@@ -27,6 +27,8 @@ pub(crate) enum Timer {
     Throttle(ConnId),
     /// A frame that started arriving and has not completed.
     PartialFrame(ConnId),
+    /// A transfer interrupted (an end left) and not resumed since.
+    TransferExpiry(u64),
 }
 
 /// Deadlines by time and by key.

@@ -43,6 +43,11 @@ pub struct FileLimits {
     /// Credit outstanding plus relayed chunks queued, over all the transfers
     /// relayed to one receiver (see `relay`).
     pub relay_budget: u64,
+    /// Open (not ended) transfers one user may be an end of.
+    pub max_transfers_per_user: usize,
+    /// An interrupted transfer nobody resumes within this long fails: an
+    /// upload's temp file and quota reservation go with it.
+    pub interrupted_ttl_ms: u64,
 }
 
 impl Default for FileLimits {
@@ -52,6 +57,8 @@ impl Default for FileLimits {
             max_window: 2 * 1024 * 1024,
             store_window: 1024 * 1024,
             relay_budget: 2 * 1024 * 1024,
+            max_transfers_per_user: 64,
+            interrupted_ttl_ms: 10 * 60 * 1000,
         }
     }
 }
@@ -180,6 +187,13 @@ impl Core {
 
     /// One file-transfer frame from `conn`.
     pub(crate) fn file_msg(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
+        if matches!(
+            msg,
+            ClientMsg::FileOffer { .. } | ClientMsg::Upload { .. } | ClientMsg::Download { .. }
+        ) && !self.may_open_transfer(conn, &msg)
+        {
+            return;
+        }
         match msg {
             ClientMsg::FileChunk { .. } => {
                 // Not from the shell's raw path (e.g. a unit test): frame it again.
@@ -539,10 +553,10 @@ impl Core {
         t.state = to;
         log::info!(
             "transfer {id} ({}): {to}{}",
-            t.name,
+            super::logsafe::Safe(&t.name),
             reason
                 .as_deref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", super::logsafe::Safe(r)))
                 .unwrap_or_default()
         );
         if let Some(up) = t.upload.take() {
@@ -683,5 +697,47 @@ impl Core {
             }
             None => self.store_chunk(id, offset, data),
         }
+    }
+}
+
+impl Core {
+    /// Whether the user on `conn` may open one more transfer; if not, told.
+    fn may_open_transfer(&mut self, conn: ConnId, msg: &ClientMsg) -> bool {
+        let Some(me) = self.name_of(conn).map(str::to_string) else {
+            return false;
+        };
+        let max = self.transfers.limits.max_transfers_per_user;
+        let open = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| !t.state.is_final())
+            .filter(|t| t.sender.as_deref() == Some(&me) || t.receiver.as_deref() == Some(&me))
+            .count();
+        if open < max {
+            return true;
+        }
+        let cid = msg.cid().map(str::to_string);
+        let text = format!(
+            "you are an end of {open} open transfers, the most this server allows; finish or cancel some first"
+        );
+        self.error_cid(conn, ErrorCode::TooManyTransfers, text, msg.kind(), cid);
+        false
+    }
+
+    /// Transfer `id` was interrupted `interrupted_ttl_ms` ago: if nobody
+    /// resumed it, it fails (an upload's temp file and reservation go).
+    pub(crate) fn transfer_expired(&mut self, id: u64) {
+        if !self
+            .transfers
+            .map
+            .get(&id)
+            .is_some_and(|t| t.state == TransferState::Interrupted)
+        {
+            return;
+        }
+        let mins = self.transfers.limits.interrupted_ttl_ms / 60_000;
+        let reason = format!("nobody resumed it within {mins} min");
+        self.finish(id, TransferState::Failed, None, Some(reason));
     }
 }

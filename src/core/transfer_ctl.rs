@@ -4,7 +4,7 @@
 //! worker is still writing (`transfer_store`).
 
 use super::transfer::Note;
-use super::{ConnId, Core};
+use super::{ConnId, Core, Now};
 use crate::protocol::files::TransferState;
 use crate::protocol::ErrorCode;
 
@@ -88,7 +88,7 @@ impl Core {
     /// User `name` lost their connection or logged out: their transfers are
     /// interrupted (an upload being committed finishes without them), and
     /// an accept of theirs waiting for its prefix hash is forgotten.
-    pub(crate) fn transfers_gone(&mut self, name: &str) {
+    pub(crate) fn transfers_gone(&mut self, name: &str, now: Now) {
         for t in self.transfers.map.values_mut() {
             if t.receiver.as_deref() == Some(name) {
                 t.hashing = None;
@@ -107,6 +107,9 @@ impl Core {
             .map(|t| t.id)
             .collect();
         for id in ids {
+            let ttl = self.transfers.limits.interrupted_ttl_ms;
+            self.timers
+                .set(super::timers::Timer::TransferExpiry(id), now.mono_ms + ttl);
             if let Some(t) = self.transfers.map.get_mut(&id) {
                 t.state = TransferState::Interrupted;
                 t.credit = 0;

@@ -176,6 +176,8 @@ pub enum ErrorCode {
     /// The server could not make the message durable (disk full or
     /// failing): it was not stored and nobody got it; send it again later.
     StoreFailed,
+    /// Past `--max-transfers-per-user` open transfers: finish or cancel some.
+    TooManyTransfers,
 }
 
 /// Frames a client sends.
