@@ -134,6 +134,8 @@ pub struct Sim {
     pub now: Now,
     /// While set, effects queue up instead of running at the end of a turn.
     pub hold_effects: bool,
+    /// Connections that do not read: their paced reads wait.
+    pub slow_readers: Vec<ConnId>,
     held: VecDeque<Effect>,
 }
 
@@ -147,6 +149,7 @@ impl Sim {
                 unix_ms: 1_700_000_000_000,
             },
             hold_effects: false,
+            slow_readers: Vec::new(),
             held: VecDeque::new(),
         }
     }
@@ -187,6 +190,23 @@ impl Sim {
             }
         } else {
             self.release_effects();
+            self.runner.run(&mut self.core, self.now);
+        }
+        // The sim's clients read everything at once: a paced read's pages
+        // follow each other until it is done (unless effects are held).
+        while !self.hold_effects {
+            let paced: Vec<ConnId> = self
+                .core
+                .reads_paused()
+                .into_iter()
+                .filter(|c| !self.slow_readers.contains(c))
+                .collect();
+            if paced.is_empty() {
+                break;
+            }
+            for c in paced {
+                self.core.output_low(c);
+            }
             self.runner.run(&mut self.core, self.now);
         }
         self.core

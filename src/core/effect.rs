@@ -21,8 +21,9 @@ pub enum Effect {
     /// Append these history records and make them durable (one batch of
     /// the group commit); answered by [`Completion::Logged`].
     Log(LogBatch),
-    /// Read messages back from the history log; answered by one or more
-    /// [`Completion::HistoryPage`]s, the last with `done`.
+    /// Read one page of messages back from the history log; answered by a
+    /// [`Completion::HistoryPage`] (the core asks for the next page when the
+    /// connection has taken the last one).
     ReadHistory(HistoryQuery),
     /// A shared-store job (write, commit, read, hash a prefix, ...).
     Store(StoreJob),
@@ -72,6 +73,9 @@ pub struct HistoryQuery {
     pub ranges: Vec<ReadRange>,
     /// Leave out messages from this user (a catch-up skips one's own).
     pub skip_from: Option<String>,
+    /// Where this page starts: how many of the query's messages (in the
+    /// merged order) earlier pages covered.
+    pub skip: usize,
     /// Most messages per page.
     pub page: usize,
 }
@@ -85,7 +89,7 @@ pub struct ReadRange {
     pub limit: usize,
 }
 
-/// Messages read back, oldest first across all ranges of the query.
+/// One page of messages read back, oldest first across all ranges.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryPage {
     pub query: u64,
@@ -94,6 +98,8 @@ pub struct HistoryPage {
     pub more: bool,
     /// The last page of the query.
     pub done: bool,
+    /// Where the next page starts (the next query's `skip`).
+    pub next: usize,
     /// The read failed (the page is then the last one).
     pub error: Option<String>,
 }

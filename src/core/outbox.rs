@@ -18,6 +18,11 @@ use super::{ConnId, Core, Output, Priority};
 use crate::protocol::{encode_shared, ErrorCode, ServerMsg};
 use std::collections::{HashMap, VecDeque};
 
+/// Most bytes of output that may wait behind a connection's unfinished
+/// history read (its client is not reading its catch-up): past it the
+/// connection is closed as a slow consumer, as the shell would.
+pub const MAX_PARKED: usize = 4 << 20;
+
 /// What the sender of a message that could not be stored is told.
 pub const STORE_FAILED: &str = "the server could not store your message (its disk is full or failing), so nobody got it; send it again in a moment";
 
@@ -35,6 +40,10 @@ pub(crate) struct Outbox {
     /// Connections in the order they began waiting: released in this
     /// order, so output stays in the order it was made.
     order: Vec<ConnId>,
+    /// Bytes queued behind a history read's placeholder, per connection
+    /// (a paced read waits for its client; what arrives meanwhile waits
+    /// here, and is bounded by [`MAX_PARKED`]).
+    parked: HashMap<ConnId, usize>,
     /// Highest batch whose fate (durable or failed) is known.
     pub settled: u64,
 }
@@ -57,6 +66,12 @@ impl Core {
     pub(crate) fn emit(&mut self, conn: ConnId, out: Output, gate: Option<(u64, OnFail)>) {
         let gate = gate.filter(|(seq, _)| *seq > self.outbox.settled);
         if let Some(q) = self.outbox.waiting.get_mut(&conn) {
+            if let (Output::Frame(b, _), Some(parked)) = (&out, self.outbox.parked.get_mut(&conn)) {
+                *parked += b.len();
+                if *parked > MAX_PARKED {
+                    return self.kick_parked(conn);
+                }
+            }
             q.push_back(Slot::Out(out, gate));
             return;
         }
@@ -68,6 +83,7 @@ impl Core {
 
     /// Park `conn`'s later output behind the pages of read `query`.
     pub(crate) fn park_for_read(&mut self, conn: ConnId, query: u64) {
+        self.outbox.parked.entry(conn).or_insert(0);
         match self.outbox.waiting.get_mut(&conn) {
             Some(q) => q.push_back(Slot::Read(query)),
             None => self.outbox.start(conn, Slot::Read(query)),
@@ -101,10 +117,35 @@ impl Core {
         (seq > self.outbox.settled).then_some((seq, OnFail::Send))
     }
 
+    /// Let whatever of `conn`'s output waits for nothing go out.
+    pub(crate) fn release_conn(&mut self, conn: ConnId) {
+        self.release(Some(conn));
+    }
+
+    /// `conn` let more than [`MAX_PARKED`] bytes wait behind its read: it is
+    /// not reading, and is closed now (the close cannot wait in that queue).
+    fn kick_parked(&mut self, conn: ConnId) {
+        log::warn!(
+            "conn {conn}: slow consumer, more than {MAX_PARKED} bytes waiting behind its catch-up; disconnecting"
+        );
+        self.forget_output(conn);
+        self.reads.retain(|_, r| r.conn != conn);
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.closing = true;
+        }
+        self.out.push((
+            conn,
+            Output::Close("slow consumer: its catch-up was not read".into()),
+        ));
+    }
+
     /// Read `query` for `conn` is finished: what was behind it may go.
     pub(crate) fn unpark(&mut self, conn: ConnId, query: u64) {
         if let Some(q) = self.outbox.waiting.get_mut(&conn) {
             q.retain(|s| !matches!(s, Slot::Read(r) if *r == query));
+            if !q.iter().any(|s| matches!(s, Slot::Read(_))) {
+                self.outbox.parked.remove(&conn);
+            }
         }
         self.release(Some(conn));
     }
@@ -186,6 +227,7 @@ impl Core {
 
     /// A connection went away: nothing more is sent to it.
     pub(crate) fn forget_output(&mut self, conn: ConnId) {
+        self.outbox.parked.remove(&conn);
         if self.outbox.waiting.remove(&conn).is_some() {
             self.outbox.order.retain(|c| *c != conn);
         }

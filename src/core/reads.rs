@@ -1,11 +1,15 @@
 //! History reads that go to the log: a `history` page or a catch-up that
 //! reaches past the messages kept in memory.
 //!
-//! The core queues an [`Effect::ReadHistory`], parks the asking connection's
-//! later output behind it (see `outbox`), and turns each page that comes back
-//! into `message` frames in the parked place. The last page adds the closing
-//! frame (`history_end`, or `synced` and the receipt markers of a catch-up)
-//! and lets the connection's output flow again. A connection has at most
+//! The core queues an [`Effect::ReadHistory`] for one page, parks the asking
+//! connection's later output behind it (see `outbox`), and turns the page
+//! that comes back into `message` frames in the parked place, which go out at
+//! once. The next page is read only when the shell says the connection has
+//! taken the last one ([`Core::output_low`]), so a catch-up of thousands of
+//! messages is paced by what the client reads and never piles up past the
+//! outbound limit. The last page adds the closing frame (`history_end`, or
+//! `synced` and the receipt markers of a catch-up) and lets the connection's
+//! output flow again. A connection has at most
 //! [`READS_PER_CONN`] reads in flight and the server [`READS_IN_FLIGHT`];
 //! past either, a `history` request is refused with `slow_down`.
 
@@ -42,6 +46,11 @@ pub(crate) struct Read {
     pub purpose: Purpose,
     /// Messages sent so far.
     pub count: u32,
+    /// The query, for its next page.
+    pub query: HistoryQuery,
+    /// A page went out and the next waits until the connection has taken
+    /// it (the shell says so: [`Core::output_low`]).
+    pub paused: bool,
 }
 
 impl Core {
@@ -68,12 +77,14 @@ impl Core {
         self.seal_log();
         self.next_query += 1;
         let query = self.next_query;
-        self.effects.push_back(Effect::ReadHistory(HistoryQuery {
+        let q = HistoryQuery {
             query,
             ranges,
             skip_from,
+            skip: 0,
             page: PAGE,
-        }));
+        };
+        self.effects.push_back(Effect::ReadHistory(q.clone()));
         self.park_for_read(conn, query);
         self.reads.insert(
             query,
@@ -81,8 +92,50 @@ impl Core {
                 conn,
                 purpose,
                 count: 0,
+                query: q,
+                paused: false,
             },
         );
+    }
+
+    /// Whether the shell should say when `conn`'s queue is low again.
+    pub fn wants_output_low(&self, conn: ConnId) -> bool {
+        self.reads.values().any(|r| r.conn == conn && r.paused)
+    }
+
+    /// The shell wrote out most of what was queued for `conn`: the next
+    /// page of its reads may come.
+    pub fn output_low(&mut self, conn: ConnId) {
+        let next: Vec<HistoryQuery> = self
+            .reads
+            .values_mut()
+            .filter(|r| r.conn == conn && r.paused)
+            .map(|r| {
+                r.paused = false;
+                r.query.clone()
+            })
+            .collect();
+        for q in next {
+            self.effects.push_back(Effect::ReadHistory(q));
+        }
+    }
+
+    /// Connections with a read waiting for them to take its last page.
+    pub fn reads_paused(&self) -> Vec<ConnId> {
+        let mut v: Vec<ConnId> = self
+            .reads
+            .values()
+            .filter(|r| r.paused)
+            .map(|r| r.conn)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Effects are waiting to be handed out.
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
     }
 
     /// A page of a read came back.
@@ -102,7 +155,12 @@ impl Core {
             .map(|m| Output::Frame(m.frame_bytes(Some(replay)), Priority::Normal))
             .collect();
         if !page.done {
+            // This page goes out now; the next is read once the connection
+            // has taken it, so a long catch-up never piles up in a queue.
+            read.query.skip = page.next;
+            read.paused = true;
             self.emit_for_read(conn, page.query, frames);
+            self.release_conn(conn);
             return;
         }
         let Some(read) = self.reads.remove(&page.query) else {

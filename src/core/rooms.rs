@@ -380,7 +380,8 @@ impl Core {
             }
         };
         let limit = limit.clamp(1, 500) as usize;
-        let before = before.unwrap_or(u64::MAX);
+        // Up to now at most: the pages of a read stay the same set.
+        let before = before.unwrap_or(u64::MAX).min(self.history.last_id() + 1);
         let Some((msgs, more)) = self.history.range_in_memory(&conv, after, before, limit) else {
             if self.may_read(conn, "history") {
                 let range = ReadRange {

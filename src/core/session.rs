@@ -186,13 +186,15 @@ impl Core {
             .get(&conn)
             .map(|s| s.rooms.iter().cloned().collect())
             .unwrap_or_default();
+        // Everything up to now; what comes later is delivered live.
+        let upto = self.history.last_id() + 1;
         let mut ranges = Vec::new();
         if let Some(since) = since {
             for r in &rooms {
                 ranges.push(ReadRange {
                     conv: ConvKey::Room(r.clone()),
                     after: since,
-                    before: u64::MAX,
+                    before: upto,
                     limit: REPLAY_CAP,
                 });
             }
@@ -215,7 +217,7 @@ impl Core {
             ranges.push(ReadRange {
                 conv,
                 after,
-                before: u64::MAX,
+                before: upto,
                 limit: REPLAY_CAP,
             });
         }

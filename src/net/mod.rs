@@ -50,6 +50,10 @@ fn key_of(id: ConnId) -> Slot {
 /// input (and TCP pushes back on the senders) until it catches up.
 const LOG_BACKLOG_LIMIT: usize = 64 << 20;
 
+/// A paced history read's next page is asked for once the connection's
+/// queue is down to this.
+const READ_PACE_LOW: usize = 256 * 1024;
+
 /// History messages turned into frames per loop turn (read-back pages).
 const PAGE_MESSAGES_PER_TURN: usize = 256;
 
@@ -313,7 +317,11 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.backlog.is_empty() || self.done_left || self.downloads_ready() {
+        if !self.backlog.is_empty()
+            || self.done_left
+            || self.core.has_effects()
+            || self.downloads_ready()
+        {
             return Some(Duration::ZERO);
         }
         let now = self.clock.now().mono_ms;
@@ -588,6 +596,10 @@ impl Server {
         let sent = conn.take_sent_chunks();
         if !sent.is_empty() {
             self.core.chunks_sent(conn.id, &sent);
+        }
+        // A paced read's next page once most of the last one is out.
+        if conn.queued_bytes() <= READ_PACE_LOW && self.core.wants_output_low(conn.id) {
+            self.core.output_low(conn.id);
         }
         let want = conn.has_output();
         if want != conn.want_write {

@@ -116,7 +116,8 @@ impl HistoryLog {
         }
     }
 
-    /// Answer `q` in pages, oldest message first across its ranges.
+    /// Answer one page of `q`: its messages from `q.skip` on (oldest first
+    /// across its ranges), at most `q.page` of them.
     pub fn read(&self, q: &HistoryQuery, mut emit: impl FnMut(HistoryPage)) {
         let mut more = false;
         // Per range, the index entries wanted: the newest `limit` in range.
@@ -134,17 +135,31 @@ impl HistoryLog {
             more |= start > lo;
             lists.push(&idx[start..hi]);
         }
-        // Merge by id without reading anything twice or all at once.
+        // Merge by id (the index alone says the order), skip what earlier
+        // pages covered, read one page.
         let mut pos = vec![0usize; lists.len()];
         let page_size = q.page.max(1);
         let mut page = Vec::with_capacity(page_size.min(256));
-        loop {
-            let next = (0..lists.len())
+        let mut taken = 0usize;
+        let mut next = || {
+            let i = (0..lists.len())
                 .filter(|&i| pos[i] < lists[i].len())
-                .min_by_key(|&i| lists[i][pos[i]].0);
-            let Some(i) = next else { break };
-            let (id, span) = lists[i][pos[i]];
+                .min_by_key(|&i| lists[i][pos[i]].0)?;
             pos[i] += 1;
+            Some(lists[i][pos[i] - 1])
+        };
+        for _ in 0..q.skip {
+            if next().is_none() {
+                break;
+            }
+        }
+        let mut exhausted = false;
+        while taken < page_size {
+            let Some((id, span)) = next() else {
+                exhausted = true;
+                break;
+            };
+            taken += 1;
             match self.journal.read_at(span) {
                 Ok(Record::Msg(m)) => {
                     if q.skip_from.as_deref() != Some(m.from.as_str()) {
@@ -156,29 +171,25 @@ impl HistoryLog {
                     log::error!("cannot read message {id} from the history log: {e}");
                     emit(HistoryPage {
                         query: q.query,
-                        msgs: std::mem::take(&mut page),
+                        msgs: page,
                         more,
                         done: true,
+                        next: q.skip + taken,
                         error: Some(format!("the history log could not be read: {e}")),
                     });
                     return;
                 }
             }
-            if page.len() >= page_size {
-                emit(HistoryPage {
-                    query: q.query,
-                    msgs: std::mem::take(&mut page),
-                    more,
-                    done: false,
-                    error: None,
-                });
-            }
+        }
+        if !exhausted && next().is_none() {
+            exhausted = true;
         }
         emit(HistoryPage {
             query: q.query,
             msgs: page,
             more,
-            done: true,
+            done: exhausted,
+            next: q.skip + taken,
             error: None,
         });
     }
