@@ -18,7 +18,7 @@ use crate::protocol::{fast, ClientMsg, FrameError};
 use std::rc::Rc;
 
 /// Frames decoded per connection per loop turn.
-pub(super) const FRAMES_PER_TURN: usize = 16;
+pub(super) const FRAMES_PER_TURN: usize = 32;
 
 /// Append `data` to the connection's input and hand every complete frame to the core.
 /// (`conn.id`, not the slab key, is what the core knows.)
