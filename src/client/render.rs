@@ -14,11 +14,16 @@
 //! (`text::wrap`), so others' text never starts a row where the client's own
 //! lines start. With `--json` each event is one JSON object per line instead
 //! (the same characters escaped as `\uXXXX`).
+//!
+//! This file lays out messages (groups, date separators, replay markers);
+//! the other one-line events are in `lines`, transfers in `transfer::view`.
+
+mod lines;
 
 use super::clock;
-use super::event::{Conv, DeliveryState, Event};
+use super::event::{Conv, Event};
 use super::text::{clean, json_line};
-use crate::protocol::{CallEnd, NoticeKind, Replay};
+use crate::protocol::Replay;
 
 /// How to lay out lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,200 +151,13 @@ impl Renderer {
         }
         out
     }
-
-    fn line(&self, ev: &Event) -> String {
-        let dim = |s: String| self.paint("2", &s);
-        match ev {
-            Event::Connected { addr, name, .. } => {
-                format!("connected to {} as {}", clean(addr), self.name(name))
-            }
-            Event::Joined {
-                room,
-                members,
-                created,
-            } => {
-                let new = if *created { " [new room]" } else { "" };
-                let members: Vec<String> = members.iter().map(|m| clean(m)).collect();
-                dim(format!(
-                    "* you joined #{} (members: {}){new}",
-                    clean(room),
-                    members.join(", ")
-                ))
-            }
-            Event::Left { room } => dim(format!("* you left #{}", clean(room))),
-            Event::Switched { room } => dim(format!("* now talking in #{}", clean(room))),
-            Event::Message { .. } => String::new(), // handled by `render`
-            Event::Delivery {
-                conv,
-                ids,
-                state,
-                recipients,
-                delivered,
-                read,
-            } => {
-                let ids: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
-                let ids = ids.join(", ");
-                let (tick, code) = match state {
-                    DeliveryState::Sent => ("✓", "2"),
-                    DeliveryState::Delivered => ("✓✓", "32"),
-                    DeliveryState::Read => ("✓✓", "36"),
-                };
-                let text = match (conv, state) {
-                    (Conv::Peer(p), DeliveryState::Sent) => format!("{ids} sent to {}", clean(p)),
-                    (Conv::Peer(p), DeliveryState::Delivered) => {
-                        format!("{ids} delivered to {}", clean(p))
-                    }
-                    (Conv::Peer(p), DeliveryState::Read) => format!("{ids} read by {}", clean(p)),
-                    (Conv::Room(r), _) if *recipients == 0 => {
-                        format!("{ids} sent to #{} (nobody else is there)", clean(r))
-                    }
-                    (Conv::Room(r), DeliveryState::Sent) => format!("{ids} sent to #{}", clean(r)),
-                    (Conv::Room(r), DeliveryState::Delivered) => {
-                        format!(
-                            "{ids} delivered to {delivered} of {recipients} in #{}",
-                            clean(r)
-                        )
-                    }
-                    (Conv::Room(r), DeliveryState::Read) => {
-                        format!("{ids} read by {read} of {recipients} in #{}", clean(r))
-                    }
-                };
-                format!("{} {}", self.paint(code, tick), dim(text))
-            }
-            Event::Notice {
-                kind,
-                user,
-                room,
-                status,
-                text,
-            } => {
-                let text = if text.trim().is_empty() {
-                    match (kind, room, status) {
-                        (NoticeKind::Join, Some(r), _) => format!("{user} joined #{r}"),
-                        (NoticeKind::Leave, Some(r), _) => format!("{user} left #{r}"),
-                        (NoticeKind::Status, _, Some(s)) => format!("{user} is now {s}"),
-                        _ => format!("{user}: {kind:?}"),
-                    }
-                } else {
-                    text.clone()
-                };
-                dim(format!("* {}", clean(&text)))
-            }
-            Event::Typing {
-                from, conv, active, ..
-            } => {
-                let what = if *active {
-                    "is typing..."
-                } else {
-                    "stopped typing"
-                };
-                dim(format!(
-                    "{} {what} ({})",
-                    clean(from),
-                    clean(&conv.to_string())
-                ))
-            }
-            Event::RoomList { rooms } if rooms.is_empty() => dim("* no rooms".into()),
-            Event::RoomList { rooms } => {
-                let list: Vec<String> = rooms
-                    .iter()
-                    .map(|r| {
-                        let s = if r.members == 1 { "" } else { "s" };
-                        format!("#{} ({} member{s})", clean(&r.name), r.members)
-                    })
-                    .collect();
-                format!("* rooms: {}", list.join(", "))
-            }
-            Event::UserList { users } => {
-                let list: Vec<String> = users
-                    .iter()
-                    .map(|u| {
-                        let rooms: Vec<String> =
-                            u.rooms.iter().map(|r| format!("#{}", clean(r))).collect();
-                        if rooms.is_empty() {
-                            format!("{} ({})", self.name(&u.name), u.status)
-                        } else {
-                            format!("{} ({}; {})", self.name(&u.name), u.status, rooms.join(" "))
-                        }
-                    })
-                    .collect();
-                format!("* users online: {}", list.join(", "))
-            }
-            Event::CallRinging { to, media, .. } => {
-                self.paint("33", &format!("☎ calling {} ({media})...", clean(to)))
-            }
-            Event::CallIncoming { from, media, .. } => self.paint(
-                "1;33",
-                &format!(
-                    "☎ {} is calling you ({media}) — /accept-call or /decline-call",
-                    clean(from)
-                ),
-            ),
-            Event::CallAccepted { peer, media, .. } => self.paint(
-                "33",
-                &format!("☎ call with {} connected ({media})", clean(peer)),
-            ),
-            Event::CallEnded {
-                peer, reason, by, ..
-            } => {
-                let by = match (reason, by) {
-                    (CallEnd::Declined | CallEnd::Hangup, Some(b)) => format!(" by {}", clean(b)),
-                    _ => String::new(),
-                };
-                self.paint(
-                    "33",
-                    &format!("☎ call with {} ended: {reason}{by}", clean(peer)),
-                )
-            }
-            Event::Error { message, .. } => self.paint("31", &format!("error: {}", clean(message))),
-            Event::Hint { text } => self.paint("33", &clean(text)),
-            Event::Info { text } => clean(text),
-            Event::Bye { reason } => dim(format!(
-                "* the server is closing the connection: {}",
-                clean(reason)
-            )),
-            Event::ConnectionLost { retry_ms } => self.paint(
-                "33",
-                &format!(
-                    "connection to the server lost; reconnecting in {:.1}s (/reconnect to try now)",
-                    *retry_ms as f64 / 1000.0
-                ),
-            ),
-            Event::Synced {
-                missed,
-                reconnected: true,
-            } => self.paint(
-                "33",
-                &format!("reconnected; caught up on {missed} missed message(s)"),
-            ),
-            Event::Synced { missed, .. } => {
-                dim(format!("* {missed} message(s) arrived while you were away"))
-            }
-            Event::HistoryEnd { conv, count, more } => {
-                let of = match conv {
-                    Conv::Room(r) => format!("#{}", clean(r)),
-                    Conv::Peer(p) => format!("your conversation with {}", clean(p)),
-                };
-                let text = match (*count, *more) {
-                    (n, true) => format!("-- {n} older message(s) of {of}; /history for more"),
-                    (0, false) => format!("-- start of {of}"),
-                    (n, false) => format!("-- {n} older message(s) of {of}; nothing older"),
-                };
-                dim(text)
-            }
-            // Handled by `render` (transfer::view).
-            Event::Transfer(_)
-            | Event::Progress { .. }
-            | Event::TransferList { .. }
-            | Event::FileList { .. } => String::new(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ErrorCode, Media, RoomInfo};
+    use crate::client::event::DeliveryState;
+    use crate::protocol::{CallEnd, ErrorCode, Media, NoticeKind, RoomInfo};
 
     // 2026-11-21T12:01:00Z, a Saturday.
     const NOON: u64 = 1_795_262_460_000;

@@ -12,7 +12,8 @@
 //!   ([`Core::auth_done`]), and the login (or change) goes on from there,
 //!   with every check of `hello` made again (the world may have moved).
 //! - The accounts file is saved off the loop too: a registration or change
-//!   updates the map in memory and queues an [`Effect::SaveAccounts`] with a
+//!   updates the map in memory and queues an
+//!   [`Effect::SaveAccounts`](super::effect::Effect::SaveAccounts) with a
 //!   snapshot; the welcome (or `password_changed`) goes out only when
 //!   [`Completion::AccountsSaved`](super::effect::Completion::AccountsSaved)
 //!   says it is on disk. A failed save rolls the change back and answers
@@ -47,89 +48,25 @@
 //! Passwords are never logged, echoed or kept: a job carries one to the
 //! hashing thread and drops it.
 
-use super::effect::Effect;
+mod holders;
+mod lockout;
+mod save;
+
+pub(crate) use holders::{Holders, HELD, ONLINE, REGISTERED};
+use lockout::Failures;
+#[cfg(test)]
+use lockout::HOUR_MS;
+pub use lockout::{IP_FREE, NAME_FREE, PAIR_FREE};
+use save::{Save, Then};
+
 use super::logsafe::Safe;
 use super::session::Login;
 use super::{validate, ConnId, Core, Now};
-use crate::protocol::{ErrorCode, Secret, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{ErrorCode, Secret, PROTOCOL_VERSION};
 use crate::store::accounts::{self as store, Account};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
-
-/// Failures from one address for one name before that address is locked
-/// out of that name.
-pub const PAIR_FREE: u32 = 3;
-/// Failures from one address (across names) before it is locked out.
-pub const IP_FREE: u32 = 10;
-/// Failures for one name from all addresses together before everyone is
-/// locked out of it: only distributed guessing gets there.
-pub const NAME_FREE: u32 = 100;
-/// Longest lockout.
-const MAX_LOCK_MS: u64 = 5 * 60 * 1000;
-/// Failures older than this are forgotten.
-const FORGET_MS: u64 = 60 * 60 * 1000;
-/// Addresses (and address-name pairs) remembered at most (oldest failures
-/// forgotten first).
-const MAX_IPS: usize = 10_000;
-
-/// What holds a name, in [`Holders`].
-pub(crate) const REGISTERED: u8 = 1;
-pub(crate) const ONLINE: u8 = 2;
-pub(crate) const HELD: u8 = 4;
-
-/// The names that are registered, online or held after a drop, indexed by
-/// their skeleton ([`validate::skeleton`]), each with what holds it
-/// ([`REGISTERED`], [`ONLINE`], [`HELD`] bits). The maps stay keyed by the
-/// exact name; this index only answers "which other name looks like this
-/// one", in O(1).
-#[derive(Debug, Default)]
-pub(crate) struct Holders {
-    by_skeleton: HashMap<String, Vec<(String, u8)>>,
-}
-
-impl Holders {
-    /// `name` is (`on`) or is no longer held by `what`.
-    pub(crate) fn set(&mut self, name: &str, what: u8, on: bool) {
-        let key = validate::skeleton(name);
-        if !on && !self.by_skeleton.contains_key(&key) {
-            return;
-        }
-        let list = self.by_skeleton.entry(key.clone()).or_default();
-        match list.iter().position(|(n, _)| n == name) {
-            Some(i) if on => list[i].1 |= what,
-            Some(i) => {
-                list[i].1 &= !what;
-                if list[i].1 == 0 {
-                    list.swap_remove(i);
-                }
-            }
-            None if on => list.push((name.to_string(), what)),
-            None => {}
-        }
-        if list.is_empty() {
-            self.by_skeleton.remove(&key);
-        }
-    }
-
-    /// The names other than `name` with its skeleton, and what holds each.
-    pub(crate) fn others(&self, name: &str) -> Vec<(String, u8)> {
-        self.by_skeleton
-            .get(&validate::skeleton(name))
-            .map(|l| l.iter().filter(|(n, _)| n != name).cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Every held name and what holds it (tests: compare with the maps).
-    #[cfg(test)]
-    pub(crate) fn snapshot(&self) -> BTreeMap<String, u8> {
-        self.by_skeleton
-            .values()
-            .flatten()
-            .map(|(n, w)| (n.clone(), *w))
-            .collect()
-    }
-}
 
 /// Password work for the shell to run off the event loop.
 pub struct AuthJob {
@@ -189,56 +126,6 @@ enum Pending {
     Save,
 }
 
-/// A change to the accounts map waiting to be on disk.
-struct Save {
-    /// The connection's `pending` id while it waits.
-    id: u64,
-    conn: ConnId,
-    name: String,
-    /// The entry the change replaced (restored if the save fails).
-    old: Option<Account>,
-    /// The hash it set (so a rollback touches only its own change).
-    hash: String,
-    /// The registration counted against this address, if one.
-    registered_from: Option<(IpAddr, u64)>,
-    /// What follows a successful save.
-    then: Then,
-}
-
-/// What a successful save goes on with.
-enum Then {
-    /// The login that registered the name.
-    Login(Box<Login>),
-    /// A `change_password` (`registered`: it registered the name).
-    Change { registered: bool },
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Failures {
-    count: u32,
-    until_ms: u64,
-    last_ms: u64,
-}
-
-impl Failures {
-    fn record(&mut self, free: u32, now_ms: u64) {
-        if now_ms.saturating_sub(self.last_ms) > FORGET_MS {
-            self.count = 0;
-        }
-        self.count += 1;
-        self.last_ms = now_ms;
-        if self.count >= free {
-            let lock = (1000u64 << (self.count - free).min(20)).min(MAX_LOCK_MS);
-            self.until_ms = now_ms + lock;
-        }
-    }
-
-    /// Milliseconds of lockout left.
-    fn locked(&self, now_ms: u64) -> Option<u64> {
-        (self.until_ms > now_ms).then(|| self.until_ms - now_ms)
-    }
-}
-
 /// The accounts' state in the core.
 #[derive(Default)]
 pub(crate) struct Accounts {
@@ -271,43 +158,11 @@ impl Accounts {
     }
 }
 
-const HOUR_MS: u64 = 3_600_000;
-
-/// Record a failure for `key` in `map`, keeping at most [`MAX_IPS`] keys
-/// (failures older than [`FORGET_MS`] go first, then the oldest); returns
-/// its count.
-fn record_bounded<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Failures>,
-    key: K,
-    free: u32,
-    now_ms: u64,
-) -> u32 {
-    if map.len() >= MAX_IPS && !map.contains_key(&key) {
-        let cutoff = now_ms.saturating_sub(FORGET_MS);
-        map.retain(|_, f| f.last_ms > cutoff);
-        if map.len() >= MAX_IPS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, f)| f.last_ms)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-    }
-    let f = map.entry(key).or_default();
-    f.record(free, now_ms);
-    f.count
-}
-
-fn wait_text(ms: u64) -> String {
-    format!("{} s", ms.div_ceil(1000))
-}
-
 impl Core {
     /// Start from the registered names in `accounts` (the accounts file as
     /// read at start-up). Changes are saved through
-    /// [`Effect::SaveAccounts`], which the shell runs against that file.
+    /// [`Effect::SaveAccounts`](super::effect::Effect::SaveAccounts), which
+    /// the shell runs against that file.
     pub fn set_accounts(&mut self, accounts: BTreeMap<String, Account>) {
         for name in self.accounts.map.keys() {
             self.accounts.holders.set(name, REGISTERED, false);
@@ -317,56 +172,6 @@ impl Core {
         }
         self.accounts.map = accounts;
     }
-
-    /// A different name that `name` could be taken for, and what holds it
-    /// ("registered", ...), if there is one: then `name` may not be taken
-    /// (logged in under, or registered). `None` for a name that is itself
-    /// registered: it is its owner's.
-    pub(crate) fn confusable_with(&self, name: &str, now: Now) -> Option<(String, &'static str)> {
-        if self.accounts.map.contains_key(name) {
-            return None;
-        }
-        let mut best: Option<(String, &'static str, u8)> = None;
-        for (other, what) in self.accounts.holders.others(name) {
-            let why = if what & REGISTERED != 0 {
-                (0, "which is registered")
-            } else if what & ONLINE != 0 {
-                (1, "which is online")
-            } else if self
-                .reserved
-                .get(&other)
-                .is_some_and(|(_, until)| *until > now.mono_ms)
-            {
-                (2, "which is held for its owner, who lost their connection")
-            } else {
-                continue; // a reservation that ran out, about to be released
-            };
-            if best.as_ref().is_none_or(|b| why.0 < b.2) {
-                best = Some((other, why.1, why.0));
-            }
-        }
-        best.map(|(n, why, _)| (n, why))
-    }
-
-    /// Refuse `name` with `name_taken` if it is confusable with another
-    /// (see [`Core::confusable_with`]); true if it was.
-    pub(crate) fn refuse_confusable(
-        &mut self,
-        conn: ConnId,
-        name: &str,
-        now: Now,
-        re: &str,
-    ) -> bool {
-        let Some((other, why)) = self.confusable_with(name, now) else {
-            return false;
-        };
-        let m = format!(
-            "name \"{name}\" is too much like \"{other}\", {why} (names are compared ignoring case, with i, l and 1 as one letter, 0 and o as one, and trailing dots dropped); pick another name"
-        );
-        self.auth_error(conn, ErrorCode::NameTaken, m, re);
-        true
-    }
-
     /// The id above which `name`'s private conversations are theirs to read
     /// back (catch-up and `history peer=`): for a registered name, since it
     /// was registered (all, for accounts older than this rule); for an open
@@ -410,55 +215,6 @@ impl Core {
         });
         self.accounts.pending.insert(conn, (id, pending));
     }
-
-    /// Lockout left for `conn`'s address on `name`, for its address, or
-    /// (distributed guessing) for `name`, as a sentence.
-    fn locked_out(&self, conn: ConnId, name: &str, now: Now) -> Option<String> {
-        let a = &self.accounts;
-        let ms = |f: Option<&Failures>| f.and_then(|f| f.locked(now.mono_ms));
-        if let Some(ip) = self.guard.ip_of(conn) {
-            if let Some(ms) = ms(a.by_pair.get(&(ip, name.to_string()))) {
-                return Some(format!(
-                    "too many failed attempts for \"{name}\" from your address; try again in {}",
-                    wait_text(ms)
-                ));
-            }
-            if let Some(ms) = ms(a.by_ip.get(&ip)) {
-                return Some(format!(
-                    "too many failed logins from your address; try again in {}",
-                    wait_text(ms)
-                ));
-            }
-        }
-        let ms = ms(a.by_name.get(name))?;
-        Some(format!(
-            "too many failed attempts for \"{name}\" from many addresses; try again in {}",
-            wait_text(ms)
-        ))
-    }
-
-    fn record_failure(&mut self, conn: ConnId, name: &str, now: Now) {
-        let t = now.mono_ms;
-        let f = self.accounts.by_name.entry(name.to_string()).or_default();
-        f.record(NAME_FREE, t);
-        let ip = self.guard.ip_of(conn);
-        let mut count = 0;
-        if let Some(ip) = ip {
-            record_bounded(&mut self.accounts.by_ip, ip, IP_FREE, t);
-            count = record_bounded(
-                &mut self.accounts.by_pair,
-                (ip, name.to_string()),
-                PAIR_FREE,
-                t,
-            );
-        }
-        log::warn!(
-            "conn {conn} ({}): wrong password for {} ({count} failure(s) in a row from this address)",
-            ip.map_or_else(|| "?".into(), |ip| ip.to_string()),
-            Safe(name)
-        );
-    }
-
     /// Whether `login.name` is online or held for someone else, or looks
     /// like another name that is taken (then `login` refuses it with
     /// `name_taken`, no hashing needed).
@@ -683,192 +439,6 @@ impl Core {
             (_, None) => self.internal(conn, "nothing was hashed", re),
         }
     }
-
-    /// Why `conn`'s address may not register another name now, if so: it
-    /// registered `max_registrations_per_ip` names in the last hour.
-    fn registration_refused(&mut self, conn: ConnId, now: Now) -> Option<String> {
-        let max = self.cfg.limits.max_registrations_per_ip;
-        let ip = self.guard.ip_of(conn)?;
-        if max == 0 {
-            return None;
-        }
-        let times = self.accounts.registered_by_ip.get_mut(&ip)?;
-        while times.front().is_some_and(|t| t + HOUR_MS <= now.mono_ms) {
-            times.pop_front();
-        }
-        if times.len() < max {
-            return None;
-        }
-        let wait = times.front().map_or(0, |t| t + HOUR_MS - now.mono_ms);
-        Some(format!(
-            "this address registered {} names in the last hour; try again in {} min",
-            times.len(),
-            wait.div_ceil(60_000)
-        ))
-    }
-
-    /// Set `name`'s hash in memory and have the accounts file saved; `then`
-    /// goes on when the save succeeded (see [`Core::accounts_saved`]).
-    fn store_account(&mut self, conn: ConnId, name: &str, hash: String, now: Now, then: Then) {
-        let new = !self.accounts.map.contains_key(name);
-        let since = self.accounts.map.get(name).map_or(now.unix_ms, |a| a.since);
-        // Private messages from here on are the owner's; a session that
-        // registers its name keeps what it had since it took the name.
-        let dms_from = match (self.accounts.map.get(name), &then) {
-            (Some(a), _) => a.dms_from,
-            (None, Then::Login(login)) => {
-                let resumed = login.resume.session.is_some()
-                    && login.resume.session.as_ref() == self.tokens.get(name);
-                match self.accounts.floors.get(name) {
-                    Some(f) if resumed => *f,
-                    _ => self.history.last_id(),
-                }
-            }
-            (None, Then::Change { .. }) => self.dm_floor(name),
-        };
-        let old = self.accounts.map.insert(
-            name.to_string(),
-            Account {
-                hash: hash.clone(),
-                since,
-                dms_from,
-            },
-        );
-        self.accounts.holders.set(name, REGISTERED, true);
-        // Counted now, so registrations waiting for their save count too.
-        let registered_from = match (new, self.guard.ip_of(conn)) {
-            (true, Some(ip)) => {
-                let times = self.accounts.registered_by_ip.entry(ip).or_default();
-                times.push_back(now.mono_ms);
-                Some((ip, now.mono_ms))
-            }
-            _ => None,
-        };
-        self.accounts.next_id += 1;
-        let id = self.accounts.next_id;
-        self.accounts.pending.insert(conn, (id, Pending::Save));
-        self.accounts.unsaved.push(Save {
-            id,
-            conn,
-            name: name.to_string(),
-            old,
-            hash,
-            registered_from,
-            then,
-        });
-        self.save_accounts();
-    }
-
-    /// Queue a save of the whole map if changes wait and none is in flight.
-    fn save_accounts(&mut self) {
-        if self.accounts.saving.is_some() || self.accounts.unsaved.is_empty() {
-            return;
-        }
-        self.accounts.next_id += 1;
-        let ticket = self.accounts.next_id;
-        let saves = std::mem::take(&mut self.accounts.unsaved);
-        self.accounts.saving = Some((ticket, saves));
-        self.effects.push_back(Effect::SaveAccounts {
-            ticket,
-            accounts: self.accounts.map.clone(),
-        });
-    }
-
-    /// The accounts file save `ticket` finished: its changes go on (the
-    /// welcome, or `password_changed`), or are taken back with an
-    /// `internal` error. Then the changes made meanwhile are saved.
-    pub(crate) fn accounts_saved(&mut self, ticket: u64, result: Result<(), String>, now: Now) {
-        let saves = match self.accounts.saving.take() {
-            Some((t, saves)) if t == ticket => saves,
-            other => {
-                self.accounts.saving = other;
-                return;
-            }
-        };
-        if let Err(e) = &result {
-            log::error!(
-                "cannot save the accounts file: {e}; {} change(s) taken back",
-                saves.len()
-            );
-        }
-        for save in saves.into_iter().rev() {
-            let ok = result.is_ok();
-            if !ok {
-                self.roll_back(&save);
-            }
-            let waiting = self.accounts.pending.get(&save.conn).map(|(id, _)| *id) == Some(save.id);
-            if !waiting {
-                continue; // the connection is gone; the change stands (or not)
-            }
-            self.accounts.pending.remove(&save.conn);
-            if self.sessions.get(&save.conn).is_none_or(|s| s.closing) {
-                continue;
-            }
-            let re = match save.then {
-                Then::Login(_) => "hello",
-                Then::Change { .. } => "change_password",
-            };
-            if !ok {
-                self.internal(save.conn, "the server could not save its accounts file", re);
-                continue;
-            }
-            let (conn, name) = (save.conn, save.name);
-            match save.then {
-                Then::Login(login) => {
-                    log::info!("conn {conn}: {} registered their name", Safe(&name));
-                    self.login(conn, *login, now);
-                }
-                Then::Change { registered } => {
-                    if self.name_of(conn) != Some(name.as_str()) {
-                        continue;
-                    }
-                    self.forgive(conn, &name);
-                    log::info!(
-                        "conn {conn}: {} {}",
-                        Safe(&name),
-                        if registered {
-                            "registered their name"
-                        } else {
-                            "changed their password"
-                        }
-                    );
-                    self.send(conn, &ServerMsg::PasswordChanged { name, registered });
-                }
-            }
-        }
-        self.save_accounts();
-    }
-
-    /// Take back a change that could not be saved (if nothing replaced it
-    /// since), and its count against the address.
-    fn roll_back(&mut self, save: &Save) {
-        if self.accounts.map.get(&save.name).map(|a| &a.hash) == Some(&save.hash) {
-            match &save.old {
-                Some(a) => self.accounts.map.insert(save.name.clone(), a.clone()),
-                None => {
-                    self.accounts.holders.set(&save.name, REGISTERED, false);
-                    self.accounts.map.remove(&save.name)
-                }
-            };
-        }
-        if let Some((ip, at)) = save.registered_from {
-            if let Some(times) = self.accounts.registered_by_ip.get_mut(&ip) {
-                if let Some(i) = times.iter().rposition(|t| *t == at) {
-                    times.remove(i);
-                }
-            }
-        }
-    }
-
-    /// A correct password from `conn`'s address for `name`: that address's
-    /// failures for that name are forgiven (not its failures on other
-    /// names, nor the name's count from everywhere).
-    fn forgive(&mut self, conn: ConnId, name: &str) {
-        if let Some(ip) = self.guard.ip_of(conn) {
-            self.accounts.by_pair.remove(&(ip, name.to_string()));
-        }
-    }
-
     fn internal(&mut self, conn: ConnId, why: &str, re: &str) {
         log::error!("conn {conn}: password check failed: {}", Safe(why));
         self.auth_error(

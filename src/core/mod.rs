@@ -34,6 +34,7 @@ pub mod store_ops;
 mod timers;
 pub mod transfer;
 mod transfer_ctl;
+mod transfer_frames;
 mod transfer_store;
 mod typing;
 pub mod validate;

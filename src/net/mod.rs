@@ -8,32 +8,35 @@
 //! and arms WRITABLE interest if bytes remain. The core's effects (history
 //! batches and reads, store jobs, password hashing) go to worker threads
 //! (`workers`), whose completions wake the loop: it never waits for a disk.
+//!
+//! This file is the loop and its turn (poll, dispatch, write); a connection's
+//! accept, read, close and reap are in `lifecycle`, the settings and errors
+//! in `config`.
 
 mod auth;
+mod config;
 mod conn;
 mod files;
 mod input;
+mod lifecycle;
 mod throttle;
 mod workers;
 
-use input::{ingest, FRAMES_PER_TURN};
 pub mod sched;
 pub mod tls;
 
+pub use config::{ServerConfig, ServerError};
 pub use files::FileConfig;
 
 pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
-use crate::core::{self, ConnId, Core, Gone, Now, Output};
-use crate::protocol::DEFAULT_MAX_FRAME;
+use crate::core::{ConnId, Core, Gone, Now, Output};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::collections::VecDeque;
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -61,71 +64,6 @@ const PAGE_MESSAGES_PER_TURN: usize = 256;
 const READ_BUDGET: usize = 64 * 1024;
 /// How long a closing connection may take to flush and say goodbye.
 const LINGER_MS: u64 = 2_000;
-
-/// Server settings, from the command line.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub host: String,
-    pub port: u16,
-    pub data_dir: PathBuf,
-    /// Largest accepted frame body.
-    pub max_frame: usize,
-    /// Queued outbound bytes past which a client is disconnected as a slow consumer.
-    pub max_outbound: usize,
-    /// Queued outbound bytes past which low-priority frames are dropped.
-    pub high_watermark: usize,
-    pub core: core::Config,
-    /// File transfers and the shared store.
-    pub files: FileConfig,
-    /// Listen with TLS, with this certificate and key.
-    pub tls: Option<tls::TlsFiles>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            host: "127.0.0.1".into(),
-            port: 5555,
-            data_dir: PathBuf::from("data"),
-            max_frame: DEFAULT_MAX_FRAME,
-            max_outbound: 4 * 1024 * 1024,
-            high_watermark: 1024 * 1024,
-            core: core::Config::default(),
-            files: FileConfig::default(),
-            tls: None,
-        }
-    }
-}
-
-/// Why the server could not start or run.
-#[derive(Debug)]
-pub enum ServerError {
-    Bind { addr: String, source: io::Error },
-    DataDir { path: PathBuf, source: io::Error },
-    Poll(io::Error),
-    Tls(String),
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
-                f,
-                "cannot listen on {addr}: the address is already in use; stop the other server or pick another port with --port"
-            ),
-            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            ServerError::DataDir { path, source } => write!(
-                f,
-                "cannot use data directory {}: {source}; pick another with --data-dir",
-                path.display()
-            ),
-            ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
-            ServerError::Tls(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {}
 
 /// The clock, read only here: the core gets it as a value.
 struct Clock {
@@ -347,134 +285,6 @@ impl Server {
         got
     }
 
-    fn accept_all(&mut self, now: Now) {
-        let Some(listener) = self.listener.as_ref() else {
-            return;
-        };
-        loop {
-            match listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let entry = self.conns.vacant_entry();
-                    let k = Slot(entry.key());
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .register(&mut stream, Token(k.0), Interest::READABLE)
-                    {
-                        log::warn!("cannot register connection from {peer}: {e}");
-                        continue;
-                    }
-                    let id = ConnId::new(k.0, self.next_gen as u64);
-                    self.next_gen += 1;
-                    let conn = entry.insert(Conn::new(stream, peer));
-                    conn.id = id;
-                    if let Some(cfg) = &self.tls {
-                        conn.transport = tls::Transport::Sniff(cfg.clone());
-                    }
-                    log::debug!("conn {k}: accepted from {peer}");
-                    // A refused connection gets its error and close with
-                    // this turn's output.
-                    self.core.accept(id, peer.ip(), now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Read what `k` has (up to the budget), decoding frames into the core.
-    fn read_conn(&mut self, k: Slot, now: Now) {
-        let max_frame = self.cfg.max_frame;
-        let Server {
-            conns,
-            core,
-            scratch,
-            ..
-        } = self;
-        let Some(conn) = conns.get_mut(k.0) else {
-            return;
-        };
-        if core.log_backlog() > LOG_BACKLOG_LIMIT {
-            if !conn.disk_wait {
-                conn.disk_wait = true;
-                self.disk_wait.push(k);
-            }
-            return;
-        }
-        conn.disk_wait = false;
-        conn.turn_frames = 0;
-        let frames_before = conn.frames_in;
-        if !conn.rbuf.is_empty() && !conn.throttled {
-            // Frames left over from last turn's frame budget go first.
-            ingest(conn, &[], core, max_frame, now);
-        }
-        let budget = if conn.throttled || conn.turn_frames >= FRAMES_PER_TURN {
-            // Throttled, or this turn's frames are used: buffer a little,
-            // then let TCP push back on the sender.
-            throttle::THROTTLED_INPUT.saturating_sub(conn.rbuf.len())
-        } else {
-            READ_BUDGET
-        };
-        let outcome = if budget == 0 {
-            Ok(ReadOutcome::Budget)
-        } else {
-            conn.read_some(scratch, budget, |conn, data| {
-                ingest(conn, data, core, max_frame, now);
-            })
-        };
-        conn.shrink();
-        // A partial frame starts (or restarts, when frames complete) the
-        // core's frame timer.
-        let waiting = !conn.rbuf.is_empty() && !conn.throttled && !conn.stop_reading;
-        let since = match (waiting, conn.partial_since) {
-            (false, None) => None,
-            (false, Some(_)) => Some(None),
-            (true, None) => Some(Some(now.mono_ms)),
-            (true, Some(_)) if conn.frames_in != frames_before => Some(Some(now.mono_ms)),
-            (true, Some(_)) => None,
-        };
-        if let Some(since) = since {
-            conn.partial_since = since;
-            core.partial_frame(conn.id, since);
-        }
-        if conn.transport.wants_write() {
-            self.dirty.push(k); // a TLS handshake answer
-        }
-        let undecoded = conn.turn_frames >= FRAMES_PER_TURN && !conn.throttled;
-        match outcome {
-            Ok(ReadOutcome::Drained) if undecoded => self.backlog.push_back(k),
-            Ok(ReadOutcome::Drained) => {}
-            Ok(ReadOutcome::Budget) if conn.throttled => {} // read again on Resume
-            Ok(ReadOutcome::Budget) => self.backlog.push_back(k),
-            Ok(ReadOutcome::NotTls(first)) => self.not_tls(k, first),
-            Ok(ReadOutcome::Eof) => {
-                conn.eof = true;
-                if undecoded {
-                    // What came before the close is still decoded, next turn.
-                    self.backlog.push_back(k);
-                } else if conn.shut {
-                    self.remove(k, "closed");
-                } else if conn.closing || conn.stop_reading {
-                    // Still flushing our goodbye; the reaper finishes it.
-                } else {
-                    // The peer may only have closed its write side: what
-                    // its last frames produced (acks waiting for their
-                    // batch too) is still sent, then the core closes it.
-                    conn.stop_reading = true;
-                    if !core.peer_closed(conn.id) {
-                        self.begin_close(k, "peer closed the connection", now);
-                    }
-                }
-            }
-            Err(e) => self.remove(k, &format!("read failed: {e}")),
-        }
-    }
-
     fn finish_turn(&mut self, now: Now) {
         if self.core.next_deadline().is_some_and(|d| d <= now.mono_ms) {
             self.core.tick(now);
@@ -557,23 +367,6 @@ impl Server {
         }
     }
 
-    fn begin_close(&mut self, k: Slot, reason: &str, now: Now) {
-        let Some(conn) = self.conns.get_mut(k.0) else {
-            return;
-        };
-        if conn.closing {
-            return;
-        }
-        log::debug!("conn {k}: closing ({reason})");
-        conn.closing = true;
-        conn.stop_reading = true;
-        conn.close_deadline = now.mono_ms + LINGER_MS;
-        let id = conn.id;
-        self.closing.push(k);
-        self.dirty.push(k);
-        self.core.disconnect(id, Gone::Kicked, now);
-    }
-
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
@@ -622,50 +415,6 @@ impl Server {
             !conn.has_output() || conn.want_write,
             "queued bytes without WRITABLE interest"
         );
-    }
-
-    /// Finish lingering closes: shut the write side once flushed, drop at EOF or deadline.
-    fn reap(&mut self, now: Now) {
-        let closing = std::mem::take(&mut self.closing);
-        for k in closing {
-            let Some(conn) = self.conns.get_mut(k.0) else {
-                continue;
-            };
-            if now.mono_ms >= conn.close_deadline {
-                self.remove(k, "close timed out");
-                continue;
-            }
-            if !conn.shut && !conn.has_output() && !conn.close_notified {
-                conn.close_notify(); // TLS: the alert goes out before the FIN
-                if conn.has_output() {
-                    self.flush_conn(k);
-                }
-            }
-            let Some(conn) = self.conns.get_mut(k.0) else {
-                continue;
-            };
-            if !conn.shut && !conn.has_output() {
-                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                conn.shut = true;
-            }
-            if conn.shut && conn.eof {
-                self.remove(k, "closed");
-                continue;
-            }
-            self.closing.push(k);
-        }
-    }
-
-    fn remove(&mut self, k: Slot, why: &str) {
-        if let Some(mut conn) = self.conns.try_remove(k.0) {
-            log::debug!("conn {k} ({}): removed: {why}", conn.peer);
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.core
-                .disconnect(conn.id, Gone::Abrupt, self.clock.now());
-        }
-        self.closing.retain(|c| *c != k);
-        self.backlog.retain(|c| *c != k);
-        self.disk_wait.retain(|c| *c != k);
     }
 
     /// Stop accepting, say goodbye, flush for a bounded time.

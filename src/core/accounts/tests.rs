@@ -2,9 +2,9 @@
 //! accounts file saved as an effect (a login or change goes on only once it
 //! is saved), on a fake clock.
 use super::*;
-use crate::core::effect::Completion;
+use crate::core::effect::{Completion, Effect};
 use crate::core::{Config, Gone, Output};
-use crate::protocol::{parse_body, ClientMsg};
+use crate::protocol::{parse_body, ClientMsg, ServerMsg};
 
 fn at(ms: u64) -> Now {
     Now {

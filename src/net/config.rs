@@ -1,0 +1,75 @@
+//! The server's settings ([`ServerConfig`], from the command line) and why
+//! it could not start or run ([`ServerError`]).
+
+use super::files::FileConfig;
+use super::tls;
+use crate::core;
+use crate::protocol::DEFAULT_MAX_FRAME;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Server settings, from the command line.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Largest accepted frame body.
+    pub max_frame: usize,
+    /// Queued outbound bytes past which a client is disconnected as a slow consumer.
+    pub max_outbound: usize,
+    /// Queued outbound bytes past which low-priority frames are dropped.
+    pub high_watermark: usize,
+    pub core: core::Config,
+    /// File transfers and the shared store.
+    pub files: FileConfig,
+    /// Listen with TLS, with this certificate and key.
+    pub tls: Option<tls::TlsFiles>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 5555,
+            data_dir: PathBuf::from("data"),
+            max_frame: DEFAULT_MAX_FRAME,
+            max_outbound: 4 * 1024 * 1024,
+            high_watermark: 1024 * 1024,
+            core: core::Config::default(),
+            files: FileConfig::default(),
+            tls: None,
+        }
+    }
+}
+
+/// Why the server could not start or run.
+#[derive(Debug)]
+pub enum ServerError {
+    Bind { addr: String, source: io::Error },
+    DataDir { path: PathBuf, source: io::Error },
+    Poll(io::Error),
+    Tls(String),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {addr}: the address is already in use; stop the other server or pick another port with --port"
+            ),
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ServerError::DataDir { path, source } => write!(
+                f,
+                "cannot use data directory {}: {source}; pick another with --data-dir",
+                path.display()
+            ),
+            ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
+            ServerError::Tls(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
