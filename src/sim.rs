@@ -11,12 +11,34 @@
 use crate::core::effect::{Completion, Effect};
 use crate::core::store_ops::Catalog;
 use crate::core::{Config, ConnId, Core, Gone, Now, Output};
-use crate::protocol::{parse_body, ClientMsg, ServerMsg};
+use crate::protocol::{parse_body, ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use crate::store::accounts::AccountFile;
 use crate::store::files::DiskStore;
 use crate::store::history::HistoryLog;
 use std::collections::VecDeque;
 use std::path::PathBuf;
+
+/// A `hello` for `name`: this protocol version, no room, status, resume or
+/// password.
+pub fn hello(name: &str) -> ClientMsg {
+    ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: None,
+    }
+}
+
+/// The frames for `conn` in one turn's output ([`Sim::turn`]), in order;
+/// closes and undecodable frames left out.
+pub fn frames_to(out: &[(ConnId, Result<ServerMsg, String>)], conn: ConnId) -> Vec<ServerMsg> {
+    out.iter()
+        .filter(|(c, _)| *c == conn)
+        .filter_map(|(_, m)| m.as_ref().ok().cloned())
+        .collect()
+}
 
 /// Runs a core's effects inline.
 pub struct Runner {
@@ -162,6 +184,20 @@ impl Sim {
 
     pub fn connect(&mut self, conn: ConnId) {
         self.core.connect(conn);
+    }
+
+    /// Connect `conn`, send [`hello`] as `name` and end the turn: the
+    /// frames `conn` got. Panics unless one is a welcome.
+    pub fn login(&mut self, conn: ConnId, name: &str) -> Vec<ServerMsg> {
+        self.connect(conn);
+        self.send(conn, hello(name));
+        let out = self.turn();
+        let got = frames_to(&out, conn);
+        assert!(
+            got.iter().any(|m| matches!(m, ServerMsg::Welcome { .. })),
+            "{name} was not welcomed: {out:?}"
+        );
+        got
     }
 
     pub fn disconnect(&mut self, conn: ConnId) {

@@ -46,9 +46,7 @@ fn missed(frames: &[&Result<S, String>]) -> Vec<u64> {
 
 /// alice fills #general with `n` long messages; returns their ids.
 fn fill(sim: &mut Sim, n: usize) {
-    sim.connect(ConnId(1));
-    sim.send(ConnId(1), hello("alice", None));
-    sim.turn();
+    sim.login(ConnId(1), "alice");
     for i in 0..n {
         sim.send(
             ConnId(1),

@@ -8,18 +8,7 @@
 use chat::core::effect::Effect;
 use chat::core::{Config, ConnId};
 use chat::protocol::{ClientMsg as C, ErrorCode, ReceiptKind, Replay, Resume, ServerMsg as S};
-use chat::sim::Sim;
-
-fn hello(name: &str) -> C {
-    C::Hello {
-        version: 1,
-        name: name.into(),
-        room: None,
-        status: None,
-        resume: None,
-        password: None,
-    }
-}
+use chat::sim::{frames_to, Sim};
 
 fn say(room: &str, text: &str) -> C {
     C::RoomMsg {
@@ -27,26 +16,6 @@ fn say(room: &str, text: &str) -> C {
         text: text.into(),
         cid: Some(format!("c-{text}")),
     }
-}
-
-/// Frames for `conn` in one turn's output.
-fn to(out: &[(ConnId, Result<S, String>)], conn: ConnId) -> Vec<S> {
-    out.iter()
-        .filter(|(c, _)| *c == conn)
-        .filter_map(|(_, m)| m.as_ref().ok().cloned())
-        .collect()
-}
-
-fn login(sim: &mut Sim, conn: ConnId, name: &str) {
-    sim.connect(conn);
-    sim.send(conn, hello(name));
-    let out = sim.turn();
-    assert!(
-        to(&out, conn)
-            .iter()
-            .any(|m| matches!(m, S::Welcome { .. })),
-        "{name} logged in"
-    );
 }
 
 fn acks(frames: &[S]) -> Vec<(Option<String>, u64)> {
@@ -72,14 +41,14 @@ fn texts(frames: &[S]) -> Vec<String> {
 #[test]
 fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
-    login(&mut sim, ConnId(2), "bob");
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
     sim.runner.fail_writes(true);
     for t in ["one", "two", "three"] {
         sim.send(ConnId(1), say("general", t));
     }
     let out = sim.turn();
-    let alice = to(&out, ConnId(1));
+    let alice = frames_to(&out, ConnId(1));
     assert!(acks(&alice).is_empty(), "nothing acknowledged: {alice:?}");
     let failed: Vec<Option<String>> = alice
         .iter()
@@ -105,7 +74,7 @@ fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
         ]
     );
     assert!(
-        texts(&to(&out, ConnId(2))).is_empty(),
+        texts(&frames_to(&out, ConnId(2))).is_empty(),
         "bob never sees them"
     );
     assert_eq!(sim.runner.stored_messages(), 0);
@@ -117,7 +86,7 @@ fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
         sim.send(ConnId(1), say("general", t));
     }
     let out = sim.turn();
-    let alice = to(&out, ConnId(1));
+    let alice = frames_to(&out, ConnId(1));
     assert_eq!(acks(&alice).len(), 3, "{alice:?}");
     assert!(alice.iter().all(|m| !matches!(
         m,
@@ -126,16 +95,16 @@ fn a_failed_batch_is_never_acknowledged_and_a_resend_stores_it() {
             ..
         }
     )));
-    assert_eq!(texts(&to(&out, ConnId(2))), ["one", "two", "three"]);
+    assert_eq!(texts(&frames_to(&out, ConnId(2))), ["one", "two", "three"]);
     assert_eq!(sim.runner.stored_messages(), 3);
 }
 
 #[test]
 fn a_bystander_is_not_held_behind_a_busy_room() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
-    login(&mut sim, ConnId(2), "bob");
-    login(&mut sim, ConnId(3), "carol");
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
+    sim.login(ConnId(3), "carol");
     sim.send(
         ConnId(3),
         C::Join {
@@ -156,24 +125,24 @@ fn a_bystander_is_not_held_behind_a_busy_room() {
     sim.send(ConnId(3), C::Ping { seq: Some(9) });
     let out = sim.turn();
     assert_eq!(
-        to(&out, ConnId(3)),
+        frames_to(&out, ConnId(3)),
         vec![S::Pong { seq: Some(9) }],
         "carol's pong waits for nothing"
     );
     assert!(
-        to(&out, ConnId(1)).is_empty(),
+        frames_to(&out, ConnId(1)).is_empty(),
         "alice's ack waits for the batch"
     );
     assert!(
-        to(&out, ConnId(2)).is_empty(),
+        frames_to(&out, ConnId(2)).is_empty(),
         "bob's pong keeps its place behind the message it follows"
     );
     assert!(matches!(sim.held_effects().front(), Some(Effect::Log(_))));
 
     sim.hold_effects = false;
     let out = sim.turn();
-    assert_eq!(acks(&to(&out, ConnId(1))).len(), 1);
-    let bob = to(&out, ConnId(2));
+    assert_eq!(acks(&frames_to(&out, ConnId(1))).len(), 1);
+    let bob = frames_to(&out, ConnId(2));
     assert_eq!(texts(&bob), ["busy"]);
     assert_eq!(
         bob.last(),
@@ -185,15 +154,15 @@ fn a_bystander_is_not_held_behind_a_busy_room() {
 #[test]
 fn receipts_are_routed_from_memory_without_a_read() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
-    login(&mut sim, ConnId(2), "bob");
-    login(&mut sim, ConnId(3), "carol");
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
+    sim.login(ConnId(3), "carol");
     let mut last = 0;
     for i in 0..3000 {
         let who = if i % 2 == 0 { 1 } else { 3 };
         sim.send(ConnId(who), say("general", &format!("m{i}")));
         if i % 100 == 99 {
-            for (c, id) in acks(&to(&sim.turn(), ConnId(who))) {
+            for (c, id) in acks(&frames_to(&sim.turn(), ConnId(who))) {
                 assert!(c.is_some());
                 last = last.max(id);
             }
@@ -230,7 +199,7 @@ fn receipts_are_routed_from_memory_without_a_read() {
         "a receipt never reads the log"
     );
     for author in [1, 3] {
-        let got = to(&out, ConnId(author));
+        let got = frames_to(&out, ConnId(author));
         let marker = got.iter().find_map(|m| match m {
             S::Receipts { markers, .. } => markers.iter().find(|k| k.user == "bob").cloned(),
             _ => None,
@@ -243,7 +212,7 @@ fn receipts_are_routed_from_memory_without_a_read() {
 #[test]
 fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
+    sim.login(ConnId(1), "alice");
     for i in 0..300 {
         sim.send(ConnId(1), say("general", &format!("m{i}")));
     }
@@ -268,7 +237,7 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
     // In the same turn, a new message bob must see after his catch-up.
     sim.send(ConnId(1), say("general", "live"));
     let out = sim.turn();
-    let bob = to(&out, ConnId(2));
+    let bob = frames_to(&out, ConnId(2));
     assert!(
         matches!(bob.first(), Some(S::Welcome { .. })),
         "the welcome goes out before the read: {bob:?}"
@@ -280,7 +249,7 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
         .any(|e| matches!(e, Effect::ReadHistory(_))));
     sim.hold_effects = false;
     let out = sim.turn();
-    let bob = to(&out, ConnId(2));
+    let bob = frames_to(&out, ConnId(2));
     let mut want: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     want.push("live".into());
     assert_eq!(texts(&bob), want, "missed ones in order, then the live one");
@@ -308,13 +277,13 @@ fn catch_up_older_than_memory_is_read_from_the_log_in_order() {
 #[test]
 fn history_pages_older_than_memory_come_from_the_log() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
+    sim.login(ConnId(1), "alice");
     let mut ids = Vec::new();
     for i in 0..1000 {
         sim.send(ConnId(1), say("general", &format!("m{i}")));
         if i % 100 == 99 {
             ids.extend(
-                acks(&to(&sim.turn(), ConnId(1)))
+                acks(&frames_to(&sim.turn(), ConnId(1)))
                     .into_iter()
                     .map(|(_, id)| id),
             );
@@ -331,7 +300,7 @@ fn history_pages_older_than_memory_come_from_the_log() {
             limit: 100,
         },
     );
-    let out = to(&sim.turn(), ConnId(1));
+    let out = frames_to(&sim.turn(), ConnId(1));
     let got = texts(&out);
     let want: Vec<String> = (100..200).map(|i| format!("m{i}")).collect();
     assert_eq!(got, want);
@@ -348,7 +317,7 @@ fn history_pages_older_than_memory_come_from_the_log() {
 #[test]
 fn too_many_history_reads_at_once_are_refused_with_slow_down() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
+    sim.login(ConnId(1), "alice");
     for i in 0..500 {
         sim.send(ConnId(1), say("general", &format!("m{i}")));
     }
@@ -365,7 +334,7 @@ fn too_many_history_reads_at_once_are_refused_with_slow_down() {
             },
         );
     }
-    let out = to(&sim.turn(), ConnId(1));
+    let out = frames_to(&sim.turn(), ConnId(1));
     assert!(
         out.is_empty(),
         "everything waits behind the first read: {out:?}"
@@ -377,7 +346,7 @@ fn too_many_history_reads_at_once_are_refused_with_slow_down() {
         .count();
     assert_eq!(reads, 4, "at most four reads in flight per connection");
     sim.hold_effects = false;
-    let out = to(&sim.turn(), ConnId(1));
+    let out = frames_to(&sim.turn(), ConnId(1));
     let refused = out
         .iter()
         .filter(|m| {
@@ -417,7 +386,7 @@ fn a_resume_list_longer_than_the_room_cap_is_refused() {
             password: None,
         },
     );
-    let out = to(&sim.turn(), ConnId(1));
+    let out = frames_to(&sim.turn(), ConnId(1));
     assert!(
         matches!(&out[..], [S::Error { code: ErrorCode::Invalid, message, .. }] if message.contains("110000 rooms")),
         "{out:?}"
@@ -427,13 +396,13 @@ fn a_resume_list_longer_than_the_room_cap_is_refused() {
 #[test]
 fn a_receipt_tells_only_the_authors_whose_messages_changed_state() {
     let mut sim = Sim::new(Config::default());
-    login(&mut sim, ConnId(1), "alice");
-    login(&mut sim, ConnId(2), "bob");
-    login(&mut sim, ConnId(3), "carol");
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
+    sim.login(ConnId(3), "carol");
     sim.send(ConnId(1), say("general", "a1"));
     sim.turn();
     sim.send(ConnId(3), say("general", "c1"));
-    let carol_id = acks(&to(&sim.turn(), ConnId(3)))[0].1;
+    let carol_id = acks(&frames_to(&sim.turn(), ConnId(3)))[0].1;
     let receipt = |kind, up_to| C::Receipt {
         kind,
         room: Some("general".into()),
@@ -443,18 +412,18 @@ fn a_receipt_tells_only_the_authors_whose_messages_changed_state() {
     sim.send(ConnId(2), receipt(ReceiptKind::Delivered, carol_id));
     let out = sim.turn();
     assert!(
-        !to(&out, ConnId(1)).is_empty() && !to(&out, ConnId(3)).is_empty(),
+        !frames_to(&out, ConnId(1)).is_empty() && !frames_to(&out, ConnId(3)).is_empty(),
         "both delivered"
     );
     // Reading only alice's message changes nothing of carol's.
     sim.send(ConnId(2), receipt(ReceiptKind::Read, carol_id - 1));
     let out = sim.turn();
     assert!(
-        matches!(&to(&out, ConnId(1))[..], [S::Receipts { .. }]),
+        matches!(&frames_to(&out, ConnId(1))[..], [S::Receipts { .. }]),
         "alice: read"
     );
     assert!(
-        to(&out, ConnId(3)).is_empty(),
+        frames_to(&out, ConnId(3)).is_empty(),
         "carol's message did not change"
     );
 }

@@ -5,7 +5,7 @@
 
 use chat::core::{Config, ConnId};
 use chat::protocol::{ClientMsg as C, ErrorCode, Replay, Resume, Secret, ServerMsg as S};
-use chat::sim::Sim;
+use chat::sim::{frames_to, Sim};
 use std::net::IpAddr;
 
 fn hello(name: &str, password: Option<&str>) -> C {
@@ -51,19 +51,11 @@ fn history_with(peer: &str) -> C {
     }
 }
 
-/// Frames for `conn` in one turn's output.
-fn to(out: &[(ConnId, Result<S, String>)], conn: ConnId) -> Vec<S> {
-    out.iter()
-        .filter(|(c, _)| *c == conn)
-        .filter_map(|(_, m)| m.as_ref().ok().cloned())
-        .collect()
-}
-
 /// Send `msg` from `conn`, end the turn, return what `conn` got.
 fn ask(sim: &mut Sim, conn: ConnId, msg: C) -> Vec<S> {
     sim.send(conn, msg);
     let out = sim.turn();
-    to(&out, conn)
+    frames_to(&out, conn)
 }
 
 /// A new connection from `ip` sends `msg`; what it got.
@@ -202,8 +194,8 @@ fn a_registration_that_races_a_look_alike_login_is_refused() {
     assert!(sim.core.accept(ConnId(2), IpAddr::from(AWAY), sim.now));
     sim.send(ConnId(2), hello("BOB", None));
     let out = sim.turn();
-    welcomed(&to(&out, ConnId(2)), "BOB");
-    let (code, message) = error(&to(&out, ConnId(1)));
+    welcomed(&frames_to(&out, ConnId(2)), "BOB");
+    let (code, message) = error(&frames_to(&out, ConnId(1)));
     assert_eq!(code, ErrorCode::NameTaken);
     assert!(message.contains("\"BOB\""), "{message}");
     assert!(!sim.core.is_registered("bob"));

@@ -6,7 +6,7 @@
 use base64::Engine;
 use chat::core::transfer::FileLimits;
 use chat::core::{Config, ConnId};
-use chat::protocol::{ClientMsg as C, ServerMsg as M, PROTOCOL_VERSION};
+use chat::protocol::{ClientMsg as C, ServerMsg as M};
 use chat::sim::Sim;
 
 const CHUNK: usize = 64 * 1024;
@@ -25,19 +25,7 @@ fn sim() -> Sim {
         },
     );
     for (c, name) in [(1, "alice"), (2, "bob")] {
-        sim.connect(ConnId(c));
-        sim.send(
-            ConnId(c),
-            C::Hello {
-                version: PROTOCOL_VERSION,
-                name: name.into(),
-                room: None,
-                status: None,
-                resume: None,
-                password: None,
-            },
-        );
-        sim.turn();
+        sim.login(ConnId(c), name);
     }
     sim
 }

@@ -7,32 +7,15 @@
 use chat::core::limits::Admit;
 use chat::core::{Config, ConnId, Output};
 use chat::protocol::{ClientMsg as C, ErrorCode, Media, ServerMsg as S};
-use chat::sim::Sim;
+use chat::sim::{hello, Sim};
 use std::net::IpAddr;
-
-fn hello(name: &str) -> C {
-    C::Hello {
-        version: 1,
-        name: name.into(),
-        room: None,
-        status: None,
-        resume: None,
-        password: None,
-    }
-}
-
-fn login(sim: &mut Sim, conn: u64, name: &str) {
-    sim.connect(ConnId(conn));
-    sim.send(ConnId(conn), hello(name));
-    sim.turn();
-}
 
 #[test]
 fn a_stalled_frame_is_closed_at_the_frame_timeout_restarted_by_progress() {
     let mut cfg = Config::default();
     cfg.limits.frame_timeout_ms = 5_000;
     let mut sim = Sim::new(cfg);
-    login(&mut sim, 1, "alice");
+    sim.login(ConnId(1), "alice");
     let start = sim.now.mono_ms;
     sim.core.partial_frame(ConnId(1), Some(start));
     assert_eq!(sim.core.next_deadline(), Some(start + 5_000));
@@ -49,7 +32,7 @@ fn a_stalled_frame_is_closed_at_the_frame_timeout_restarted_by_progress() {
     );
     assert!(matches!(&out[1], (ConnId(1), Err(close)) if close.starts_with("close")));
     // A frame that completes in time cancels the timer.
-    login(&mut sim, 2, "bob");
+    sim.login(ConnId(2), "bob");
     sim.core.partial_frame(ConnId(2), Some(sim.now.mono_ms));
     sim.core.partial_frame(ConnId(2), None);
     assert_eq!(sim.core.next_deadline(), None);
@@ -92,10 +75,10 @@ fn typing_rings_and_reservations_expire_in_deadline_order() {
         grace_ms: 2_000,
         ..Default::default()
     });
-    login(&mut sim, 1, "alice");
-    login(&mut sim, 2, "bob");
-    login(&mut sim, 3, "carol");
-    login(&mut sim, 4, "dave");
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
+    sim.login(ConnId(3), "carol");
+    sim.login(ConnId(4), "dave");
     let t0 = sim.now.mono_ms;
     sim.send(
         ConnId(1),
