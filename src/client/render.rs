@@ -13,7 +13,7 @@
 //! terminal front end wraps long lines with indented continuations
 //! (`text::wrap`), so others' text never starts a row where the client's own
 //! lines start. With `--json` each event is one JSON object per line instead
-//! (the same characters escaped as `\uXXXX`).
+//! (the same characters escaped as `\u` and four hex digits).
 //!
 //! This file lays out messages (groups, date separators, replay markers);
 //! the other one-line events are in `lines`, transfers in `transfer::view`.

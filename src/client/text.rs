@@ -44,7 +44,7 @@ pub fn clean(s: &str) -> String {
 }
 
 /// A serialised JSON value with every [`hidden`] character written as a
-/// `\uXXXX` escape (serde_json leaves DEL, C1 controls, bidi controls and
+/// `\u` + four hex digits escape (serde_json leaves DEL, C1 controls, bidi controls and
 /// U+2028 raw). They can only occur inside strings, so the value is the same.
 pub fn json_line(json: &str) -> String {
     let mut out = String::with_capacity(json.len());

@@ -13,7 +13,7 @@
 //!   zero-width character (U+00AD, U+034F, U+115F/60, U+17B4/5, U+180B..F,
 //!   U+200B..D, U+2028/9, U+2060..6F, U+3164, U+FE00..0F, U+FEFF, U+FFA0,
 //!   the tags and variation selectors U+E0000..E0FFF), every private-use
-//!   character and every noncharacter is written as `\u{XXXX}`;
+//!   character and every noncharacter is written as `\u{…}` (its hex code);
 //! - past [`MAX_CHARS`] characters of input the rest is cut off and
 //!   replaced by `…(+N chars)`.
 

@@ -14,13 +14,17 @@
 use super::{ConnId, Core};
 use crate::protocol::files::TransferState;
 use crate::protocol::ServerMsg;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Raw lengths of relayed chunks queued to each receiver connection and not
 /// yet written out, per transfer, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct Relay {
     queued: HashMap<ConnId, HashMap<u64, VecDeque<u64>>>,
+    /// The transfers relayed to each receiver connection that were granted
+    /// credit: the only ones its accounting looks at (never every transfer
+    /// on the server, on each grant or each chunk written).
+    receiving: HashMap<ConnId, BTreeSet<u64>>,
 }
 
 impl Relay {
@@ -61,8 +65,14 @@ impl Relay {
             .map_or(0, |m| m.values().flatten().sum())
     }
 
+    /// Transfer `id` is relayed to `conn` and has credit in play.
+    pub fn receiving(&mut self, conn: ConnId, id: u64) {
+        self.receiving.entry(conn).or_default().insert(id);
+    }
+
     pub fn forget_conn(&mut self, conn: ConnId) {
         self.queued.remove(&conn);
+        self.receiving.remove(&conn);
     }
 }
 
@@ -84,13 +94,24 @@ impl Core {
         let Some(rc) = self.conn_of(&receiver) else {
             return;
         };
-        let outstanding: u64 = self
-            .transfers
-            .map
-            .values()
-            .filter(|o| o.sender.is_some() && o.receiver.as_deref() == Some(receiver.as_str()))
-            .map(|o| o.credit)
-            .sum();
+        self.relay.receiving(rc, id);
+        let ids: Vec<u64> = self.relay.receiving[&rc].iter().copied().collect();
+        let mut outstanding = 0;
+        for other in ids {
+            match self.transfers.map.get(&other) {
+                Some(o) if !o.state.is_final() => outstanding += o.credit,
+                // Ended: no credit of its own any more.
+                _ if self.relay.of(rc, other) == 0 => {
+                    if let Some(set) = self.relay.receiving.get_mut(&rc) {
+                        set.remove(&other);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
+        };
         let for_transfer = window.saturating_sub(t.credit + self.relay.of(rc, id));
         let for_conn = budget.saturating_sub(outstanding + self.relay.total(rc));
         let give = t.banked.min(for_transfer).min(for_conn);
@@ -116,15 +137,15 @@ impl Core {
         if !drained {
             return; // downloads from the store: pulled one chunk at a time
         }
-        let Some(me) = self.name_of(conn).map(str::to_string) else {
-            return;
-        };
         let waiting: Vec<u64> = self
-            .transfers
-            .map
-            .values()
-            .filter(|t| t.banked > 0 && t.receiver.as_deref() == Some(me.as_str()))
-            .map(|t| t.id)
+            .relay
+            .receiving
+            .get(&conn)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        let waiting: Vec<u64> = waiting
+            .into_iter()
+            .filter(|id| self.transfers.map.get(id).is_some_and(|t| t.banked > 0))
             .collect();
         for id in waiting {
             self.relay_credit(id);

@@ -10,9 +10,8 @@
 //! not accept exactly goes through the general decoder, which also produces
 //! the error messages, so behaviour is the same either way.
 
-use super::message::{
-    bounded_rooms, ClientMsg, ReceiptKind, Resume, Status, TOO_MANY_RESUME_ROOMS,
-};
+use super::lengths::{bounded_rooms, TOO_MANY_RESUME_ROOMS};
+use super::message::{ClientMsg, ReceiptKind, Resume, Status};
 use super::Secret;
 use serde::Deserialize;
 

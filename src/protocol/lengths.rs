@@ -2,8 +2,10 @@
 //! acted on, so nothing a client names is stored, logged or echoed at a size
 //! it picked. Text has its own rule (`--max-message-chars`); names, rooms
 //! and file names have their character rules on top of these byte bounds.
+//! A resume's room list is bounded while it is decoded.
 
 use super::message::ClientMsg;
+use std::fmt;
 
 /// A client id (`cid`) for matching answers: at most 64 bytes.
 pub const MAX_CID: usize = 64;
@@ -17,6 +19,40 @@ pub const MAX_TOKEN: usize = 128;
 pub const MAX_PASSWORD: usize = 1024;
 /// A receiver's reason for a failed transfer.
 pub const MAX_REASON: usize = 512;
+
+/// Most rooms a `hello` resume may list. The decoder stops at the first one
+/// past it, so an oversized list costs no more than this many names.
+pub const MAX_RESUME_ROOMS: usize = 1024;
+
+/// The error that ends decoding an oversized resume list.
+pub const TOO_MANY_RESUME_ROOMS: &str = "resume.rooms lists more than 1024 rooms";
+
+/// Decode a list of at most [`MAX_RESUME_ROOMS`] room names.
+pub(crate) fn bounded_rooms<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    struct Rooms;
+    impl<'de> serde::de::Visitor<'de> for Rooms {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "a list of at most {MAX_RESUME_ROOMS} room names")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut rooms = Vec::new();
+            while let Some(r) = seq.next_element::<String>()? {
+                if rooms.len() == MAX_RESUME_ROOMS {
+                    return Err(serde::de::Error::custom(TOO_MANY_RESUME_ROOMS));
+                }
+                rooms.push(r);
+            }
+            Ok(rooms)
+        }
+    }
+    d.deserialize_seq(Rooms)
+}
 
 /// A string field past its bound: its name, its length and the bound.
 #[derive(Debug, Clone, PartialEq, Eq)]

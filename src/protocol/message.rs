@@ -380,40 +380,6 @@ impl ClientMsg {
     }
 }
 
-/// Most rooms a `hello` resume may list. The decoder stops at the first one
-/// past it, so an oversized list costs no more than this many names.
-pub const MAX_RESUME_ROOMS: usize = 1024;
-
-/// The error that ends decoding an oversized resume list.
-pub const TOO_MANY_RESUME_ROOMS: &str = "resume.rooms lists more than 1024 rooms";
-
-/// Decode a list of at most [`MAX_RESUME_ROOMS`] room names.
-pub(crate) fn bounded_rooms<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<String>, D::Error> {
-    struct Rooms;
-    impl<'de> serde::de::Visitor<'de> for Rooms {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            write!(f, "a list of at most {MAX_RESUME_ROOMS} room names")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut rooms = Vec::new();
-            while let Some(r) = seq.next_element::<String>()? {
-                if rooms.len() == MAX_RESUME_ROOMS {
-                    return Err(serde::de::Error::custom(TOO_MANY_RESUME_ROOMS));
-                }
-                rooms.push(r);
-            }
-            Ok(rooms)
-        }
-    }
-    d.deserialize_seq(Rooms)
-}
-
 /// What a reconnecting client tells the server in `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Resume {
@@ -422,11 +388,11 @@ pub struct Resume {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     /// Every room to be back in (the `room` field of `hello` is joined too);
-    /// at most [`MAX_RESUME_ROOMS`], checked while decoding.
+    /// at most [`MAX_RESUME_ROOMS`](super::lengths::MAX_RESUME_ROOMS), checked while decoding.
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "bounded_rooms"
+        deserialize_with = "super::lengths::bounded_rooms"
     )]
     pub rooms: Vec<String>,
     /// Highest message id the client has seen: everything newer in its rooms
