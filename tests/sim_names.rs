@@ -520,3 +520,97 @@ fn wrong_guesses_lock_out_the_guessing_address_not_the_owner() {
         owner_gets_in(&mut sim, 101 + round);
     }
 }
+
+// ---- item: a transfer never resumes to a stranger ----
+
+fn offer(to: &str) -> C {
+    C::FileOffer {
+        to: to.into(),
+        name: "plans.pdf".into(),
+        size: 1000,
+        sha256: "ab".repeat(32),
+        cid: None,
+    }
+}
+
+/// The file states in `frames`: (state, reason).
+fn file_states(frames: &[S]) -> Vec<(chat::protocol::files::TransferState, Option<String>)> {
+    frames
+        .iter()
+        .filter_map(|m| match m {
+            S::FileState { state, reason, .. } => Some((*state, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_transfer_to_an_open_name_fails_when_a_new_session_takes_the_name() {
+    use chat::protocol::files::TransferState as T;
+    let mut sim = Sim::new(cfg());
+    welcomed(
+        &fresh(&mut sim, ConnId(1), HOME, hello("alice", None)),
+        "alice",
+    );
+    welcomed(&fresh(&mut sim, ConnId(2), HOME, hello("bob", None)), "bob");
+    let f = ask(&mut sim, ConnId(1), offer("bob"));
+    assert_eq!(file_states(&f), [(T::Pending, None)], "{f:?}");
+    // bob's connection drops; after the grace period the name is free.
+    sim.disconnect(ConnId(2));
+    sim.turn();
+    sim.advance(Config::default().grace_ms + 1);
+    sim.turn();
+    // Someone else logs in as bob: alice is told the transfer failed and
+    // why; the new bob is offered nothing.
+    assert!(sim.core.accept(ConnId(3), IpAddr::from(AWAY), sim.now));
+    sim.send(ConnId(3), hello("bob", None));
+    let out = sim.turn();
+    let to_alice = file_states(&frames_to(&out, ConnId(1)));
+    assert!(
+        matches!(&to_alice[..], [(T::Failed, Some(r))] if r.contains("new session took the unregistered name")),
+        "{to_alice:?}"
+    );
+    let to_new_bob = frames_to(&out, ConnId(3));
+    welcomed(&to_new_bob, "new bob");
+    assert!(file_states(&to_new_bob).is_empty(), "{to_new_bob:?}");
+}
+
+#[test]
+fn a_transfer_comes_back_to_the_same_session_or_the_registered_owner() {
+    use chat::protocol::files::TransferState as T;
+    let mut sim = Sim::new(cfg());
+    welcomed(
+        &fresh(&mut sim, ConnId(1), HOME, hello("alice", None)),
+        "alice",
+    );
+    let token = welcomed(&fresh(&mut sim, ConnId(2), HOME, hello("bob", None)), "bob");
+    welcomed(
+        &fresh(
+            &mut sim,
+            ConnId(3),
+            HOME,
+            hello("carol", Some("carol's password")),
+        ),
+        "carol",
+    );
+    ask(&mut sim, ConnId(1), offer("bob"));
+    ask(&mut sim, ConnId(1), offer("carol"));
+    // bob comes back with his token within the grace period: still his
+    // (interrupted by the drop, for him to accept or resume).
+    sim.disconnect(ConnId(2));
+    sim.turn();
+    let f = fresh(&mut sim, ConnId(4), AWAY, resume("bob", Some(token), None));
+    welcomed(&f, "bob");
+    assert_eq!(file_states(&f), [(T::Interrupted, None)], "{f:?}");
+    // carol logs out and in again with her password, a new session: the
+    // registered owner gets her offer back.
+    logout(&mut sim, ConnId(3));
+    let f = fresh(
+        &mut sim,
+        ConnId(5),
+        AWAY,
+        hello("carol", Some("carol's password")),
+    );
+    welcomed(&f, "carol");
+    assert_eq!(file_states(&f), [(T::Interrupted, None)], "{f:?}");
+}

@@ -43,6 +43,10 @@ Abuse limits (0 turns a limit off):
   --flood-timeout SECS   input held back this long without a pause is a
                          flood: disconnect (default 10)
   --max-rooms-per-user N rooms one user may be in (default 50)
+  --max-rooms N          rooms that may exist at once; a room lives while
+                         someone is in it (default 10000; 0: no limit)
+  --max-accounts N       names that may be registered in all (default 100000;
+                         0: no limit)
   --max-registrations-per-ip N
                          names one address may register an hour (default 20;
                          0: no limit)
@@ -92,6 +96,8 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             Long("max-rooms-per-user") => {
                 cfg.core.limits.max_rooms_per_user = p.value()?.parse()?
             }
+            Long("max-rooms") => cfg.core.limits.max_rooms = p.value()?.parse()?,
+            Long("max-accounts") => cfg.core.limits.max_accounts = p.value()?.parse()?,
             Long("max-registrations-per-ip") => {
                 cfg.core.limits.max_registrations_per_ip = p.value()?.parse()?
             }

@@ -16,6 +16,10 @@
 //!   receipts cost an eighth of a token, file chunks and credit (bounded by
 //!   their credit windows) nothing.
 //! - **Rooms per user**: a `join` past `max_rooms_per_user` gets `too_many_rooms`.
+//! - **Rooms in all**: a room exists while someone is in it (a held session
+//!   counts); creating one past `max_rooms` gets `too_many_rooms`.
+//! - **Registered names in all**: a registration past `max_accounts` gets
+//!   `too_many_attempts` (the name may still be used open).
 //! - **Lengths**: user and room names and message text (see [`super::validate`]).
 
 use super::timers::Timer;
@@ -41,8 +45,12 @@ pub struct Limits {
     pub flood_ms: u64,
     /// Rooms one user may be in at once.
     pub max_rooms_per_user: usize,
+    /// Rooms that may exist at once (a room lives while someone is in it).
+    pub max_rooms: usize,
     /// Names one IP address may register in an hour (0: no limit).
     pub max_registrations_per_ip: usize,
+    /// Names registered on this server in all.
+    pub max_accounts: usize,
     /// Longest user name, in characters (at least 1).
     pub max_name_chars: usize,
     /// Longest room name, in characters (at least 1).
@@ -62,7 +70,9 @@ impl Default for Limits {
             msg_burst: 40,
             flood_ms: 10_000,
             max_rooms_per_user: 50,
+            max_rooms: 10_000,
             max_registrations_per_ip: 20,
+            max_accounts: 100_000,
             max_name_chars: super::validate::MAX_NAME,
             max_room_chars: super::validate::MAX_NAME,
             frame_timeout_ms: 30_000,
@@ -394,13 +404,20 @@ impl Core {
         let Some(s) = self.sessions.get(&conn) else {
             return Ok(());
         };
-        if max == 0 || s.rooms.len() < max || s.rooms.contains(room) {
-            return Ok(());
+        if max != 0 && s.rooms.len() >= max && !s.rooms.contains(room) {
+            return Err(format!(
+                "you are in {} rooms, the most this server allows; leave one before joining #{room}",
+                s.rooms.len()
+            ));
         }
-        Err(format!(
-            "you are in {} rooms, the most this server allows; leave one before joining #{room}",
-            s.rooms.len()
-        ))
+        let all = self.cfg.limits.max_rooms;
+        if all != 0 && self.rooms.len() >= all && !self.rooms.contains_key(room) {
+            return Err(format!(
+                "this server has {} rooms, the most it allows; join an existing one (/rooms lists them) or try later",
+                self.rooms.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Refuse `conn` for a reason the shell found (the wrong protocol on a

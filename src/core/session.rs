@@ -145,6 +145,9 @@ impl Core {
             Some(t) if token_ok => t,
             _ => {
                 self.accounts.floors.remove(&name);
+                if !self.is_registered(&name) {
+                    self.transfers_orphaned(&name);
+                }
                 self.new_token()
             }
         };

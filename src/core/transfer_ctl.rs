@@ -1,7 +1,10 @@
 //! Pause, resume, and what happens to transfers when a user leaves or comes
 //! back: interrupted, then resumed once both ends are online. Resuming an
 //! upload tops its credit up to the store's window less what the store
-//! worker is still writing (`transfer_store`).
+//! worker is still writing (`transfer_store`). A transfer resumes only to the
+//! same person: a registered name's owner, or the session that holds the
+//! token of the one that left; a new session taking a free unregistered name
+//! is someone else, and the old session's transfers fail instead.
 
 use super::transfer::Note;
 use super::{ConnId, Core, Now};
@@ -134,6 +137,27 @@ impl Core {
                     },
                 );
             }
+        }
+    }
+
+    /// A new session took the unregistered name `name` (no token of the old
+    /// one): whoever it is, they are not the person the old session's
+    /// transfers were with. Each one still open fails, and the other end is
+    /// told why, so a file never resumes to a stranger; the sender may offer
+    /// it again.
+    pub(crate) fn transfers_orphaned(&mut self, name: &str) {
+        let ids: Vec<u64> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.sender.as_deref() == Some(name) || t.receiver.as_deref() == Some(name))
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            let reason = format!(
+                "{name}'s session ended and a new session took the unregistered name; offer the file again if it is the same person"
+            );
+            self.finish(id, TransferState::Failed, None, Some(reason));
         }
     }
 

@@ -132,9 +132,17 @@ impl Core {
         );
     }
 
-    /// Why `conn`'s address may not register another name now, if so: it
-    /// registered `max_registrations_per_ip` names in the last hour.
+    /// Why `conn`'s address may not register another name now, if so: the
+    /// server holds `max_accounts` names already, or the address registered
+    /// `max_registrations_per_ip` names in the last hour.
     pub(super) fn registration_refused(&mut self, conn: ConnId, now: Now) -> Option<String> {
+        let all = self.cfg.limits.max_accounts;
+        let held = self.accounts.map.len();
+        if all != 0 && held >= all {
+            return Some(format!(
+                "this server holds {held} registered names, the most it allows; log in without a password (an open name) or ask the operator"
+            ));
+        }
         let max = self.cfg.limits.max_registrations_per_ip;
         let ip = self.guard.ip_of(conn)?;
         if max == 0 {

@@ -377,6 +377,33 @@ fn one_address_registers_a_bounded_number_of_names_an_hour() {
     assert!(welcomed(&frames(&mut c, ConnId(5), at(HOUR_MS))));
 }
 
+#[test]
+fn the_server_holds_a_bounded_number_of_registered_names() {
+    let mut cfg = Config::default();
+    cfg.limits.login_timeout_ms = 0;
+    cfg.limits.max_accounts = 2;
+    let mut c = Core::new(cfg);
+    for (conn, name, ip) in [(1, "n1", 1), (2, "n2", 2)] {
+        connect(&mut c, ConnId(conn), ip);
+        c.handle(ConnId(conn), hello(name, Some("a fine password")), at(0));
+        assert!(welcomed(&frames(&mut c, ConnId(conn), at(0))), "{name}");
+    }
+    // A third, from yet another address, is refused saying why, with no
+    // password work done; the name may still be used open.
+    connect(&mut c, ConnId(3), 3);
+    c.handle(ConnId(3), hello("n3", Some("a fine password")), at(1_000));
+    let out = frames(&mut c, ConnId(3), at(1_000));
+    assert_eq!(code(&out), Some(ErrorCode::TooManyAttempts), "{out:?}");
+    assert!(
+        format!("{out:?}").contains("holds 2 registered names, the most it allows"),
+        "{out:?}"
+    );
+    assert!(c.take_auth_jobs().is_empty());
+    assert!(!c.is_registered("n3"));
+    c.handle(ConnId(3), hello("n3", None), at(1_000));
+    assert!(welcomed(&frames(&mut c, ConnId(3), at(1_000))));
+}
+
 /// What the skeleton index should hold, rebuilt from the maps it follows.
 fn rebuilt(c: &Core) -> BTreeMap<String, u8> {
     let mut m: BTreeMap<String, u8> = BTreeMap::new();
