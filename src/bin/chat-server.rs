@@ -3,6 +3,7 @@
 use chat::net::{Server, ServerConfig};
 use lexopt::ValueExt;
 use simplelog::{ColorChoice, ConfigBuilder, LevelFilter, TermLogger, TerminalMode};
+use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -148,7 +149,14 @@ fn main() -> ExitCode {
         .set_time_format_rfc3339()
         .set_target_level(LevelFilter::Off)
         .build();
-    let _ = TermLogger::init(level, log_cfg, TerminalMode::Stderr, ColorChoice::Auto);
+    // Colour only on a terminal: simplelog's `Auto` looks at TERM and
+    // NO_COLOR, not at whether stderr is a file or a pipe.
+    let colour = if std::io::stderr().is_terminal() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
+    let _ = TermLogger::init(level, log_cfg, TerminalMode::Stderr, colour);
     let server = match Server::bind(cfg) {
         Ok(s) => s,
         Err(e) => {

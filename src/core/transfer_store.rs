@@ -23,6 +23,7 @@ use super::effect::Effect;
 use super::store_ops::{StoreDone, StoreJob, StoredFile};
 use super::transfer::{Note, PrefixCheck, Transfer, UploadSide, STORE};
 use super::{ConnId, Core, Now, Output, Priority};
+use crate::core::logsafe::Safe;
 use crate::protocol::files::{hex, TransferState, MAX_CHUNK};
 use crate::protocol::{encode_shared, ErrorCode, ServerMsg};
 use crate::store::files::StoreError;
@@ -275,7 +276,7 @@ impl Core {
             .get(&id)
             .is_some_and(|t| t.upload.is_some());
         if live {
-            log::warn!("store: upload {id} failed: {e}");
+            log::warn!("store: upload {id} failed: {}", Safe(&e.to_string()));
             self.finish(id, TransferState::Failed, None, Some(e.to_string()));
         }
     }
@@ -350,7 +351,10 @@ impl Core {
         match result {
             Ok(()) => self.finish(id, TransferState::Completed, None, None),
             Err(e) => {
-                log::warn!("store: upload {id} could not be committed: {e}");
+                log::warn!(
+                    "store: upload {id} could not be committed: {}",
+                    Safe(&e.to_string())
+                );
                 self.finish(id, TransferState::Failed, None, Some(e.to_string()));
             }
         }
@@ -419,7 +423,10 @@ impl Core {
             Ok(h) if h == check.prefix => check.offset,
             Ok(_) => 0,
             Err(e) => {
-                log::warn!("store: transfer {id}: cannot hash the prefix: {e}");
+                log::warn!(
+                    "store: transfer {id}: cannot hash the prefix: {}",
+                    Safe(&e.to_string())
+                );
                 0
             }
         };

@@ -12,6 +12,7 @@
 
 use super::{files, throttle, tls, Conn};
 use crate::core::limits::Admit;
+use crate::core::logsafe::Safe;
 use crate::core::{ConnId, Core, Now};
 use crate::protocol::codec::{parse_body, split_frame};
 use crate::protocol::{fast, ClientMsg, FrameError};
@@ -97,13 +98,17 @@ fn decode_all(
                 match frame {
                     Ok(msg) => files::handle(core, k, msg, &buf[off - used..off], now),
                     Err(e) => {
-                        log::debug!("conn {k}: bad frame: {e}");
+                        log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
                         core.frame_error(k, &e);
                     }
                 }
             }
             Err(e) => {
-                log::warn!("conn {k} ({}): {e}; closing", conn.peer);
+                log::warn!(
+                    "conn {k} ({}): {}; closing",
+                    conn.peer,
+                    Safe(&e.to_string())
+                );
                 core.frame_error(k, &e);
                 conn.stop_reading = true; // the core queued a Close; stop reading now
                 return buf.len();

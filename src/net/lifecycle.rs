@@ -6,6 +6,7 @@
 use super::input::{ingest, FRAMES_PER_TURN};
 use super::{throttle, tls, Conn, ReadOutcome, Server, Slot};
 use super::{LINGER_MS, LOG_BACKLOG_LIMIT, READ_BUDGET};
+use crate::core::logsafe::Safe;
 use crate::core::{ConnId, Gone, Now};
 use mio::{Interest, Token};
 use std::io;
@@ -146,7 +147,7 @@ impl Server {
         if conn.closing {
             return;
         }
-        log::debug!("conn {k}: closing ({reason})");
+        log::debug!("conn {k}: closing ({})", Safe(&reason));
         conn.closing = true;
         conn.stop_reading = true;
         conn.close_deadline = now.mono_ms + LINGER_MS;
@@ -190,7 +191,7 @@ impl Server {
 
     pub(super) fn remove(&mut self, k: Slot, why: &str) {
         if let Some(mut conn) = self.conns.try_remove(k.0) {
-            log::debug!("conn {k} ({}): removed: {why}", conn.peer);
+            log::debug!("conn {k} ({}): removed: {}", conn.peer, Safe(why));
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.core
                 .disconnect(conn.id, Gone::Abrupt, self.clock.now());

@@ -13,6 +13,7 @@
 //! accept, read, close and reap are in `lifecycle`, the settings and errors
 //! in `config`.
 
+use crate::core::logsafe::Safe;
 mod auth;
 mod config;
 mod conn;
@@ -430,7 +431,7 @@ impl Server {
             self.core.complete(now, done);
         }
         while let Some(e) = self.core.poll_effect() {
-            log::debug!("effect left at shutdown: {e:?}");
+            log::debug!("effect left at shutdown: {}", Safe(&format!("{e:?}")));
         }
         self.dispatch(now);
         self.flush_dirty();

@@ -23,6 +23,7 @@
 //! writes, commits, chunk reads and prefix hashes. The checks made here too
 //! (name, quota) are the disk's last word; the core has made them already.
 
+use crate::core::logsafe::Safe;
 use crate::core::store_ops::{Catalog, StoreDone, StoreJob, StoredFile};
 use crate::protocol::files::hex;
 use serde::{Deserialize, Serialize};
@@ -133,7 +134,7 @@ impl DiskStore {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(UPLOAD_PREFIX) || name.starts_with(".index.json.") {
-                log::info!("store: removing unfinished {name}");
+                log::info!("store: removing unfinished {}", Safe(&name));
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -141,7 +142,10 @@ impl DiskStore {
         index.retain(|name, e| {
             let ok = fs::metadata(dir.join(name)).is_ok_and(|m| m.len() == e.size);
             if !ok {
-                log::warn!("store: dropping index entry {name}: file missing or wrong size");
+                log::warn!(
+                    "store: dropping index entry {}: file missing or wrong size",
+                    Safe(name)
+                );
             }
             ok
         });
