@@ -147,7 +147,7 @@ impl Server {
         if conn.closing {
             return;
         }
-        log::debug!("conn {k}: closing ({})", Safe(&reason));
+        log::debug!("conn {k}: closing ({})", Safe(reason));
         conn.closing = true;
         conn.stop_reading = true;
         conn.close_deadline = now.mono_ms + LINGER_MS;
