@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks of issue 5: fan-out against chat-server and Redis, idle
-# connections, transfers, latency under transfer; and issue 9's bystander
-# beside loads of legal frames. Builds release binaries,
+# connections, transfers, latency under transfer; issue 9's bystander
+# beside loads of legal frames; issue 11's history database (start-up,
+# reads and search on 3M stored messages, write rate). Builds release binaries,
 # starts a fresh chat-server (--port 0) and redis-server (a free loopback
 # port) for every run, drives them with chat-bench, and writes the report.
 #
@@ -30,6 +31,7 @@ if [ $QUICK = 1 ]; then
   BYSTANDER_GROUPS="all"
   BYSTANDER_OPTS="--idle-secs 1 --min-load-secs 0.5 --load-secs 1 --file-size 64M --phase-timeout 30"
   BYSTANDER_LIMIT=150
+  HISTORY_MESSAGES=200000; HISTORY_SAMPLES=20; HISTORY_WRITE_SECS=2
   OUT=$ROOT/target/bench/RESULTS-quick.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
 else
@@ -42,6 +44,7 @@ else
   BYSTANDER_GROUPS="receipts,receipts4,history resumes hello neighbour"
   BYSTANDER_OPTS="--idle-secs 3 --min-load-secs 2 --load-secs 3 --file-size 500M --phase-timeout 60"
   BYSTANDER_LIMIT=200
+  HISTORY_MESSAGES=3000000; HISTORY_SAMPLES=50; HISTORY_WRITE_SECS=5
   OUT=$ROOT/bench/RESULTS.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh}
 fi
@@ -257,6 +260,21 @@ for loads in $BYSTANDER_GROUPS; do
   run "$BYSTANDER_LIMIT" "bystander $loads" bystander --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
     --loads "$loads" $BYSTANDER_OPTS
   stop_chat
+done
+
+# ---- 7: the history database (issue 11) ----
+# chat-bench starts the server itself here (it times the start-up and reads
+# the server's own log), on a data directory it fills first.
+log "history: $HISTORY_MESSAGES stored messages, start-up, reads, search"
+run 900 "history start-up" history-startup --server "$BIN/chat-server" \
+  --data-dir "$WORK/history-big" --messages "$HISTORY_MESSAGES" --samples "$HISTORY_SAMPLES"
+rm -rf "$WORK/history-big"
+for p in 1 10; do
+  log "history write rate, $p publisher(s)"
+  run 120 "history write P=$p" history-write --server "$BIN/chat-server" \
+    --data-dir "$WORK/history-write-$p" --publishers "$p" --window $WINDOW \
+    --duration "$HISTORY_WRITE_SECS"
+  rm -rf "$WORK/history-write-$p"
 done
 
 # ---- report ----

@@ -1,6 +1,6 @@
 //! The server without sockets or threads, for tests: the core, a fake
 //! clock, and its effects run inline by the same runners the workers use
-//! (the history log, the file store and the accounts file, on a temporary
+//! (the history database, the file store and the accounts file, on a temporary
 //! directory), with faults on demand.
 //!
 //! [`Sim`] plays the shell: frames in, a turn ends, effects run (or wait,
@@ -14,7 +14,8 @@ use crate::core::{Config, ConnId, Core, Gone, Now, Output};
 use crate::protocol::{parse_body, ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use crate::store::accounts::AccountFile;
 use crate::store::files::DiskStore;
-use crate::store::history::HistoryLog;
+use crate::store::history::{HistoryDb, Retention};
+use crate::store::search::Searcher;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
@@ -40,9 +41,21 @@ pub fn frames_to(out: &[(ConnId, Result<ServerMsg, String>)], conn: ConnId) -> V
         .collect()
 }
 
+/// The texts of the `message` frames among `frames`, in order.
+pub fn texts(frames: &[ServerMsg]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs a core's effects inline.
 pub struct Runner {
-    log: HistoryLog,
+    log: HistoryDb,
+    searcher: Searcher,
     store: DiskStore,
     accounts: AccountFile,
     dir: tempfile::TempDir,
@@ -52,19 +65,48 @@ pub struct Runner {
 const STORE_QUOTA: u64 = 10 << 30;
 
 impl Runner {
-    /// A runner over an empty history log, an empty file store (`files/`)
-    /// and no accounts file yet, in a new temporary directory.
+    /// A runner over an empty history database, an empty file store
+    /// (`files/`) and no accounts file yet, in a new temporary directory.
     pub fn new() -> Runner {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let opened = HistoryLog::open(&dir.path().join("history.log")).expect("a new log");
+        let db = dir.path().join(crate::store::db::FILE);
+        let log = HistoryDb::open(&db, Retention::default()).expect("a new database");
+        let searcher = Searcher::open(&db).expect("a search connection");
         let store = DiskStore::open(&dir.path().join("files"), STORE_QUOTA).expect("a new store");
         let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
         Runner {
-            log: opened.log,
+            log,
+            searcher,
             store,
             accounts,
             dir,
         }
+    }
+
+    /// The history database's file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join(crate::store::db::FILE)
+    }
+
+    /// A new core as a restarted server would start: loaded from the
+    /// database (the history worker's connection is opened again too).
+    pub fn restarted_core(&mut self, cfg: Config, retention: Retention) -> Core {
+        let db = self.db_path();
+        self.log = HistoryDb::open(&db, retention).expect("the database");
+        let loaded = crate::store::db::load(self.log.conn()).expect("start-up load");
+        let mut core = Core::with_history(cfg, loaded.history);
+        core.set_next_transfer_id(loaded.next_transfer_id);
+        core.set_accounts(self.saved_accounts());
+        core
+    }
+
+    /// One retention step at wall-clock `now_ms`, as the history worker
+    /// takes when idle; its completion, if it removed anything.
+    pub fn prune(&mut self, now_ms: u64) -> Option<Completion> {
+        self.log
+            .prune_step(now_ms)
+            .expect("a retention step")
+            .map(|through| Completion::Pruned { through })
     }
 
     /// Make every history write fail (a full disk) or work again.
@@ -124,6 +166,7 @@ impl Runner {
                 ticket,
                 result: self.accounts.save(&accounts).map_err(|e| e.to_string()),
             }],
+            Effect::Search(q) => vec![Completion::Search(self.searcher.run(&q))],
         }
     }
 
@@ -137,9 +180,9 @@ impl Runner {
         }
     }
 
-    /// Messages in the log (what a restart would find).
+    /// Messages in the database (what a restart would find).
     pub fn stored_messages(&self) -> usize {
-        self.log.message_count()
+        self.log.message_count().expect("a count") as usize
     }
 }
 
@@ -173,6 +216,26 @@ impl Sim {
             hold_effects: false,
             slow_readers: Vec::new(),
             held: VecDeque::new(),
+        }
+    }
+
+    /// Restart the server: a new core loaded from the database, as a
+    /// restarted server would start (every connection is gone); history is
+    /// kept by `retention` from now on.
+    pub fn restart(&mut self, cfg: Config, retention: Retention) {
+        self.core = self.runner.restarted_core(cfg, retention);
+        self.held.clear();
+    }
+
+    /// One retention step now, as the history worker takes when idle;
+    /// whether it removed anything.
+    pub fn prune(&mut self) -> bool {
+        match self.runner.prune(self.now.unix_ms) {
+            Some(done) => {
+                self.core.complete(self.now, done);
+                true
+            }
+            None => false,
         }
     }
 

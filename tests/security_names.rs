@@ -57,7 +57,7 @@ fn hello(name: &str, password: Option<&str>) -> ClientMsg {
 }
 
 /// Register `name` (its first login with a password), say something, and
-/// log out: the accounts file and the history log both get written.
+/// log out: the accounts file and the history database both get written.
 fn register_and_talk(server: &Server, name: &str) {
     let mut c = Client::connect(server.addr());
     c.name = name.into();
@@ -76,7 +76,7 @@ fn a_new_data_dir_and_everything_the_server_writes_in_it_are_private() {
     let data = root.path().join("new").join("data");
     let server = Server::start_in(&data, &[]);
     register_and_talk(&server, "alice");
-    assert!(data.join("history.log").exists() && data.join("accounts.json").exists());
+    assert!(data.join("history.db").exists() && data.join("accounts.json").exists());
     assert!(data.join("files").is_dir());
     assert_private(&data);
 }

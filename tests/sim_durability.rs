@@ -8,7 +8,7 @@
 use chat::core::effect::Effect;
 use chat::core::{Config, ConnId};
 use chat::protocol::{ClientMsg as C, ErrorCode, ReceiptKind, Replay, Resume, ServerMsg as S};
-use chat::sim::{frames_to, Sim};
+use chat::sim::{frames_to, texts, Sim};
 
 fn say(room: &str, text: &str) -> C {
     C::RoomMsg {
@@ -23,16 +23,6 @@ fn acks(frames: &[S]) -> Vec<(Option<String>, u64)> {
         .iter()
         .filter_map(|m| match m {
             S::Ack { cid, id, .. } => Some((cid.clone(), *id)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn texts(frames: &[S]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|m| match m {
-            S::Message { text, .. } => Some(text.clone()),
             _ => None,
         })
         .collect()

@@ -5,7 +5,7 @@
 
 use chat::core::{Config, ConnId};
 use chat::protocol::{ClientMsg as C, ErrorCode, Replay, Resume, Secret, ServerMsg as S};
-use chat::sim::{frames_to, Sim};
+use chat::sim::{frames_to, texts, Sim};
 use std::net::IpAddr;
 
 fn hello(name: &str, password: Option<&str>) -> C {
@@ -80,16 +80,6 @@ fn error(frames: &[S]) -> (ErrorCode, String) {
             _ => None,
         })
         .unwrap_or_else(|| panic!("no error in {frames:?}"))
-}
-
-fn texts(frames: &[S]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|m| match m {
-            S::Message { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn logout(sim: &mut Sim, conn: ConnId) {
@@ -545,7 +535,7 @@ fn file_states(frames: &[S]) -> Vec<(chat::protocol::files::TransferState, Optio
 }
 
 #[test]
-fn a_transfer_to_an_open_name_fails_when_a_new_session_takes_the_name() {
+fn a_transfer_to_an_open_name_waits_for_the_other_end_when_a_new_session_takes_the_name() {
     use chat::protocol::files::TransferState as T;
     let mut sim = Sim::new(cfg());
     welcomed(
@@ -560,19 +550,52 @@ fn a_transfer_to_an_open_name_fails_when_a_new_session_takes_the_name() {
     sim.turn();
     sim.advance(Config::default().grace_ms + 1);
     sim.turn();
-    // Someone else logs in as bob: alice is told the transfer failed and
-    // why; the new bob is offered nothing.
+    // Someone logs in as bob without bob's session token: alice is asked;
+    // the new bob is offered nothing and cannot touch the transfer.
     assert!(sim.core.accept(ConnId(3), IpAddr::from(AWAY), sim.now));
     sim.send(ConnId(3), hello("bob", None));
     let out = sim.turn();
     let to_alice = file_states(&frames_to(&out, ConnId(1)));
     assert!(
-        matches!(&to_alice[..], [(T::Failed, Some(r))] if r.contains("new session took the unregistered name")),
+        matches!(&to_alice[..], [(T::Interrupted, Some(r))] if r.contains("new session took the unregistered name") && r.contains("/resume 1")),
         "{to_alice:?}"
     );
     let to_new_bob = frames_to(&out, ConnId(3));
     welcomed(&to_new_bob, "new bob");
     assert!(file_states(&to_new_bob).is_empty(), "{to_new_bob:?}");
+    for msg in [
+        C::FileAccept {
+            id: 1,
+            offset: 0,
+            prefix_sha256: None,
+        },
+        C::FileResume { id: 1 },
+        C::FileCancel { id: 1 },
+    ] {
+        let f = ask(&mut sim, ConnId(3), msg);
+        assert_eq!(error(&f).0, ErrorCode::UnknownTransfer, "{f:?}");
+    }
+    // alice confirms with /resume: now the new bob sees it, and it
+    // resumes like any interrupted transfer.
+    sim.send(ConnId(1), C::FileResume { id: 1 });
+    let out = sim.turn();
+    assert_eq!(
+        file_states(&frames_to(&out, ConnId(3))),
+        [(T::Interrupted, None)],
+        "{out:?}"
+    );
+    let to_alice = file_states(&frames_to(&out, ConnId(1)));
+    assert!(
+        matches!(&to_alice[..], [(T::Interrupted, Some(r))] if r.starts_with("confirmed")),
+        "{to_alice:?}"
+    );
+    sim.send(ConnId(1), C::FileResume { id: 1 });
+    let out = sim.turn();
+    assert_eq!(
+        file_states(&frames_to(&out, ConnId(3))),
+        [(T::Resuming, None)],
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -613,4 +636,37 @@ fn a_transfer_comes_back_to_the_same_session_or_the_registered_owner() {
     );
     welcomed(&f, "carol");
     assert_eq!(file_states(&f), [(T::Interrupted, None)], "{f:?}");
+}
+
+#[test]
+fn a_client_back_after_the_grace_period_with_its_old_token_keeps_its_transfers() {
+    use chat::protocol::files::TransferState as T;
+    let mut sim = Sim::new(cfg());
+    welcomed(
+        &fresh(&mut sim, ConnId(1), HOME, hello("alice", None)),
+        "alice",
+    );
+    let token = welcomed(&fresh(&mut sim, ConnId(2), HOME, hello("bob", None)), "bob");
+    ask(&mut sim, ConnId(1), offer("bob"));
+    sim.disconnect(ConnId(2));
+    sim.turn();
+    sim.advance(Config::default().grace_ms + 1);
+    sim.turn();
+    // The name was free meanwhile, but this is bob's own client (it has
+    // the token of the session the transfer belongs to).
+    let f = fresh(&mut sim, ConnId(3), AWAY, resume("bob", Some(token), None));
+    welcomed(&f, "bob");
+    assert_eq!(file_states(&f), [(T::Interrupted, None)], "{f:?}");
+    // A wrong token is a stranger: held for alice to confirm.
+    ask(&mut sim, ConnId(3), C::Logout);
+    sim.disconnect(ConnId(3));
+    assert!(sim.core.accept(ConnId(4), IpAddr::from(AWAY), sim.now));
+    sim.send(ConnId(4), resume("bob", Some("not-bobs".into()), None));
+    let out = sim.turn();
+    let to_alice = file_states(&frames_to(&out, ConnId(1)));
+    assert!(
+        matches!(&to_alice[..], [(T::Interrupted, Some(r))] if r.contains("new session")),
+        "{to_alice:?}"
+    );
+    assert!(file_states(&frames_to(&out, ConnId(4))).is_empty());
 }

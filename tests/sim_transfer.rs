@@ -58,8 +58,16 @@ fn sim() -> Sim {
     sim_with(10 << 20)
 }
 
+thread_local! {
+    /// The session token each name's client got last: a client logging in
+    /// again presents it, as `chat-client` does, and so is the same session.
+    static TOKENS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        Default::default();
+}
+
 fn login(sim: &mut Sim, conn: ConnId, name: &str, password: Option<&str>) -> Vec<M> {
     sim.connect(conn);
+    let session = TOKENS.with(|t| t.borrow().get(name).cloned());
     sim.send(
         conn,
         C::Hello {
@@ -67,11 +75,18 @@ fn login(sim: &mut Sim, conn: ConnId, name: &str, password: Option<&str>) -> Vec
             name: name.into(),
             room: None,
             status: None,
-            resume: None,
+            resume: session.map(|s| chat::protocol::Resume {
+                session: Some(s),
+                rooms: vec![],
+                since: None,
+            }),
             password: password.map(Secret::from),
         },
     );
     let out = to(sim.turn(), conn);
+    if let Some(M::Welcome { session, .. }) = out.first() {
+        TOKENS.with(|t| t.borrow_mut().insert(name.to_string(), session.clone()));
+    }
     if password.is_none() {
         assert!(matches!(out.first(), Some(M::Welcome { .. })), "{out:?}");
     }

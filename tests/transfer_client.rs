@@ -189,6 +189,12 @@ fn resume_after_killing_the_receiver() {
         "bob",
         &["--download-dir", dl.to_str().unwrap()],
     );
+    // A new process is a new session of the open name "bob": alice is
+    // asked before her file goes to it, and confirms with /resume.
+    t.alice
+        .wait("new session took the unregistered name; /resume 1");
+    t.alice.send_line("/resume 1");
+    t.alice.wait("confirmed: the new bob sees it now");
     bob.wait("transfer 1: movie.bin from alice: interrupted");
     bob.send_line("/resume 1");
     // Alice continues from what bob has, not from 0.
@@ -218,6 +224,12 @@ fn resume_after_killing_the_sender() {
     t.bob
         .wait_line("transfer 1: disk.img from alice: interrupted", SLOW);
     let mut alice = chat_login(t.server.addr(), "alice", &[]);
+    // A new process is a new session of the open name "alice": bob is
+    // asked before the transfer continues with it, and confirms.
+    t.bob
+        .wait("new session took the unregistered name; /resume 1");
+    t.bob.send_line("/resume 1");
+    t.bob.wait("confirmed: the new alice sees it now");
     alice.wait("transfer 1: disk.img to bob: interrupted");
     // A new process does not know the path until told.
     alice.send_line("/resume 1");

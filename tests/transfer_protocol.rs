@@ -200,6 +200,7 @@ fn interrupted_when_a_side_drops_then_resumed_from_the_prefix() {
     let id = offer(&mut a, &mut b, "bob", "big.iso", &file);
     accept(&mut b, id, CHUNK as u64);
     let got = relay(&mut a, &mut b, id, &file, 0, Some(3 * CHUNK as u64));
+    let token = b.session.clone().expect("bob's session token");
     b.disconnect();
     let s = expect_state(&mut a, S::Interrupted);
     assert_eq!(s.by.as_deref(), Some("bob"));
@@ -207,8 +208,9 @@ fn interrupted_when_a_side_drops_then_resumed_from_the_prefix() {
     a.send(&ClientMsg::FileResume { id });
     let (msg, _) = expect_err(&mut a, ErrorCode::TransferState);
     assert!(msg.contains("bob is offline"), "{msg}");
-    // Bob comes back and is told about the transfer.
-    let mut b = Client::login(server.addr(), "bob");
+    // Bob's client comes back with its session token and is told about
+    // the transfer (a new session of the open name would not be).
+    let mut b = Client::login_resuming(server.addr(), "bob", &token);
     let s = expect_state(&mut b, S::Interrupted);
     assert_eq!((s.id, s.role), (id, Role::Receiver));
     // Alice asks to resume: both see resuming; bob's client accepts at its length.

@@ -13,11 +13,15 @@
 //! - [`rtt`]: chat round-trip latency, idle and beside transfers (5).
 //! - [`bystander`]: a bystander's ping round trips, idle and while another
 //!   client sends a load of legal frames (issue 9).
+//! - [`history`], [`history_run`]: the history database: start-up, reads
+//!   and search on millions of stored messages, and the write rate (issue 11).
 //! - [`report`]: bench/RESULTS.md from the scenarios' JSON lines.
 //! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts.
 
 pub mod bystander;
 pub mod fanout;
+pub mod history;
+pub mod history_run;
 pub mod idle;
 pub mod net;
 pub mod procfs;

@@ -6,6 +6,7 @@
 use super::bystander::BystanderResult;
 
 mod bystander_section;
+mod history_section;
 use super::fanout::FanoutResult;
 use super::idle::IdleResult;
 use super::relay::RelayResult;
@@ -58,6 +59,9 @@ pub struct Results {
     pub rtt: Vec<RttResult>,
     /// Issue 9's bystander phases, in run order.
     pub bystander: Vec<BystanderResult>,
+    /// Issue 11's history database runs.
+    pub history_startup: Vec<history_section::HistoryStartup>,
+    pub history_write: Vec<history_section::HistoryWrite>,
     /// Lines that were not understood (reported, not fatal).
     pub unknown: Vec<String>,
 }
@@ -81,6 +85,12 @@ impl Results {
                 "transfer" => serde_json::from_value(v.clone()).map(|x| r.transfer.push(x)),
                 "rtt" => serde_json::from_value(v.clone()).map(|x| r.rtt.push(x)),
                 "bystander" => serde_json::from_value(v.clone()).map(|x| r.bystander.push(x)),
+                "history_startup" => {
+                    serde_json::from_value(v.clone()).map(|x| r.history_startup.push(x))
+                }
+                "history_write" => {
+                    serde_json::from_value(v.clone()).map(|x| r.history_write.push(x))
+                }
                 _ => {
                     r.unknown.push(line.to_string());
                     Ok(())
@@ -572,6 +582,12 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
         }
     }
     render_bystander(&res.bystander, &mut body, &mut targets);
+    history_section::render_history(
+        &res.history_startup,
+        &res.history_write,
+        &mut body,
+        &mut targets,
+    );
     if !res.unknown.is_empty() {
         let _ = writeln!(body, "\n## Unreadable result lines\n");
         for u in &res.unknown {

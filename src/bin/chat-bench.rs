@@ -51,6 +51,16 @@ Commands (each appends one JSON line to --json FILE if given):
               [--resume-rooms N (rooms in the huge hello, default 110000)]
               [--neighbours N (default 8)] [--history-window N (default 8)]
               [--size BYTES (message text, default 100)]
+  history-startup
+            fill a new data directory with N messages (10 rooms), start the
+            server on it, measure start-up time and RSS, /history pages from
+            disk and /search (a rare and a common word) (issue 11)
+              --server PATH --data-dir DIR --messages N [--samples N (default 50)]
+  history-write
+            P clients keep W messages each in flight for SECS on a new
+            server: messages committed a second, transactions a second,
+            bytes a message on disk (issue 11)
+              --server PATH --data-dir DIR [--publishers P] [--window W] [--duration SECS]
   report    write the Markdown report from the JSON lines
               --in FILE --out FILE [--meta KEY=VALUE]...
   free-port print a free TCP port on 127.0.0.1
@@ -98,6 +108,8 @@ struct Args {
     resume_rooms: usize,
     neighbours: usize,
     history_window: usize,
+    server: Option<String>,
+    data_dir: Option<String>,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
@@ -138,6 +150,8 @@ fn parse() -> Result<Args, lexopt::Error> {
         room_messages: 2000,
         file_size: 500 << 20,
         resumes: 10,
+        server: None,
+        data_dir: None,
         resume_rooms: 110_000,
         neighbours: 8,
         history_window: 8,
@@ -201,6 +215,8 @@ fn parse() -> Result<Args, lexopt::Error> {
                 a.file_size = bystander::parse_size(&p.value()?.string()?).map_err(custom)?
             }
             Long("resumes") => a.resumes = p.value()?.parse()?,
+            Long("server") => a.server = Some(p.value()?.string()?),
+            Long("data-dir") => a.data_dir = Some(p.value()?.string()?),
             Long("resume-rooms") => a.resume_rooms = p.value()?.parse()?,
             Long("neighbours") => a.neighbours = p.value()?.parse()?,
             Long("history-window") => a.history_window = p.value()?.parse()?,
@@ -348,6 +364,53 @@ fn run(a: Args) -> Result<(), String> {
             }
             Ok(())
         }
+        "history-startup" => {
+            let (server, dir) = server_and_dir(&a)?;
+            let samples = if a.samples == 2000 {
+                50
+            } else {
+                a.samples as usize
+            };
+            let messages = a.messages.ok_or("history-startup needs --messages N")?;
+            let r = chat::bench::history_run::startup(&server, &dir, messages, samples)?;
+            let s = format!(
+                "history: {} messages ({}) filled in {:.1} s; start-up {:.0} ms, RSS {}; /history p50 {:.2} ms max {:.2}; search rare p50 {:.2} ms max {:.2}, common p50 {:.2} ms max {:.2}",
+                r.messages,
+                report::bytes(r.db_bytes as f64),
+                r.fill_seconds,
+                r.startup_ms,
+                report::bytes(r.rss_bytes as f64),
+                r.history_p50_ms,
+                r.history_max_ms,
+                r.search_rare_p50_ms,
+                r.search_rare_max_ms,
+                r.search_common_p50_ms,
+                r.search_common_max_ms
+            );
+            emit(&a.json, &s, &r)
+        }
+        "history-write" => {
+            let (server, dir) = server_and_dir(&a)?;
+            let r = chat::bench::history_run::write_rate(
+                &server,
+                &dir,
+                a.publishers,
+                a.window,
+                a.duration,
+            )?;
+            let s = format!(
+                "history writes: {} publishers x {} in flight: {:.0} messages/s committed, {} transactions/s ({} messages each), {:.0} bytes/message on disk, server CPU {:.2} s in {:.1} s",
+                r.publishers,
+                r.window,
+                r.messages_per_s,
+                r.transactions_per_s.map_or("?".into(), |t| format!("{t:.0}")),
+                r.messages_per_transaction.map_or("?".into(), |t| format!("{t:.1}")),
+                r.bytes_per_message,
+                r.server_cpu_s,
+                r.seconds
+            );
+            emit(&a.json, &s, &r)
+        }
         "report" => {
             let input = a.input.as_deref().ok_or("report needs --in FILE")?;
             let text = std::fs::read_to_string(input).map_err(|e| format!("{input}: {e}"))?;
@@ -368,6 +431,19 @@ fn run(a: Args) -> Result<(), String> {
         "" => Err("no command given".into()),
         other => Err(format!("unknown command {other:?}")),
     }
+}
+
+/// `--server` and `--data-dir`, both required by the history scenarios.
+fn server_and_dir(a: &Args) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let server = a
+        .server
+        .as_deref()
+        .ok_or("this command needs --server PATH")?;
+    let dir = a
+        .data_dir
+        .as_deref()
+        .ok_or("this command needs --data-dir DIR")?;
+    Ok((server.into(), dir.into()))
 }
 
 fn main() -> ExitCode {

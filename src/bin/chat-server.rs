@@ -29,6 +29,15 @@ Options:
   --store-quota BYTES    most bytes the shared file store under DATA_DIR/files
                          may hold (default 10G)
 
+History (DATA_DIR/history.db, SQLite):
+  --history-days DAYS    messages older than this are deleted (default 365;
+                         0: kept forever)
+  --history-max-bytes BYTES
+                         the oldest messages are deleted while the database
+                         holds more (default 10G; 0: no limit)
+  --check-db             run SQLite's integrity check on DATA_DIR/history.db,
+                         print what it says, exit (0: sound, 1: damaged)
+
 TLS (use it on any network beyond loopback; `make certs` makes a test pair):
   --tls-cert FILE        certificate chain, PEM (with --tls-key: listen with TLS)
   --tls-key FILE         private key, PEM
@@ -57,10 +66,18 @@ Abuse limits (0 turns a limit off):
   -h, --help             show this help
 ";
 
-fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
+/// What the command line asks for.
+struct Args {
+    cfg: ServerConfig,
+    level: LevelFilter,
+    check_db: bool,
+}
+
+fn parse() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut cfg = ServerConfig::default();
     let mut level = LevelFilter::Info;
+    let mut check_db = false;
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -68,6 +85,9 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
             Long("host") => cfg.host = p.value()?.string()?,
             Long("port") => cfg.port = p.value()?.parse()?,
             Long("data-dir") => cfg.data_dir = p.value()?.into(),
+            Long("history-days") => cfg.retention.days = p.value()?.parse()?,
+            Long("history-max-bytes") => cfg.retention.max_bytes = bytes(&mut p)?,
+            Long("check-db") => check_db = true,
             Long("log-level") => level = p.value()?.parse()?,
             Long("max-frame") => cfg.max_frame = p.value()?.parse()?,
             Long("max-outbound") => {
@@ -117,7 +137,44 @@ fn parse() -> Result<(ServerConfig, LevelFilter), lexopt::Error> {
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
-    Ok((cfg, level))
+    Ok(Args {
+        cfg,
+        level,
+        check_db,
+    })
+}
+
+/// `--check-db`: SQLite's integrity check, printed; the exit status says
+/// whether the database is sound.
+fn check_db(cfg: &ServerConfig) -> ExitCode {
+    let path = cfg.data_dir.join(chat::store::db::FILE);
+    if !path.exists() {
+        eprintln!("chat-server: {} does not exist", path.display());
+        return ExitCode::FAILURE;
+    }
+    match chat::store::db::check(&path) {
+        Ok(lines) if lines == ["ok"] => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(lines) => {
+            for l in &lines {
+                println!("{}: {l}", path.display());
+            }
+            eprintln!(
+                "chat-server: {} is damaged; restore it from a backup, or move it aside (the server then starts with an empty history)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "chat-server: cannot check {}: {e}; restore it from a backup, or move it aside",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// A byte count with an optional K, M, G or T suffix (powers of 1024).
@@ -138,7 +195,11 @@ fn secs_to_ms(s: f64) -> u64 {
 }
 
 fn main() -> ExitCode {
-    let (cfg, level) = match parse() {
+    let Args {
+        cfg,
+        level,
+        check_db: check,
+    } = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("chat-server: {e}\n\n{USAGE}");
@@ -157,6 +218,9 @@ fn main() -> ExitCode {
         ColorChoice::Never
     };
     let _ = TermLogger::init(level, log_cfg, TerminalMode::Stderr, colour);
+    if check {
+        return check_db(&cfg);
+    }
     let server = match Server::bind(cfg) {
         Ok(s) => s,
         Err(e) => {

@@ -472,6 +472,7 @@ impl ClientState {
                 };
                 Outcome::event(Event::HistoryEnd { conv, count, more })
             }
+            ServerMsg::SearchResults { .. } => Outcome::default(),
         }
     }
 

@@ -35,6 +35,8 @@ pub enum Effect {
         ticket: u64,
         accounts: BTreeMap<String, Account>,
     },
+    /// Search stored messages; answered by [`Completion::Search`].
+    Search(SearchQuery),
 }
 
 /// A finished effect, handed back to the core.
@@ -53,14 +55,59 @@ pub enum Completion {
         ticket: u64,
         result: Result<(), String>,
     },
+    Search(SearchDone),
+    /// Retention removed every stored message with an id up to `through`
+    /// (the history worker says so on its own, not in answer to an effect).
+    Pruned {
+        through: u64,
+    },
 }
 
-/// Encoded history records (checksummed lines, see `store::journal`).
+/// A full-text search over the conversations a user may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub ticket: u64,
+    /// The words, all of which a message must contain (plain text: the
+    /// worker quotes each word, so nothing in it is query syntax).
+    pub text: String,
+    /// Rooms searched (the user is in each now).
+    pub rooms: Vec<String>,
+    /// The user's private conversations searched, if any.
+    pub dms: Option<DmScope>,
+    /// Only messages with a smaller id (paging back).
+    pub before: u64,
+    /// Most hits.
+    pub limit: usize,
+}
+
+/// Which private conversations a search covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmScope {
+    pub user: String,
+    /// Only the one with this user.
+    pub peer: Option<String>,
+    /// Only messages with a larger id (an open name sees nothing from
+    /// before its session).
+    pub after: u64,
+}
+
+/// What a search found, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SearchDone {
+    pub ticket: u64,
+    pub hits: Vec<StoredMsg>,
+    /// There are older hits (ask again with `before` the last id).
+    pub more: bool,
+    pub error: Option<String>,
+}
+
+/// History records to commit together (one transaction, see
+/// `store::history`).
 #[derive(Debug, Clone)]
 pub struct LogBatch {
     /// Increases by one per batch, from 1.
     pub seq: u64,
-    pub bytes: Vec<u8>,
+    pub records: Vec<crate::core::history::Record>,
 }
 
 /// Which messages to read back.

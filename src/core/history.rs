@@ -2,8 +2,8 @@
 //! keeps in memory to answer without a disk.
 //!
 //! Every room and private message, receipt marker and first login becomes a
-//! record, encoded here and handed to the history worker in batches
-//! ([`History::seal`]); the worker owns the log file. In memory the core keeps,
+//! record, handed to the history worker in batches ([`History::seal`]); the
+//! worker owns the database (`store::history`), one transaction per batch. In memory the core keeps,
 //! per conversation, the newest messages in full (for catch-up and history
 //! pages) and the authors of the newest [`AUTHORS_KEPT`] (so a receipt is
 //! routed without a disk read); older messages come back through a read
@@ -91,14 +91,8 @@ struct MessageView<'a> {
     replay: Option<crate::protocol::Replay>,
 }
 
-/// A message record borrowing the message: serializes as `Record::Msg`.
-#[derive(Serialize)]
-#[serde(tag = "r", rename_all = "snake_case")]
-pub enum RecordView<'a> {
-    Msg(&'a StoredMsg),
-}
-
-/// One record of the history log.
+/// One record of the history (a row, or a row's new value, in the database;
+/// a line of the old log that start-up imports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "r", rename_all = "snake_case")]
 pub enum Record {
@@ -117,6 +111,11 @@ pub enum Record {
     /// A user logged in for the first time.
     Seen {
         name: String,
+    },
+    /// Transfer ids below `next` may have been handed out: a restarted
+    /// server starts from here, so an id is never used twice.
+    TransferIds {
+        next: u64,
     },
 }
 
@@ -137,6 +136,10 @@ impl ConvKey {
         }
     }
 }
+
+/// Bytes counted for a record besides its text and author (ids, keys,
+/// index entries): the estimate behind [`History::unsettled_bytes`].
+const RECORD_OVERHEAD: usize = 64;
 
 /// Full messages kept in memory per conversation, for catch-up and
 /// history pages without a disk read.
@@ -168,6 +171,7 @@ struct Cids {
 /// if it fails.
 struct Unsettled {
     seq: u64,
+    /// Estimated bytes of its records (how far the disk is behind).
     bytes: usize,
     msgs: Vec<Rc<StoredMsg>>,
     /// Markers and first logins: written again with the next batch.
@@ -190,8 +194,10 @@ pub struct History {
     author_names: Vec<String>,
     last_id: u64,
     count: u64,
-    /// Encoded records of the batch being filled, and what they are.
-    pending: Vec<u8>,
+    /// Records of the batch being filled, their estimated size, and what
+    /// they are.
+    pending: Vec<Record>,
+    pending_bytes: usize,
     pending_msgs: Vec<Rc<StoredMsg>>,
     pending_other: Vec<Record>,
     /// Sequence number of the batch being filled.
@@ -215,6 +221,7 @@ impl Default for History {
             last_id: 0,
             count: 0,
             pending: Vec::new(),
+            pending_bytes: 0,
             pending_msgs: Vec::new(),
             pending_other: Vec::new(),
             next_seq: 1,
@@ -226,7 +233,7 @@ impl Default for History {
 }
 
 impl History {
-    /// Feed one record read back from the log at start-up.
+    /// Feed one record read back at start-up (newest messages ascending).
     pub fn replay(&mut self, rec: Record) {
         match rec {
             Record::Msg(m) => self.index(Rc::new(m)),
@@ -234,7 +241,55 @@ impl History {
                 self.known.insert(name);
             }
             marker @ Record::Marker { .. } => self.replayed_markers.push(marker),
+            Record::TransferIds { .. } => {}
         }
+    }
+
+    /// Start-up told every conversation there is and its newest id, after
+    /// the newest messages were replayed: what memory does not hold of a
+    /// conversation is on disk (read back by effect). `all_loaded`: the
+    /// replayed messages were every message there is.
+    pub fn loaded(&mut self, convs: Vec<(ConvKey, u64)>, all_loaded: bool) {
+        for (key, last) in convs {
+            if let ConvKey::Dm(a, b) = &key {
+                for u in [a, b] {
+                    self.dms_of
+                        .entry(u.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
+            }
+            self.last_id = self.last_id.max(last);
+            let c = self.convs.entry(key).or_default();
+            c.last = c.last.max(last);
+            if !all_loaded {
+                let below = c.recent.front().map_or(c.last, |m| m.id.saturating_sub(1));
+                c.evicted = c.evicted.max(below);
+            }
+        }
+    }
+
+    /// Ids up to `id` are taken (start-up: the highest stored).
+    pub fn raise_last_id(&mut self, id: u64) {
+        self.last_id = self.last_id.max(id);
+    }
+
+    /// Retention removed every message with an id up to `through`: memory
+    /// lets them go too (a history page no longer shows them).
+    pub fn pruned(&mut self, through: u64) {
+        for c in self.convs.values_mut() {
+            while c.recent.front().is_some_and(|m| m.id <= through) {
+                c.recent.pop_front();
+            }
+            while c.authors.front().is_some_and(|(id, _)| *id <= through) {
+                c.authors.pop_front();
+            }
+        }
+    }
+
+    /// The next batch records that transfer ids below `next` are used.
+    pub fn reserve_transfer_ids(&mut self, next: u64) {
+        self.log_other(Record::TransferIds { next });
     }
 
     pub fn last_id(&self) -> u64 {
@@ -267,7 +322,8 @@ impl History {
 
     /// Store a new message; returns the batch it will be written with.
     pub fn append(&mut self, m: StoredMsg) -> u64 {
-        crate::store::journal::encode_line(&mut self.pending, &RecordView::Msg(&m));
+        self.pending_bytes += RECORD_OVERHEAD + m.text.len() + m.from.len();
+        self.pending.push(Record::Msg(m.clone()));
         let m = Rc::new(m);
         self.pending_msgs.push(m.clone());
         self.index(m);
@@ -280,7 +336,8 @@ impl History {
     }
 
     fn log_other(&mut self, rec: Record) {
-        crate::store::journal::encode_line(&mut self.pending, &rec);
+        self.pending_bytes += RECORD_OVERHEAD;
+        self.pending.push(rec.clone());
         self.pending_other.push(rec);
     }
 
@@ -291,15 +348,16 @@ impl History {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let bytes = std::mem::take(&mut self.pending);
-        self.unsettled_bytes += bytes.len();
+        let records = std::mem::take(&mut self.pending);
+        let bytes = std::mem::take(&mut self.pending_bytes);
+        self.unsettled_bytes += bytes;
         self.unsettled.push_back(Unsettled {
             seq,
-            bytes: bytes.len(),
+            bytes,
             msgs: std::mem::take(&mut self.pending_msgs),
             other: std::mem::take(&mut self.pending_other),
         });
-        Some(LogBatch { seq, bytes })
+        Some(LogBatch { seq, records })
     }
 
     /// The newest batch with records not known to be durable (0: none):
@@ -572,10 +630,10 @@ mod tests {
         assert_eq!(h.message_count(), 2);
         // The first login goes out again with the next batch.
         let next = h.seal().unwrap();
-        let text = String::from_utf8(next.bytes).unwrap();
         assert!(
-            text.contains("newcomer") && text.contains("\"id\":3"),
-            "{text}"
+            matches!(&next.records[..], [Record::Msg(m), Record::Seen { name }] if m.id == 3 && name == "newcomer"),
+            "{:?}",
+            next.records
         );
         assert!(h.is_known("newcomer"));
     }
@@ -600,10 +658,6 @@ mod tests {
             for replay in [None, Some(Replay::Missed), Some(Replay::History)] {
                 assert_eq!(&m.frame_bytes(replay)[..], &encode(&m.to_frame(replay))[..]);
             }
-            assert_eq!(
-                serde_json::to_string(&RecordView::Msg(&m)).unwrap(),
-                serde_json::to_string(&Record::Msg(m.clone())).unwrap()
-            );
         }
     }
 }

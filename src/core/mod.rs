@@ -29,6 +29,7 @@ mod reads;
 mod receipts;
 mod relay;
 mod rooms;
+mod search;
 mod session;
 pub mod store_ops;
 mod timers;
@@ -248,6 +249,8 @@ pub struct Core {
     /// History reads in flight: query -> what asked for it.
     pub(crate) reads: HashMap<u64, reads::Read>,
     next_query: u64,
+    /// Searches in flight: ticket -> (connection, the words asked).
+    pub(crate) searches: HashMap<u64, (ConnId, String)>,
 }
 
 impl Core {
@@ -285,6 +288,7 @@ impl Core {
             effects: VecDeque::new(),
             reads: HashMap::new(),
             next_query: 0,
+            searches: HashMap::new(),
         }
     }
 
@@ -385,6 +389,13 @@ impl Core {
                 before,
                 limit,
             } => self.history_request(conn, room, peer, before, limit),
+            ClientMsg::Search {
+                text,
+                room,
+                peer,
+                before,
+                limit,
+            } => self.search(conn, text, room, peer, before, limit),
             ClientMsg::Call { to, media } => self.call(conn, to, media, now),
             ClientMsg::CallAccept { call } => self.call_accept(conn, call),
             ClientMsg::CallDecline { call } => self.call_decline(conn, call),
@@ -493,6 +504,8 @@ impl Core {
             Completion::AccountsSaved { ticket, result } => {
                 self.accounts_saved(ticket, result, now)
             }
+            Completion::Search(done) => self.search_done(done),
+            Completion::Pruned { through } => self.history.pruned(through),
         }
     }
 

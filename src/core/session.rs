@@ -141,18 +141,17 @@ impl Core {
         // the connection, the token the client still has must keep working.
         // A new session takes the name from now on: its private messages
         // before this are not its to read (unless the name is registered).
+        let presented = resume.session.clone();
         let token = match resume.session {
             Some(t) if token_ok => t,
             _ => {
                 self.accounts.floors.remove(&name);
-                if !self.is_registered(&name) {
-                    self.transfers_orphaned(&name);
-                }
                 self.new_token()
             }
         };
         let last_id = self.history.last_id();
         self.accounts.floors.entry(name.clone()).or_insert(last_id);
+        self.transfers_orphaned(&name, presented.as_deref(), &token);
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         self.accounts.holders.set(&name, ONLINE, true);

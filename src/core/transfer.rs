@@ -29,7 +29,7 @@ use super::store_ops::Catalog;
 use super::{ConnId, Core};
 use crate::protocol::files::{Role, TransferState};
 use crate::protocol::{ErrorCode, ServerMsg};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Size limits and window sizes.
 #[derive(Debug, Clone)]
@@ -146,6 +146,9 @@ impl Transfer {
 #[derive(Default)]
 pub struct Transfers {
     next_id: u64,
+    /// Ids below this are recorded in the history as possibly used, so a
+    /// restarted server never hands one out again.
+    reserved: u64,
     pub(crate) map: BTreeMap<u64, Transfer>,
     /// The store's files and reservations; `None`: this server has no store.
     pub(crate) store: Option<Catalog>,
@@ -154,12 +157,35 @@ pub struct Transfers {
     pub(crate) downloads: VecDeque<u64>,
     /// Last ticket given to a prefix hash.
     pub(crate) hash_tickets: u64,
+    /// For each user with open transfers, the session token of the session
+    /// they belong to (see `Core::transfers_orphaned`).
+    pub(crate) owners: HashMap<String, String>,
+    /// Transfers whose end (the name here) is a new session of an open
+    /// name, not yet confirmed by the other end: to that end they do not
+    /// exist until the other end resumes them.
+    pub(crate) held: HashMap<u64, String>,
 }
 
-impl Transfers {
-    pub(crate) fn new_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+/// Transfer ids reserved in the history at a time; the next block is
+/// recorded when half of this one is used, long before it is needed.
+const TRANSFER_ID_BLOCK: u64 = 1024;
+
+impl Core {
+    /// A transfer id never used before, on this run or an earlier one.
+    pub(crate) fn new_transfer_id(&mut self) -> u64 {
+        let t = &mut self.transfers;
+        t.next_id += 1;
+        if t.next_id + TRANSFER_ID_BLOCK / 2 >= t.reserved {
+            t.reserved = t.next_id + TRANSFER_ID_BLOCK;
+            self.history.reserve_transfer_ids(t.reserved);
+        }
+        self.transfers.next_id
+    }
+
+    /// Start-up: ids below `next` may have been used by an earlier run.
+    pub fn set_next_transfer_id(&mut self, next: u64) {
+        self.transfers.next_id = next.saturating_sub(1);
+        self.transfers.reserved = next;
     }
 }
 
@@ -211,6 +237,9 @@ impl Core {
             if note.only.is_some() && note.only != *me {
                 continue;
             }
+            if me.is_some() && self.transfers.held.get(&id) == me.as_ref() {
+                continue; // not theirs until the other end confirms
+            }
             let Some(conn) = me.as_deref().and_then(|n| self.conn_of(n)) else {
                 continue;
             };
@@ -242,7 +271,12 @@ impl Core {
     /// Look up transfer `id` for `conn`'s user: which end they are. Errors go to `conn`.
     pub(crate) fn my_transfer(&mut self, conn: ConnId, id: u64, re: &str) -> Option<Role> {
         let me = self.name_of(conn).map(str::to_string);
-        let role = self.transfers.map.get(&id).and_then(|t| {
+        let held = self
+            .transfers
+            .held
+            .get(&id)
+            .is_some_and(|h| Some(h) == me.as_ref());
+        let role = self.transfers.map.get(&id).filter(|_| !held).and_then(|t| {
             if t.sender.is_some() && t.sender == me {
                 Some(Role::Sender)
             } else if t.receiver.is_some() && t.receiver == me {

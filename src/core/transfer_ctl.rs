@@ -2,9 +2,9 @@
 //! back: interrupted, then resumed once both ends are online. Resuming an
 //! upload tops its credit up to the store's window less what the store
 //! worker is still writing (`transfer_store`). A transfer resumes only to the
-//! same person: a registered name's owner, or the session that holds the
-//! token of the one that left; a new session taking a free unregistered name
-//! is someone else, and the old session's transfers fail instead.
+//! same person: a registered name's owner, or a client presenting the token
+//! of the session the transfer belongs to; a new session taking a free
+//! unregistered name is someone else, and the old session's transfers fail.
 
 use super::transfer::Note;
 use super::{ConnId, Core, Now};
@@ -35,6 +35,9 @@ impl Core {
     pub(crate) fn file_resume(&mut self, conn: ConnId, id: u64) {
         let re = "file_resume";
         if self.my_transfer(conn, id, re).is_none() {
+            return;
+        }
+        if self.confirm_held(id) {
             return;
         }
         let by = self.name_of(conn).map(str::to_string);
@@ -86,6 +89,46 @@ impl Core {
             }
             _ => self.state_error(conn, id, "resume", re),
         }
+    }
+
+    /// The other end of transfer `id` resumes or accepts it: if it was held
+    /// for a new session of an open name, that is the confirmation, and all
+    /// it does (true). The newcomer is shown the transfer as it stands, as a
+    /// login would have shown it, and it resumes like any interrupted
+    /// transfer from there: either end's next `/resume`.
+    pub(crate) fn confirm_held(&mut self, id: u64) -> bool {
+        let Some(newcomer) = self.transfers.held.remove(&id) else {
+            return false;
+        };
+        log::info!(
+            "transfer {id}: confirmed for the new session of {}",
+            super::logsafe::Safe(&newcomer)
+        );
+        let other = self.transfers.map.get(&id).and_then(|t| {
+            if t.sender.as_deref() == Some(newcomer.as_str()) {
+                t.receiver.clone()
+            } else {
+                t.sender.clone()
+            }
+        });
+        self.notify(
+            id,
+            Note {
+                only: Some(newcomer.clone()),
+                ..Note::default()
+            },
+        );
+        self.notify(
+            id,
+            Note {
+                only: other,
+                reason: Some(format!(
+                    "confirmed: the new {newcomer} sees it now; it continues when either of you resumes it"
+                )),
+                ..Note::default()
+            },
+        );
+        true
     }
 
     /// User `name` lost their connection or logged out: their transfers are
@@ -140,12 +183,30 @@ impl Core {
         }
     }
 
-    /// A new session took the unregistered name `name` (no token of the old
-    /// one): whoever it is, they are not the person the old session's
-    /// transfers were with. Each one still open fails, and the other end is
-    /// told why, so a file never resumes to a stranger; the sender may offer
-    /// it again.
-    pub(crate) fn transfers_orphaned(&mut self, name: &str) {
+    /// Keep a new transfer, noting which session each user end's transfers
+    /// belong to (the one online now).
+    pub(crate) fn add_transfer(&mut self, t: super::transfer::Transfer) {
+        for end in [&t.sender, &t.receiver].into_iter().flatten() {
+            if let Some(token) = self.tokens.get(end) {
+                self.transfers
+                    .owners
+                    .entry(end.clone())
+                    .or_insert_with(|| token.clone());
+            }
+        }
+        self.transfers.map.insert(t.id, t);
+    }
+
+    /// `name` logged in, presenting `presented` (the token of the session
+    /// its client last had, if any) and getting `token`. If `name` is not
+    /// registered and its open transfers belong to another session, the
+    /// newcomer may be someone else: each of those transfers is held (the
+    /// newcomer does not see it, and it cannot move) and the other end is
+    /// told why; it continues only once the other end resumes it (its
+    /// confirmation), or fails when the interruption times out. A client
+    /// coming back with its old token, even after the grace period, is the
+    /// same session.
+    pub(crate) fn transfers_orphaned(&mut self, name: &str, presented: Option<&str>, token: &str) {
         let ids: Vec<u64> = self
             .transfers
             .map
@@ -153,12 +214,47 @@ impl Core {
             .filter(|t| t.sender.as_deref() == Some(name) || t.receiver.as_deref() == Some(name))
             .map(|t| t.id)
             .collect();
-        for id in ids {
-            let reason = format!(
-                "{name}'s session ended and a new session took the unregistered name; offer the file again if it is the same person"
-            );
-            self.finish(id, TransferState::Failed, None, Some(reason));
+        if ids.is_empty() {
+            self.transfers.owners.remove(name);
+            return;
         }
+        let owner = self.transfers.owners.get(name).map(String::as_str);
+        if !self.is_registered(name) && owner.is_some() && owner != presented {
+            // Only between two people: the store's files are everyone's to
+            // download, and an upload finishes only with the bytes whose
+            // SHA-256 was declared, so those resume to whoever has the name.
+            let between_people = |id: &u64| {
+                self.transfers
+                    .map
+                    .get(id)
+                    .is_some_and(|t| t.sender.is_some() && t.receiver.is_some())
+            };
+            let ids: Vec<u64> = ids.into_iter().filter(between_people).collect();
+            for id in ids {
+                self.transfers.held.insert(id, name.to_string());
+                let reason = format!(
+                    "{name}'s session ended and a new session took the unregistered name; /resume {id} to continue with the new {name}, /cancel {id} to stop"
+                );
+                let other = self.transfers.map.get(&id).and_then(|t| {
+                    if t.sender.as_deref() == Some(name) {
+                        t.receiver.clone()
+                    } else {
+                        t.sender.clone()
+                    }
+                });
+                self.notify(
+                    id,
+                    Note {
+                        reason: Some(reason),
+                        only: other,
+                        ..Note::default()
+                    },
+                );
+            }
+        }
+        self.transfers
+            .owners
+            .insert(name.to_string(), token.to_string());
     }
 
     /// User `name` logged in on `conn`: tell them about their unfinished transfers.

@@ -134,10 +134,10 @@ impl Core {
                 format!("no user \"{to}\" is online; files go only to someone online"),
             );
         }
-        let id = self.transfers.new_id();
+        let id = self.new_transfer_id();
         let ends = (Some(me), Some(to));
         let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
-        self.transfers.map.insert(id, t);
+        self.add_transfer(t);
         self.notify(
             id,
             Note {
@@ -150,7 +150,11 @@ impl Core {
     fn file_accept(&mut self, conn: ConnId, id: u64, offset: u64, prefix: Option<String>) {
         let re = "file_accept";
         match self.my_transfer(conn, id, re) {
-            Some(Role::Receiver) => {}
+            Some(Role::Receiver) => {
+                if self.confirm_held(id) {
+                    return;
+                }
+            }
             Some(Role::Sender) => {
                 return self.error(
                     conn,
@@ -318,6 +322,7 @@ impl Core {
             },
         );
         self.transfers.map.remove(&id);
+        self.transfers.held.remove(&id);
         self.transfers.downloads.retain(|d| *d != id);
     }
 

@@ -84,7 +84,7 @@ impl Core {
             };
             return fail(self, code, e.to_string());
         }
-        let id = self.transfers.new_id();
+        let id = self.new_transfer_id();
         if let Some(store) = self.transfers.store.as_mut() {
             store.reserve(id, &name, size);
         }
@@ -103,7 +103,7 @@ impl Core {
             writing: 0,
             committing: false,
         });
-        self.transfers.map.insert(id, t);
+        self.add_transfer(t);
         self.notify(
             id,
             Note {
@@ -136,10 +136,10 @@ impl Core {
             return self.error_cid(conn, ErrorCode::NoSuchFile, msg, "download", cid);
         };
         let (size, sha256) = (file.size, file.sha256.clone());
-        let id = self.transfers.new_id();
+        let id = self.new_transfer_id();
         let ends = (STORE, Some(me));
         let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
-        self.transfers.map.insert(id, t);
+        self.add_transfer(t);
         self.notify(
             id,
             Note {

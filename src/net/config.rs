@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub files: FileConfig,
     /// Listen with TLS, with this certificate and key.
     pub tls: Option<tls::TlsFiles>,
+    /// How long history is kept.
+    pub retention: crate::store::history::Retention,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +42,10 @@ impl Default for ServerConfig {
             core: core::Config::default(),
             files: FileConfig::default(),
             tls: None,
+            retention: crate::store::history::Retention {
+                days: 365,
+                max_bytes: 10 << 30,
+            },
         }
     }
 }
@@ -47,10 +53,21 @@ impl Default for ServerConfig {
 /// Why the server could not start or run.
 #[derive(Debug)]
 pub enum ServerError {
-    Bind { addr: String, source: io::Error },
-    DataDir { path: PathBuf, source: io::Error },
+    Bind {
+        addr: String,
+        source: io::Error,
+    },
+    DataDir {
+        path: PathBuf,
+        source: io::Error,
+    },
     Poll(io::Error),
     Tls(String),
+    /// The history database cannot be opened or read.
+    History {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for ServerError {
@@ -68,6 +85,12 @@ impl fmt::Display for ServerError {
             ),
             ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
             ServerError::Tls(e) => write!(f, "{e}"),
+            ServerError::History { path, why } => write!(
+                f,
+                "cannot open the history database {}: {why}; if it is damaged, run `chat-server --check-db --data-dir {}`, then restore it from a backup or move it aside to start with an empty history",
+                path.display(),
+                path.parent().map_or_else(|| ".".into(), |p| p.display().to_string())
+            ),
         }
     }
 }

@@ -32,6 +32,8 @@ pub use files::FileConfig;
 pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
 use crate::core::{ConnId, Core, Gone, Now, Output};
+use crate::store::history::HistoryDb;
+use crate::store::search::Searcher;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -151,12 +153,12 @@ impl Server {
             Some(files) => Some(tls::server_config(files).map_err(ServerError::Tls)?),
             None => None,
         };
-        let (mut core, log) = open_history(&cfg)?;
+        let (mut core, log, searcher) = open_history(&cfg)?;
         let waker =
             std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
         let store = files::attach_store(&cfg, &mut core)?;
         let accounts = auth::attach_accounts(&cfg, &mut core)?;
-        let workers = workers::Workers::start(log, Some(store), Some(accounts), waker)
+        let workers = workers::Workers::start(log, searcher, Some(store), Some(accounts), waker)
             .map_err(ServerError::Poll)?;
         Ok(Server {
             cfg,
@@ -453,37 +455,40 @@ impl Server {
     }
 }
 
-/// Replay the history log under the data directory into a new core and
-/// the history worker's log. A damaged tail is cut off and reported; what
-/// precedes it is kept.
-fn open_history(
-    cfg: &ServerConfig,
-) -> Result<(Core, crate::store::history::HistoryLog), ServerError> {
-    use crate::store::history::HistoryLog;
-    let path = cfg.data_dir.join("history.log");
-    let started = Instant::now();
-    let opened = HistoryLog::open(&path).map_err(|source| ServerError::DataDir {
+/// Open the history database under the data directory (importing an old
+/// `history.log` first, once), load what the core keeps in memory, and
+/// hand back the worker's connection and the search connection.
+fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), ServerError> {
+    use crate::store::{db, legacy};
+    let path = cfg.data_dir.join(db::FILE);
+    let fail = |why: String| ServerError::History {
         path: path.clone(),
-        source,
-    })?;
-    if let Some(d) = &opened.damage {
-        log::warn!(
-            "history log {}: {} at byte {}; cut off {} byte(s), kept everything before it",
+        why,
+    };
+    let started = Instant::now();
+    match legacy::import_if_present(&cfg.data_dir) {
+        Ok(Some(done)) => log::warn!(
+            "imported the old history log into {}: {} message(s), {} record(s), {} damaged line(s) skipped; the old log is kept as {}",
             path.display(),
-            d.why,
-            d.at,
-            d.cut
-        );
+            done.messages,
+            done.records,
+            done.skipped,
+            cfg.data_dir.join(legacy::IMPORTED).display()
+        ),
+        Ok(None) => {}
+        Err(e) => return Err(fail(format!("importing the old history log failed: {e}"))),
     }
+    let conn = db::open_rw(&path).map_err(|e| fail(e.to_string()))?;
+    let loaded = db::load(&conn).map_err(|e| fail(e.to_string()))?;
+    let searcher = Searcher::open(&path).map_err(|e| fail(e.to_string()))?;
     log::info!(
-        "history: {} message(s) up to id {} replayed from {} in {} ms",
-        opened.history.message_count(),
-        opened.history.last_id(),
+        "history: up to id {} in {}, newest {} message(s) loaded in {} ms",
+        loaded.history.last_id(),
         path.display(),
+        loaded.messages,
         started.elapsed().as_millis()
     );
-    Ok((
-        Core::with_history(cfg.core.clone(), opened.history),
-        opened.log,
-    ))
+    let mut core = Core::with_history(cfg.core.clone(), loaded.history);
+    core.set_next_transfer_id(loaded.next_transfer_id);
+    Ok((core, HistoryDb::with(conn, cfg.retention), searcher))
 }

@@ -2,9 +2,15 @@
 //! answering through one channel of [`Completion`]s and the loop's
 //! [`Waker`].
 //!
-//! - `history`: the log's group commit and reads, in the order queued (a
-//!   read sees every batch queued before it). Batches that queue up while
-//!   it syncs share the next sync.
+//! - `history`: the database's group commit and reads, in the order queued
+//!   (a read sees every batch queued before it). Batches that queue up
+//!   while it commits share the next transaction. When it has had nothing
+//!   to do for [`PRUNE_IDLE`], it applies retention one step at a time
+//!   (each step deletes at most `store::history::PRUNE_STEP` messages), so
+//!   a batch waits behind one step at most.
+//! - `search`: full-text searches on a read-only connection of its own
+//!   (WAL: it reads while the history thread writes), so a search never
+//!   delays a commit; one search per connection is in flight at a time.
 //! - `password-hashing`: Argon2id, tens of milliseconds a job, so it has a
 //!   thread of its own and never delays a commit. It also saves the
 //!   accounts file (see [`AuthWork`] for why there).
@@ -21,15 +27,22 @@
 //! and one prefix hash in flight (and a user at most
 //! `core::transfer_store::HASHES_PER_USER` hashes).
 //!
-//! `Server::bind` opens the log, the store and the accounts file, gives the
+//! `Server::bind` opens the database, the store and the accounts file, gives the
 //! core what it keeps in memory, and hands the files to [`Workers::start`].
 
 use crate::core::accounts::AuthJob;
-use crate::core::effect::{Completion, Effect, HistoryQuery, LogBatch};
+use crate::core::effect::{Completion, Effect, HistoryQuery, LogBatch, SearchQuery};
 use crate::core::store_ops::StoreJob;
 use crate::store::accounts::{Account, AccountFile};
 use crate::store::files::{DiskStore, StoreError};
-use crate::store::history::HistoryLog;
+use crate::store::history::HistoryDb;
+use crate::store::search::Searcher;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Idle time after which the history thread takes a retention step.
+pub(super) const PRUNE_IDLE: Duration = Duration::from_millis(200);
+/// Time between retention checks when the last one found nothing to do.
+const PRUNE_CHECK: Duration = Duration::from_secs(60);
 use mio::Waker;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +71,7 @@ enum HistoryJob {
 /// The worker threads and the channel their answers come back on.
 pub(super) struct Workers {
     history: Option<Sender<HistoryJob>>,
+    search: Option<Sender<SearchQuery>>,
     auth: Option<Sender<AuthWork>>,
     store: Option<Sender<StoreJob>>,
     /// Stops a prefix hash under way at shutdown.
@@ -70,13 +84,15 @@ impl Workers {
     /// Start the workers. Without a store, store jobs fail; without an
     /// accounts file, saves do.
     pub(super) fn start(
-        log: HistoryLog,
+        log: HistoryDb,
+        searcher: Searcher,
         store: Option<DiskStore>,
         accounts: Option<AccountFile>,
         waker: Arc<Waker>,
     ) -> std::io::Result<Workers> {
         let (done_tx, done) = mpsc::channel::<Completion>();
         let (history_tx, history_rx) = mpsc::channel::<HistoryJob>();
+        let (search_tx, search_rx) = mpsc::channel::<SearchQuery>();
         let (auth_tx, auth_rx) = mpsc::channel::<AuthWork>();
         let (store_tx, store_rx) = mpsc::channel::<StoreJob>();
         let store_stop = store.as_ref().map(DiskStore::stop_flag);
@@ -87,6 +103,14 @@ impl Workers {
                 thread::Builder::new()
                     .name("history".into())
                     .spawn(move || history_thread(log, history_rx, done, waker))?,
+            );
+        }
+        {
+            let (done, waker) = (done_tx.clone(), waker.clone());
+            threads.push(
+                thread::Builder::new()
+                    .name("search".into())
+                    .spawn(move || search_thread(searcher, search_rx, done, waker))?,
             );
         }
         {
@@ -104,6 +128,7 @@ impl Workers {
         );
         Ok(Workers {
             history: Some(history_tx),
+            search: Some(search_tx),
             auth: Some(auth_tx),
             store: Some(store_tx),
             store_stop,
@@ -117,6 +142,7 @@ impl Workers {
         let sent = match effect {
             Effect::Log(b) => send(&self.history, HistoryJob::Log(b)),
             Effect::ReadHistory(q) => send(&self.history, HistoryJob::Read(q)),
+            Effect::Search(q) => send(&self.search, q),
             Effect::Auth(job) => send(&self.auth, AuthWork::Hash(job)),
             Effect::Store(job) => send(&self.store, job),
             Effect::SaveAccounts { ticket, accounts } => {
@@ -137,6 +163,7 @@ impl Workers {
     /// every answer (the server is shutting down: this waits).
     pub(super) fn finish(&mut self) -> Vec<Completion> {
         self.history = None;
+        self.search = None;
         self.auth = None;
         self.store = None;
         if let Some(stop) = &self.store_stop {
@@ -154,18 +181,39 @@ fn send<T>(tx: &Option<Sender<T>>, job: T) -> bool {
 }
 
 fn history_thread(
-    mut log: HistoryLog,
+    mut log: HistoryDb,
     jobs: Receiver<HistoryJob>,
     done: Sender<Completion>,
     waker: Arc<Waker>,
 ) {
     let mut next = None;
+    let mut prune_wait = PRUNE_IDLE;
+    let (mut batches_done, mut transactions) = (0u64, 0u64);
+    let said = |b: u64, t: u64| {
+        log::info!("history worker: {b} batch(es) committed in {t} transaction(s)");
+    };
     loop {
         let job = match next.take() {
             Some(j) => j,
-            None => match jobs.recv() {
-                Ok(j) => j,
-                Err(_) => return,
+            None => match jobs.recv_timeout(prune_wait) {
+                Ok(j) => {
+                    prune_wait = prune_wait.min(PRUNE_IDLE);
+                    j
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    prune_wait = match prune(&mut log) {
+                        Some(through) => {
+                            let _ = done.send(Completion::Pruned { through });
+                            let _ = waker.wake();
+                            Duration::ZERO // more may be due: go on when idle
+                        }
+                        None => PRUNE_CHECK,
+                    };
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return said(batches_done, transactions)
+                }
             },
         };
         let answers = match job {
@@ -182,6 +230,8 @@ fn history_thread(
                         }
                     }
                 }
+                batches_done += batches.len() as u64;
+                transactions += 1;
                 log.write(&batches)
             }
             HistoryJob::Read(q) => {
@@ -197,6 +247,39 @@ fn history_thread(
             if done.send(a).is_err() {
                 return;
             }
+        }
+        let _ = waker.wake();
+    }
+}
+
+/// One retention step now; the highest id it removed.
+fn prune(log: &mut HistoryDb) -> Option<u64> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match log.prune_step(now_ms) {
+        Ok(through) => {
+            if let Some(id) = through {
+                log::info!("history retention: removed messages up to id {id}");
+            }
+            through
+        }
+        Err(e) => {
+            log::error!("history retention step failed: {e}");
+            None
+        }
+    }
+}
+
+fn search_thread(
+    mut searcher: Searcher,
+    jobs: Receiver<SearchQuery>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+) {
+    for q in jobs {
+        if done.send(Completion::Search(searcher.run(&q))).is_err() {
+            return;
         }
         let _ = waker.wake();
     }

@@ -19,6 +19,8 @@ pub const MAX_TOKEN: usize = 128;
 pub const MAX_PASSWORD: usize = 1024;
 /// A receiver's reason for a failed transfer.
 pub const MAX_REASON: usize = 512;
+/// `search.text`, in bytes.
+pub const MAX_SEARCH: usize = 256;
 
 /// Most rooms a `hello` resume may list. The decoder stops at the first one
 /// past it, so an oversized list costs no more than this many names.
@@ -132,6 +134,13 @@ impl ClientMsg {
             M::Typing { room, to, .. } => {
                 check("room", room.as_deref(), name)?;
                 check("to", to.as_deref(), name)
+            }
+            M::Search {
+                text, room, peer, ..
+            } => {
+                check("text", Some(text), MAX_SEARCH)?;
+                check("room", room.as_deref(), name)?;
+                check("peer", peer.as_deref(), name)
             }
             M::Receipt { room, peer, .. } | M::History { room, peer, .. } => {
                 check("room", room.as_deref(), name)?;

@@ -178,6 +178,9 @@ pub enum ErrorCode {
     StoreFailed,
     /// Past `--max-transfers-per-user` open transfers: finish or cancel some.
     TooManyTransfers,
+    /// A search could not be answered (it ran too long, or the database
+    /// could not be read); the message says which.
+    SearchFailed,
 }
 
 /// Frames a client sends.
@@ -263,6 +266,23 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
         limit: u32,
+    },
+    /// Search stored messages for every word of `text` (plain words, no
+    /// query syntax), newest first: in `room` (one you are in), with `peer`
+    /// (your private conversation), or, with neither, in every room you are
+    /// in now and all your private conversations. At most `limit` (default
+    /// 20, at most 50) hits with ids below `before`. Answered by
+    /// `search_results`.
+    Search {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// Ring a user.
     Call {
@@ -358,6 +378,7 @@ impl ClientMsg {
             ClientMsg::ListRooms => "list_rooms",
             ClientMsg::ListUsers => "list_users",
             ClientMsg::History { .. } => "history",
+            ClientMsg::Search { .. } => "search",
             ClientMsg::Call { .. } => "call",
             ClientMsg::CallAccept { .. } => "call_accept",
             ClientMsg::CallDecline { .. } => "call_decline",
@@ -582,6 +603,13 @@ pub enum ServerMsg {
         count: u32,
         more: bool,
     },
+    /// The answer to `search`: hits newest first; `more` says older hits
+    /// exist (ask again with `before` the last hit's id).
+    SearchResults {
+        text: String,
+        results: Vec<SearchHit>,
+        more: bool,
+    },
     /// The server is closing this connection (shutdown or logout).
     Bye {
         reason: String,
@@ -666,4 +694,18 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<ServerMsg>(&j).unwrap(), m);
     }
+}
+
+/// One message found by a search (the fields of a `message` frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchHit {
+    pub id: u64,
+    pub ts: u64,
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub text: String,
 }

@@ -4,12 +4,16 @@
 //! # Layout
 //! - `accounts`: registered names and their Argon2id password hashes.
 //! - `files`: the shared file store (temp files renamed when complete and verified).
-//! - `history`: the history worker's log, its index, group commit and reads.
-//! - `journal`: an append-only, checksummed record log with one fsync per batch.
+//! - `db`: the history database (SQLite): schema, opening, what start-up loads.
+//! - `history`: the history worker's connection: group commit, reads, retention.
+//! - `legacy`: importing the old `history.log` once.
+//! - `search`: full-text search over the conversations a user may read.
 //! - `perms`: the data directory 0700, every file in it 0600.
 
 pub mod accounts;
+pub mod db;
 pub mod files;
 pub mod history;
-pub mod journal;
+pub mod legacy;
 pub mod perms;
+pub mod search;

@@ -338,6 +338,8 @@ pub struct Client {
     closed: Option<Option<io::ErrorKind>>,
     /// Name used in diagnostics (the login name once logged in).
     pub name: String,
+    /// The session token of the last `welcome` a login helper read.
+    pub session: Option<String>,
 }
 
 impl Client {
@@ -354,6 +356,7 @@ impl Client {
             buf: Vec::new(),
             closed: None,
             name: "(anonymous)".into(),
+            session: None,
         }
     }
 
@@ -374,14 +377,42 @@ impl Client {
         room: Option<&str>,
         status: Option<Status>,
     ) -> Client {
+        Self::login_hello(addr, name, hello(name, room, status), room)
+    }
+
+    /// Log in again as the session `token` belongs to (as a reconnecting
+    /// client does), resuming `general`.
+    pub fn login_resuming(addr: SocketAddr, name: &str, token: &str) -> Client {
+        let msg = ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            room: None,
+            status: None,
+            resume: Some(chat::protocol::Resume {
+                session: Some(token.into()),
+                rooms: vec!["general".into()],
+                since: None,
+            }),
+            password: None,
+        };
+        Self::login_hello(addr, name, msg, None)
+    }
+
+    fn login_hello(addr: SocketAddr, name: &str, msg: ClientMsg, room: Option<&str>) -> Client {
         let mut c = Client::connect(addr);
         c.name = name.to_string();
-        c.send(&hello(name, room, status));
+        c.send(&msg);
         let want_room = room.unwrap_or("general");
         match c.recv_what("welcome") {
-            ServerMsg::Welcome { name: n, rooms, .. } => {
+            ServerMsg::Welcome {
+                name: n,
+                rooms,
+                session,
+                ..
+            } => {
                 assert_eq!(n, name, "welcome names someone else");
                 assert_eq!(rooms, vec![want_room.to_string()], "welcome rooms");
+                c.session = Some(session);
             }
             other => panic!("[{name}] login: expected welcome, got {other:?}"),
         }

@@ -129,6 +129,14 @@ pub fn event_line(e: &TransferEvent) -> String {
             "transfer {id}: {what}: failed: {}",
             e.reason.as_deref().unwrap_or("no reason given")
         ),
+        // The server's reason says what to do (a new session of the
+        // other end's open name waits for this side's /resume).
+        (TransferState::Interrupted, _) if e.reason.is_some() => format!(
+            "transfer {id}: {what}: interrupted at {} of {}: {}",
+            size(e.done),
+            size(e.size),
+            e.reason.as_deref().unwrap_or_default()
+        ),
         (TransferState::Interrupted, _) => format!(
             "transfer {id}: {what}: interrupted at {} of {}{}; /resume {id} once both are back",
             size(e.done),

@@ -164,8 +164,10 @@ impl Table {
             TransferState::Completed => x.file = None,
             _ => {}
         }
-        if before == Some(state) && state != TransferState::Resuming {
-            return (frames, events); // nothing new to show
+        // Nothing new to show, unless the server says why (a transfer held
+        // for this side to confirm a new session of the other end).
+        if before == Some(state) && state != TransferState::Resuming && reason.is_none() {
+            return (frames, events);
         }
         if !sending && state == TransferState::Pending {
             if let Err(e) = filename::check(&x.name) {

@@ -1,0 +1,166 @@
+//! Full-text search (SQLite FTS5) over the conversations a user may read,
+//! newest first, on a read-only connection of its own: a search never
+//! delays a commit (WAL lets it read while the writer writes), and one that
+//! runs past [`SEARCH_BUDGET`] is stopped with an answer saying so.
+//!
+//! The user's words are never FTS5 syntax: each is quoted as a phrase
+//! (`"` doubled), so `a OR b`, `NEAR(x)` or `col:` match those words
+//! literally; a message matches when it holds every word (token prefix
+//! matching is off). Which conversations are searched is decided by the core
+//! (rooms the user is in now, their own private conversations after their
+//! floor) and applied here in SQL, so nothing outside them is read.
+
+use crate::core::effect::{SearchDone, SearchQuery};
+use crate::core::history::ConvKey;
+use crate::store::db::{self, conv_key, msg_of, MSG_COLUMNS};
+use rusqlite::{params, Connection};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Longest a search may run.
+pub const SEARCH_BUDGET: Duration = Duration::from_secs(2);
+
+/// The FTS5 query for plain `text`: every word as a quoted phrase.
+pub fn fts_query(text: &str) -> String {
+    text.split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A read-only connection for searches.
+pub struct Searcher {
+    conn: Connection,
+}
+
+impl Searcher {
+    pub fn open(path: &Path) -> rusqlite::Result<Searcher> {
+        Ok(Searcher {
+            conn: db::open_ro(path)?,
+        })
+    }
+
+    /// Run `q`; errors come back in the answer.
+    pub fn run(&mut self, q: &SearchQuery) -> SearchDone {
+        match self.try_run(q) {
+            Ok(done) => done,
+            Err(e) => {
+                let interrupted = matches!(
+                    &e,
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted
+                );
+                let error = if interrupted {
+                    format!(
+                        "the search took longer than {} s; use fewer common words or name a room",
+                        SEARCH_BUDGET.as_secs()
+                    )
+                } else {
+                    log::error!("search failed: {e}");
+                    format!("the history database could not be searched: {e}")
+                };
+                SearchDone {
+                    ticket: q.ticket,
+                    error: Some(error),
+                    ..SearchDone::default()
+                }
+            }
+        }
+    }
+
+    fn try_run(&mut self, q: &SearchQuery) -> rusqlite::Result<SearchDone> {
+        // (conversation row id, only ids above this)
+        let mut scope: Vec<(i64, u64)> = Vec::new();
+        for room in &q.rooms {
+            let key = conv_key(&ConvKey::Room(room.clone()));
+            if let Some(id) = self.conv_by_key(&key)? {
+                scope.push((id, 0));
+            }
+        }
+        if let Some(dm) = &q.dms {
+            match &dm.peer {
+                Some(peer) => {
+                    let key = conv_key(&ConvKey::dm(&dm.user, peer));
+                    if let Some(id) = self.conv_by_key(&key)? {
+                        scope.push((id, dm.after));
+                    }
+                }
+                None => {
+                    let mut st = self
+                        .conn
+                        .prepare_cached("SELECT id FROM conversations WHERE a = ?1 OR b = ?1")?;
+                    for id in st.query_map(params![dm.user], |r| r.get::<_, i64>(0))? {
+                        scope.push((id?, dm.after));
+                    }
+                }
+            }
+        }
+        let query = fts_query(&q.text);
+        if scope.is_empty() || query.is_empty() {
+            return Ok(SearchDone {
+                ticket: q.ticket,
+                ..SearchDone::default()
+            });
+        }
+        let scope_json = serde_json::to_string(&scope).expect("pairs serialize");
+        let started = Instant::now();
+        self.conn
+            .progress_handler(10_000, Some(move || started.elapsed() > SEARCH_BUDGET))?;
+        let sql = format!(
+            "SELECT {MSG_COLUMNS}
+             FROM messages_fts f
+             JOIN messages m ON m.id = f.rowid
+             JOIN json_each(?2) s ON s.value ->> 0 = m.conv AND m.id > s.value ->> 1
+             JOIN conversations c ON c.id = m.conv
+             WHERE messages_fts MATCH ?1 AND f.rowid < ?3
+             ORDER BY f.rowid DESC LIMIT ?4"
+        );
+        let result = (|| {
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let rows = st.query_map(
+                params![
+                    query,
+                    scope_json,
+                    q.before.min(i64::MAX as u64) as i64,
+                    (q.limit + 1) as i64
+                ],
+                msg_of,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })();
+        self.conn.progress_handler(0, None::<fn() -> bool>)?;
+        let mut hits = result?;
+        let more = hits.len() > q.limit;
+        hits.truncate(q.limit);
+        Ok(SearchDone {
+            ticket: q.ticket,
+            hits,
+            more,
+            error: None,
+        })
+    }
+
+    fn conv_by_key(&self, key: &str) -> rusqlite::Result<Option<i64>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .prepare_cached("SELECT id FROM conversations WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn words_are_quoted_so_nothing_is_query_syntax() {
+        assert_eq!(fts_query("  deploy   friday "), "\"deploy\" \"friday\"");
+        assert_eq!(fts_query("a OR b"), "\"a\" \"OR\" \"b\"");
+        assert_eq!(fts_query("say \"hi\""), "\"say\" \"\"\"hi\"\"\"");
+        assert_eq!(
+            fts_query("NEAR(x y) col:z *"),
+            "\"NEAR(x\" \"y)\" \"col:z\" \"*\""
+        );
+        assert_eq!(fts_query(""), "");
+    }
+}
