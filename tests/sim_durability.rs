@@ -417,3 +417,68 @@ fn a_receipt_tells_only_the_authors_whose_messages_changed_state() {
         "carol's message did not change"
     );
 }
+
+#[test]
+fn a_receipt_for_what_arrived_before_leaving_still_counts() {
+    let mut sim = Sim::new(Config::default());
+    sim.login(ConnId(1), "alice");
+    sim.login(ConnId(2), "bob");
+    for t in ["one", "two", "three"] {
+        sim.send(ConnId(1), say("general", t));
+    }
+    sim.turn();
+    // bob leaves, then his client acknowledges what it had shown (and a
+    // little more than existed when he left, which is cut to that).
+    sim.send(
+        ConnId(2),
+        C::Leave {
+            room: "general".into(),
+        },
+    );
+    sim.turn();
+    sim.send(ConnId(1), say("general", "after bob left"));
+    sim.turn();
+    sim.send(
+        ConnId(2),
+        C::Receipt {
+            kind: ReceiptKind::Read,
+            room: Some("general".into()),
+            peer: None,
+            up_to: 4,
+        },
+    );
+    let out = sim.turn();
+    assert!(frames_to(&out, ConnId(2)).is_empty(), "no error: {out:?}");
+    let markers: Vec<(String, u64)> = frames_to(&out, ConnId(1))
+        .iter()
+        .flat_map(|m| match m {
+            S::Receipts { markers, .. } => markers
+                .iter()
+                .map(|k| (k.user.clone(), k.read))
+                .collect::<Vec<_>>(),
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(markers, [("bob".to_string(), 3)]);
+    // A room never joined is still refused.
+    sim.send(
+        ConnId(2),
+        C::Receipt {
+            kind: ReceiptKind::Read,
+            room: Some("elsewhere".into()),
+            peer: None,
+            up_to: 1,
+        },
+    );
+    let out = sim.turn();
+    assert!(
+        matches!(
+            &frames_to(&out, ConnId(2))[..],
+            [S::Error {
+                code: ErrorCode::NotInRoom,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+}

@@ -670,3 +670,48 @@ fn a_client_back_after_the_grace_period_with_its_old_token_keeps_its_transfers()
     );
     assert!(file_states(&frames_to(&out, ConnId(4))).is_empty());
 }
+
+#[test]
+fn the_right_password_takes_a_held_or_half_open_session_over_at_once() {
+    let mut sim = Sim::new(cfg());
+    let f = fresh(
+        &mut sim,
+        ConnId(1),
+        HOME,
+        hello("bob", Some("bob's password")),
+    );
+    welcomed(&f, "bob");
+    // bob's client crashed; its connection is half open (still there).
+    // A wrong password says so; the right one takes over at once, and the
+    // old connection is told why before it is closed.
+    let f = fresh(
+        &mut sim,
+        ConnId(2),
+        AWAY,
+        hello("bob", Some("wrong password")),
+    );
+    assert_eq!(error(&f).0, ErrorCode::BadPassword, "{f:?}");
+    sim.send(ConnId(2), hello("bob", Some("bob's password")));
+    let out = sim.turn();
+    welcomed(&frames_to(&out, ConnId(2)), "bob again");
+    assert!(
+        frames_to(&out, ConnId(1))
+            .iter()
+            .any(|m| matches!(m, S::Bye { reason } if reason.contains("another connection"))),
+        "{out:?}"
+    );
+    // Dropped now: the name is held for a reconnect; the password takes it
+    // at once too, without waiting for the grace period.
+    sim.disconnect(ConnId(2));
+    sim.turn();
+    let f = fresh(
+        &mut sim,
+        ConnId(3),
+        AWAY,
+        hello("bob", Some("bob's password")),
+    );
+    welcomed(&f, "bob after a drop");
+    // Without a password, a held or online registered name is still refused.
+    let f = fresh(&mut sim, ConnId(4), AWAY, hello("bob", None));
+    assert_eq!(error(&f).0, ErrorCode::AuthRequired, "{f:?}");
+}

@@ -224,7 +224,9 @@ impl Core {
         }
         let token_ok = login.resume.session.is_some()
             && login.resume.session.as_ref() == self.tokens.get(&login.name);
-        if token_ok {
+        // A registered name's password is checked even while the name is
+        // online or held: the right one takes the session over.
+        if token_ok || self.accounts.map.contains_key(&login.name) {
             return false;
         }
         self.names.contains_key(&login.name)

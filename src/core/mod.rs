@@ -155,7 +155,13 @@ pub(crate) struct Session {
     pub call: Option<u64>,
     /// Set when the core asked for the connection to close.
     pub closing: bool,
+    /// Rooms this session left, with the newest id then (the last
+    /// [`LEFT_KEPT`]): a receipt for what arrived before the leave counts.
+    pub left: Vec<(String, u64)>,
 }
+
+/// Rooms a session remembers having left, for late receipts.
+pub(crate) const LEFT_KEPT: usize = 8;
 
 /// A user's rooms: a sorted `Vec`, since a user is in a handful of rooms and
 /// a `BTreeSet` would allocate a whole node (~280 bytes) for the first one.

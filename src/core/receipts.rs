@@ -137,7 +137,18 @@ impl Core {
             .rooms
             .get(&room)
             .is_some_and(|r| r.members.contains_key(&reader));
-        if !member {
+        // A receipt for what arrived before this session left the room
+        // still counts, up to the newest message it could have seen.
+        let left_at = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.left.iter().find(|(r, _)| *r == room))
+            .map(|(_, last)| *last);
+        let up_to = match (member, left_at) {
+            (false, Some(last)) => up_to.min(last),
+            _ => up_to,
+        };
+        if !member && left_at.is_none() {
             self.error(
                 conn,
                 ErrorCode::NotInRoom,

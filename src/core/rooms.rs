@@ -86,6 +86,15 @@ impl Core {
         }
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.rooms.remove(&room);
+            let last = self
+                .history
+                .last_in(&ConvKey::Room(room.clone()))
+                .unwrap_or(0);
+            s.left.retain(|(r, _)| *r != room);
+            if s.left.len() >= super::LEFT_KEPT {
+                s.left.remove(0);
+            }
+            s.left.push((room.clone(), last));
         }
         self.stop_typing(&name, &Conv::Room(room.clone()), now);
         self.send(conn, &ServerMsg::Left { room: room.clone() });

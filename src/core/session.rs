@@ -49,6 +49,7 @@ impl Core {
             room,
             status,
             resume,
+            verified,
             ..
         } = login;
         if version != PROTOCOL_VERSION {
@@ -100,8 +101,12 @@ impl Core {
         }
         let token_ok =
             resume.session.is_some() && resume.session == self.tokens.get(&name).cloned();
+        // The owner of a registered name, proven by its password, takes over
+        // a session of theirs that is online (a half-open connection) or
+        // held for a reconnect, at once.
+        let takeover = token_ok || (verified && self.is_registered(&name));
         if let Some(&old) = self.names.get(&name) {
-            if !token_ok {
+            if !takeover {
                 self.error(
                     conn,
                     ErrorCode::NameTaken,
@@ -117,10 +122,19 @@ impl Core {
                 Safe(&name)
             );
             self.drop_user(old, true, now);
+            // The old connection is told why before it is closed.
+            self.send(
+                old,
+                &ServerMsg::Bye {
+                    reason: format!(
+                        "{name} logged in from another connection, which took this session over"
+                    ),
+                },
+            );
             self.close(old, "replaced by a new connection".into());
         }
         if let Some((_, until)) = self.reserved.get(&name) {
-            if !token_ok && *until > now.mono_ms {
+            if !takeover && *until > now.mono_ms {
                 let secs = (*until - now.mono_ms).div_ceil(1000);
                 self.error(
                     conn,
