@@ -186,7 +186,10 @@ impl ClientState {
                         .or_default()
                         .insert(name.clone());
                 }
-                self.current = rooms.first().cloned();
+                // The current target is the user's: only the first login sets it.
+                if self.current.is_none() {
+                    self.current = rooms.first().cloned();
+                }
                 if resumed {
                     return Outcome::default(); // `synced` says "reconnected"
                 }
