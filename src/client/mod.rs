@@ -22,8 +22,10 @@
 //! - [`tls`]: the connection: plain TCP or rustls over the same mio socket; `--ca`, system roots.
 //! - [`text`]: others' text made safe to show (hidden characters escaped) and wrapped, pure.
 //! - [`term`]: the terminal's width.
+//! - [`terminal`]: the terminal front end: the prompt, its keys, password masking.
+//! - [`tty`]: terminal modes (quiet between prompts, restored on exit) without `stty`.
 //! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
-//! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
+//! - [`ui`]: picking the front end, the scripted one, and login/logout sequencing.
 //! - [`wait`]: what a script's `/wait`, `/wait-from` and `/wait-event` wait for, pure.
 
 pub mod clock;
@@ -36,9 +38,11 @@ pub mod reconnect;
 pub mod render;
 pub mod state;
 pub mod term;
+pub mod terminal;
 pub mod text;
 pub mod tls;
 pub mod transfer;
+pub mod tty;
 pub mod ui;
 pub mod wait;
 

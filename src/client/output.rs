@@ -24,9 +24,8 @@ use super::wait::WaitFor;
 use super::ClientError;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,16 +34,10 @@ const MAX_TRANSCRIPT: usize = 100_000;
 /// Bytes of lines and events kept for `/wait` at most (roughly counted).
 const MAX_TRANSCRIPT_BYTES: usize = 64 << 20;
 
-/// `stty -g` of the terminal before rustyline touched it (terminal front end only).
-static SAVED_TTY: OnceLock<String> = OnceLock::new();
-
 /// Put the terminal back as it was before the prompt (raw mode off,
 /// bracketed paste off); nothing when the front end is not a terminal.
 pub fn restore_terminal() {
-    if let Some(saved) = SAVED_TTY.get() {
-        stty(&[saved]);
-        eprint!("\x1b[?2004l\r\n");
-    }
+    super::tty::restore();
 }
 
 /// Columns to wrap to on the terminal (one less than its width, so a full
@@ -93,9 +86,6 @@ impl TerminalSink {
         if let Err(e) = spawned {
             eprintln!("error: cannot start the output thread: {e}");
         }
-        if let Some(saved) = stty(&["-g"]) {
-            let _ = SAVED_TTY.set(saved);
-        }
         TerminalSink {
             renderer: Mutex::new(renderer),
             lines: Mutex::new(tx),
@@ -107,19 +97,6 @@ impl TerminalSink {
     pub fn break_group(&self) {
         lock(&self.renderer).break_group();
     }
-}
-
-/// Run `stty ARGS` on the terminal (our stdin); its output if it succeeded.
-fn stty(args: &[&str]) -> Option<String> {
-    let out = Command::new("stty")
-        .args(args)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Sink for TerminalSink {
@@ -150,10 +127,8 @@ impl Sink for TerminalSink {
 
     fn fatal(&self, err: &ClientError) {
         // Raw mode and bracketed paste off, which rustyline turned on for the prompt.
-        if let Some(saved) = SAVED_TTY.get() {
-            stty(&[saved]);
-        }
-        eprintln!("\x1b[?2004l\r\n{}", err.report());
+        super::tty::restore();
+        eprintln!("\r\n{}", err.report());
         std::process::exit(err.exit_code());
     }
 }

@@ -1,0 +1,267 @@
+//! The terminal front end (stdin and stdout are terminals): a rustyline
+//! prompt showing the current target (`#general> `), with history and tab
+//! completion of commands, user and room names. Incoming events print above
+//! the prompt. Edits of the line double as a keystroke hook (the helper's
+//! `Hinter::hint`) that sends typing start, at most every 3 s while the line
+//! holds chat text, and stop when it is emptied or submitted.
+//!
+//! Keys: Ctrl-C clears the line being typed; Ctrl-D on an empty line, or
+//! `/quit`, leaves. Nothing typed is lost: between two prompts the terminal
+//! is quiet (see `tty`) and what rustyline read ahead is kept for the next
+//! prompt (its `buffer-redux` feature). A password (`/passwd`, alone or with
+//! the new one on the line) is never shown and never kept in the history.
+
+use super::command::{self, Command, CommandError};
+use super::output::Sink;
+use super::output::TerminalSink;
+use super::render::{Renderer, Style};
+use super::ui::Session;
+use super::{clock, ClientError, Options, Shared};
+use crate::client::net::NetHandle;
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::{ColorMode, CompletionType, Config, Context, Editor, Helper, Validator};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+/// rustyline helper: completion, the typing hook, password masking.
+#[derive(Helper, Validator)]
+struct ChatHelper {
+    shared: Arc<Shared>,
+    net: NetHandle,
+    /// The whole line is a password being typed: show none of it.
+    masking: AtomicBool,
+}
+
+impl Completer for ChatHelper {
+    type Candidate = Pair;
+
+    /// Completed words get a trailing space, so typing can go straight on.
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        if self.masking.load(Ordering::Relaxed) {
+            return Ok((pos, Vec::new()));
+        }
+        let (users, rooms) = {
+            let s = self.shared.lock();
+            (s.users(), s.room_names())
+        };
+        let (start, words) = command::complete(line, pos, &users, &rooms);
+        let pairs = words
+            .into_iter()
+            .map(|w| Pair {
+                replacement: format!("{w} "),
+                display: super::text::clean(&w),
+            })
+            .collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for ChatHelper {
+    type Hint = String;
+
+    /// Called on every edit: used to send typing start/stop, never shows a hint.
+    fn hint(&self, line: &str, _pos: usize, _: &Context<'_>) -> Option<String> {
+        if self.masking.load(Ordering::Relaxed) {
+            return None;
+        }
+        let frames = self.shared.lock().edited(line, Instant::now());
+        self.net.send(frames);
+        None
+    }
+}
+
+/// Where a password starts in `line`, if the line changes the password.
+fn secret_start(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("/passwd")?;
+    rest.starts_with(char::is_whitespace)
+        .then(|| line.len() - rest.trim_start().len())
+}
+
+/// `line` with every character from `from` on shown as `*`.
+fn masked(line: &str, from: usize) -> String {
+    let (shown, hidden) = line.split_at(from.min(line.len()));
+    format!("{shown}{}", "*".repeat(hidden.chars().count()))
+}
+
+impl Highlighter for ChatHelper {
+    /// Passwords show as stars (the line is never coloured otherwise).
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if self.masking.load(Ordering::Relaxed) {
+            return Cow::Owned(masked(line, 0));
+        }
+        match secret_start(line) {
+            Some(at) => Cow::Owned(masked(line, at)),
+            None => Cow::Borrowed(line),
+        }
+    }
+
+    /// Redraw the whole line on each key while a password may be on it.
+    fn highlight_char(&self, line: &str, _pos: usize, kind: CmdKind) -> bool {
+        kind != CmdKind::MoveCursor
+            && (self.masking.load(Ordering::Relaxed) || line.starts_with("/passwd"))
+    }
+}
+
+fn term_err(e: ReadlineError) -> ClientError {
+    ClientError::Local(format!("terminal: {e}"))
+}
+
+/// The new password, asked twice with every character shown as `*`; `None`
+/// when the user gives an empty one (or presses Ctrl-C).
+fn ask_new_password(rl: &mut Editor<ChatHelper, DefaultHistory>) -> Result<Option<String>, String> {
+    let mask = |rl: &mut Editor<ChatHelper, DefaultHistory>, on: bool| {
+        if let Some(h) = rl.helper() {
+            h.masking.store(on, Ordering::Relaxed);
+        }
+    };
+    mask(rl, true);
+    let mut ask = |p: &str| match rl.readline(p) {
+        Ok(pw) => Ok(Some(pw)),
+        Err(ReadlineError::Interrupted | ReadlineError::Eof) => Ok(None),
+        Err(e) => Err(format!("cannot read a password: {e}")),
+    };
+    let result = match ask("new password: ") {
+        Ok(Some(new)) if !new.is_empty() => match ask("new password again: ") {
+            Ok(Some(again)) if again == new => Ok(Some(new)),
+            Ok(Some(_)) => Err("the two passwords differ; nothing changed".to_string()),
+            other => other.map(|_| None),
+        },
+        other => other.map(|_| None),
+    };
+    mask(rl, false);
+    result
+}
+
+/// A terminal login to a registered name without a password: ask for it
+/// (no echo) and try again.
+fn start_asking(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
+    match Session::start(opts, sink.clone()) {
+        Err(ClientError::AuthRequired(_)) if opts.password.is_none() => {
+            let prompt = format!("password for {}: ", opts.name);
+            let pw = rpassword::prompt_password(prompt)
+                .map_err(|e| ClientError::Local(format!("cannot read a password: {e}")))?;
+            let mut again = opts.clone();
+            again.password = Some(crate::protocol::Secret(pw));
+            Session::start(&again, sink)
+        }
+        other => other,
+    }
+}
+
+fn colours_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Run the terminal front end until the user leaves.
+pub fn run(opts: &Options, offset: i64) -> Result<i32, ClientError> {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .max_history_size(1000)
+        .and_then(|c| c.history_ignore_dups(true))
+        .map_err(term_err)?
+        // The highlighter only masks passwords: it must run even with NO_COLOR.
+        .color_mode(ColorMode::Forced)
+        .build();
+    let mut rl: Editor<ChatHelper, DefaultHistory> =
+        Editor::with_config(config).map_err(term_err)?;
+    let printer = rl.create_external_printer().map_err(term_err)?;
+    let style = Style {
+        color: !opts.json && colours_wanted(),
+        grouped: !opts.json,
+        json: opts.json,
+    };
+    let sink = Arc::new(TerminalSink::new(
+        Renderer::new(style, offset, clock::now_ms()),
+        printer,
+    ));
+    let session = start_asking(opts, sink.clone())?;
+    rl.set_helper(Some(ChatHelper {
+        shared: session.shared.clone(),
+        net: session.net.clone(),
+        masking: AtomicBool::new(false),
+    }));
+    super::tty::quiet().map_err(ClientError::Local)?;
+    let result = prompt_loop(&mut rl, &session, &sink);
+    session.logout();
+    super::tty::restore();
+    result
+}
+
+/// Read and run lines until `/quit`, Ctrl-D on an empty line, or a terminal error.
+fn prompt_loop(
+    rl: &mut Editor<ChatHelper, DefaultHistory>,
+    session: &Session,
+    sink: &TerminalSink,
+) -> Result<i32, ClientError> {
+    loop {
+        let prompt = match session.shared.lock().current() {
+            Some(r) => format!("#{}> ", super::text::clean(r)),
+            None => "> ".to_string(),
+        };
+        let line = match rl.readline(&prompt) {
+            Ok(line) => line,
+            // Ctrl-C: the line is dropped, the prompt comes back.
+            Err(ReadlineError::Interrupted) => {
+                let stop = session.shared.lock().edited("", Instant::now());
+                session.net.send(stop);
+                continue;
+            }
+            Err(ReadlineError::Eof) => return Ok(0),
+            Err(e) => return Err(term_err(e)),
+        };
+        sink.break_group();
+        let parsed = line.parse::<Command>();
+        let stop = session.shared.lock().submitted(parsed.as_ref().ok());
+        session.net.send(stop);
+        session.mark_read();
+        match parsed {
+            Err(CommandError::Empty) => {}
+            Err(e) => session.hint(&e),
+            Ok(cmd) => {
+                if !matches!(cmd, Command::Passwd(_)) {
+                    let _ = rl.add_history_entry(line.as_str());
+                }
+                match cmd {
+                    Command::Quit => return Ok(0),
+                    Command::Sleep(d) => thread::sleep(d),
+                    Command::Wait { .. } => session.hint(&CommandError::Invalid(
+                        "/wait is for scripts (stdin not a terminal)".into(),
+                    )),
+                    Command::Passwd(None) => match ask_new_password(rl) {
+                        Ok(Some(new)) => session.execute(Command::Passwd(Some(new))),
+                        Ok(None) => {}
+                        Err(e) => session.hint(&CommandError::Invalid(e)),
+                    },
+                    cmd => session.execute(cmd),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_on_the_line_are_masked() {
+        assert_eq!(secret_start("/passwd hunter2"), Some(8));
+        assert_eq!(secret_start("/passwd   x"), Some(10));
+        assert_eq!(secret_start("/passwd"), None);
+        assert_eq!(secret_start("/passwdx y"), None);
+        assert_eq!(secret_start("hello"), None);
+        assert_eq!(masked("/passwd héllo", 8), "/passwd *****");
+    }
+}
