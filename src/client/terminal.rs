@@ -18,6 +18,7 @@ use super::render::{Renderer, Style};
 use super::ui::Session;
 use super::{clock, ClientError, Options, Shared};
 use crate::client::net::NetHandle;
+use rows::{hard_rows, Screen};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -37,6 +38,8 @@ struct ChatHelper {
     net: NetHandle,
     /// The whole line is a password being typed: show none of it.
     masking: AtomicBool,
+    /// The prompt's rows on screen (see `rows`).
+    screen: Arc<Screen>,
 }
 
 impl Completer for ChatHelper {
@@ -71,8 +74,10 @@ impl Completer for ChatHelper {
 impl Hinter for ChatHelper {
     type Hint = String;
 
-    /// Called on every edit: used to send typing start/stop, never shows a hint.
-    fn hint(&self, line: &str, _pos: usize, _: &Context<'_>) -> Option<String> {
+    /// Called on every edit (even those rustyline draws without a full
+    /// redraw): notes the layout, sends typing start/stop, never shows a hint.
+    fn hint(&self, line: &str, pos: usize, _: &Context<'_>) -> Option<String> {
+        self.note_drawn(line, pos);
         if self.masking.load(Ordering::Relaxed) {
             return None;
         }
@@ -89,22 +94,54 @@ fn secret_start(line: &str) -> Option<usize> {
         .then(|| line.len() - rest.trim_start().len())
 }
 
-/// `line` with every character from `from` on shown as `*`.
+/// `line` with every character from `from` on shown as `*` (as many as it
+/// takes columns, so the layout is unchanged).
 fn masked(line: &str, from: usize) -> String {
     let (shown, hidden) = line.split_at(from.min(line.len()));
-    format!("{shown}{}", "*".repeat(hidden.chars().count()))
+    let cols = unicode_width::UnicodeWidthStr::width(hidden);
+    format!("{shown}{}", "*".repeat(cols))
+}
+
+impl ChatHelper {
+    /// `line` is on screen with the cursor at `pos`; returns the prompt's
+    /// columns and the terminal's.
+    fn note_drawn(&self, line: &str, pos: usize) -> (usize, usize) {
+        let cols = super::term::columns();
+        (self.screen.drawn_line(line, pos, cols), cols)
+    }
 }
 
 impl Highlighter for ChatHelper {
-    /// Passwords show as stars (the line is never coloured otherwise).
-    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
-        if self.masking.load(Ordering::Relaxed) {
-            return Cow::Owned(masked(line, 0));
+    /// After the window narrowed, the old prompt's rows were split by the
+    /// terminal: go up the extra rows and clear them first.
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        _default: bool,
+    ) -> Cow<'b, str> {
+        let cols = super::term::columns();
+        match self.screen.clear_extra(cols) {
+            clear if clear.is_empty() => Cow::Borrowed(prompt),
+            clear => Cow::Owned(format!("{clear}{prompt}")),
         }
-        match secret_start(line) {
-            Some(at) => Cow::Owned(masked(line, at)),
-            None => Cow::Borrowed(line),
+    }
+
+    /// Passwords show as stars; rows are broken where rustyline expects them
+    /// to wrap (the line is never coloured).
+    fn highlight<'l>(&self, line: &'l str, pos: usize) -> Cow<'l, str> {
+        let shown = if self.masking.load(Ordering::Relaxed) {
+            Cow::Owned(masked(line, 0))
+        } else {
+            match secret_start(line) {
+                Some(at) => Cow::Owned(masked(line, at)),
+                None => Cow::Borrowed(line),
+            }
+        };
+        let (start, cols) = self.note_drawn(line, pos);
+        if start + unicode_width::UnicodeWidthStr::width(&*shown) <= cols {
+            return shown;
         }
+        Cow::Owned(hard_rows(&shown, start, cols))
     }
 
     /// Redraw the whole line on each key while a password may be on it.
@@ -112,6 +149,17 @@ impl Highlighter for ChatHelper {
         kind != CmdKind::MoveCursor
             && (self.masking.load(Ordering::Relaxed) || line.starts_with("/passwd"))
     }
+}
+
+mod rows;
+
+/// Read one line at `prompt` (its width noted for the layout).
+fn read(rl: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str) -> rustyline::Result<String> {
+    if let Some(h) = rl.helper() {
+        let cols = unicode_width::UnicodeWidthStr::width(prompt);
+        h.screen.new_prompt(cols);
+    }
+    rl.readline(prompt)
 }
 
 fn term_err(e: ReadlineError) -> ClientError {
@@ -127,7 +175,7 @@ fn ask_new_password(rl: &mut Editor<ChatHelper, DefaultHistory>) -> Result<Optio
         }
     };
     mask(rl, true);
-    let mut ask = |p: &str| match rl.readline(p) {
+    let mut ask = |p: &str| match read(rl, p) {
         Ok(pw) => Ok(Some(pw)),
         Err(ReadlineError::Interrupted | ReadlineError::Eof) => Ok(None),
         Err(e) => Err(format!("cannot read a password: {e}")),
@@ -182,6 +230,7 @@ pub fn run(opts: &Options, offset: i64) -> Result<i32, ClientError> {
         grouped: !opts.json,
         json: opts.json,
     };
+    let screen = Arc::new(Screen::default());
     let sink = Arc::new(TerminalSink::new(
         Renderer::new(style, offset, clock::now_ms()),
         printer,
@@ -191,6 +240,7 @@ pub fn run(opts: &Options, offset: i64) -> Result<i32, ClientError> {
         shared: session.shared.clone(),
         net: session.net.clone(),
         masking: AtomicBool::new(false),
+        screen: screen.clone(),
     }));
     super::tty::quiet().map_err(ClientError::Local)?;
     let result = prompt_loop(&mut rl, &session, &sink);
@@ -210,7 +260,7 @@ fn prompt_loop(
             Some(r) => format!("#{}> ", super::text::clean(r)),
             None => "> ".to_string(),
         };
-        let line = match rl.readline(&prompt) {
+        let line = match read(rl, &prompt) {
             Ok(line) => line,
             // Ctrl-C: the line is dropped, the prompt comes back.
             Err(ReadlineError::Interrupted) => {

@@ -77,6 +77,30 @@ impl Tmux {
         assert!(out.status.success(), "resize-window: {out:?}");
     }
 
+    /// Wait until the program in the window has been told its new size
+    /// (tmux re-wraps the screen first and resizes the terminal a little
+    /// later): the pane's terminal says `cols` x `rows`.
+    pub fn wait_size(&self, cols: u16, rows: u16) {
+        let out = self.run(&["display-message", "-p", "-t", "t", "#{pane_tty}"]);
+        let tty = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let want = format!("{rows} {cols}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = Command::new("stty")
+                .args(["-F", &tty, "size"])
+                .output()
+                .expect("run stty");
+            let size = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if size == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("the terminal {tty} is {size}, not {want}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The screen and the scrollback above it.
     pub fn history(&self) -> String {
         let out = self.run(&["capture-pane", "-p", "-S", "-", "-t", "t"]);
