@@ -147,9 +147,19 @@ fn net_main(
     sink: &dyn Sink,
     status: &Sender<NetStatus>,
 ) -> Option<ClientError> {
-    let stream = match connect_to(cfg) {
-        Ok(s) => s,
-        Err(e) => return Some(e),
+    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
+    // The first connection backs off and retries like a reconnect (unless
+    // --no-reconnect), saying so each time.
+    let stream = loop {
+        match connect_to(cfg) {
+            Ok(s) => break s,
+            Err(e @ ClientError::CannotReach { .. }) if cfg.reconnect => {
+                let delay = backoff.next_delay();
+                sink.emit(&[retrying(&e, delay)]);
+                thread::sleep(delay);
+            }
+            Err(e) => return Some(e),
+        }
     };
     let mut link = Link {
         poll,
@@ -167,18 +177,29 @@ fn net_main(
         held: Vec::new(),
         refused: None,
     };
-    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
     let mut ever = false;
     loop {
         let result = link.run(&cfg.room);
         ever |= link.logged_in;
         let e = match result {
             Ok(()) => return None,
-            // The first login failed: nothing to come back to.
-            Err(e) if !ever => return Some(e),
             Err(e) => e,
         };
-        let fatal = match (&e, link.refused.take()) {
+        let refused = link.refused.take();
+        if !ever {
+            // The first login: a refusal or a TLS failure is final; a
+            // connection cut before `welcome` is tried again (with backoff).
+            let cut = matches!(e, ClientError::Lost { .. } | ClientError::Login { .. });
+            if refused.is_some() || !cut || !cfg.reconnect {
+                return Some(e);
+            }
+            let delay = backoff.next_delay();
+            sink.emit(&[retrying(&e, delay)]);
+            let stream = link.reconnect_after(cfg, &mut backoff, delay)?;
+            link.reset(stream);
+            continue;
+        }
+        let fatal = match (&e, refused) {
             (ClientError::NameTaken { name }, Some(message)) => Some(ClientError::NameLost {
                 name: name.clone(),
                 message,
@@ -233,6 +254,23 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
         || "no address found".to_string(),
         |e| describe(&e),
     )))
+}
+
+/// The line shown after a failed try to connect or log in.
+fn retrying(e: &ClientError, delay: Duration) -> Event {
+    let reason = match e {
+        ClientError::CannotReach { addr, reason } => {
+            format!("cannot reach the chat server at {addr} ({reason})")
+        }
+        ClientError::Lost { .. } | ClientError::Login { .. } => {
+            format!("the server did not finish the login ({e})")
+        }
+        e => e.to_string(),
+    };
+    Event::Retrying {
+        reason,
+        retry_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+    }
 }
 
 fn describe(e: &io::Error) -> String {
@@ -301,22 +339,36 @@ impl Link<'_> {
         &mut self,
         cfg: &NetConfig,
         backoff: &mut Backoff,
-        mut announce: bool,
+        announce: bool,
+    ) -> Option<Transport> {
+        let delay = backoff.next_delay();
+        if announce {
+            let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            self.emit(vec![Event::ConnectionLost { retry_ms }]);
+        }
+        self.reconnect_after(cfg, backoff, delay)
+    }
+
+    /// Wait `delay`, still serving the front end, then connect; each failed
+    /// try is shown with the time to the next.
+    fn reconnect_after(
+        &mut self,
+        cfg: &NetConfig,
+        backoff: &mut Backoff,
+        mut delay: Duration,
     ) -> Option<Transport> {
         let _ = self.poll.registry().deregister(&mut self.stream);
         loop {
-            let delay = backoff.next_delay();
-            if announce {
-                announce = false;
-                let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                self.emit(vec![Event::ConnectionLost { retry_ms }]);
-            }
             if let Idle::Quit = self.idle_until(Instant::now() + delay) {
                 return None;
             }
             // Refused or unreachable: keep trying (the server may be restarting).
-            if let Ok(stream) = connect_to(cfg) {
-                return Some(stream);
+            match connect_to(cfg) {
+                Ok(stream) => return Some(stream),
+                Err(e) => {
+                    delay = backoff.next_delay();
+                    self.emit(vec![retrying(&e, delay)]);
+                }
             }
         }
     }

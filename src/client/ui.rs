@@ -87,8 +87,14 @@ impl Session {
             tls,
         };
         let (net, status) = net::spawn(cfg, shared.clone(), sink.clone())?;
-        // Connecting is bounded by its own timeout (5 s per address) plus the login timeout.
-        match status.recv_timeout(LOGIN_TIMEOUT + Duration::from_secs(30)) {
+        // Without --no-reconnect the first connection retries until it logs
+        // in or is refused (each try is shown); with it, connecting is bounded
+        // by its own timeout (5 s per address) plus the login timeout.
+        let first = match opts.reconnect {
+            true => status.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            false => status.recv_timeout(LOGIN_TIMEOUT + Duration::from_secs(30)),
+        };
+        match first {
             Ok(NetStatus::LoggedIn) => Ok(Session {
                 shared,
                 net,
