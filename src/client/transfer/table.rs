@@ -51,6 +51,9 @@ struct Xfer {
     rate: f64,
     /// This client accepted it (receiving): a script waits for it to end.
     accepted: bool,
+    /// This client asked to cancel it: no more chunks or credit for it (the
+    /// server would answer each with an error).
+    cancelling: bool,
 }
 
 impl Xfer {
@@ -226,10 +229,14 @@ impl Files {
 
     /// `/reject`, `/pause`, `/cancel`: checked locally, decided by the server.
     pub fn simple(&self, id: u64, what: &str) -> Result<Vec<ClientMsg>, String> {
-        let t = self.lock();
-        let x = t.xfers.get(&id).ok_or_else(|| no_such(id))?;
+        let mut t = self.lock();
+        let x = t.xfers.get_mut(&id).ok_or_else(|| no_such(id))?;
         if x.is_final() {
             return Err(format!("transfer {id} has already ended ({})", state_of(x)));
+        }
+        if what == "cancel" {
+            x.cancelling = true;
+            x.credit = 0;
         }
         Ok(vec![match what {
             "reject" => ClientMsg::FileReject { id },
@@ -361,6 +368,7 @@ impl Files {
                 && x.credit > 0
                 && x.done < x.size
                 && x.file.is_some()
+                && !x.cancelling
         })
     }
 
@@ -406,3 +414,6 @@ fn row(x: &mut Xfer, now: Instant, advance: bool) -> TransferRow {
         eta,
     }
 }
+
+#[cfg(test)]
+mod tests;

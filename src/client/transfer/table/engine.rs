@@ -130,6 +130,13 @@ impl Table {
         let mut events = Vec::new();
         let mut reason = reason.clone();
         let sending = x.dir == Some(Direction::Send);
+        if !sending && x.part.is_none() {
+            // A restarted receiver: what the server says it has may lag
+            // behind what is on disk; show what a resume will start from.
+            x.done = x
+                .done
+                .max(part_on_disk(&self.download_dir, &x.name, x.size));
+        }
         match state {
             TransferState::InProgress if sending && before != Some(TransferState::Paused) => {
                 x.credit = 0;
@@ -241,7 +248,7 @@ impl Table {
         let Some(x) = self.xfers.get_mut(&id) else {
             return (Vec::new(), Vec::new());
         };
-        if x.state == Some(TransferState::InProgress) {
+        if x.state == Some(TransferState::InProgress) && !x.cancelling {
             x.credit = x.credit.saturating_add(n);
             return (vec![ClientMsg::FileCredit { id, bytes: n }], Vec::new());
         }
@@ -301,6 +308,7 @@ impl Table {
                 && x.credit > 0
                 && x.done < x.size
                 && x.file.is_some()
+                && !x.cancelling
         };
         let id = self
             .xfers
@@ -327,6 +335,16 @@ impl Table {
         let data = B64.encode(&buf);
         Some((vec![ClientMsg::FileChunk { id, offset, data }], Vec::new()))
     }
+}
+
+/// Bytes of `DIR/NAME.part` already received (at most `size`), 0 if none
+/// or the name is not a safe file name.
+fn part_on_disk(dir: &Path, name: &str, size: u64) -> u64 {
+    if filename::check(name).is_err() {
+        return 0;
+    }
+    let part = part_path(&dir.join(name));
+    fs::metadata(part).map_or(0, |m| m.len().min(size))
 }
 
 /// `NAME.part` beside the target.
