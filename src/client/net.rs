@@ -19,8 +19,15 @@
 //! messages go first, in client id order, with our receipt markers, then
 //! whatever the front end sent meanwhile. A refused re-login (the name was
 //! taken) ends the client; `--no-reconnect` restores exiting on a drop.
+//! The first connection backs off the same way when the server cannot be
+//! reached or cuts the connection before `welcome` (each try is shown);
+//! only a refused first login, or `--no-reconnect`, ends the client at once.
 
+mod connect;
 mod files;
+
+pub use connect::connect;
+use connect::{connect_to, retrying};
 
 use super::event::Event;
 use super::output::Sink;
@@ -29,10 +36,8 @@ use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
 use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME};
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
@@ -40,7 +45,6 @@ use std::time::{Duration, Instant};
 
 const SOCK: Token = Token(0);
 const WAKE: Token = Token(1);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server may take to answer `hello`.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the server to close after `logout`.
@@ -219,65 +223,6 @@ fn net_main(
         shared.notify();
         let stream = link.reconnect(cfg, &mut backoff, link.logged_in)?;
         link.reset(stream);
-    }
-}
-
-/// Connect (see [`connect`]) and start TLS if configured.
-fn connect_to(cfg: &NetConfig) -> Result<Transport, ClientError> {
-    let sock = connect(&cfg.host, cfg.port)?;
-    Transport::new(sock, cfg.tls.as_ref()).map_err(ClientError::Tls)
-}
-
-/// Resolve and connect (blocking, bounded), then hand the socket to mio.
-pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
-    let cannot = |reason: String| ClientError::CannotReach {
-        addr: format!("{host}:{port}"),
-        reason,
-    };
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| cannot(e.to_string()))?
-        .collect();
-    let mut last = None;
-    for a in &addrs {
-        match std::net::TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                s.set_nonblocking(true).map_err(|e| cannot(describe(&e)))?;
-                // Chat frames are small and latency matters more than packing.
-                let _ = s.set_nodelay(true);
-                return Ok(TcpStream::from_std(s));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(cannot(last.map_or_else(
-        || "no address found".to_string(),
-        |e| describe(&e),
-    )))
-}
-
-/// The line shown after a failed try to connect or log in.
-fn retrying(e: &ClientError, delay: Duration) -> Event {
-    let reason = match e {
-        ClientError::CannotReach { addr, reason } => {
-            format!("cannot reach the chat server at {addr} ({reason})")
-        }
-        ClientError::Lost { .. } | ClientError::Login { .. } => {
-            format!("the server did not finish the login ({e})")
-        }
-        e => e.to_string(),
-    };
-    Event::Retrying {
-        reason,
-        retry_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-    }
-}
-
-fn describe(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        io::ErrorKind::TimedOut => "timed out".to_string(),
-        _ => e.to_string(),
     }
 }
 
