@@ -14,7 +14,7 @@
 //! - [`receipts`]: own messages' sent/delivered/read counts, and which receipts to send.
 //! - [`event`]: [`event::Event`], what is shown (and the `--json` schema).
 //! - [`render`]: event -> display lines (grouping, local time, colours), pure.
-//! - [`clock`]: local UTC offset (`date +%z`) and calendar arithmetic.
+//! - [`clock`]: local time (the system time zone through `jiff`) and calendar arithmetic.
 //! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue,
 //!   and the reconnect loop around each connection.
 //! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.

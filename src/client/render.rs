@@ -40,8 +40,8 @@ pub struct Style {
 #[derive(Debug)]
 pub struct Renderer {
     style: Style,
-    /// Local UTC offset in seconds.
-    offset: i64,
+    /// Local time.
+    zone: clock::Zone,
     /// Local day of the last date shown (or of start-up).
     last_day: i64,
     /// Sender and conversation of the message group being continued.
@@ -52,11 +52,12 @@ const NAME_COLOURS: [&str; 10] = ["32", "33", "34", "35", "36", "92", "93", "94"
 
 impl Renderer {
     /// `now_ms` fixes "today", so no separator precedes today's first message.
-    pub fn new(style: Style, offset: i64, now_ms: u64) -> Renderer {
+    pub fn new(style: Style, zone: impl Into<clock::Zone>, now_ms: u64) -> Renderer {
+        let zone = zone.into();
         Renderer {
             style,
-            offset,
-            last_day: clock::local_day(now_ms, offset),
+            last_day: clock::local_day(now_ms, zone.offset_at(now_ms)),
+            zone,
             group: None,
         }
     }
@@ -93,7 +94,8 @@ impl Renderer {
             });
             return vec![json_line(&line)];
         }
-        if let Some(lines) = super::transfer::view::lines(ev, self.offset) {
+        let now = self.zone.offset_at(clock::now_ms());
+        if let Some(lines) = super::transfer::view::lines(ev, now) {
             self.group = None;
             return lines.iter().map(|l| clean(l)).collect();
         }
@@ -110,13 +112,14 @@ impl Renderer {
             return vec![self.line(ev)];
         };
         let mut out = Vec::new();
-        let day = clock::local_day(*ts, self.offset);
+        let offset = self.zone.offset_at(*ts);
+        let day = clock::local_day(*ts, offset);
         if day != self.last_day {
             self.last_day = day;
             self.group = None;
             out.push(self.paint("2", &format!("--- {} ---", clock::day_name(day))));
         }
-        let time = format!("[{}]", clock::hhmm(*ts, self.offset));
+        let time = format!("[{}]", clock::hhmm(*ts, offset));
         // Catch-up and /history messages look like live ones, plus a marker.
         let marker = match replay {
             None => String::new(),

@@ -213,7 +213,7 @@ fn colours_wanted() -> bool {
 }
 
 /// Run the terminal front end until the user leaves.
-pub fn run(opts: &Options, offset: i64) -> Result<i32, ClientError> {
+pub fn run(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .max_history_size(1000)
@@ -232,7 +232,7 @@ pub fn run(opts: &Options, offset: i64) -> Result<i32, ClientError> {
     };
     let screen = Arc::new(Screen::default());
     let sink = Arc::new(TerminalSink::new(
-        Renderer::new(style, offset, clock::now_ms()),
+        Renderer::new(style, zone, clock::now_ms()),
         printer,
     ));
     let session = start_asking(opts, sink.clone())?;

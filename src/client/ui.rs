@@ -45,11 +45,11 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(3);
 
 /// Pick the front end and run it.
 pub fn run(opts: Options) -> Result<i32, ClientError> {
-    let offset = clock::local_offset_secs();
+    let zone = clock::Zone::system();
     if io::stdin().is_terminal() && io::stdout().is_terminal() {
-        super::terminal::run(&opts, offset)
+        super::terminal::run(&opts, zone)
     } else {
-        run_scripted(&opts, offset)
+        run_scripted(&opts, zone)
     }
 }
 
@@ -199,13 +199,13 @@ fn stdin_lines() -> Receiver<Option<String>> {
     rx
 }
 
-fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
+fn run_scripted(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
     let style = Style {
         color: false,
         grouped: false,
         json: opts.json,
     };
-    let renderer = Renderer::new(style, offset, clock::now_ms());
+    let renderer = Renderer::new(style, zone, clock::now_ms());
     let transcript = Arc::new(
         Transcript::new(renderer, Box::new(io::stdout())).wrapping(io::stdout().is_terminal()),
     );
