@@ -10,6 +10,7 @@ const USAGE: &str = "\
 usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json]
                    [--download-dir DIR] [--auto-accept] [--no-reconnect]
                    [--tls] [--ca FILE] [--password | --password-file FILE]
+                   [--no-bell]
 
   -n, --name NAME   your user name (required)
       --host HOST   server address (default 127.0.0.1)
@@ -33,6 +34,8 @@ usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json
       --password-file FILE
                     read the password from the first line of FILE (scripts);
                     the CHAT_PASSWORD environment variable works too
+      --no-bell     never ring the terminal bell (it rings for a line that
+                    names you, a private message, a call, a file offer)
   -h, --help        show this help
 
 Interactive when stdin and stdout are terminals (type /help for commands);
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             Long("download-dir") => opts.download_dir = parser.value()?.into(),
             Long("auto-accept") => opts.auto_accept = true,
             Long("no-reconnect") => opts.reconnect = false,
+            Long("no-bell") => opts.bell = false,
             Long("tls") => opts.tls = true,
             Long("ca") => {
                 opts.ca = Some(parser.value()?.into());

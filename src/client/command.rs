@@ -45,6 +45,10 @@ pub enum Command {
     AcceptCall,
     DeclineCall,
     Hangup,
+    /// `/receipts [N]`: the states of your last N messages (terminal).
+    Receipts(usize),
+    /// `/clear`: clear the screen (terminal).
+    Clear,
     /// Send typing start (`true`) or stop for the current room.
     Typing(bool),
     /// Make an already joined room the current one.
@@ -125,6 +129,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
     Spec { name: "/history", usage: "/history [@NAME|#ROOM] [N]", about: "show N (default 20) older messages of the current room or a chat; again for earlier ones", example: "/history 50" },
     Spec { name: "/passwd", usage: "/passwd [NEW]", about: "set a new password for your name (registers it if it has none); a terminal asks without echo", example: "/passwd" },
+    Spec { name: "/receipts", usage: "/receipts [N]", about: "the delivery and read state of your last N (default 5) messages (a terminal keeps receipts off the screen)", example: "/receipts 3" },
+    Spec { name: "/clear", usage: "/clear", about: "clear the screen (a terminal)", example: "/clear" },
     Spec { name: "/reconnect", usage: "/reconnect", about: "after a lost connection: try to reconnect now", example: "/reconnect" },
     Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
     Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
@@ -215,6 +221,15 @@ impl FromStr for Command {
             "/decline-call" => no_args(Command::DeclineCall),
             "/hangup" => no_args(Command::Hangup),
             "/reconnect" => no_args(Command::Reconnect),
+            "/clear" => no_args(Command::Clear),
+            "/receipts" => match args.as_slice() {
+                [] => Ok(Command::Receipts(5)),
+                [n] => match n.parse::<usize>() {
+                    Ok(n) if (1..=200).contains(&n) => Ok(Command::Receipts(n)),
+                    _ => Err(usage()),
+                },
+                _ => Err(usage()),
+            },
             "/passwd" => match args.as_slice() {
                 [] => Ok(Command::Passwd(None)),
                 [new] => Ok(Command::Passwd(Some(new.to_string()))),

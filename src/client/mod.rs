@@ -73,6 +73,8 @@ pub struct Options {
     pub ca: Option<std::path::PathBuf>,
     /// The name's password (from the prompt, `--password-file` or `CHAT_PASSWORD`).
     pub password: Option<crate::protocol::Secret>,
+    /// Ring the terminal bell for mentions, private messages, calls and offers.
+    pub bell: bool,
 }
 
 impl Options {
@@ -90,6 +92,7 @@ impl Options {
             tls: false,
             ca: None,
             password: None,
+            bell: true,
         }
     }
 

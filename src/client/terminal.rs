@@ -12,6 +12,7 @@
 //! the new one on the line) is never shown and never kept in the history.
 
 use super::command::{self, Command, CommandError};
+use super::event::{Conv, Event};
 use super::output::Sink;
 use super::output::TerminalSink;
 use super::render::{Renderer, Style};
@@ -227,7 +228,8 @@ pub fn run(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
     let printer = rl.create_external_printer().map_err(term_err)?;
     let style = Style {
         color: !opts.json && colours_wanted(),
-        grouped: !opts.json,
+        grouped: false,
+        compact: !opts.json,
         json: opts.json,
     };
     let screen = Arc::new(Screen::default());
@@ -236,6 +238,8 @@ pub fn run(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
         printer,
     ));
     let session = start_asking(opts, sink.clone())?;
+    sink.set_me(session.shared.lock().me());
+    sink.set_bell(opts.bell);
     rl.set_helper(Some(ChatHelper {
         shared: session.shared.clone(),
         net: session.net.clone(),
@@ -271,6 +275,12 @@ fn prompt_loop(
             Err(ReadlineError::Eof) => return Ok(0),
             Err(e) => return Err(term_err(e)),
         };
+        let mark = sink.mark();
+        let echo_rows = rows::rows_of(
+            unicode_width::UnicodeWidthStr::width(prompt.as_str()),
+            &line,
+            super::term::columns(),
+        );
         sink.break_group();
         let parsed = line.parse::<Command>();
         let stop = session.shared.lock().submitted(parsed.as_ref().ok());
@@ -289,6 +299,23 @@ fn prompt_loop(
                     Command::Wait { .. } => session.hint(&CommandError::Invalid(
                         "/wait is for scripts (stdin not a terminal)".into(),
                     )),
+                    Command::Receipts(n) => {
+                        let mut lines = sink.receipts(n);
+                        if lines.is_empty() {
+                            lines.push("* no messages of yours yet".into());
+                        }
+                        let events: Vec<_> =
+                            lines.into_iter().map(|text| Event::Info { text }).collect();
+                        sink.emit(&events);
+                    }
+                    Command::Clear => print!("\x1b[H\x1b[2J\x1b[3J"),
+                    cmd @ (Command::Say(_) | Command::Msg { .. }) => {
+                        let own = own_message(session, &cmd);
+                        session.execute(cmd);
+                        if let Some(ev) = own {
+                            sink.own(&ev, echo_rows, mark);
+                        }
+                    }
                     Command::Passwd(None) => match ask_new_password(rl) {
                         Ok(Some(new)) => session.execute(Command::Passwd(Some(new))),
                         Ok(None) => {}
@@ -299,6 +326,24 @@ fn prompt_loop(
             }
         }
     }
+}
+
+/// Your message as it will be shown, if `cmd` sends one.
+fn own_message(session: &Session, cmd: &Command) -> Option<Event> {
+    let s = session.shared.lock();
+    let (conv, text) = match cmd {
+        Command::Say(text) => (Conv::Room(s.current()?.to_string()), text),
+        Command::Msg { to, text } => (Conv::Peer(to.clone()), text),
+        _ => return None,
+    };
+    Some(Event::Message {
+        id: 0,
+        ts: clock::now_ms(),
+        from: s.me().to_string(),
+        conv,
+        text: text.clone(),
+        replay: None,
+    })
 }
 
 #[cfg(test)]

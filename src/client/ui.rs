@@ -203,6 +203,7 @@ fn run_scripted(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
     let style = Style {
         color: false,
         grouped: false,
+        compact: false,
         json: opts.json,
     };
     let renderer = Renderer::new(style, zone, clock::now_ms());

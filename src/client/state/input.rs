@@ -66,6 +66,10 @@ impl ClientState {
             }
             // The front end asks the network thread.
             Command::Reconnect => Outcome::default(),
+            // The terminal keeps receipts and owns the screen; scripts print every receipt.
+            Command::Receipts(_) | Command::Clear => Outcome::event(Event::Info {
+                text: "scripts print every receipt as it comes, and have no screen to clear".into(),
+            }),
             Command::Passwd(Some(new)) => {
                 Outcome::frame(self.change_password(crate::protocol::Secret(new)))
             }

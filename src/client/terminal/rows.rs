@@ -153,6 +153,15 @@ impl Drawn {
     }
 }
 
+/// Rows that `prompt_cols` of prompt then `line` take once submitted in a
+/// window `cols` wide (a last row filled to the edge pushes the cursor to
+/// one more).
+pub fn rows_of(prompt_cols: usize, line: &str, cols: usize) -> usize {
+    let d = Drawn::new(prompt_cols, line, line.len(), cols);
+    let full = d.rows.last().is_some_and(|&w| w >= cols && cols > 0);
+    d.rows.len() + usize::from(full)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
