@@ -69,6 +69,8 @@ pub struct ClientState {
     addr: String,
     logged_in: bool,
     current: Option<String>,
+    /// `/query NAME`: plain lines go to NAME instead of the current room.
+    query: Option<String>,
     /// Joined rooms and their members (including you).
     rooms: BTreeMap<String, BTreeSet<String>>,
     /// Rooms seen in a `room_list` (for completion).
@@ -101,6 +103,7 @@ impl ClientState {
             addr: addr.to_string(),
             logged_in: false,
             current: None,
+            query: None,
             rooms: BTreeMap::new(),
             known_rooms: BTreeSet::new(),
             users: BTreeSet::new(),
@@ -141,6 +144,14 @@ impl ClientState {
     }
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
+    }
+    /// Where a plain line goes: the `/query` peer, else the current room.
+    pub fn target(&self) -> Option<Conv> {
+        match (&self.query, &self.current) {
+            (Some(p), _) => Some(Conv::Peer(p.clone())),
+            (None, Some(r)) => Some(Conv::Room(r.clone())),
+            (None, None) => None,
+        }
     }
     /// Sends the server has not acknowledged yet.
     pub fn pending(&self) -> usize {
@@ -298,6 +309,7 @@ impl ClientState {
                     return Outcome::default();
                 }
                 self.current = Some(room.clone());
+                self.query = None;
                 Outcome::event(Event::Joined {
                     room,
                     members,

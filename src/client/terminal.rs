@@ -260,8 +260,8 @@ fn prompt_loop(
     sink: &TerminalSink,
 ) -> Result<i32, ClientError> {
     loop {
-        let prompt = match session.shared.lock().current() {
-            Some(r) => format!("#{}> ", super::text::clean(r)),
+        let prompt = match session.shared.lock().target() {
+            Some(t) => format!("{}> ", super::text::clean(&super::render::place(&t))),
             None => "> ".to_string(),
         };
         let line = match read(rl, &prompt) {
@@ -309,7 +309,7 @@ fn prompt_loop(
                         sink.emit(&events);
                     }
                     Command::Clear => print!("\x1b[H\x1b[2J\x1b[3J"),
-                    cmd @ (Command::Say(_) | Command::Msg { .. }) => {
+                    cmd @ (Command::Say(_) | Command::Msg { .. } | Command::SayIn { .. }) => {
                         let own = own_message(session, &cmd);
                         session.execute(cmd);
                         if let Some(ev) = own {
@@ -332,8 +332,9 @@ fn prompt_loop(
 fn own_message(session: &Session, cmd: &Command) -> Option<Event> {
     let s = session.shared.lock();
     let (conv, text) = match cmd {
-        Command::Say(text) => (Conv::Room(s.current()?.to_string()), text),
+        Command::Say(text) => (s.target()?, text),
         Command::Msg { to, text } => (Conv::Peer(to.clone()), text),
+        Command::SayIn { room, text } => (Conv::Room(room.clone()), text),
         _ => return None,
     };
     Some(Event::Message {
