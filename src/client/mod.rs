@@ -12,6 +12,7 @@
 //! - [`command`]: `"/join x"` -> [`command::Command`] (pure `FromStr`), `/help` text, tab completion.
 //! - [`state`]: client state machine: rooms, pending sends, typing, calls; frames in, events out.
 //! - [`receipts`]: own messages' sent/delivered/read counts, and which receipts to send.
+//! - [`config`]: the settings file (`$XDG_CONFIG_HOME/chat/config.toml`).
 //! - [`event`]: [`event::Event`], what is shown (and the `--json` schema).
 //! - [`render`]: event -> display lines (grouping, local time, colours), pure.
 //! - [`clock`]: local time (the system time zone through `jiff`) and calendar arithmetic.
@@ -30,6 +31,7 @@
 
 pub mod clock;
 pub mod command;
+pub mod config;
 pub mod event;
 pub mod net;
 pub mod output;
@@ -75,6 +77,8 @@ pub struct Options {
     pub password: Option<crate::protocol::Secret>,
     /// Ring the terminal bell for mentions, private messages, calls and offers.
     pub bell: bool,
+    /// Colours in a terminal (also off with `NO_COLOR`).
+    pub colours: bool,
 }
 
 impl Options {
@@ -93,6 +97,7 @@ impl Options {
             ca: None,
             password: None,
             bell: true,
+            colours: true,
         }
     }
 

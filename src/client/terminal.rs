@@ -227,7 +227,7 @@ pub fn run(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
         Editor::with_config(config).map_err(term_err)?;
     let printer = rl.create_external_printer().map_err(term_err)?;
     let style = Style {
-        color: !opts.json && colours_wanted(),
+        color: !opts.json && opts.colours && colours_wanted(),
         grouped: false,
         compact: !opts.json,
         json: opts.json,
