@@ -15,7 +15,7 @@ mod reliable;
 
 use super::event::{Conv, Event};
 use super::receipts::{Incoming, Outgoing};
-use crate::protocol::{ClientMsg, NoticeKind, ServerMsg};
+use crate::protocol::{ClientMsg, NoticeKind, Replay, ServerMsg};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,9 @@ pub struct ClientState {
     current: Option<String>,
     /// `/query NAME`: plain lines go to NAME instead of the current room.
     query: Option<String>,
+    /// Messages not seen in conversations other than the target: how many,
+    /// and whether one names you.
+    activity: BTreeMap<Conv, (u32, bool)>,
     /// Joined rooms and their members (including you).
     rooms: BTreeMap<String, BTreeSet<String>>,
     /// Rooms seen in a `room_list` (for completion).
@@ -104,6 +107,7 @@ impl ClientState {
             logged_in: false,
             current: None,
             query: None,
+            activity: BTreeMap::new(),
             rooms: BTreeMap::new(),
             known_rooms: BTreeSet::new(),
             users: BTreeSet::new(),
@@ -144,6 +148,24 @@ impl ClientState {
     }
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
+    }
+    /// Other conversations with unseen messages: count, and whether one names you.
+    pub fn activity(&self) -> &BTreeMap<Conv, (u32, bool)> {
+        &self.activity
+    }
+    /// Who is typing in `conv`, sorted.
+    pub fn typing_in(&self, conv: &Conv) -> Vec<String> {
+        self.typing
+            .keys()
+            .filter(|(c, _)| c == conv)
+            .map(|(_, who)| who.clone())
+            .collect()
+    }
+    /// The target changed (a switch, a query, a join): its activity is seen.
+    pub(super) fn target_seen(&mut self) {
+        if let Some(t) = self.target() {
+            self.activity.remove(&t);
+        }
     }
     /// Where a plain line goes: the `/query` peer, else the current room.
     pub fn target(&self) -> Option<Conv> {
@@ -283,6 +305,16 @@ impl ClientState {
                 }
                 if from != self.me {
                     self.incoming.received(&conv, id);
+                    if replay != Some(Replay::History) && self.target().as_ref() != Some(&conv) {
+                        let me = self.me.to_lowercase();
+                        let named = text
+                            .to_lowercase()
+                            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                            .any(|w| w == me);
+                        let a = self.activity.entry(conv.clone()).or_default();
+                        a.0 += 1;
+                        a.1 |= named || matches!(conv, Conv::Peer(_));
+                    }
                 }
                 self.users.insert(from.clone());
                 Outcome::event(Event::Message {
@@ -310,6 +342,7 @@ impl ClientState {
                 }
                 self.current = Some(room.clone());
                 self.query = None;
+                self.target_seen();
                 Outcome::event(Event::Joined {
                     room,
                     members,

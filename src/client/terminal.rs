@@ -1,7 +1,10 @@
 //! The terminal front end (stdin and stdout are terminals): a rustyline
-//! prompt showing the current target (`#general> `), with history and tab
-//! completion of commands, user and room names. Incoming events print above
-//! the prompt. Edits of the line double as a keystroke hook (the helper's
+//! prompt showing the current target (`#general> ` or `@bob> `) under a live
+//! status row (see `status`; redrawn through the prompt's highlighter, so the
+//! typed line never tears), with history and tab completion of commands,
+//! user and room names. Incoming events print above the prompt; a submitted
+//! line's echo is replaced by what it leaves in the scrollback (your message
+//! as a message line). Edits of the line double as a keystroke hook (the helper's
 //! `Hinter::hint`) that sends typing start, at most every 3 s while the line
 //! holds chat text, and stop when it is emptied or submitted.
 //!
@@ -41,6 +44,10 @@ struct ChatHelper {
     masking: AtomicBool,
     /// The prompt's rows on screen (see `rows`).
     screen: Arc<Screen>,
+    /// Where the newest own message's state comes from, for the status row.
+    sink: Arc<TerminalSink>,
+    /// The status row in reverse video.
+    colour: bool,
 }
 
 impl Completer for ChatHelper {
@@ -121,10 +128,30 @@ impl Highlighter for ChatHelper {
         _default: bool,
     ) -> Cow<'b, str> {
         let cols = super::term::columns();
-        match self.screen.clear_extra(cols) {
-            clear if clear.is_empty() => Cow::Borrowed(prompt),
-            clear => Cow::Owned(format!("{clear}{prompt}")),
-        }
+        let clear = self.screen.clear_extra(cols);
+        // A prompt starting with a line break has the status row above it.
+        let Some(last_row) = prompt.strip_prefix('\n') else {
+            return match clear.is_empty() {
+                true => Cow::Borrowed(prompt),
+                false => Cow::Owned(format!("{clear}{prompt}")),
+            };
+        };
+        let text = {
+            let s = self.shared.lock();
+            status::status(
+                &s,
+                self.sink.last_own().as_deref(),
+                self.shared.files.busy(),
+            )
+        };
+        let row = status::fit(&text, cols.saturating_sub(1));
+        self.screen
+            .status_drawn(unicode_width::UnicodeWidthStr::width(row.as_str()));
+        let row = match (self.colour, row.is_empty()) {
+            (true, false) => format!("\x1b[2m{row}\x1b[0m"),
+            _ => row,
+        };
+        Cow::Owned(format!("{clear}{row}\n{last_row}"))
     }
 
     /// Passwords show as stars; rows are broken where rustyline expects them
@@ -153,14 +180,23 @@ impl Highlighter for ChatHelper {
 }
 
 mod rows;
+mod status;
 
-/// Read one line at `prompt` (its width noted for the layout).
-fn read(rl: &mut Editor<ChatHelper, DefaultHistory>, prompt: &str) -> rustyline::Result<String> {
+/// Read one line at `prompt` (its width noted for the layout), with the
+/// status row above it if `status`.
+fn read(
+    rl: &mut Editor<ChatHelper, DefaultHistory>,
+    prompt: &str,
+    status: bool,
+) -> rustyline::Result<String> {
     if let Some(h) = rl.helper() {
         let cols = unicode_width::UnicodeWidthStr::width(prompt);
-        h.screen.new_prompt(cols);
+        h.screen.new_prompt(cols, status);
     }
-    rl.readline(prompt)
+    match status {
+        true => rl.readline(&format!("\n{prompt}")),
+        false => rl.readline(prompt),
+    }
 }
 
 fn term_err(e: ReadlineError) -> ClientError {
@@ -176,7 +212,7 @@ fn ask_new_password(rl: &mut Editor<ChatHelper, DefaultHistory>) -> Result<Optio
         }
     };
     mask(rl, true);
-    let mut ask = |p: &str| match read(rl, p) {
+    let mut ask = |p: &str| match read(rl, p, false) {
         Ok(pw) => Ok(Some(pw)),
         Err(ReadlineError::Interrupted | ReadlineError::Eof) => Ok(None),
         Err(e) => Err(format!("cannot read a password: {e}")),
@@ -245,9 +281,11 @@ pub fn run(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
         net: session.net.clone(),
         masking: AtomicBool::new(false),
         screen: screen.clone(),
+        sink: sink.clone(),
+        colour: style.color,
     }));
     super::tty::quiet().map_err(ClientError::Local)?;
-    let result = prompt_loop(&mut rl, &session, &sink);
+    let result = prompt_loop(&mut rl, &session, &sink, !opts.json);
     session.logout();
     super::tty::restore();
     result
@@ -258,13 +296,14 @@ fn prompt_loop(
     rl: &mut Editor<ChatHelper, DefaultHistory>,
     session: &Session,
     sink: &TerminalSink,
+    status: bool,
 ) -> Result<i32, ClientError> {
     loop {
         let prompt = match session.shared.lock().target() {
             Some(t) => format!("{}> ", super::text::clean(&super::render::place(&t))),
             None => "> ".to_string(),
         };
-        let line = match read(rl, &prompt) {
+        let line = match read(rl, &prompt, status) {
             Ok(line) => line,
             // Ctrl-C: the line is dropped, the prompt comes back.
             Err(ReadlineError::Interrupted) => {
@@ -277,12 +316,26 @@ fn prompt_loop(
         };
         let mark = sink.mark();
         let echo_rows = rows::rows_of(
+            status,
             unicode_width::UnicodeWidthStr::width(prompt.as_str()),
             &line,
             super::term::columns(),
         );
         sink.break_group();
         let parsed = line.parse::<Command>();
+        // What the line leaves in the scrollback: your message as a message
+        // line, else the line as typed (password masked), without the status row.
+        match parsed.as_ref().ok().and_then(|c| own_message(session, c)) {
+            Some(ev) => sink.own(&ev, echo_rows, mark),
+            None if status => {
+                let shown = match secret_start(&line) {
+                    Some(at) => masked(&line, at),
+                    None => line.clone(),
+                };
+                sink.replace_echo(format!("{prompt}{shown}"), echo_rows, mark);
+            }
+            None => {}
+        }
         let stop = session.shared.lock().submitted(parsed.as_ref().ok());
         session.net.send(stop);
         session.mark_read();
@@ -309,13 +362,6 @@ fn prompt_loop(
                         sink.emit(&events);
                     }
                     Command::Clear => print!("\x1b[H\x1b[2J\x1b[3J"),
-                    cmd @ (Command::Say(_) | Command::Msg { .. } | Command::SayIn { .. }) => {
-                        let own = own_message(session, &cmd);
-                        session.execute(cmd);
-                        if let Some(ev) = own {
-                            sink.own(&ev, echo_rows, mark);
-                        }
-                    }
                     Command::Passwd(None) => match ask_new_password(rl) {
                         Ok(Some(new)) => session.execute(Command::Passwd(Some(new))),
                         Ok(None) => {}
@@ -334,7 +380,9 @@ fn own_message(session: &Session, cmd: &Command) -> Option<Event> {
     let (conv, text) = match cmd {
         Command::Say(text) => (s.target()?, text),
         Command::Msg { to, text } => (Conv::Peer(to.clone()), text),
-        Command::SayIn { room, text } => (Conv::Room(room.clone()), text),
+        Command::SayIn { room, text } if s.room_names().contains(room) => {
+            (Conv::Room(room.clone()), text)
+        }
         _ => return None,
     };
     Some(Event::Message {

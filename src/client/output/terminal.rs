@@ -33,13 +33,16 @@ const RECEIPTS_KEPT: usize = 200;
 /// What the printer thread is asked to print.
 enum Print {
     Text(String),
-    /// Your own message line, replacing the `rows` rows of its echo if
-    /// nothing was printed since `mark`.
+    /// What a submitted line leaves in the scrollback (your message line,
+    /// or the line as typed), replacing the `rows` rows of its echo (status
+    /// row included) if nothing was printed since `mark`.
     Own {
         text: String,
         rows: usize,
         mark: u64,
     },
+    /// Redraw the prompt (its status row changed), printing nothing.
+    Refresh,
 }
 
 /// Output above a rustyline prompt.
@@ -55,6 +58,8 @@ pub struct TerminalSink {
     bell: AtomicBool,
     /// The newest receipt line of each own message, by id (compact layout).
     receipts: Mutex<BTreeMap<u64, String>>,
+    /// The newest own message's id and state (`delivered 2/3`), for the status.
+    last_own: Mutex<Option<(u64, String)>>,
 }
 
 impl TerminalSink {
@@ -71,6 +76,11 @@ impl TerminalSink {
             .spawn(move || {
                 for p in rx {
                     let text = match p {
+                        Print::Refresh => {
+                            // Up one row and back: rustyline redraws the prompt.
+                            let _ = printer.print("\x1b[1A\n".to_string());
+                            continue;
+                        }
                         Print::Text(t) => t,
                         // Nothing came between the echo and this line: up over the echo, clear.
                         Print::Own { text, rows, mark } if count.load(Ordering::SeqCst) == mark => {
@@ -94,7 +104,20 @@ impl TerminalSink {
             printed,
             bell: AtomicBool::new(true),
             receipts: Mutex::new(BTreeMap::new()),
+            last_own: Mutex::new(None),
         }
+    }
+
+    /// The newest own message's state, for the status row.
+    pub fn last_own(&self) -> Option<String> {
+        lock(&self.last_own).as_ref().map(|(_, s)| s.clone())
+    }
+
+    /// Leave `text` in the scrollback in place of the echo of a submitted
+    /// line (`rows` rows), if nothing was printed since `mark`.
+    pub fn replace_echo(&self, text: String, rows: usize, mark: u64) {
+        *lock(&self.progress_rows) = 0;
+        let _ = lock(&self.lines).send(Print::Own { text, rows, mark });
     }
 
     /// Ring the bell or not.
@@ -165,15 +188,56 @@ impl TerminalSink {
     }
 }
 
+/// `sent`, `delivered 2/3`, `read 3/3` (rooms), or `delivered` (private).
+fn short_state(
+    conv: &Conv,
+    state: crate::client::event::DeliveryState,
+    recipients: u32,
+    delivered: u32,
+    read: u32,
+) -> String {
+    use crate::client::event::DeliveryState as D;
+    match (conv, state) {
+        (_, D::Sent) => "sent".into(),
+        (Conv::Peer(_), D::Delivered) => "delivered".into(),
+        (Conv::Peer(_), D::Read) => "read".into(),
+        (Conv::Room(_), D::Delivered) => format!("delivered {delivered}/{recipients}"),
+        (Conv::Room(_), D::Read) => format!("read {read}/{recipients}"),
+    }
+}
+
 impl Sink for TerminalSink {
     fn emit(&self, events: &[Event]) {
         let width = wrap_width();
         let mut rows = Vec::new();
         let mut bell = false;
+        let mut refresh = false;
         {
             let mut r = lock(&self.renderer);
             for ev in events {
-                if let (Event::Delivery { ids, .. }, true) = (ev, r.compact()) {
+                if let (Event::Typing { .. }, true) = (ev, r.compact()) {
+                    refresh = true; // shown in the status row only
+                    continue;
+                }
+                if let (
+                    Event::Delivery {
+                        ids,
+                        conv,
+                        state,
+                        recipients,
+                        delivered,
+                        read,
+                    },
+                    true,
+                ) = (ev, r.compact())
+                {
+                    let newest = ids.iter().max().copied().unwrap_or(0);
+                    let mut last = lock(&self.last_own);
+                    if last.as_ref().is_none_or(|(id, _)| newest >= *id) {
+                        let short = short_state(conv, *state, *recipients, *delivered, *read);
+                        *last = Some((newest, short));
+                    }
+                    refresh = true;
                     // Receipts change no scrollback: kept for /receipts.
                     let line = r.render(ev).join(" ");
                     let mut kept = lock(&self.receipts);
@@ -196,6 +260,9 @@ impl Sink for TerminalSink {
             }
         }
         if rows.is_empty() {
+            if refresh {
+                let _ = lock(&self.lines).send(Print::Refresh);
+            }
             return;
         }
         // A progress line replaces the one just above the prompt (the

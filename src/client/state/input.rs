@@ -45,6 +45,7 @@ impl ClientState {
                 if self.rooms.contains_key(&room) {
                     self.current = Some(room.clone());
                     self.query = None;
+                    self.target_seen();
                     Outcome::event(Event::Switched { room })
                 } else {
                     err(&format!("you are not in #{room}; /join {room} first"))
@@ -60,6 +61,7 @@ impl ClientState {
             },
             Command::Query(Some(name)) => {
                 self.query = Some(name.clone());
+                self.target_seen();
                 Outcome::event(Event::Info {
                     text: format!(
                         "* now talking privately with {}; /query alone goes back to the room",
@@ -68,7 +70,10 @@ impl ClientState {
                 })
             }
             Command::Query(None) => match (self.query.take(), self.current.clone()) {
-                (Some(_), Some(room)) => Outcome::event(Event::Switched { room }),
+                (Some(_), Some(room)) => {
+                    self.target_seen();
+                    Outcome::event(Event::Switched { room })
+                }
                 (Some(_), None) => Outcome::default(),
                 (None, _) => err("usage: /query NAME (no private conversation is current)"),
             },

@@ -30,6 +30,8 @@ pub struct Screen {
     /// Rows the terminal added to the prompt by re-wrapping it after the
     /// window narrowed, not cleared yet.
     extra_rows: AtomicUsize,
+    /// Width of the status row above the input row, if the prompt has one.
+    status: Mutex<Option<usize>>,
 }
 
 impl Screen {
@@ -37,10 +39,24 @@ impl Screen {
         self.drawn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A new prompt of `cols` columns, nothing typed yet.
-    pub fn new_prompt(&self, cols: usize) {
+    /// A new prompt of `cols` columns on its last row, nothing typed yet;
+    /// `status`: it has a status row above (of unknown width yet).
+    pub fn new_prompt(&self, cols: usize, status: bool) {
         self.prompt_cols.store(cols, Ordering::Relaxed);
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status.then_some(0);
         *self.drawn() = None;
+    }
+
+    /// The status row drawn now is `cols` wide.
+    pub fn status_drawn(&self, cols: usize) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_some() {
+            *s = Some(cols);
+        }
+    }
+
+    fn status_cols(&self) -> Option<usize> {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The window is `cols` wide now: if it narrowed since the last redraw,
@@ -50,7 +66,7 @@ impl Screen {
         if let Some(d) = drawn.as_mut().filter(|d| d.cols != cols) {
             self.extra_rows
                 .fetch_max(d.extra_rows(cols), Ordering::Relaxed);
-            *d = Drawn::new(0, "", 0, cols);
+            *d = Drawn::new(None, 0, "", 0, cols);
         }
     }
 
@@ -59,7 +75,8 @@ impl Screen {
     pub fn drawn_line(&self, line: &str, pos: usize, cols: usize) -> usize {
         self.resized(cols);
         let start = self.prompt_cols.load(Ordering::Relaxed);
-        *self.drawn() = Some(Drawn::new(start, line, pos, cols));
+        let status = self.status_cols();
+        *self.drawn() = Some(Drawn::new(status, start, line, pos, cols));
         start
     }
 
@@ -112,10 +129,17 @@ pub struct Drawn {
 impl Drawn {
     /// The rows and cursor of `prompt_cols` of prompt then `line` (cursor
     /// at byte `pos`) drawn in `cols` columns.
-    pub fn new(prompt_cols: usize, line: &str, pos: usize, cols: usize) -> Drawn {
-        let mut rows = vec![];
+    /// `status`: the width of a status row above the prompt's last row.
+    pub fn new(
+        status: Option<usize>,
+        prompt_cols: usize,
+        line: &str,
+        pos: usize,
+        cols: usize,
+    ) -> Drawn {
+        let mut rows: Vec<usize> = status.into_iter().collect();
         let mut col = prompt_cols;
-        let mut cursor = (0, prompt_cols);
+        let mut cursor = (rows.len(), prompt_cols);
         for (i, c) in line.char_indices() {
             if i == pos {
                 cursor = (rows.len(), col);
@@ -156,8 +180,8 @@ impl Drawn {
 /// Rows that `prompt_cols` of prompt then `line` take once submitted in a
 /// window `cols` wide (a last row filled to the edge pushes the cursor to
 /// one more).
-pub fn rows_of(prompt_cols: usize, line: &str, cols: usize) -> usize {
-    let d = Drawn::new(prompt_cols, line, line.len(), cols);
+pub fn rows_of(status: bool, prompt_cols: usize, line: &str, cols: usize) -> usize {
+    let d = Drawn::new(status.then_some(0), prompt_cols, line, line.len(), cols);
     let full = d.rows.last().is_some_and(|&w| w >= cols && cols > 0);
     d.rows.len() + usize::from(full)
 }
@@ -177,23 +201,27 @@ mod tests {
 
     #[test]
     fn rows_and_cursor() {
-        let d = Drawn::new(10, &"x".repeat(100), 100, 60);
+        let d = Drawn::new(None, 10, &"x".repeat(100), 100, 60);
         assert_eq!(d.rows, vec![60, 50]);
         assert_eq!(d.cursor, (1, 50));
-        let d = Drawn::new(10, "abc", 1, 60);
+        let d = Drawn::new(None, 10, "abc", 1, 60);
         assert_eq!((d.rows.clone(), d.cursor), (vec![13], (0, 11)));
     }
 
     #[test]
     fn narrowing_moves_the_cursor_down_by_the_extra_rows() {
         // 110 columns on one row of 120, narrowed to 60: two rows, cursor on the second.
-        let d = Drawn::new(10, &"x".repeat(100), 100, 120);
+        let d = Drawn::new(None, 10, &"x".repeat(100), 100, 120);
         assert_eq!(d.extra_rows(60), 1);
         // Rows of 60 and 50 narrowed to 40: 2 + 2 rows, the cursor (column 50) on the fourth.
-        let d = Drawn::new(10, &"x".repeat(100), 100, 60);
+        let d = Drawn::new(None, 10, &"x".repeat(100), 100, 60);
         assert_eq!(d.extra_rows(40), 2);
         // Widening, or a short line: nothing.
         assert_eq!(d.extra_rows(120), 0);
-        assert_eq!(Drawn::new(10, "hi", 2, 120).extra_rows(60), 0);
+        assert_eq!(Drawn::new(None, 10, "hi", 2, 120).extra_rows(60), 0);
+        // A status row of 90 above a short line, narrowed to 60: one more row.
+        let d = Drawn::new(Some(90), 6, "hi", 2, 100);
+        assert_eq!((d.rows.clone(), d.cursor), (vec![90, 8], (1, 8)));
+        assert_eq!(d.extra_rows(60), 1);
     }
 }
