@@ -49,6 +49,14 @@ pub enum Command {
     Query(Option<String>),
     /// `/win N`: make the Nth joined room (in `/help`'s order: by name) current.
     Win(usize),
+    /// `/next`: to the next conversation with unseen messages.
+    Next,
+    /// `/me ACTION`: an action line (`* alice waves`) to the current target.
+    Me(String),
+    /// `/names [ROOM]`: who is in a joined room (default: the current one).
+    Names(Option<String>),
+    /// `/whois NAME`: their status and rooms.
+    Whois(String),
     Status(Status),
     Call {
         to: String,
@@ -135,6 +143,10 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/switch", usage: "/switch ROOM", about: "talk in another room you have joined", example: "/switch general" },
     Spec { name: "/msg", usage: "/msg NAME|#ROOM TEXT", about: "a private message, or a line in another joined room (the current target stays)", example: "/msg bob see you at 5" },
     Spec { name: "/query", usage: "/query [NAME]", about: "talk privately with NAME: plain lines go to them until /query alone, /switch or /join", example: "/query bob" },
+    Spec { name: "/next", usage: "/next", about: "go to the next room or private chat with unseen messages", example: "/next" },
+    Spec { name: "/me", usage: "/me ACTION", about: "an action line to the current target (* alice waves)", example: "/me waves" },
+    Spec { name: "/names", usage: "/names [ROOM]", about: "who is in a room you joined (default: the current one)", example: "/names #dev" },
+    Spec { name: "/whois", usage: "/whois NAME", about: "someone's status and rooms", example: "/whois bob" },
     Spec { name: "/win", usage: "/win N", about: "make your Nth joined room (by name) current", example: "/win 2" },
     Spec { name: "/status", usage: "/status online|busy|away", about: "set your presence", example: "/status away" },
     Spec { name: "/call", usage: "/call NAME [voice|video]", about: "ring someone", example: "/call bob video" },
@@ -316,6 +328,18 @@ impl FromStr for Command {
                 [n] if !n.starts_with('#') => Ok(Command::Query(Some(
                     n.strip_prefix('@').unwrap_or(n).to_string(),
                 ))),
+                _ => Err(usage()),
+            },
+            "/next" => no_args(Command::Next),
+            "/me" if !rest.trim().is_empty() => Ok(Command::Me(rest.trim().to_string())),
+            "/me" => Err(usage()),
+            "/names" => match args.as_slice() {
+                [] => Ok(Command::Names(None)),
+                [r] => Ok(Command::Names(Some(room_arg(r).ok_or_else(usage)?))),
+                _ => Err(usage()),
+            },
+            "/whois" => match args.as_slice() {
+                [n] => Ok(Command::Whois(n.strip_prefix('@').unwrap_or(n).to_string())),
                 _ => Err(usage()),
             },
             "/win" => match args.as_slice() {

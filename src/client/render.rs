@@ -172,6 +172,11 @@ impl Renderer {
             let nick = format!("<{}>", self.name(from));
             let mention = self.mentions_me(from, text);
             let hang = " ".repeat(self.hang(ev).unwrap_or(4));
+            // `/me waves` is an action: `* alice waves`.
+            let (nick, text) = match text.strip_prefix("/me ") {
+                Some(action) => (format!("* {}", self.name(from)), action),
+                None => (nick, text.as_str()),
+            };
             for (i, l) in text.split('\n').enumerate() {
                 let l = clean(l);
                 let l = if mention { self.paint("1;7", &l) } else { l };
@@ -283,6 +288,8 @@ mod tests {
             r.render(&dm),
             vec!["12:01 @carol <carol> two", "                     lines"]
         );
+        let me = msg(3, NOON, "bob", "dev", "/me waves");
+        assert_eq!(one(&mut r, me), "12:01 #dev * bob waves");
     }
 
     #[test]

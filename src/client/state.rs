@@ -74,6 +74,8 @@ pub struct ClientState {
     /// Messages not seen in conversations other than the target: how many,
     /// and whether one names you.
     activity: BTreeMap<Conv, (u32, bool)>,
+    /// A `/whois NAME` waiting for the user list.
+    whois: Option<String>,
     /// Joined rooms and their members (including you).
     rooms: BTreeMap<String, BTreeSet<String>>,
     /// Rooms seen in a `room_list` (for completion).
@@ -108,6 +110,7 @@ impl ClientState {
             current: None,
             query: None,
             activity: BTreeMap::new(),
+            whois: None,
             rooms: BTreeMap::new(),
             known_rooms: BTreeSet::new(),
             users: BTreeSet::new(),
@@ -448,6 +451,26 @@ impl ClientState {
             }
             ServerMsg::UserList { users } => {
                 self.users = users.iter().map(|u| u.name.clone()).collect();
+                if let Some(name) = self.whois.take() {
+                    let clean = crate::client::text::clean;
+                    let text = match users.iter().find(|u| u.name.eq_ignore_ascii_case(&name)) {
+                        Some(u) => {
+                            let rooms: Vec<String> =
+                                u.rooms.iter().map(|r| format!("#{}", clean(r))).collect();
+                            format!(
+                                "* {} is {}, in {}",
+                                clean(&u.name),
+                                u.status,
+                                match rooms.is_empty() {
+                                    true => "no room".to_string(),
+                                    false => rooms.join(", "),
+                                }
+                            )
+                        }
+                        None => format!("* {} is not online", clean(&name)),
+                    };
+                    return Outcome::event(Event::Info { text });
+                }
                 Outcome::event(Event::UserList { users })
             }
             ServerMsg::CallRinging { call, to, media } => {

@@ -378,10 +378,11 @@ fn prompt_loop(
 fn own_message(session: &Session, cmd: &Command) -> Option<Event> {
     let s = session.shared.lock();
     let (conv, text) = match cmd {
-        Command::Say(text) => (s.target()?, text),
-        Command::Msg { to, text } => (Conv::Peer(to.clone()), text),
+        Command::Say(text) => (s.target()?, text.clone()),
+        Command::Me(action) => (s.target()?, format!("/me {action}")),
+        Command::Msg { to, text } => (Conv::Peer(to.clone()), text.clone()),
         Command::SayIn { room, text } if s.room_names().contains(room) => {
-            (Conv::Room(room.clone()), text)
+            (Conv::Room(room.clone()), text.clone())
         }
         _ => return None,
     };
@@ -390,7 +391,7 @@ fn own_message(session: &Session, cmd: &Command) -> Option<Event> {
         ts: clock::now_ms(),
         from: s.me().to_string(),
         conv,
-        text: text.clone(),
+        text,
         replay: None,
     })
 }

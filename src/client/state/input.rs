@@ -77,6 +77,39 @@ impl ClientState {
                 (Some(_), None) => Outcome::default(),
                 (None, _) => err("usage: /query NAME (no private conversation is current)"),
             },
+            Command::Next => {
+                let next = self.activity.keys().next().cloned();
+                match next {
+                    Some(Conv::Room(r)) => self.command(Command::Switch(r), now),
+                    Some(Conv::Peer(p)) => self.command(Command::Query(Some(p)), now),
+                    None => err("no other room or private chat has unseen messages"),
+                }
+            }
+            Command::Me(action) => self.command(Command::Say(format!("/me {action}")), now),
+            Command::Names(room) => match room.or_else(|| self.current.clone()) {
+                Some(r) => match self.rooms.get(&r) {
+                    Some(members) => {
+                        let names: Vec<String> = members
+                            .iter()
+                            .map(|m| crate::client::text::clean(m))
+                            .collect();
+                        Outcome::event(Event::Info {
+                            text: format!(
+                                "* #{} ({}): {}",
+                                crate::client::text::clean(&r),
+                                names.len(),
+                                names.join(", ")
+                            ),
+                        })
+                    }
+                    None => err(&format!("you are not in #{r}; /rooms lists them all")),
+                },
+                None => err("you are not in any room"),
+            },
+            Command::Whois(name) => {
+                self.whois = Some(name);
+                Outcome::frame(ClientMsg::ListUsers)
+            }
             Command::Say(text) => match self.target() {
                 Some(conv) => Outcome::frame(self.outgoing_msg(conv, text)),
                 None => err("you are not in any room; /join ROOM first"),

@@ -431,3 +431,48 @@ fn query_sends_plain_lines_privately_until_switched_back() {
     s.command(Command::Win(1), t);
     assert_eq!(s.target(), Some(Conv::Room("general".into())));
 }
+
+#[test]
+fn names_whois_next_and_me() {
+    let t = Instant::now();
+    let mut s = logged_in(t);
+    let out = s.command(Command::Names(None), t);
+    assert_eq!(
+        out.events,
+        vec![Event::Info {
+            text: "* #general (3): alice, bob, carol".into()
+        }]
+    );
+    let out = s.command(Command::Whois("bob".into()), t);
+    assert_eq!(out.frames, vec![ClientMsg::ListUsers]);
+    let out = s.handle(
+        ServerMsg::UserList {
+            users: vec![crate::protocol::UserInfo {
+                name: "bob".into(),
+                status: crate::protocol::Status::Away,
+                rooms: vec!["general".into()],
+            }],
+        },
+        t,
+    );
+    assert_eq!(
+        out.events,
+        vec![Event::Info {
+            text: "* bob is away, in #general".into()
+        }]
+    );
+    // A private message while #general is the target: /next goes there.
+    s.handle(msg(5, "carol", None), t);
+    assert_eq!(
+        s.activity().get(&Conv::Peer("carol".into())),
+        Some(&(1, true))
+    );
+    s.command(Command::Next, t);
+    assert_eq!(s.target(), Some(Conv::Peer("carol".into())));
+    assert!(s.activity().is_empty());
+    let out = s.command(Command::Me("waves".into()), t);
+    assert!(
+        matches!(&out.frames[..], [ClientMsg::PrivateMsg { text, .. }] if text == "/me waves"),
+        "{out:?}"
+    );
+}
