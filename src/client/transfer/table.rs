@@ -54,6 +54,8 @@ struct Xfer {
     /// This client asked to cancel it: no more chunks or credit for it (the
     /// server would answer each with an error).
     cancelling: bool,
+    /// When it reached a final state (it leaves `/transfers` [`AGE_OUT`] later).
+    ended: Option<Instant>,
 }
 
 impl Xfer {
@@ -101,6 +103,9 @@ struct Table {
     /// Events waiting to be shown after the rest of their batch.
     deferred: Vec<Event>,
 }
+
+/// How long an ended transfer stays in `/transfers`.
+pub const AGE_OUT: Duration = Duration::from_secs(600);
 
 /// The transfer table.
 #[derive(Default)]
@@ -278,10 +283,18 @@ impl Files {
         }
     }
 
-    /// Rows for `/transfers`.
+    /// Rows for `/transfers`: those that ended over [`AGE_OUT`] ago are left out.
     pub fn rows(&self, now: Instant) -> Vec<TransferRow> {
         let mut t = self.lock();
-        t.xfers.values_mut().map(|x| row(x, now, false)).collect()
+        t.xfers
+            .values_mut()
+            .filter(|x| {
+                !(x.is_final()
+                    && x.ended
+                        .is_some_and(|e| now.saturating_duration_since(e) >= AGE_OUT))
+            })
+            .map(|x| row(x, now, false))
+            .collect()
     }
 
     /// A progress event, if one is due (at most one per [`PROGRESS_EVERY`]).

@@ -117,6 +117,9 @@ impl Table {
         x.size = *size;
         x.sha256 = sha256.clone();
         x.state = Some(state);
+        if state.is_final() && x.ended.is_none() {
+            x.ended = Some(std::time::Instant::now());
+        }
         let mut download = false;
         match asked {
             Some(Asked::Send(p)) => x.src = Some(p),

@@ -62,3 +62,18 @@ fn a_restarted_receiver_shows_what_its_part_file_holds() {
     });
     assert_eq!(done, Some(4096), "{events:?}");
 }
+
+#[test]
+fn ended_transfers_age_out_of_the_list() {
+    let (files, _f) = sending(10);
+    let now = Instant::now();
+    assert_eq!(files.rows(now).len(), 1, "running: listed");
+    {
+        let mut t = files.lock();
+        let x = t.xfers.get_mut(&3).unwrap();
+        x.state = Some(TransferState::Completed);
+        x.ended = Some(now);
+    }
+    assert_eq!(files.rows(now).len(), 1, "just ended: still listed");
+    assert_eq!(files.rows(now + AGE_OUT).len(), 0, "ended long ago: gone");
+}
