@@ -7,10 +7,10 @@ use common::{chat_login, unused_port, ChatClient, Server, EXIT_TIMEOUT};
 use std::net::SocketAddr;
 
 #[test]
-fn server_not_reachable_exits_1_with_a_clear_line() {
+fn server_not_reachable_with_no_reconnect_exits_1_with_a_clear_line() {
     let port = unused_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = ChatClient::spawn(addr, "alice", &[]);
+    let mut c = ChatClient::spawn(addr, "alice", &["--no-reconnect"]);
     let status = c.finish();
     assert_eq!(status.code(), Some(1), "{}", c.transcript());
     assert!(

@@ -1,8 +1,8 @@
 //! Others' text in a real terminal (tmux, 100 columns, NO_COLOR): a message
-//! padded to the terminal's width cannot make a fake `[12:00] carol @
-//! #general:` header or `* carol joined` line start at column 0 (the client
-//! wraps it itself and indents every continuation), and bidi overrides and
-//! zero-width characters show as visible escapes.
+//! padded to the terminal's width cannot make a fake `12:00 #general <carol>`
+//! message or `12:00 * carol joined` line start at column 0 (the client
+//! wraps it itself and indents every continuation under the text), and bidi
+//! overrides and zero-width characters show as visible escapes.
 
 mod common;
 
@@ -24,14 +24,15 @@ fn padded_text_cannot_forge_a_line_and_hidden_characters_show() {
     let mut mallory = Client::login(addr, "mallory");
     tmux.wait_for("mallory's join", |s| s.contains("mallory joined"));
 
-    // Grouped text is indented by 4: 96 more columns reach the next row.
-    let fake_header = "[12:00] carol @ #general:";
-    let fake_join = "* carol joined #general";
+    // The text starts after "HH:MM #general <mallory> " (25 columns); each
+    // row of the 99 the client fills holds 74 columns of it.
+    let fake_msg = "12:00 #general <carol> hi";
+    let fake_join = "12:00 * carol joined #general";
     let text = format!(
-        "{}{fake_header}{}{fake_join}{}END-MARK",
-        "x".repeat(96),
-        " ".repeat(100 - fake_header.len()),
-        " ".repeat(100 - fake_join.len())
+        "{}{fake_msg}{}{fake_join}{}END-MARK",
+        "x".repeat(74),
+        " ".repeat(74 - fake_msg.len()),
+        " ".repeat(74 - fake_join.len())
     );
     mallory.say("general", &text);
     mallory.say("general", "bidi\u{202e}done\u{200b}zw\u{2028}ls");
@@ -39,13 +40,14 @@ fn padded_text_cannot_forge_a_line_and_hidden_characters_show() {
         s.contains("END-MARK") && s.contains("zw")
     });
     assert!(
-        s.lines()
-            .any(|l| l.starts_with('[') && l.contains("mallory @ #general:")),
-        "the real header is there:\n{s}"
+        s.lines().any(|l| l.contains(" #general <mallory> xxxx")),
+        "the real message line is there:\n{s}"
     );
     for row in s.lines() {
         assert!(
-            !row.starts_with("[12:00] carol") && !row.starts_with("* carol"),
+            !row.starts_with("12:00 #general <carol>")
+                && !row.starts_with("12:00 * carol")
+                && !row.starts_with("* carol"),
             "a forged line at column 0: {row:?}\n{s}"
         );
     }

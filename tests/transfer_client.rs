@@ -83,7 +83,7 @@ fn send_accept_complete_with_chat_and_no_overwrite() {
     t.bob.send_line("/transfers");
     t.bob.wait("receive  alice");
     t.alice.send_line("/transfers");
-    let row = t.alice.wait("send     bob");
+    let row = t.alice.wait("send  bob");
     assert!(row.contains("completed") && row.contains("100%"), "{row}");
 }
 

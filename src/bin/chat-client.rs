@@ -7,11 +7,12 @@ use chat::client::{self, Options};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json]
+usage: chat-client [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--json]
                    [--download-dir DIR] [--auto-accept] [--no-reconnect]
                    [--tls] [--ca FILE] [--password | --password-file FILE]
+                   [--no-bell]
 
-  -n, --name NAME   your user name (required)
+  -n, --name NAME   your user name (default: the settings file's, else $USER)
       --host HOST   server address (default 127.0.0.1)
   -p, --port PORT   server port (default 5555)
   -r, --room ROOM   room to join at login (default general)
@@ -33,7 +34,13 @@ usage: chat-client --name NAME [--host HOST] [--port PORT] [--room ROOM] [--json
       --password-file FILE
                     read the password from the first line of FILE (scripts);
                     the CHAT_PASSWORD environment variable works too
+      --no-bell     never ring the terminal bell (it rings for a line that
+                    names you, a private message, a call, a file offer)
   -h, --help        show this help
+
+Settings: $XDG_CONFIG_HOME/chat/config.toml (else ~/.config/chat/config.toml)
+may set name, host, port, room, tls, ca, download_dir, bell and colours;
+flags override it.
 
 Interactive when stdin and stdout are terminals (type /help for commands);
 otherwise reads one command per line from stdin (scripts: /sleep, /wait, and
@@ -43,7 +50,8 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_env();
     let mut name = None;
-    let mut opts = Options::new("");
+    // The settings file first; flags override it.
+    let mut opts = client::config::Config::load()?.options();
     let mut ask = false;
     let mut password_file: Option<std::path::PathBuf> = None;
     while let Some(arg) = parser.next()? {
@@ -59,6 +67,7 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             Long("download-dir") => opts.download_dir = parser.value()?.into(),
             Long("auto-accept") => opts.auto_accept = true,
             Long("no-reconnect") => opts.reconnect = false,
+            Long("no-bell") => opts.bell = false,
             Long("tls") => opts.tls = true,
             Long("ca") => {
                 opts.ca = Some(parser.value()?.into());
@@ -70,7 +79,14 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
-    opts.name = name.ok_or("missing --name NAME")?;
+    if let Some(n) = name {
+        opts.name = n;
+    }
+    if opts.name.is_empty() {
+        return Err(
+            "missing --name NAME (or name = \"...\" in the settings file; $USER is not set)".into(),
+        );
+    }
     opts.password = password(ask, password_file, &opts.name)?;
     Ok(Some(opts))
 }

@@ -1,13 +1,48 @@
-//! Wall-clock helpers for display, without a date crate.
+//! Wall-clock helpers for display.
 //!
 //! The server stamps messages in UTC milliseconds. To show local `HH:MM` and
-//! day separators the client reads the local UTC offset once at start-up by
-//! running `date +%z` (falling back to UTC), then does plain civil-calendar
-//! arithmetic. A DST change while the client runs is not followed; that is
-//! the price of staying libc-free.
+//! day separators the client asks a [`Zone`] for the UTC offset *at each
+//! stamp*: the system's time zone through `jiff` (so a daylight-saving change
+//! while the client runs, or a stamp from before one, shows the right local
+//! time), or a fixed offset (tests). Calendar arithmetic on the local day
+//! number is plain civil-calendar code.
 
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where local time comes from.
+#[derive(Debug, Clone)]
+pub enum Zone {
+    /// The system's time zone (`TZ`, else `/etc/localtime`; UTC if neither).
+    System(jiff::tz::TimeZone),
+    /// A fixed offset in seconds east of UTC.
+    Fixed(i64),
+}
+
+impl Zone {
+    /// The system's time zone.
+    pub fn system() -> Zone {
+        Zone::System(jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC))
+    }
+
+    /// Seconds east of UTC at the UTC millisecond stamp `ts_ms`.
+    pub fn offset_at(&self, ts_ms: u64) -> i64 {
+        match self {
+            Zone::Fixed(s) => *s,
+            Zone::System(tz) => {
+                let ms = i64::try_from(ts_ms).unwrap_or(i64::MAX);
+                jiff::Timestamp::from_millisecond(ms)
+                    .map(|t| i64::from(tz.to_offset(t).seconds()))
+                    .unwrap_or(0)
+            }
+        }
+    }
+}
+
+impl From<i64> for Zone {
+    fn from(offset: i64) -> Zone {
+        Zone::Fixed(offset)
+    }
+}
 
 const WEEKDAYS: [&str; 7] = [
     "Sunday",
@@ -39,32 +74,6 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// The local UTC offset in seconds, from `date +%z`; 0 (UTC) if that fails.
-pub fn local_offset_secs() -> i64 {
-    Command::new("date")
-        .arg("+%z")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| parse_offset(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or(0)
-}
-
-/// Parse `+HHMM` / `-HHMM` into seconds east of UTC.
-pub fn parse_offset(s: &str) -> Option<i64> {
-    let (sign, digits) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let h: i64 = digits[..2].parse().ok()?;
-    let m: i64 = digits[2..].parse().ok()?;
-    (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// Local time of a UTC millisecond stamp, split into (day number, seconds of day).
@@ -114,13 +123,12 @@ mod tests {
     const SAT_2359: u64 = 1_795_305_540_000;
 
     #[test]
-    fn offsets() {
-        assert_eq!(parse_offset("+0000"), Some(0));
-        assert_eq!(parse_offset("+0530"), Some(19_800));
-        assert_eq!(parse_offset("-0800"), Some(-28_800));
-        assert_eq!(parse_offset("0800"), None);
-        assert_eq!(parse_offset("+08"), None);
-        assert_eq!(parse_offset(""), None);
+    fn zones() {
+        assert_eq!(Zone::Fixed(3600).offset_at(SAT_2359), 3600);
+        // Central European rules: +1 in winter, +2 in summer, at the stamp's own date.
+        let paris = Zone::System(jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap());
+        assert_eq!(paris.offset_at(SAT_2359), 3600);
+        assert_eq!(paris.offset_at(SAT_2359 - 150 * 86_400_000), 7200);
     }
 
     #[test]

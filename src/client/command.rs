@@ -6,6 +6,9 @@
 //! (`//x` sends the text `/x`). Room arguments accept an optional leading `#`.
 //! The same table of commands drives `/help` and tab completion ([`complete`]).
 
+mod complete;
+pub use complete::complete;
+
 use crate::protocol::{Media, Status};
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +40,23 @@ pub enum Command {
         to: String,
         text: String,
     },
+    /// `/msg #ROOM TEXT`: say TEXT in a joined room without switching to it.
+    SayIn {
+        room: String,
+        text: String,
+    },
+    /// `/query NAME`: plain text goes to NAME privately; `/query` alone ends it.
+    Query(Option<String>),
+    /// `/win N`: make the Nth joined room (in `/help`'s order: by name) current.
+    Win(usize),
+    /// `/next`: to the next conversation with unseen messages.
+    Next,
+    /// `/me ACTION`: an action line (`* alice waves`) to the current target.
+    Me(String),
+    /// `/names [ROOM]`: who is in a joined room (default: the current one).
+    Names(Option<String>),
+    /// `/whois NAME`: their status and rooms.
+    Whois(String),
     Status(Status),
     Call {
         to: String,
@@ -45,6 +65,10 @@ pub enum Command {
     AcceptCall,
     DeclineCall,
     Hangup,
+    /// `/receipts [N]`: the states of your last N messages (terminal).
+    Receipts(usize),
+    /// `/clear`: clear the screen (terminal).
+    Clear,
     /// Send typing start (`true`) or stop for the current room.
     Typing(bool),
     /// Make an already joined room the current one.
@@ -117,7 +141,13 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/create", usage: "/create ROOM", about: "create a new room and join it", example: "/create games" },
     Spec { name: "/leave", usage: "/leave [ROOM]", about: "leave a room (default: the current one)", example: "/leave #rust" },
     Spec { name: "/switch", usage: "/switch ROOM", about: "talk in another room you have joined", example: "/switch general" },
-    Spec { name: "/msg", usage: "/msg NAME TEXT", about: "private message", example: "/msg bob see you at 5" },
+    Spec { name: "/msg", usage: "/msg NAME|#ROOM TEXT", about: "a private message, or a line in another joined room (the current target stays)", example: "/msg bob see you at 5" },
+    Spec { name: "/query", usage: "/query [NAME]", about: "talk privately with NAME: plain lines go to them until /query alone, /switch or /join", example: "/query bob" },
+    Spec { name: "/next", usage: "/next", about: "go to the next room or private chat with unseen messages", example: "/next" },
+    Spec { name: "/me", usage: "/me ACTION", about: "an action line to the current target (* alice waves)", example: "/me waves" },
+    Spec { name: "/names", usage: "/names [ROOM]", about: "who is in a room you joined (default: the current one)", example: "/names #dev" },
+    Spec { name: "/whois", usage: "/whois NAME", about: "someone's status and rooms", example: "/whois bob" },
+    Spec { name: "/win", usage: "/win N", about: "make your Nth joined room (by name) current", example: "/win 2" },
     Spec { name: "/status", usage: "/status online|busy|away", about: "set your presence", example: "/status away" },
     Spec { name: "/call", usage: "/call NAME [voice|video]", about: "ring someone", example: "/call bob video" },
     Spec { name: "/accept-call", usage: "/accept-call", about: "answer the call ringing now", example: "/accept-call" },
@@ -125,6 +155,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
     Spec { name: "/history", usage: "/history [@NAME|#ROOM] [N]", about: "show N (default 20) older messages of the current room or a chat; again for earlier ones", example: "/history 50" },
     Spec { name: "/passwd", usage: "/passwd [NEW]", about: "set a new password for your name (registers it if it has none); a terminal asks without echo", example: "/passwd" },
+    Spec { name: "/receipts", usage: "/receipts [N]", about: "the delivery and read state of your last N (default 5) messages (a terminal keeps receipts off the screen)", example: "/receipts 3" },
+    Spec { name: "/clear", usage: "/clear", about: "clear the screen (a terminal)", example: "/clear" },
     Spec { name: "/reconnect", usage: "/reconnect", about: "after a lost connection: try to reconnect now", example: "/reconnect" },
     Spec { name: "/typing", usage: "/typing [on|off]", about: "send typing start/stop for the current room (scripts)", example: "/typing on" },
     Spec { name: "/sleep", usage: "/sleep SECS", about: "pause (fractions allowed)", example: "/sleep 0.5" },
@@ -215,6 +247,15 @@ impl FromStr for Command {
             "/decline-call" => no_args(Command::DeclineCall),
             "/hangup" => no_args(Command::Hangup),
             "/reconnect" => no_args(Command::Reconnect),
+            "/clear" => no_args(Command::Clear),
+            "/receipts" => match args.as_slice() {
+                [] => Ok(Command::Receipts(5)),
+                [n] => match n.parse::<usize>() {
+                    Ok(n) if (1..=200).contains(&n) => Ok(Command::Receipts(n)),
+                    _ => Err(usage()),
+                },
+                _ => Err(usage()),
+            },
             "/passwd" => match args.as_slice() {
                 [] => Ok(Command::Passwd(None)),
                 [new] => Ok(Command::Passwd(Some(new.to_string()))),
@@ -270,11 +311,46 @@ impl FromStr for Command {
                 if to.is_empty() || text.trim().is_empty() {
                     return Err(usage());
                 }
+                if to.starts_with('#') {
+                    let room = room_arg(to).ok_or_else(usage)?;
+                    return Ok(Command::SayIn {
+                        room,
+                        text: text.to_string(),
+                    });
+                }
                 Ok(Command::Msg {
                     to: to.to_string(),
                     text: text.to_string(),
                 })
             }
+            "/query" => match args.as_slice() {
+                [] => Ok(Command::Query(None)),
+                [n] if !n.starts_with('#') => Ok(Command::Query(Some(
+                    n.strip_prefix('@').unwrap_or(n).to_string(),
+                ))),
+                _ => Err(usage()),
+            },
+            "/next" => no_args(Command::Next),
+            "/me" if !rest.trim().is_empty() => Ok(Command::Me(rest.trim().to_string())),
+            "/me" => Err(usage()),
+            "/names" => match args.as_slice() {
+                [] => Ok(Command::Names(None)),
+                [r] => Ok(Command::Names(Some(room_arg(r).ok_or_else(usage)?))),
+                _ => Err(usage()),
+            },
+            "/whois" => match args.as_slice() {
+                [n] => Ok(Command::Whois(n.strip_prefix('@').unwrap_or(n).to_string())),
+                _ => Err(usage()),
+            },
+            "/win" => match args.as_slice() {
+                [n] => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .map(Command::Win)
+                    .ok_or_else(usage),
+                _ => Err(usage()),
+            },
             "/status" => match args.as_slice() {
                 [s] => s
                     .parse()
@@ -337,91 +413,6 @@ impl FromStr for Command {
     }
 }
 
-/// Tab completion: the byte offset where the replaced word starts and the
-/// candidates for it. Completes command names, then per command user names,
-/// room names (`#` kept if typed) or keywords; in plain text `#ro` completes a
-/// room and any other word a user name.
-pub fn complete(
-    line: &str,
-    pos: usize,
-    users: &[String],
-    rooms: &[String],
-) -> (usize, Vec<String>) {
-    let pos = pos.min(line.len());
-    let Some(before) = line.get(..pos) else {
-        return (pos, Vec::new());
-    };
-    let start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| c.is_whitespace())
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let word = &before[start..];
-    let prefixed = |names: &[String], prefix: &str| -> Vec<String> {
-        let w = word.strip_prefix(prefix).unwrap_or(word);
-        names
-            .iter()
-            .filter(|n| n.starts_with(w))
-            .map(|n| {
-                if word.starts_with(prefix) && !prefix.is_empty() {
-                    format!("{prefix}{n}")
-                } else {
-                    n.clone()
-                }
-            })
-            .collect()
-    };
-    let words = |list: &[&str]| -> Vec<String> {
-        list.iter()
-            .filter(|k| k.starts_with(word))
-            .map(|k| k.to_string())
-            .collect()
-    };
-    let head: Vec<&str> = before[..start].split_whitespace().collect();
-    let cands = match head.first() {
-        None if word.starts_with('/') && !word.starts_with("//") => COMMANDS
-            .iter()
-            .map(|s| s.name)
-            .chain(super::transfer::command::SPECS.iter().map(|s| s.0))
-            .filter(|n| n.starts_with(&word.to_ascii_lowercase()))
-            .map(|n| n.to_string())
-            .collect(),
-        Some(&cmd) if cmd.starts_with('/') && !cmd.starts_with("//") => {
-            match (cmd.to_ascii_lowercase().as_str(), head.len()) {
-                ("/join" | "/leave" | "/switch", 1) => prefixed(rooms, "#"),
-                ("/msg" | "/call" | "/send", 1) => prefixed(users, ""),
-                ("/history", 1) if word.starts_with('#') => prefixed(rooms, "#"),
-                ("/history", 1) if word.starts_with('@') => prefixed(users, "@"),
-                ("/call", 2) => words(&["voice", "video"]),
-                ("/status", 1) => words(&["online", "busy", "away"]),
-                ("/typing", 1) => words(&["on", "off"]),
-                ("/msg", _) => plain(word, users, rooms),
-                _ => Vec::new(),
-            }
-        }
-        _ => plain(word, users, rooms),
-    };
-    (start, cands)
-}
-
-fn plain(word: &str, users: &[String], rooms: &[String]) -> Vec<String> {
-    if let Some(r) = word.strip_prefix('#') {
-        rooms
-            .iter()
-            .filter(|n| n.starts_with(r))
-            .map(|n| format!("#{n}"))
-            .collect()
-    } else if word.is_empty() {
-        Vec::new()
-    } else {
-        users
-            .iter()
-            .filter(|n| n.starts_with(word))
-            .cloned()
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +438,17 @@ mod tests {
         assert_eq!(p("/accept-call"), Ok(Command::AcceptCall));
         assert_eq!(p("/decline-call"), Ok(Command::DeclineCall));
         assert_eq!(p("/hangup"), Ok(Command::Hangup));
+        assert_eq!(
+            p("/msg #dev build is red"),
+            Ok(Command::SayIn {
+                room: "dev".into(),
+                text: "build is red".into()
+            })
+        );
+        assert_eq!(p("/query @bob"), Ok(Command::Query(Some("bob".into()))));
+        assert_eq!(p("/query"), Ok(Command::Query(None)));
+        assert_eq!(p("/win 2"), Ok(Command::Win(2)));
+        assert!(p("/win 0").is_err());
         assert_eq!(p("/users x").unwrap_err().to_string(), "usage: /users");
     }
 
@@ -474,7 +476,7 @@ mod tests {
         );
         assert_eq!(
             p("/msg bob").unwrap_err().to_string(),
-            "usage: /msg NAME TEXT"
+            "usage: /msg NAME|#ROOM TEXT"
         );
         assert_eq!(p("/status away"), Ok(Command::Status(Status::Away)));
         assert!(p("/status asleep")

@@ -153,6 +153,11 @@ pub enum Event {
     ConnectionLost {
         retry_ms: u64,
     },
+    /// A try to connect (or log in) failed for `reason`; the next is in `retry_ms`.
+    Retrying {
+        reason: String,
+        retry_ms: u64,
+    },
     /// The catch-up after a login is complete: `missed` messages were shown
     /// (`reconnected`: this login resumed a dropped session).
     Synced {

@@ -12,9 +12,10 @@
 //! - [`command`]: `"/join x"` -> [`command::Command`] (pure `FromStr`), `/help` text, tab completion.
 //! - [`state`]: client state machine: rooms, pending sends, typing, calls; frames in, events out.
 //! - [`receipts`]: own messages' sent/delivered/read counts, and which receipts to send.
+//! - [`config`]: the settings file (`$XDG_CONFIG_HOME/chat/config.toml`).
 //! - [`event`]: [`event::Event`], what is shown (and the `--json` schema).
 //! - [`render`]: event -> display lines (grouping, local time, colours), pure.
-//! - [`clock`]: local UTC offset (`date +%z`) and calendar arithmetic.
+//! - [`clock`]: local time (the system time zone through `jiff`) and calendar arithmetic.
 //! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue,
 //!   and the reconnect loop around each connection.
 //! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.
@@ -22,12 +23,15 @@
 //! - [`tls`]: the connection: plain TCP or rustls over the same mio socket; `--ca`, system roots.
 //! - [`text`]: others' text made safe to show (hidden characters escaped) and wrapped, pure.
 //! - [`term`]: the terminal's width.
+//! - [`terminal`]: the terminal front end: the prompt, its keys, password masking.
+//! - [`tty`]: terminal modes (quiet between prompts, restored on exit) without `stty`.
 //! - [`transfer`]: file transfers: the table both threads share, file I/O in chunks.
-//! - [`ui`]: the two front ends (terminal and scripted) and login/logout sequencing.
+//! - [`ui`]: picking the front end, the scripted one, and login/logout sequencing.
 //! - [`wait`]: what a script's `/wait`, `/wait-from` and `/wait-event` wait for, pure.
 
 pub mod clock;
 pub mod command;
+pub mod config;
 pub mod event;
 pub mod net;
 pub mod output;
@@ -36,9 +40,11 @@ pub mod reconnect;
 pub mod render;
 pub mod state;
 pub mod term;
+pub mod terminal;
 pub mod text;
 pub mod tls;
 pub mod transfer;
+pub mod tty;
 pub mod ui;
 pub mod wait;
 
@@ -69,6 +75,10 @@ pub struct Options {
     pub ca: Option<std::path::PathBuf>,
     /// The name's password (from the prompt, `--password-file` or `CHAT_PASSWORD`).
     pub password: Option<crate::protocol::Secret>,
+    /// Ring the terminal bell for mentions, private messages, calls and offers.
+    pub bell: bool,
+    /// Colours in a terminal (also off with `NO_COLOR`).
+    pub colours: bool,
 }
 
 impl Options {
@@ -86,6 +96,8 @@ impl Options {
             tls: false,
             ca: None,
             password: None,
+            bell: true,
+            colours: true,
         }
     }
 

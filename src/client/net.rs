@@ -19,8 +19,15 @@
 //! messages go first, in client id order, with our receipt markers, then
 //! whatever the front end sent meanwhile. A refused re-login (the name was
 //! taken) ends the client; `--no-reconnect` restores exiting on a drop.
+//! The first connection backs off the same way when the server cannot be
+//! reached or cuts the connection before `welcome` (each try is shown);
+//! only a refused first login, or `--no-reconnect`, ends the client at once.
 
+mod connect;
 mod files;
+
+pub use connect::connect;
+use connect::{connect_to, retrying};
 
 use super::event::Event;
 use super::output::Sink;
@@ -29,10 +36,8 @@ use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
 use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME};
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
@@ -40,7 +45,6 @@ use std::time::{Duration, Instant};
 
 const SOCK: Token = Token(0);
 const WAKE: Token = Token(1);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server may take to answer `hello`.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the server to close after `logout`.
@@ -147,9 +151,19 @@ fn net_main(
     sink: &dyn Sink,
     status: &Sender<NetStatus>,
 ) -> Option<ClientError> {
-    let stream = match connect_to(cfg) {
-        Ok(s) => s,
-        Err(e) => return Some(e),
+    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
+    // The first connection backs off and retries like a reconnect (unless
+    // --no-reconnect), saying so each time.
+    let stream = loop {
+        match connect_to(cfg) {
+            Ok(s) => break s,
+            Err(e @ ClientError::CannotReach { .. }) if cfg.reconnect => {
+                let delay = backoff.next_delay();
+                sink.emit(&[retrying(&e, delay)]);
+                thread::sleep(delay);
+            }
+            Err(e) => return Some(e),
+        }
     };
     let mut link = Link {
         poll,
@@ -167,18 +181,29 @@ fn net_main(
         held: Vec::new(),
         refused: None,
     };
-    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
     let mut ever = false;
     loop {
         let result = link.run(&cfg.room);
         ever |= link.logged_in;
         let e = match result {
             Ok(()) => return None,
-            // The first login failed: nothing to come back to.
-            Err(e) if !ever => return Some(e),
             Err(e) => e,
         };
-        let fatal = match (&e, link.refused.take()) {
+        let refused = link.refused.take();
+        if !ever {
+            // The first login: a refusal or a TLS failure is final; a
+            // connection cut before `welcome` is tried again (with backoff).
+            let cut = matches!(e, ClientError::Lost { .. } | ClientError::Login { .. });
+            if refused.is_some() || !cut || !cfg.reconnect {
+                return Some(e);
+            }
+            let delay = backoff.next_delay();
+            sink.emit(&[retrying(&e, delay)]);
+            let stream = link.reconnect_after(cfg, &mut backoff, delay)?;
+            link.reset(stream);
+            continue;
+        }
+        let fatal = match (&e, refused) {
             (ClientError::NameTaken { name }, Some(message)) => Some(ClientError::NameLost {
                 name: name.clone(),
                 message,
@@ -198,48 +223,6 @@ fn net_main(
         shared.notify();
         let stream = link.reconnect(cfg, &mut backoff, link.logged_in)?;
         link.reset(stream);
-    }
-}
-
-/// Connect (see [`connect`]) and start TLS if configured.
-fn connect_to(cfg: &NetConfig) -> Result<Transport, ClientError> {
-    let sock = connect(&cfg.host, cfg.port)?;
-    Transport::new(sock, cfg.tls.as_ref()).map_err(ClientError::Tls)
-}
-
-/// Resolve and connect (blocking, bounded), then hand the socket to mio.
-pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
-    let cannot = |reason: String| ClientError::CannotReach {
-        addr: format!("{host}:{port}"),
-        reason,
-    };
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| cannot(e.to_string()))?
-        .collect();
-    let mut last = None;
-    for a in &addrs {
-        match std::net::TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                s.set_nonblocking(true).map_err(|e| cannot(describe(&e)))?;
-                // Chat frames are small and latency matters more than packing.
-                let _ = s.set_nodelay(true);
-                return Ok(TcpStream::from_std(s));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(cannot(last.map_or_else(
-        || "no address found".to_string(),
-        |e| describe(&e),
-    )))
-}
-
-fn describe(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        io::ErrorKind::TimedOut => "timed out".to_string(),
-        _ => e.to_string(),
     }
 }
 
@@ -301,22 +284,36 @@ impl Link<'_> {
         &mut self,
         cfg: &NetConfig,
         backoff: &mut Backoff,
-        mut announce: bool,
+        announce: bool,
+    ) -> Option<Transport> {
+        let delay = backoff.next_delay();
+        if announce {
+            let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            self.emit(vec![Event::ConnectionLost { retry_ms }]);
+        }
+        self.reconnect_after(cfg, backoff, delay)
+    }
+
+    /// Wait `delay`, still serving the front end, then connect; each failed
+    /// try is shown with the time to the next.
+    fn reconnect_after(
+        &mut self,
+        cfg: &NetConfig,
+        backoff: &mut Backoff,
+        mut delay: Duration,
     ) -> Option<Transport> {
         let _ = self.poll.registry().deregister(&mut self.stream);
         loop {
-            let delay = backoff.next_delay();
-            if announce {
-                announce = false;
-                let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                self.emit(vec![Event::ConnectionLost { retry_ms }]);
-            }
             if let Idle::Quit = self.idle_until(Instant::now() + delay) {
                 return None;
             }
             // Refused or unreachable: keep trying (the server may be restarting).
-            if let Ok(stream) = connect_to(cfg) {
-                return Some(stream);
+            match connect_to(cfg) {
+                Ok(stream) => return Some(stream),
+                Err(e) => {
+                    delay = backoff.next_delay();
+                    self.emit(vec![retrying(&e, delay)]);
+                }
             }
         }
     }

@@ -1,14 +1,6 @@
 //! Where rendered lines go: a [`Sink`].
 //!
-//! [`TerminalSink`] hands lines to a printer thread that owns rustyline's
-//! `ExternalPrinter`, so they appear above the live prompt without tearing the
-//! typed line, and nobody who emits ever blocks on the terminal. On a fatal
-//! connection error it restores the terminal mode and exits, since the main
-//! thread is stuck inside `readline`.
-//!
-//! Before a line reaches a terminal it is cut to the terminal's width with
-//! indented continuations (`text::wrap`), so text padded to the width never
-//! starts a row at column 0.
+//! [`TerminalSink`] (in `output/terminal.rs`) prints above the live prompt.
 //!
 //! [`Transcript`] (scripts and pipes) writes each line to stdout, flushed
 //! (wrapped the same way only when stdout is a terminal), and keeps it with
@@ -20,36 +12,30 @@
 use super::event::Event;
 use super::render::Renderer;
 use super::text::wrap;
+
+mod terminal;
 use super::wait::WaitFor;
 use super::ClientError;
 use std::collections::VecDeque;
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+pub use terminal::TerminalSink;
 
 /// Lines kept for `/wait` at most (the oldest are dropped beyond this).
 const MAX_TRANSCRIPT: usize = 100_000;
 /// Bytes of lines and events kept for `/wait` at most (roughly counted).
 const MAX_TRANSCRIPT_BYTES: usize = 64 << 20;
 
-/// `stty -g` of the terminal before rustyline touched it (terminal front end only).
-static SAVED_TTY: OnceLock<String> = OnceLock::new();
-
 /// Put the terminal back as it was before the prompt (raw mode off,
 /// bracketed paste off); nothing when the front end is not a terminal.
 pub fn restore_terminal() {
-    if let Some(saved) = SAVED_TTY.get() {
-        stty(&[saved]);
-        eprint!("\x1b[?2004l\r\n");
-    }
+    super::tty::restore();
 }
 
 /// Columns to wrap to on the terminal (one less than its width, so a full
 /// row never leaves the cursor waiting to wrap).
-fn wrap_width() -> usize {
+pub(crate) fn wrap_width() -> usize {
     super::term::columns().saturating_sub(1)
 }
 
@@ -63,99 +49,6 @@ pub trait Sink: Send + Sync {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Output above a rustyline prompt.
-pub struct TerminalSink {
-    renderer: Mutex<Renderer>,
-    lines: Mutex<Sender<String>>,
-    /// Rows of the transfer progress line just above the prompt (redrawn in
-    /// place), 0 when the last thing printed was something else.
-    progress_rows: Mutex<usize>,
-}
-
-impl TerminalSink {
-    /// Start the printer thread that owns `printer`.
-    pub fn new<P>(renderer: Renderer, mut printer: P) -> TerminalSink
-    where
-        P: rustyline::ExternalPrinter + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel::<String>();
-        let spawned = thread::Builder::new()
-            .name("chat-print".into())
-            .spawn(move || {
-                for text in rx {
-                    if printer.print(format!("{text}\n")).is_err() {
-                        println!("{text}");
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            eprintln!("error: cannot start the output thread: {e}");
-        }
-        if let Some(saved) = stty(&["-g"]) {
-            let _ = SAVED_TTY.set(saved);
-        }
-        TerminalSink {
-            renderer: Mutex::new(renderer),
-            lines: Mutex::new(tx),
-            progress_rows: Mutex::new(0),
-        }
-    }
-
-    /// The user's own input line is on screen: start a new message group.
-    pub fn break_group(&self) {
-        lock(&self.renderer).break_group();
-    }
-}
-
-/// Run `stty ARGS` on the terminal (our stdin); its output if it succeeded.
-fn stty(args: &[&str]) -> Option<String> {
-    let out = Command::new("stty")
-        .args(args)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-impl Sink for TerminalSink {
-    fn emit(&self, events: &[Event]) {
-        let mut lines = Vec::new();
-        {
-            let mut r = lock(&self.renderer);
-            for ev in events {
-                lines.extend(r.render(ev));
-            }
-        }
-        if !lines.is_empty() {
-            let width = wrap_width();
-            let rows: Vec<String> = lines.iter().flat_map(|l| wrap(l, width)).collect();
-            // A progress line replaces the one just above the prompt (the
-            // status line updates in place); anything else is printed below it.
-            let progress = matches!(events, [Event::Progress { .. }]);
-            let mut shown = lock(&self.progress_rows);
-            let mut text = rows.join("\n");
-            if progress && *shown > 0 {
-                text = format!("\x1b[{}A\x1b[J{text}", *shown);
-            }
-            *shown = if progress { rows.len() } else { 0 };
-            // Fails only if the printer thread is gone; then there is nowhere to print.
-            let _ = lock(&self.lines).send(text);
-        }
-    }
-
-    fn fatal(&self, err: &ClientError) {
-        // Raw mode and bracketed paste off, which rustyline turned on for the prompt.
-        if let Some(saved) = SAVED_TTY.get() {
-            stty(&[saved]);
-        }
-        eprintln!("\x1b[?2004l\r\n{}", err.report());
-        std::process::exit(err.exit_code());
-    }
 }
 
 /// One printed line, and the event it ends (the last line an event printed
@@ -348,11 +241,13 @@ mod tests {
     use super::*;
     use crate::client::render::Style;
     use std::sync::Arc;
+    use std::thread;
 
     fn transcript() -> Arc<Transcript> {
         let style = Style {
             color: false,
             grouped: false,
+            compact: false,
             json: false,
         };
         Arc::new(Transcript::new(

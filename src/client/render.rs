@@ -1,8 +1,12 @@
 //! [`Event`] to display lines, pure (no clock, no terminal queries).
 //!
-//! Two layouts. *Grouped* (interactive terminal): consecutive messages from
-//! one sender in one conversation share a header line (`[12:01] alice @
-//! #general:`) followed by indented text. *Flat* (scripts, pipes): exactly one
+//! Three layouts. *Compact* (interactive terminal, irssi style): one line per
+//! message, `12:01 #general <alice> hello` (`@bob` for a private chat), a
+//! line naming you highlighted, and a time before joins, leaves and notices;
+//! continuation rows hang under the text (see `compact`). *Grouped*:
+//! consecutive messages from one sender in one conversation share a header
+//! line (`[12:01] alice @ #general:`) followed by indented text. *Flat*
+//! (scripts, pipes): exactly one
 //! line per event, and every message line names both sender and conversation
 //! (`[12:01] #general <alice> hello`) so a script can `/wait` for it. Times
 //! are local `HH:MM`; a `--- Saturday 21 November 2026 ---` line marks a change
@@ -18,7 +22,10 @@
 //! This file lays out messages (groups, date separators, replay markers);
 //! the other one-line events are in `lines`, transfers in `transfer::view`.
 
+mod compact;
 mod lines;
+
+pub use compact::place;
 
 use super::clock;
 use super::event::{Conv, Event};
@@ -30,8 +37,11 @@ use crate::protocol::Replay;
 pub struct Style {
     /// ANSI colours.
     pub color: bool,
-    /// Group consecutive messages under one header (interactive).
+    /// Group consecutive messages under one header.
     pub grouped: bool,
+    /// One line per message, irssi style (`12:01 #general <alice> hello`),
+    /// and a time on joins, leaves and notices (interactive terminal).
+    pub compact: bool,
     /// One JSON object per event instead of text.
     pub json: bool,
 }
@@ -40,25 +50,39 @@ pub struct Style {
 #[derive(Debug)]
 pub struct Renderer {
     style: Style,
-    /// Local UTC offset in seconds.
-    offset: i64,
+    /// Local time.
+    zone: clock::Zone,
     /// Local day of the last date shown (or of start-up).
     last_day: i64,
     /// Sender and conversation of the message group being continued.
     group: Option<(String, Conv)>,
+    /// Your name, to highlight lines that mention you (compact layout).
+    me: String,
 }
 
 const NAME_COLOURS: [&str; 10] = ["32", "33", "34", "35", "36", "92", "93", "94", "95", "96"];
 
 impl Renderer {
     /// `now_ms` fixes "today", so no separator precedes today's first message.
-    pub fn new(style: Style, offset: i64, now_ms: u64) -> Renderer {
+    pub fn new(style: Style, zone: impl Into<clock::Zone>, now_ms: u64) -> Renderer {
+        let zone = zone.into();
         Renderer {
             style,
-            offset,
-            last_day: clock::local_day(now_ms, offset),
+            last_day: clock::local_day(now_ms, zone.offset_at(now_ms)),
+            zone,
             group: None,
+            me: String::new(),
         }
+    }
+
+    /// The compact (one line per message) layout is on.
+    pub fn compact(&self) -> bool {
+        self.style.compact && !self.style.json
+    }
+
+    /// Lines naming `me` are highlighted (compact layout).
+    pub fn set_me(&mut self, me: &str) {
+        self.me = me.to_string();
     }
 
     /// Something else appeared on screen (the user's own input line): the
@@ -93,7 +117,8 @@ impl Renderer {
             });
             return vec![json_line(&line)];
         }
-        if let Some(lines) = super::transfer::view::lines(ev, self.offset) {
+        let now = self.zone.offset_at(clock::now_ms());
+        if let Some(lines) = super::transfer::view::lines(ev, now) {
             self.group = None;
             return lines.iter().map(|l| clean(l)).collect();
         }
@@ -107,23 +132,63 @@ impl Renderer {
         } = ev
         else {
             self.group = None;
-            return vec![self.line(ev)];
+            let line = self.line(ev);
+            let timed = matches!(
+                ev,
+                Event::Joined { .. }
+                    | Event::Left { .. }
+                    | Event::Notice { .. }
+                    | Event::Connected { .. }
+                    | Event::ConnectionLost { .. }
+                    | Event::Retrying { .. }
+                    | Event::Synced { .. }
+                    | Event::Bye { .. }
+                    | Event::CallIncoming { .. }
+                    | Event::CallEnded { .. }
+            );
+            if self.style.compact && timed {
+                return vec![format!("{}{line}", self.stamp())];
+            }
+            return vec![line];
         };
         let mut out = Vec::new();
-        let day = clock::local_day(*ts, self.offset);
+        let offset = self.zone.offset_at(*ts);
+        let day = clock::local_day(*ts, offset);
         if day != self.last_day {
             self.last_day = day;
             self.group = None;
             out.push(self.paint("2", &format!("--- {} ---", clock::day_name(day))));
         }
-        let time = format!("[{}]", clock::hhmm(*ts, self.offset));
+        let time = format!("[{}]", clock::hhmm(*ts, offset));
         // Catch-up and /history messages look like live ones, plus a marker.
         let marker = match replay {
             None => String::new(),
             Some(Replay::Missed) => format!(" {}", self.paint("2", "(missed)")),
             Some(Replay::History) => format!(" {}", self.paint("2", "(history)")),
         };
-        if self.style.grouped {
+        if self.style.compact {
+            let hhmm = self.paint("2", &clock::hhmm(*ts, offset));
+            let place = self.paint("2", &clean(&place(conv)));
+            let nick = format!("<{}>", self.name(from));
+            let mention = self.mentions_me(from, text);
+            let hang = " ".repeat(self.hang(ev).unwrap_or(4));
+            // `/me waves` is an action: `* alice waves`.
+            let (nick, text) = match text.strip_prefix("/me ") {
+                Some(action) => (format!("* {}", self.name(from)), action),
+                None => (nick, text.as_str()),
+            };
+            for (i, l) in text.split('\n').enumerate() {
+                let l = clean(l);
+                let l = if mention { self.paint("1;7", &l) } else { l };
+                out.push(match i {
+                    0 => format!("{hhmm} {place} {nick} {l}"),
+                    _ => format!("{hang}{l}"),
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.push_str(&marker);
+            }
+        } else if self.style.grouped {
             let key = (from.clone(), conv.clone());
             if self.group.as_ref() != Some(&key) {
                 let place = match conv {
@@ -165,11 +230,13 @@ mod tests {
     const FLAT: Style = Style {
         color: false,
         grouped: false,
+        compact: false,
         json: false,
     };
     const GROUPED: Style = Style {
         color: false,
         grouped: true,
+        compact: false,
         json: false,
     };
 
@@ -188,6 +255,41 @@ mod tests {
         let mut v = r.render(&e);
         assert_eq!(v.len(), 1, "{v:?}");
         v.remove(0)
+    }
+
+    #[test]
+    fn compact_lines_are_irssi_style_and_mentions_are_found() {
+        let style = Style {
+            color: false,
+            grouped: false,
+            compact: true,
+            json: false,
+        };
+        let mut r = Renderer::new(style, 0, NOON);
+        r.set_me("alice");
+        let m = msg(1, NOON, "bob", "dev", "hi Alice, build is red");
+        assert_eq!(
+            one(&mut r, m.clone()),
+            "12:01 #dev <bob> hi Alice, build is red"
+        );
+        assert_eq!(r.hang(&m), Some(17));
+        assert!(r.mentions_me("bob", "hi Alice, build is red"));
+        assert!(!r.mentions_me("bob", "malice aforethought"));
+        assert!(!r.mentions_me("alice", "alice talks about herself"));
+        let dm = Event::Message {
+            id: 2,
+            ts: NOON,
+            from: "carol".into(),
+            conv: Conv::Peer("carol".into()),
+            text: "two\nlines".into(),
+            replay: None,
+        };
+        assert_eq!(
+            r.render(&dm),
+            vec!["12:01 @carol <carol> two", "                     lines"]
+        );
+        let me = msg(3, NOON, "bob", "dev", "/me waves");
+        assert_eq!(one(&mut r, me), "12:01 #dev * bob waves");
     }
 
     #[test]
@@ -454,6 +556,7 @@ mod tests {
             Style {
                 color: true,
                 grouped: false,
+                compact: false,
                 json: false,
             },
             0,
@@ -471,6 +574,7 @@ mod tests {
             Style {
                 color: false,
                 grouped: true,
+                compact: false,
                 json: true,
             },
             0,
@@ -557,6 +661,7 @@ mod tests {
             Style {
                 color: false,
                 grouped: false,
+                compact: false,
                 json: true,
             },
             0,

@@ -15,7 +15,7 @@ mod reliable;
 
 use super::event::{Conv, Event};
 use super::receipts::{Incoming, Outgoing};
-use crate::protocol::{ClientMsg, NoticeKind, ServerMsg};
+use crate::protocol::{ClientMsg, NoticeKind, Replay, ServerMsg};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,13 @@ pub struct ClientState {
     addr: String,
     logged_in: bool,
     current: Option<String>,
+    /// `/query NAME`: plain lines go to NAME instead of the current room.
+    query: Option<String>,
+    /// Messages not seen in conversations other than the target: how many,
+    /// and whether one names you.
+    activity: BTreeMap<Conv, (u32, bool)>,
+    /// A `/whois NAME` waiting for the user list.
+    whois: Option<String>,
     /// Joined rooms and their members (including you).
     rooms: BTreeMap<String, BTreeSet<String>>,
     /// Rooms seen in a `room_list` (for completion).
@@ -101,6 +108,9 @@ impl ClientState {
             addr: addr.to_string(),
             logged_in: false,
             current: None,
+            query: None,
+            activity: BTreeMap::new(),
+            whois: None,
             rooms: BTreeMap::new(),
             known_rooms: BTreeSet::new(),
             users: BTreeSet::new(),
@@ -141,6 +151,32 @@ impl ClientState {
     }
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
+    }
+    /// Other conversations with unseen messages: count, and whether one names you.
+    pub fn activity(&self) -> &BTreeMap<Conv, (u32, bool)> {
+        &self.activity
+    }
+    /// Who is typing in `conv`, sorted.
+    pub fn typing_in(&self, conv: &Conv) -> Vec<String> {
+        self.typing
+            .keys()
+            .filter(|(c, _)| c == conv)
+            .map(|(_, who)| who.clone())
+            .collect()
+    }
+    /// The target changed (a switch, a query, a join): its activity is seen.
+    pub(super) fn target_seen(&mut self) {
+        if let Some(t) = self.target() {
+            self.activity.remove(&t);
+        }
+    }
+    /// Where a plain line goes: the `/query` peer, else the current room.
+    pub fn target(&self) -> Option<Conv> {
+        match (&self.query, &self.current) {
+            (Some(p), _) => Some(Conv::Peer(p.clone())),
+            (None, Some(r)) => Some(Conv::Room(r.clone())),
+            (None, None) => None,
+        }
     }
     /// Sends the server has not acknowledged yet.
     pub fn pending(&self) -> usize {
@@ -186,7 +222,10 @@ impl ClientState {
                         .or_default()
                         .insert(name.clone());
                 }
-                self.current = rooms.first().cloned();
+                // The current target is the user's: only the first login sets it.
+                if self.current.is_none() {
+                    self.current = rooms.first().cloned();
+                }
                 if resumed {
                     return Outcome::default(); // `synced` says "reconnected"
                 }
@@ -269,6 +308,16 @@ impl ClientState {
                 }
                 if from != self.me {
                     self.incoming.received(&conv, id);
+                    if replay != Some(Replay::History) && self.target().as_ref() != Some(&conv) {
+                        let me = self.me.to_lowercase();
+                        let named = text
+                            .to_lowercase()
+                            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                            .any(|w| w == me);
+                        let a = self.activity.entry(conv.clone()).or_default();
+                        a.0 += 1;
+                        a.1 |= named || matches!(conv, Conv::Peer(_));
+                    }
                 }
                 self.users.insert(from.clone());
                 Outcome::event(Event::Message {
@@ -295,6 +344,8 @@ impl ClientState {
                     return Outcome::default();
                 }
                 self.current = Some(room.clone());
+                self.query = None;
+                self.target_seen();
                 Outcome::event(Event::Joined {
                     room,
                     members,
@@ -400,6 +451,26 @@ impl ClientState {
             }
             ServerMsg::UserList { users } => {
                 self.users = users.iter().map(|u| u.name.clone()).collect();
+                if let Some(name) = self.whois.take() {
+                    let clean = crate::client::text::clean;
+                    let text = match users.iter().find(|u| u.name.eq_ignore_ascii_case(&name)) {
+                        Some(u) => {
+                            let rooms: Vec<String> =
+                                u.rooms.iter().map(|r| format!("#{}", clean(r))).collect();
+                            format!(
+                                "* {} is {}, in {}",
+                                clean(&u.name),
+                                u.status,
+                                match rooms.is_empty() {
+                                    true => "no room".to_string(),
+                                    false => rooms.join(", "),
+                                }
+                            )
+                        }
+                        None => format!("* {} is not online", clean(&name)),
+                    };
+                    return Outcome::event(Event::Info { text });
+                }
                 Outcome::event(Event::UserList { users })
             }
             ServerMsg::CallRinging { call, to, media } => {

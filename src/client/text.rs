@@ -111,12 +111,19 @@ pub const MIN_WIDTH: usize = 20;
 /// rows are indented (the line's own indentation plus two, at least four
 /// spaces), and break at the last space when there is one.
 pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    wrap_under(line, width, None)
+}
+
+/// [`wrap`], with continuation rows indented by `hang` columns when given
+/// (under a message's text, past its time and nick), at least four and at
+/// most half the width.
+pub fn wrap_under(line: &str, width: usize, hang: Option<usize>) -> Vec<String> {
     let width = width.max(MIN_WIDTH);
     if self::width(line) <= width {
         return vec![line.to_string()];
     }
     let lead = line.chars().take_while(|&c| c == ' ').count();
-    let indent = (lead + 2).max(4).min(width / 2);
+    let indent = hang.unwrap_or(lead + 2).max(4).min(width / 2);
     let pad = " ".repeat(indent);
     let mut rows = Vec::new();
     let mut cur = String::new();
@@ -161,6 +168,20 @@ pub fn wrap(line: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn continuation_rows_hang_under_the_text() {
+        let line = "12:01 #dev <bob> the build is red again and nobody knows why yet";
+        let rows = wrap_under(line, 40, Some(17));
+        assert_eq!(
+            rows,
+            vec![
+                "12:01 #dev <bob> the build is red again ",
+                "                 and nobody knows why ",
+                "                 yet",
+            ]
+        );
+    }
 
     #[test]
     fn hidden_characters_are_shown_as_escapes() {

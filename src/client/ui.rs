@@ -1,11 +1,7 @@
 //! The two front ends, run on the main thread.
 //!
-//! *Terminal* (stdin and stdout are terminals): a rustyline prompt showing the
-//! current room (`#general> `), with history and tab completion of commands,
-//! user and room names. Incoming events print above the prompt. Edits of the
-//! line double as a keystroke hook (the helper's `Hinter::hint`) that sends
-//! typing start, at most every 3 s while the line holds chat text, and stop
-//! when it is emptied or submitted.
+//! *Terminal* (stdin and stdout are terminals): a rustyline prompt, see
+//! [`super::terminal`].
 //!
 //! *Scripted* (otherwise): stdin lines run in order, events print one per line
 //! (no prompt, no colours), `/sleep SECS` pauses and `/wait TEXT [SECS]` blocks
@@ -24,19 +20,14 @@
 //! [`command::READ_RULE`].
 
 use super::clock;
-use super::command::{self, Command, CommandError};
+use super::command::{Command, CommandError};
 use super::event::Event;
 use super::net::{self, NetConfig, NetHandle, NetStatus, LOGIN_TIMEOUT};
-use super::output::{Sink, TerminalSink, Transcript};
+use super::output::{Sink, Transcript};
 use super::reconnect;
 use super::render::{Renderer, Style};
 use super::state::ClientState;
 use super::{ClientError, Options, Shared};
-use rustyline::completion::{Completer, Pair};
-use rustyline::error::ReadlineError;
-use rustyline::hint::Hinter;
-use rustyline::history::DefaultHistory;
-use rustyline::{CompletionType, Config, Context, Editor, Helper, Highlighter, Validator};
 use std::io::{self, BufRead, IsTerminal};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -54,25 +45,25 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(3);
 
 /// Pick the front end and run it.
 pub fn run(opts: Options) -> Result<i32, ClientError> {
-    let offset = clock::local_offset_secs();
+    let zone = clock::Zone::system();
     if io::stdin().is_terminal() && io::stdout().is_terminal() {
-        run_terminal(&opts, offset)
+        super::terminal::run(&opts, zone)
     } else {
-        run_scripted(&opts, offset)
+        run_scripted(&opts, zone)
     }
 }
 
 /// What both front ends share once logged in.
-struct Session {
-    shared: Arc<Shared>,
-    net: NetHandle,
+pub(super) struct Session {
+    pub(super) shared: Arc<Shared>,
+    pub(super) net: NetHandle,
     status: Receiver<NetStatus>,
     sink: Arc<dyn Sink>,
 }
 
 impl Session {
     /// Connect, log in, and return once `welcome` has arrived.
-    fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
+    pub(super) fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
         let tls = match opts.tls {
             true => {
                 Some(super::tls::setup(&opts.host, opts.ca.as_deref()).map_err(ClientError::Tls)?)
@@ -96,8 +87,14 @@ impl Session {
             tls,
         };
         let (net, status) = net::spawn(cfg, shared.clone(), sink.clone())?;
-        // Connecting is bounded by its own timeout (5 s per address) plus the login timeout.
-        match status.recv_timeout(LOGIN_TIMEOUT + Duration::from_secs(30)) {
+        // Without --no-reconnect the first connection retries until it logs
+        // in or is refused (each try is shown); with it, connecting is bounded
+        // by its own timeout (5 s per address) plus the login timeout.
+        let first = match opts.reconnect {
+            true => status.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            false => status.recv_timeout(LOGIN_TIMEOUT + Duration::from_secs(30)),
+        };
+        match first {
             Ok(NetStatus::LoggedIn) => Ok(Session {
                 shared,
                 net,
@@ -113,29 +110,21 @@ impl Session {
 
     /// A line was submitted or a script command is about to run: everything
     /// displayed so far counts as read.
-    fn mark_read(&self) {
+    pub(super) fn mark_read(&self) {
         let frames = self.shared.lock().take_read();
         self.net.send(frames);
     }
 
-    fn hint(&self, e: &CommandError) {
+    pub(super) fn hint(&self, e: &CommandError) {
         self.sink.emit(&[Event::Hint {
             text: e.to_string(),
         }]);
     }
 
     /// Run a command that the state machine handles.
-    fn execute(&self, cmd: Command) {
+    pub(super) fn execute(&self, cmd: Command) {
         if let Command::File(fc) = cmd {
             super::transfer::execute(&self.shared, &self.net, &self.sink, fc);
-            return;
-        }
-        if let Command::Passwd(None) = cmd {
-            match ask_new_password() {
-                Ok(Some(new)) => self.execute(Command::Passwd(Some(new))),
-                Ok(None) => {}
-                Err(e) => self.sink.emit(&[Event::local_error(&e)]),
-            }
             return;
         }
         if let Command::Reconnect = cmd {
@@ -166,7 +155,7 @@ impl Session {
     }
 
     /// Say goodbye and wait (bounded) for the server to close.
-    fn logout(&self) {
+    pub(super) fn logout(&self) {
         self.net.send([crate::protocol::ClientMsg::Logout]);
         let deadline = Instant::now() + LOGOUT_WAIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -176,148 +165,6 @@ impl Session {
             }
         }
     }
-}
-
-/// rustyline helper: completion, and the typing hook.
-#[derive(Helper, Highlighter, Validator)]
-struct ChatHelper {
-    shared: Arc<Shared>,
-    net: NetHandle,
-}
-
-impl Completer for ChatHelper {
-    type Candidate = Pair;
-
-    /// Completed words get a trailing space, so typing can go straight on.
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (users, rooms) = {
-            let s = self.shared.lock();
-            (s.users(), s.room_names())
-        };
-        let (start, words) = command::complete(line, pos, &users, &rooms);
-        let pairs = words
-            .into_iter()
-            .map(|w| Pair {
-                replacement: format!("{w} "),
-                display: super::text::clean(&w),
-            })
-            .collect();
-        Ok((start, pairs))
-    }
-}
-
-impl Hinter for ChatHelper {
-    type Hint = String;
-
-    /// Called on every edit: used to send typing start/stop, never shows a hint.
-    fn hint(&self, line: &str, _pos: usize, _: &Context<'_>) -> Option<String> {
-        let frames = self.shared.lock().edited(line, Instant::now());
-        self.net.send(frames);
-        None
-    }
-}
-
-fn colours_wanted() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// `/passwd` in a terminal: the new password twice, without echo.
-fn ask_new_password() -> Result<Option<String>, String> {
-    if !io::stdin().is_terminal() {
-        return Err("usage in scripts: /passwd NEW".into());
-    }
-    let ask =
-        |p: &str| rpassword::prompt_password(p).map_err(|e| format!("cannot read a password: {e}"));
-    let new = ask("new password: ")?;
-    if new.is_empty() {
-        return Ok(None);
-    }
-    if ask("new password again: ")? != new {
-        return Err("the two passwords differ; nothing changed".into());
-    }
-    Ok(Some(new))
-}
-
-/// A terminal login to a registered name without a password: ask for it
-/// (no echo) and try again.
-fn start_asking(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
-    match Session::start(opts, sink.clone()) {
-        Err(ClientError::AuthRequired(_)) if opts.password.is_none() => {
-            let prompt = format!("password for {}: ", opts.name);
-            let pw = rpassword::prompt_password(prompt)
-                .map_err(|e| ClientError::Local(format!("cannot read a password: {e}")))?;
-            let mut again = opts.clone();
-            again.password = Some(crate::protocol::Secret(pw));
-            Session::start(&again, sink)
-        }
-        other => other,
-    }
-}
-
-fn run_terminal(opts: &Options, offset: i64) -> Result<i32, ClientError> {
-    let term_err = |e: ReadlineError| ClientError::Local(format!("terminal: {e}"));
-    let config = Config::builder()
-        .completion_type(CompletionType::List)
-        .max_history_size(1000)
-        .and_then(|c| c.history_ignore_dups(true))
-        .map_err(term_err)?
-        .build();
-    let mut rl: Editor<ChatHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(term_err)?;
-    let printer = rl.create_external_printer().map_err(term_err)?;
-    let style = Style {
-        color: !opts.json && colours_wanted(),
-        grouped: !opts.json,
-        json: opts.json,
-    };
-    let sink = Arc::new(TerminalSink::new(
-        Renderer::new(style, offset, clock::now_ms()),
-        printer,
-    ));
-    let session = start_asking(opts, sink.clone())?;
-    rl.set_helper(Some(ChatHelper {
-        shared: session.shared.clone(),
-        net: session.net.clone(),
-    }));
-
-    let result = loop {
-        let prompt = match session.shared.lock().current() {
-            Some(r) => format!("#{}> ", super::text::clean(r)),
-            None => "> ".to_string(),
-        };
-        let line = match rl.readline(&prompt) {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted | ReadlineError::Eof) => break Ok(0),
-            Err(e) => break Err(term_err(e)),
-        };
-        sink.break_group();
-        let parsed = line.parse::<Command>();
-        let stop = session.shared.lock().submitted(parsed.as_ref().ok());
-        session.net.send(stop);
-        session.mark_read();
-        match parsed {
-            Err(CommandError::Empty) => {}
-            Err(e) => session.hint(&e),
-            Ok(cmd) => {
-                let _ = rl.add_history_entry(line.as_str());
-                match cmd {
-                    Command::Quit => break Ok(0),
-                    Command::Sleep(d) => thread::sleep(d),
-                    Command::Wait { .. } => session.hint(&CommandError::Invalid(
-                        "/wait is for scripts (stdin not a terminal)".into(),
-                    )),
-                    cmd => session.execute(cmd),
-                }
-            }
-        }
-    };
-    session.logout();
-    result
 }
 
 /// Lines from stdin (`None` at the end), read on their own thread so that a
@@ -352,13 +199,14 @@ fn stdin_lines() -> Receiver<Option<String>> {
     rx
 }
 
-fn run_scripted(opts: &Options, offset: i64) -> Result<i32, ClientError> {
+fn run_scripted(opts: &Options, zone: clock::Zone) -> Result<i32, ClientError> {
     let style = Style {
         color: false,
         grouped: false,
+        compact: false,
         json: opts.json,
     };
-    let renderer = Renderer::new(style, offset, clock::now_ms());
+    let renderer = Renderer::new(style, zone, clock::now_ms());
     let transcript = Arc::new(
         Transcript::new(renderer, Box::new(io::stdout())).wrapping(io::stdout().is_terminal()),
     );

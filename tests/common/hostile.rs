@@ -69,6 +69,15 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// A connection accepted elsewhere (a listener the test binds itself).
+    pub fn from_stream(stream: TcpStream) -> Peer {
+        stream.set_nodelay(true).expect("nodelay");
+        Peer {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Send one frame.
     pub fn send(&mut self, v: &Value) {
         let body = serde_json::to_vec(v).expect("json");

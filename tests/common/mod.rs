@@ -953,6 +953,10 @@ impl ChatClient {
 
     /// Spawn any command with the same plumbing (stdin piped, stdout/stderr collected).
     pub fn spawn_command(mut cmd: Command, label: &str) -> ChatClient {
+        // The tester's own settings file must not change what the test runs.
+        if !cmd.get_envs().any(|(k, _)| k == "XDG_CONFIG_HOME") {
+            cmd.env("XDG_CONFIG_HOME", "/nonexistent/chat-test-config");
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

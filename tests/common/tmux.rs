@@ -12,8 +12,13 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Start `cmd` (a shell command line) in a new detached session.
+    /// Start `cmd` (a shell command line) in a new detached 100x30 session.
     pub fn start(cmd: &str) -> Tmux {
+        Tmux::start_sized(cmd, 100, 30)
+    }
+
+    /// Start `cmd` in a new detached session of `cols` x `rows`.
+    pub fn start_sized(cmd: &str, cols: u16, rows: u16) -> Tmux {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
             socket: format!(
@@ -22,7 +27,8 @@ impl Tmux {
                 NEXT.fetch_add(1, Ordering::SeqCst)
             ),
         };
-        let out = tmux.run(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", cmd]);
+        let (x, y) = (cols.to_string(), rows.to_string());
+        let out = tmux.run(&["new-session", "-d", "-s", "t", "-x", &x, "-y", &y, cmd]);
         assert!(out.status.success(), "tmux new-session: {out:?}");
         tmux
     }
@@ -62,6 +68,43 @@ impl Tmux {
         let mut args = vec!["send-keys", "-t", "t"];
         args.extend_from_slice(keys);
         assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Resize the window to `cols` x `rows`.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let (x, y) = (cols.to_string(), rows.to_string());
+        let out = self.run(&["resize-window", "-t", "t", "-x", &x, "-y", &y]);
+        assert!(out.status.success(), "resize-window: {out:?}");
+    }
+
+    /// Wait until the program in the window has been told its new size
+    /// (tmux re-wraps the screen first and resizes the terminal a little
+    /// later): the pane's terminal says `cols` x `rows`.
+    pub fn wait_size(&self, cols: u16, rows: u16) {
+        let out = self.run(&["display-message", "-p", "-t", "t", "#{pane_tty}"]);
+        let tty = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let want = format!("{rows} {cols}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = Command::new("stty")
+                .args(["-F", &tty, "size"])
+                .output()
+                .expect("run stty");
+            let size = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if size == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("the terminal {tty} is {size}, not {want}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The screen and the scrollback above it.
+    pub fn history(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-S", "-", "-t", "t"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Type `text` and press Enter.

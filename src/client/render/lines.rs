@@ -161,6 +161,14 @@ impl Renderer {
                 "* the server is closing the connection: {}",
                 clean(reason)
             )),
+            Event::Retrying { reason, retry_ms } => self.paint(
+                "33",
+                &format!(
+                    "{}; trying again in {:.1}s",
+                    clean(reason),
+                    *retry_ms as f64 / 1000.0
+                ),
+            ),
             Event::ConnectionLost { retry_ms } => self.paint(
                 "33",
                 &format!(

@@ -44,15 +44,83 @@ impl ClientState {
             Command::Switch(room) => {
                 if self.rooms.contains_key(&room) {
                     self.current = Some(room.clone());
+                    self.query = None;
+                    self.target_seen();
                     Outcome::event(Event::Switched { room })
                 } else {
                     err(&format!("you are not in #{room}; /join {room} first"))
                 }
             }
-            Command::Say(text) => match self.current.clone() {
-                Some(room) => Outcome::frame(self.outgoing_msg(Conv::Room(room), text)),
+            Command::Win(n) => match self.rooms.keys().nth(n - 1).cloned() {
+                Some(room) => self.command(Command::Switch(room), now),
+                None => err(&format!(
+                    "you are in {} room(s); /win 1 to /win {} pick one",
+                    self.rooms.len(),
+                    self.rooms.len().max(1)
+                )),
+            },
+            Command::Query(Some(name)) => {
+                self.query = Some(name.clone());
+                self.target_seen();
+                Outcome::event(Event::Info {
+                    text: format!(
+                        "* now talking privately with {}; /query alone goes back to the room",
+                        crate::client::text::clean(&name)
+                    ),
+                })
+            }
+            Command::Query(None) => match (self.query.take(), self.current.clone()) {
+                (Some(_), Some(room)) => {
+                    self.target_seen();
+                    Outcome::event(Event::Switched { room })
+                }
+                (Some(_), None) => Outcome::default(),
+                (None, _) => err("usage: /query NAME (no private conversation is current)"),
+            },
+            Command::Next => {
+                let next = self.activity.keys().next().cloned();
+                match next {
+                    Some(Conv::Room(r)) => self.command(Command::Switch(r), now),
+                    Some(Conv::Peer(p)) => self.command(Command::Query(Some(p)), now),
+                    None => err("no other room or private chat has unseen messages"),
+                }
+            }
+            Command::Me(action) => self.command(Command::Say(format!("/me {action}")), now),
+            Command::Names(room) => match room.or_else(|| self.current.clone()) {
+                Some(r) => match self.rooms.get(&r) {
+                    Some(members) => {
+                        let names: Vec<String> = members
+                            .iter()
+                            .map(|m| crate::client::text::clean(m))
+                            .collect();
+                        Outcome::event(Event::Info {
+                            text: format!(
+                                "* #{} ({}): {}",
+                                crate::client::text::clean(&r),
+                                names.len(),
+                                names.join(", ")
+                            ),
+                        })
+                    }
+                    None => err(&format!("you are not in #{r}; /rooms lists them all")),
+                },
+                None => err("you are not in any room"),
+            },
+            Command::Whois(name) => {
+                self.whois = Some(name);
+                Outcome::frame(ClientMsg::ListUsers)
+            }
+            Command::Say(text) => match self.target() {
+                Some(conv) => Outcome::frame(self.outgoing_msg(conv, text)),
                 None => err("you are not in any room; /join ROOM first"),
             },
+            Command::SayIn { room, text } => {
+                if self.rooms.contains_key(&room) {
+                    Outcome::frame(self.outgoing_msg(Conv::Room(room), text))
+                } else {
+                    err(&format!("you are not in #{room}; /join {room} first"))
+                }
+            }
             Command::Msg { to, text } => Outcome::frame(self.outgoing_msg(Conv::Peer(to), text)),
             Command::Status(status) => {
                 self.rel.status = status;
@@ -66,6 +134,10 @@ impl ClientState {
             }
             // The front end asks the network thread.
             Command::Reconnect => Outcome::default(),
+            // The terminal keeps receipts and owns the screen; scripts print every receipt.
+            Command::Receipts(_) | Command::Clear => Outcome::event(Event::Info {
+                text: "scripts print every receipt as it comes, and have no screen to clear".into(),
+            }),
             Command::Passwd(Some(new)) => {
                 Outcome::frame(self.change_password(crate::protocol::Secret(new)))
             }
@@ -104,10 +176,9 @@ impl ClientState {
     /// emptied or became a command).
     pub fn edited(&mut self, line: &str, now: Instant) -> Vec<ClientMsg> {
         let chatty = !line.trim().is_empty() && (!line.starts_with('/') || line.starts_with("//"));
-        let Some(room) = self.current.clone().filter(|_| chatty) else {
+        let Some(conv) = self.target().filter(|_| chatty) else {
             return self.stop_typing().into_iter().collect();
         };
-        let conv = Conv::Room(room.clone());
         let mut out = Vec::new();
         match &self.my_typing {
             Some((c, at)) if *c == conv && now.saturating_duration_since(*at) < TYPING_REFRESH => {
@@ -116,21 +187,29 @@ impl ClientState {
             Some((c, _)) if *c != conv => out.extend(self.stop_typing()),
             _ => {}
         }
-        self.my_typing = Some((conv, now));
-        out.push(ClientMsg::Typing {
-            room: Some(room),
-            to: None,
-            active: true,
+        out.push(match &conv {
+            Conv::Room(r) => ClientMsg::Typing {
+                room: Some(r.clone()),
+                to: None,
+                active: true,
+            },
+            Conv::Peer(p) => ClientMsg::Typing {
+                room: None,
+                to: Some(p.clone()),
+                active: true,
+            },
         });
+        self.my_typing = Some((conv, now));
         out
     }
 
     /// A line was submitted. A message to the conversation we are typing in
     /// clears typing on the server by itself; anything else sends a stop.
     pub fn submitted(&mut self, cmd: Option<&Command>) -> Option<ClientMsg> {
+        let target = self.target();
         let said_here = matches!(
-            (cmd, &self.my_typing, &self.current),
-            (Some(Command::Say(_)), Some((Conv::Room(t), _)), Some(cur)) if t == cur
+            (cmd, &self.my_typing, &target),
+            (Some(Command::Say(_)), Some((t, _)), Some(cur)) if t == cur
         );
         if said_here {
             self.my_typing = None;

@@ -87,6 +87,8 @@ impl ClientState {
 
     /// A new message for `conv`, kept until acknowledged.
     pub(super) fn outgoing_msg(&mut self, conv: Conv, text: String) -> ClientMsg {
+        // Answering a conversation sees its activity.
+        self.activity.remove(&conv);
         let n = self.next_cid;
         self.next_cid += 1;
         let cid = Some(format!("{}{n}", self.rel.cid_prefix));

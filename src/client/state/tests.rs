@@ -399,3 +399,80 @@ fn typing_stop_superseded_by_message_is_dropped() {
     ];
     assert_eq!(kinds, want.map(|(k, a)| (k.to_string(), a)));
 }
+
+#[test]
+fn query_sends_plain_lines_privately_until_switched_back() {
+    let t = Instant::now();
+    let mut s = logged_in(t);
+    s.command(Command::Query(Some("bob".into())), t);
+    assert_eq!(s.target(), Some(Conv::Peer("bob".into())));
+    let out = s.command(Command::Say("psst".into()), t);
+    assert!(
+        matches!(&out.frames[..], [ClientMsg::PrivateMsg { to, text, .. }] if to == "bob" && text == "psst"),
+        "{out:?}"
+    );
+    // Typing goes to bob too.
+    let typing = s.edited("x", t);
+    assert!(
+        matches!(&typing[..], [ClientMsg::Typing { room: None, to: Some(p), active: true }] if p == "bob"),
+        "{typing:?}"
+    );
+    // /msg #room says something there without moving the target.
+    let out = s.command(
+        Command::SayIn {
+            room: "general".into(),
+            text: "aside".into(),
+        },
+        t,
+    );
+    assert!(matches!(&out.frames[..], [ClientMsg::RoomMsg { room, .. }] if room == "general"));
+    assert_eq!(s.target(), Some(Conv::Peer("bob".into())));
+    // /win 1 (or /switch, or /query alone) goes back to the room.
+    s.command(Command::Win(1), t);
+    assert_eq!(s.target(), Some(Conv::Room("general".into())));
+}
+
+#[test]
+fn names_whois_next_and_me() {
+    let t = Instant::now();
+    let mut s = logged_in(t);
+    let out = s.command(Command::Names(None), t);
+    assert_eq!(
+        out.events,
+        vec![Event::Info {
+            text: "* #general (3): alice, bob, carol".into()
+        }]
+    );
+    let out = s.command(Command::Whois("bob".into()), t);
+    assert_eq!(out.frames, vec![ClientMsg::ListUsers]);
+    let out = s.handle(
+        ServerMsg::UserList {
+            users: vec![crate::protocol::UserInfo {
+                name: "bob".into(),
+                status: crate::protocol::Status::Away,
+                rooms: vec!["general".into()],
+            }],
+        },
+        t,
+    );
+    assert_eq!(
+        out.events,
+        vec![Event::Info {
+            text: "* bob is away, in #general".into()
+        }]
+    );
+    // A private message while #general is the target: /next goes there.
+    s.handle(msg(5, "carol", None), t);
+    assert_eq!(
+        s.activity().get(&Conv::Peer("carol".into())),
+        Some(&(1, true))
+    );
+    s.command(Command::Next, t);
+    assert_eq!(s.target(), Some(Conv::Peer("carol".into())));
+    assert!(s.activity().is_empty());
+    let out = s.command(Command::Me("waves".into()), t);
+    assert!(
+        matches!(&out.frames[..], [ClientMsg::PrivateMsg { text, .. }] if text == "/me waves"),
+        "{out:?}"
+    );
+}

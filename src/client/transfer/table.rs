@@ -51,6 +51,11 @@ struct Xfer {
     rate: f64,
     /// This client accepted it (receiving): a script waits for it to end.
     accepted: bool,
+    /// This client asked to cancel it: no more chunks or credit for it (the
+    /// server would answer each with an error).
+    cancelling: bool,
+    /// When it reached a final state (it leaves `/transfers` [`AGE_OUT`] later).
+    ended: Option<Instant>,
 }
 
 impl Xfer {
@@ -98,6 +103,9 @@ struct Table {
     /// Events waiting to be shown after the rest of their batch.
     deferred: Vec<Event>,
 }
+
+/// How long an ended transfer stays in `/transfers`.
+pub const AGE_OUT: Duration = Duration::from_secs(600);
 
 /// The transfer table.
 #[derive(Default)]
@@ -226,10 +234,14 @@ impl Files {
 
     /// `/reject`, `/pause`, `/cancel`: checked locally, decided by the server.
     pub fn simple(&self, id: u64, what: &str) -> Result<Vec<ClientMsg>, String> {
-        let t = self.lock();
-        let x = t.xfers.get(&id).ok_or_else(|| no_such(id))?;
+        let mut t = self.lock();
+        let x = t.xfers.get_mut(&id).ok_or_else(|| no_such(id))?;
         if x.is_final() {
             return Err(format!("transfer {id} has already ended ({})", state_of(x)));
+        }
+        if what == "cancel" {
+            x.cancelling = true;
+            x.credit = 0;
         }
         Ok(vec![match what {
             "reject" => ClientMsg::FileReject { id },
@@ -271,10 +283,18 @@ impl Files {
         }
     }
 
-    /// Rows for `/transfers`.
+    /// Rows for `/transfers`: those that ended over [`AGE_OUT`] ago are left out.
     pub fn rows(&self, now: Instant) -> Vec<TransferRow> {
         let mut t = self.lock();
-        t.xfers.values_mut().map(|x| row(x, now, false)).collect()
+        t.xfers
+            .values_mut()
+            .filter(|x| {
+                !(x.is_final()
+                    && x.ended
+                        .is_some_and(|e| now.saturating_duration_since(e) >= AGE_OUT))
+            })
+            .map(|x| row(x, now, false))
+            .collect()
     }
 
     /// A progress event, if one is due (at most one per [`PROGRESS_EVERY`]).
@@ -361,6 +381,7 @@ impl Files {
                 && x.credit > 0
                 && x.done < x.size
                 && x.file.is_some()
+                && !x.cancelling
         })
     }
 
@@ -406,3 +427,6 @@ fn row(x: &mut Xfer, now: Instant, advance: bool) -> TransferRow {
         eta,
     }
 }
+
+#[cfg(test)]
+mod tests;

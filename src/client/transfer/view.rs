@@ -173,36 +173,95 @@ pub fn row_text(r: &TransferRow) -> String {
     s
 }
 
-/// The `/transfers` table.
-pub fn table(rows: &[TransferRow]) -> Vec<String> {
+/// `s` cut to `w` columns, ending in `…` when cut.
+fn cut(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The `/transfers` table, its columns as wide as their contents and the
+/// file and peer names cut (`…`) so a row fits in `width` columns.
+pub fn table(rows: &[TransferRow], width: usize) -> Vec<String> {
     if rows.is_empty() {
         return vec!["* no transfers".to_string()];
     }
-    let mut out = vec![format!(
-        "{:>4}  {:<7}  {:<12}  {:<24}  {:<11}  {:>21}  {:>4}  {:>11}  {:>7}",
-        "id", "dir", "peer", "file", "state", "done/total", "%", "rate", "ETA"
-    )];
-    for r in rows {
-        let rate = if r.state == TransferState::InProgress {
-            format!("{}/s", size(r.rate as u64))
-        } else {
-            "-".into()
-        };
-        out.push(format!(
-            "{:>4}  {:<7}  {:<12}  {:<24}  {:<11}  {:>21}  {:>3}%  {:>11}  {:>7}",
-            r.id,
-            match r.direction {
-                Direction::Send => "send",
-                Direction::Receive => "receive",
-            },
-            r.peer.as_deref().unwrap_or("(store)"),
-            r.name,
-            r.state.to_string(),
-            format!("{}/{}", size(r.done), size(r.size)),
-            percent(r.done, r.size),
-            rate,
-            r.eta.map(eta).unwrap_or_else(|| "-".into())
-        ));
+    let header = [
+        "id",
+        "dir",
+        "peer",
+        "file",
+        "state",
+        "done/total",
+        "%",
+        "rate",
+        "ETA",
+    ];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            let rate = if r.state == TransferState::InProgress {
+                format!("{}/s", size(r.rate as u64))
+            } else {
+                "-".into()
+            };
+            [
+                r.id.to_string(),
+                match r.direction {
+                    Direction::Send => "send",
+                    Direction::Receive => "receive",
+                }
+                .to_string(),
+                r.peer.clone().unwrap_or_else(|| "(store)".into()),
+                r.name.clone(),
+                r.state.to_string(),
+                format!("{}/{}", size(r.done), size(r.size)),
+                format!("{}%", percent(r.done, r.size)),
+                rate,
+                r.eta.map(eta).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut w: Vec<usize> = (0..9)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Two spaces between columns; shrink the file name, then the peer.
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * (w.len() - 1);
+    for (col, min) in [(3, 8), (2, 6)] {
+        let over = total(&w).saturating_sub(width);
+        w[col] = w[col].saturating_sub(over).max(min.min(w[col]));
+    }
+    let line = |row: [&str; 9]| {
+        let mut out = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let cell = cut(cell, w[c]);
+            // Numbers right-aligned, words left-aligned.
+            let right = matches!(c, 0 | 5 | 6 | 7 | 8);
+            if c > 0 {
+                out.push_str("  ");
+            }
+            match right {
+                true => out.push_str(&format!("{cell:>0$}", w[c])),
+                false => out.push_str(&format!("{cell:<0$}", w[c])),
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = vec![line(header)];
+    for r in &cells {
+        out.push(line([
+            &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8],
+        ]));
     }
     out
 }
@@ -216,27 +275,54 @@ pub fn lines(ev: &crate::client::event::Event, offset: i64) -> Option<Vec<String
             let rows: Vec<String> = transfers.iter().map(row_text).collect();
             vec![format!("~ {}", rows.join(" | "))]
         }
-        Event::TransferList { transfers } => table(transfers),
-        Event::FileList { files: list } => files(list, offset),
+        Event::TransferList { transfers } => {
+            table(transfers, crate::client::term::columns().saturating_sub(1))
+        }
+        Event::FileList { files: list } => files(
+            list,
+            offset,
+            crate::client::term::columns().saturating_sub(1),
+        ),
         _ => return None,
     })
 }
 
-/// The `/files` list.
-pub fn files(list: &[FileInfo], offset: i64) -> Vec<String> {
+/// The `/files` list: names and sizes in aligned columns, a long name cut
+/// (`…`) so each row fits in `width` columns.
+pub fn files(list: &[FileInfo], offset: i64, width: usize) -> Vec<String> {
     if list.is_empty() {
         return vec!["* the shared store is empty; /upload PATH adds a file".to_string()];
     }
-    let mut out = vec![format!("* shared files ({}):", list.len())];
-    for f in list {
+    let when = |f: &FileInfo| {
         let day = crate::client::clock::local_day(f.ts, offset);
-        out.push(format!(
-            "  {}  {}  uploaded by {} on {} {}",
-            f.name,
-            size(f.size),
+        format!(
+            "uploaded by {} on {} {}",
             f.uploader,
             crate::client::clock::day_name(day),
             crate::client::clock::hhmm(f.ts, offset)
+        )
+    };
+    let size_w = list.iter().map(|f| size(f.size).len()).max().unwrap_or(0);
+    let rest_w = list
+        .iter()
+        .map(|f| when(f).chars().count())
+        .max()
+        .unwrap_or(0);
+    let name_w = list
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    // Two spaces of indent and two between columns.
+    let room = width.saturating_sub(2 + 2 + size_w + 2 + rest_w).max(12);
+    let name_w = name_w.min(room);
+    let mut out = vec![format!("* shared files ({}):", list.len())];
+    for f in list {
+        out.push(format!(
+            "  {:<name_w$}  {:>size_w$}  {}",
+            cut(&f.name, name_w),
+            size(f.size),
+            when(f)
         ));
     }
     out
@@ -282,6 +368,21 @@ mod tests {
             row_text(&row),
             "transfer 3: a.jpg to the store 50% (1.0 KiB of 2.0 KiB, 512 B/s, ETA 2s)"
         );
-        assert_eq!(table(&[row]).len(), 2);
+        let t = table(std::slice::from_ref(&row), 100);
+        assert_eq!(
+            t,
+            vec![
+                "id  dir   peer     file   state             done/total    %     rate  ETA",
+                " 3  send  (store)  a.jpg  in progress  1.0 KiB/2.0 KiB  50%  512 B/s   2s",
+            ]
+        );
+        // A long name is cut so the row fits.
+        let long = TransferRow {
+            name: "a-very-long-file-name-that-goes-on-and-on-and-on.tar.gz".into(),
+            ..row
+        };
+        let t = table(&[long], 80);
+        assert!(t.iter().all(|l| l.chars().count() <= 80), "{t:#?}");
+        assert!(t[1].contains('…'), "{t:#?}");
     }
 }

@@ -117,6 +117,9 @@ impl Table {
         x.size = *size;
         x.sha256 = sha256.clone();
         x.state = Some(state);
+        if state.is_final() && x.ended.is_none() {
+            x.ended = Some(std::time::Instant::now());
+        }
         let mut download = false;
         match asked {
             Some(Asked::Send(p)) => x.src = Some(p),
@@ -130,6 +133,13 @@ impl Table {
         let mut events = Vec::new();
         let mut reason = reason.clone();
         let sending = x.dir == Some(Direction::Send);
+        if !sending && x.part.is_none() {
+            // A restarted receiver: what the server says it has may lag
+            // behind what is on disk; show what a resume will start from.
+            x.done = x
+                .done
+                .max(part_on_disk(&self.download_dir, &x.name, x.size));
+        }
         match state {
             TransferState::InProgress if sending && before != Some(TransferState::Paused) => {
                 x.credit = 0;
@@ -243,7 +253,7 @@ impl Table {
         let Some(x) = self.xfers.get_mut(&id) else {
             return (Vec::new(), Vec::new());
         };
-        if x.state == Some(TransferState::InProgress) {
+        if x.state == Some(TransferState::InProgress) && !x.cancelling {
             x.credit = x.credit.saturating_add(n);
             return (vec![ClientMsg::FileCredit { id, bytes: n }], Vec::new());
         }
@@ -303,6 +313,7 @@ impl Table {
                 && x.credit > 0
                 && x.done < x.size
                 && x.file.is_some()
+                && !x.cancelling
         };
         let id = self
             .xfers
@@ -329,6 +340,16 @@ impl Table {
         let data = B64.encode(&buf);
         Some((vec![ClientMsg::FileChunk { id, offset, data }], Vec::new()))
     }
+}
+
+/// Bytes of `DIR/NAME.part` already received (at most `size`), 0 if none
+/// or the name is not a safe file name.
+fn part_on_disk(dir: &Path, name: &str, size: u64) -> u64 {
+    if filename::check(name).is_err() {
+        return 0;
+    }
+    let part = part_path(&dir.join(name));
+    fs::metadata(part).map_or(0, |m| m.len().min(size))
 }
 
 /// `NAME.part` beside the target.
