@@ -73,11 +73,26 @@ fn a_registered_name_needs_its_password_and_a_wrong_one_is_refused() {
     c.send(&hello_pw("alice", Some("correct horse battery")));
     assert!(matches!(c.recv_what("welcome"), ServerMsg::Welcome { .. }));
 
-    // Open names work as before, and nobody can take a registered one.
+    // Open names work as before; without the password nobody takes a
+    // registered one, online or not; with it, its owner takes the session
+    // over at once, and the old connection is told why.
     let mut bob = Client::login(server.addr(), "bob");
     bob.ping(1);
+    let (_, first) = try_login(server.addr(), "alice", None);
+    assert_eq!(
+        error_of(&first).0,
+        ErrorCode::AuthRequired,
+        "alice is online"
+    );
     let (_, first) = try_login(server.addr(), "alice", Some("correct horse battery"));
-    assert_eq!(error_of(&first).0, ErrorCode::NameTaken, "alice is online");
+    assert!(matches!(first, ServerMsg::Welcome { .. }), "{first:?}");
+    let last = c.expect_closed();
+    assert!(
+        last.iter().any(
+            |m| matches!(m, ServerMsg::Bye { reason } if reason.contains("another connection"))
+        ),
+        "{last:?}"
+    );
 }
 
 #[test]

@@ -87,6 +87,12 @@ pub enum Command {
     Reconnect,
     /// Set a new password (`None`: ask for it without echo).
     Passwd(Option<String>),
+    /// Stored messages holding every word of `text`, in `scope` (default:
+    /// every room you are in and your private chats).
+    Search {
+        text: String,
+        scope: Option<super::event::Conv>,
+    },
     /// Older messages of a room or private conversation (default: the current room).
     History {
         target: Option<super::event::Conv>,
@@ -153,6 +159,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/accept-call", usage: "/accept-call", about: "answer the call ringing now", example: "/accept-call" },
     Spec { name: "/decline-call", usage: "/decline-call", about: "decline the call ringing now", example: "/decline-call" },
     Spec { name: "/hangup", usage: "/hangup", about: "end your current call", example: "/hangup" },
+    Spec { name: "/search", usage: "/search TEXT [#ROOM|@NAME]", about: "find stored messages with every word of TEXT in your rooms and chats (or one), newest first; again for older hits", example: "/search deploy friday #dev" },
     Spec { name: "/history", usage: "/history [@NAME|#ROOM] [N]", about: "show N (default 20) older messages of the current room or a chat; again for earlier ones", example: "/history 50" },
     Spec { name: "/passwd", usage: "/passwd [NEW]", about: "set a new password for your name (registers it if it has none); a terminal asks without echo", example: "/passwd" },
     Spec { name: "/receipts", usage: "/receipts [N]", about: "the delivery and read state of your last N (default 5) messages (a terminal keeps receipts off the screen)", example: "/receipts 3" },
@@ -261,6 +268,27 @@ impl FromStr for Command {
                 [new] => Ok(Command::Passwd(Some(new.to_string()))),
                 _ => Err(usage()),
             },
+            "/search" => {
+                use super::event::Conv;
+                let (scope, words) = match args.split_last() {
+                    Some((last, rest)) if !rest.is_empty() && last.starts_with('#') => {
+                        (Some(Conv::Room(room_arg(last).ok_or_else(usage)?)), rest)
+                    }
+                    Some((last, rest))
+                        if !rest.is_empty() && last.len() > 1 && last.starts_with('@') =>
+                    {
+                        (Some(Conv::Peer(last[1..].to_string())), rest)
+                    }
+                    _ => (None, args.as_slice()),
+                };
+                if words.is_empty() {
+                    return Err(usage());
+                }
+                Ok(Command::Search {
+                    text: words.join(" "),
+                    scope,
+                })
+            }
             "/history" => {
                 use super::event::Conv;
                 let limit = |s: &str| {

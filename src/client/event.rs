@@ -164,6 +164,12 @@ pub enum Event {
         missed: u32,
         reconnected: bool,
     },
+    /// The answer to `/search`: hits newest first; `more` exist before them.
+    SearchResults {
+        text: String,
+        hits: Vec<Hit>,
+        more: bool,
+    },
     /// End of a `/history` answer: `count` older messages; `more` exist before them.
     HistoryEnd {
         #[serde(flatten)]
@@ -195,6 +201,17 @@ impl Event {
             message: message.into(),
         }
     }
+}
+
+/// One message a search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    pub id: u64,
+    pub ts: u64,
+    pub from: String,
+    #[serde(flatten)]
+    pub conv: Conv,
+    pub text: String,
 }
 
 #[cfg(test)]

@@ -122,6 +122,10 @@ impl Renderer {
             self.group = None;
             return lines.iter().map(|l| clean(l)).collect();
         }
+        if let Event::SearchResults { text, hits, more } = ev {
+            self.group = None;
+            return self.search_lines(text, hits, *more);
+        }
         let Event::Message {
             ts,
             from,

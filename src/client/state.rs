@@ -12,6 +12,7 @@
 
 mod input;
 mod reliable;
+mod search;
 
 use super::event::{Conv, Event};
 use super::receipts::{Incoming, Outgoing};
@@ -99,6 +100,8 @@ pub struct ClientState {
     password: Option<crate::protocol::Secret>,
     /// A `/passwd` waiting for `password_changed`.
     new_password: Option<crate::protocol::Secret>,
+    /// The last `/search`, for paging back.
+    search: Option<search::LastSearch>,
 }
 
 impl ClientState {
@@ -125,6 +128,7 @@ impl ClientState {
             rel: reliable::Reliable::default(),
             password: None,
             new_password: None,
+            search: None,
         }
     }
 
@@ -543,7 +547,11 @@ impl ClientState {
                 };
                 Outcome::event(Event::HistoryEnd { conv, count, more })
             }
-            ServerMsg::SearchResults { .. } => Outcome::default(),
+            ServerMsg::SearchResults {
+                text,
+                results,
+                more,
+            } => self.search_results(text, results, more),
         }
     }
 

@@ -1,10 +1,12 @@
 //! The one-line events, as text: connection, joins and leaves, delivery
 //! ticks, notices, typing, room and user lists, calls, errors and hints,
-//! closing and reconnecting, catch-up and history ends. Messages (grouped
-//! or flat, with date separators) and transfers are laid out by `render`.
+//! closing and reconnecting, catch-up and history ends; and `/search` hits,
+//! one indented line each. Messages (grouped or flat, with date separators)
+//! and transfers are laid out by `render`.
 
-use super::Renderer;
-use crate::client::event::{Conv, DeliveryState, Event};
+use super::{place, Renderer};
+use crate::client::clock;
+use crate::client::event::{Conv, DeliveryState, Event, Hit};
 use crate::client::text::clean;
 use crate::protocol::{CallEnd, NoticeKind};
 
@@ -186,6 +188,8 @@ impl Renderer {
             Event::Synced { missed, .. } => {
                 dim(format!("* {missed} message(s) arrived while you were away"))
             }
+            // Handled by `render` (several lines).
+            Event::SearchResults { .. } => String::new(),
             Event::HistoryEnd { conv, count, more } => {
                 let of = match conv {
                     Conv::Room(r) => format!("#{}", clean(r)),
@@ -204,5 +208,36 @@ impl Renderer {
             | Event::TransferList { .. }
             | Event::FileList { .. } => String::new(),
         }
+    }
+}
+
+impl Renderer {
+    /// `/search` hits: a header, one indented line per hit (time, place,
+    /// nick, text on one line, escaped), and how to see older ones.
+    pub(super) fn search_lines(&self, text: &str, hits: &[Hit], more: bool) -> Vec<String> {
+        let dim = |s: String| self.paint("2", &s);
+        let mut out = vec![dim(match hits.len() {
+            0 => format!("-- search \"{}\": nothing found", clean(text)),
+            n => format!("-- search \"{}\": {n} hit(s), newest first", clean(text)),
+        })];
+        for h in hits {
+            let offset = self.zone.offset_at(h.ts);
+            let when = format!(
+                "{} {}",
+                clock::day_name(clock::local_day(h.ts, offset)),
+                clock::hhmm(h.ts, offset)
+            );
+            out.push(format!(
+                "   {} {} <{}> {}",
+                dim(when),
+                dim(clean(&place(&h.conv))),
+                self.name(&h.from),
+                clean(&h.text.replace('\n', " "))
+            ));
+        }
+        if more {
+            out.push(dim("-- older hits: /search again".into()));
+        }
+        out
     }
 }

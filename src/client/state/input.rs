@@ -126,6 +126,7 @@ impl ClientState {
                 self.rel.status = status;
                 Outcome::frame(ClientMsg::SetStatus { status })
             }
+            Command::Search { text, scope } => Outcome::frame(self.search_request(text, scope)),
             Command::History { target, limit } => {
                 match target.or_else(|| self.current.clone().map(Conv::Room)) {
                     Some(conv) => Outcome::frame(self.history_request(conv, limit)),
