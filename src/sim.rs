@@ -166,7 +166,11 @@ impl Runner {
                 ticket,
                 result: self.accounts.save(&accounts).map_err(|e| e.to_string()),
             }],
-            Effect::Search(q) => vec![Completion::Search(self.searcher.run(&q))],
+            Effect::Search(q) => {
+                // The worker would have indexed what was committed before.
+                self.log.index_all().expect("indexing");
+                vec![Completion::Search(self.searcher.run(&q))]
+            }
         }
     }
 
@@ -178,6 +182,8 @@ impl Runner {
                 core.complete(now, done);
             }
         }
+        // Idle now: the search index catches up, as the worker's does.
+        self.log.index_all().expect("indexing");
     }
 
     /// Messages in the database (what a restart would find).

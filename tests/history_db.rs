@@ -35,7 +35,7 @@ fn history(c: &mut Client, room: &str) -> Vec<String> {
 }
 
 fn msg(id: u64, text: &str) -> Record {
-    Record::Msg(StoredMsg {
+    Record::Msg(std::sync::Arc::new(StoredMsg {
         id,
         ts: 1_700_000_000_000 + id,
         from: "alice".into(),
@@ -44,7 +44,7 @@ fn msg(id: u64, text: &str) -> Record {
         text: text.into(),
         cid: Some(format!("c{id}")),
         recipients: 1,
-    })
+    }))
 }
 
 #[test]

@@ -287,3 +287,24 @@ fn auto_accept_and_scripts_wait_for_their_transfers() {
     bob.wait_line("transfer 1: report.csv from alice: completed", LINE_TIMEOUT);
     same(&src, &dl.join("report.csv"));
 }
+
+#[test]
+fn a_server_restart_ends_open_transfers_on_both_sides_with_a_reason() {
+    let mut t = two(&[], &[]);
+    let src = file(t.dir.path(), "movie.bin", 40 << 20, 11);
+    t.alice.send_line(&format!("/send bob {}", src.display()));
+    t.bob.wait("transfer 1: alice offers movie.bin");
+    t.bob.send_line("/accept 1");
+    t.bob.wait_line("~ transfer 1: movie.bin from alice", SLOW);
+    // The server is killed and started again: it has no transfer 1 any
+    // more. Both clients reconnect, learn it is another run, and say so
+    // instead of showing "in progress" forever.
+    t.server.restart();
+    for c in [&mut t.alice, &mut t.bob] {
+        c.wait_line("failed: the server restarted and lost this transfer", SLOW);
+    }
+    // A new offer gets a new id, never 1 again.
+    t.alice.send_line(&format!("/send bob {}", src.display()));
+    let line = t.bob.wait("alice offers movie.bin");
+    assert!(!line.contains("transfer 1:"), "{line}");
+}

@@ -57,7 +57,7 @@ pub fn fill(dir: &Path, messages: u64, rooms: u64, size: usize) -> Result<Filled
         if id % 10_000 == 0 {
             text.push_str("needle");
         }
-        batch.push(Record::Msg(StoredMsg {
+        batch.push(Record::Msg(std::sync::Arc::new(StoredMsg {
             id,
             ts: ts0 + id,
             from: format!("user{}", id % 100),
@@ -66,7 +66,7 @@ pub fn fill(dir: &Path, messages: u64, rooms: u64, size: usize) -> Result<Filled
             text,
             cid: Some(format!("c{id}")),
             recipients: 10,
-        }));
+        })));
         if batch.len() == 10_000 || id == messages {
             let b = LogBatch {
                 seq: id,
@@ -79,6 +79,8 @@ pub fn fill(dir: &Path, messages: u64, rooms: u64, size: usize) -> Result<Filled
             }
         }
     }
+    // As the server's worker does in the background, when idle.
+    db.index_all().map_err(|e| e.to_string())?;
     db.conn()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .map_err(|e| e.to_string())?;

@@ -550,10 +550,11 @@ impl Link<'_> {
                 let mut welcome = false;
                 if !self.logged_in {
                     match &m {
-                        ServerMsg::Welcome { .. } => {
+                        ServerMsg::Welcome { boot, .. } => {
                             self.logged_in = true;
                             just_logged_in = true;
                             welcome = true;
+                            events.extend(self.shared.files.welcomed(*boot));
                         }
                         ServerMsg::Error {
                             code: ErrorCode::NameTaken,

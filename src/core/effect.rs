@@ -78,6 +78,9 @@ pub struct SearchQuery {
     pub before: u64,
     /// Most hits.
     pub limit: usize,
+    /// The newest message id when it was asked: the search waits (a moment
+    /// at most) for the index to reach it.
+    pub fresh_through: u64,
 }
 
 /// Which private conversations a search covers.

@@ -14,7 +14,7 @@ use super::effect::LogBatch;
 use crate::protocol::ServerMsg;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Client ids remembered per user for duplicate detection.
 const CIDS_PER_USER: usize = 4096;
@@ -96,7 +96,9 @@ struct MessageView<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "r", rename_all = "snake_case")]
 pub enum Record {
-    Msg(StoredMsg),
+    /// Shared with the core's memory of it: handing it to the writer copies
+    /// nothing.
+    Msg(Arc<StoredMsg>),
     /// A receipt marker's new value.
     Marker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,14 +111,10 @@ pub enum Record {
         read: u64,
     },
     /// A user logged in for the first time.
-    Seen {
-        name: String,
-    },
+    Seen { name: String },
     /// Transfer ids below `next` may have been handed out: a restarted
     /// server starts from here, so an id is never used twice.
-    TransferIds {
-        next: u64,
-    },
+    TransferIds { next: u64 },
 }
 
 /// A conversation: a room, or the private conversation of two users.
@@ -151,7 +149,7 @@ pub const AUTHORS_KEPT: usize = 4096;
 #[derive(Default)]
 struct Conversation {
     /// The newest messages, oldest first.
-    recent: VecDeque<Rc<StoredMsg>>,
+    recent: VecDeque<Arc<StoredMsg>>,
     /// Highest id of this conversation that is no longer in `recent` (0:
     /// none): older messages are read back from the log.
     evicted: u64,
@@ -173,7 +171,7 @@ struct Unsettled {
     seq: u64,
     /// Estimated bytes of its records (how far the disk is behind).
     bytes: usize,
-    msgs: Vec<Rc<StoredMsg>>,
+    msgs: Vec<Arc<StoredMsg>>,
     /// Markers and first logins: written again with the next batch.
     other: Vec<Record>,
 }
@@ -198,7 +196,7 @@ pub struct History {
     /// they are.
     pending: Vec<Record>,
     pending_bytes: usize,
-    pending_msgs: Vec<Rc<StoredMsg>>,
+    pending_msgs: Vec<Arc<StoredMsg>>,
     pending_other: Vec<Record>,
     /// Sequence number of the batch being filled.
     next_seq: u64,
@@ -236,7 +234,7 @@ impl History {
     /// Feed one record read back at start-up (newest messages ascending).
     pub fn replay(&mut self, rec: Record) {
         match rec {
-            Record::Msg(m) => self.index(Rc::new(m)),
+            Record::Msg(m) => self.index(m),
             Record::Seen { name } => {
                 self.known.insert(name);
             }
@@ -323,8 +321,8 @@ impl History {
     /// Store a new message; returns the batch it will be written with.
     pub fn append(&mut self, m: StoredMsg) -> u64 {
         self.pending_bytes += RECORD_OVERHEAD + m.text.len() + m.from.len();
-        self.pending.push(Record::Msg(m.clone()));
-        let m = Rc::new(m);
+        let m = Arc::new(m);
+        self.pending.push(Record::Msg(Arc::clone(&m)));
         self.pending_msgs.push(m.clone());
         self.index(m);
         self.next_seq
@@ -390,7 +388,7 @@ impl History {
     /// The writer reported batch `seq`. If it failed, its messages are
     /// forgotten (they were never acknowledged) and its other records go
     /// out again with the next batch. Returns the failed messages.
-    pub fn settle(&mut self, seq: u64, ok: bool) -> Vec<Rc<StoredMsg>> {
+    pub fn settle(&mut self, seq: u64, ok: bool) -> Vec<Arc<StoredMsg>> {
         let Some(at) = self.unsettled.iter().position(|u| u.seq == seq) else {
             return Vec::new();
         };
@@ -437,7 +435,7 @@ impl History {
         n
     }
 
-    fn index(&mut self, m: Rc<StoredMsg>) {
+    fn index(&mut self, m: Arc<StoredMsg>) {
         self.last_id = self.last_id.max(m.id);
         self.count += 1;
         if let Some(cid) = &m.cid {
@@ -503,11 +501,11 @@ impl History {
         after: u64,
         before: u64,
         limit: usize,
-    ) -> Option<(Vec<Rc<StoredMsg>>, bool)> {
+    ) -> Option<(Vec<Arc<StoredMsg>>, bool)> {
         let Some(c) = self.convs.get(conv) else {
             return Some((Vec::new(), false));
         };
-        let inside: Vec<&Rc<StoredMsg>> = c
+        let inside: Vec<&Arc<StoredMsg>> = c
             .recent
             .iter()
             .filter(|m| m.id > after && m.id < before)
@@ -518,7 +516,10 @@ impl History {
         }
         let start = inside.len().saturating_sub(limit);
         let more = start > 0 || older_on_disk;
-        Some((inside[start..].iter().map(|m| Rc::clone(m)).collect(), more))
+        Some((
+            inside[start..].iter().map(|m| Arc::clone(m)).collect(),
+            more,
+        ))
     }
 
     /// Id of the newest message in `conv`.

@@ -94,6 +94,9 @@ pub struct Config {
     pub grace_ms: u64,
     /// Reported in `welcome`.
     pub server_name: String,
+    /// This run of the server, reported in `welcome` (the shell sets it from
+    /// the clock at start-up; a restarted server has another).
+    pub boot: u64,
     /// Abuse limits.
     pub limits: limits::Limits,
 }
@@ -106,6 +109,7 @@ impl Default for Config {
             max_text_chars: 4_000,
             grace_ms: 30_000,
             server_name: format!("chat-server {}", env!("CARGO_PKG_VERSION")),
+            boot: 0,
             limits: limits::Limits::default(),
         }
     }

@@ -86,6 +86,7 @@ impl Core {
             dms,
             before: before.unwrap_or(u64::MAX),
             limit,
+            fresh_through: self.history.last_id(),
         }));
     }
 

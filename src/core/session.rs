@@ -18,7 +18,7 @@ use crate::protocol::{
     PROTOCOL_VERSION,
 };
 use std::hash::{BuildHasher, Hasher};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Room a user joins at login unless they ask for another.
 pub const DEFAULT_ROOM: &str = "general";
@@ -182,6 +182,7 @@ impl Core {
             rooms: rooms.clone(),
             session: token,
             last_id: self.history.last_id(),
+            boot: self.cfg.boot,
         };
         self.send(conn, &welcome);
         for r in rooms {
@@ -237,7 +238,7 @@ impl Core {
                 limit: REPLAY_CAP,
             });
         }
-        let mut missed: Vec<Rc<StoredMsg>> = Vec::new();
+        let mut missed: Vec<Arc<StoredMsg>> = Vec::new();
         for r in &ranges {
             match self
                 .history

@@ -488,7 +488,12 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), Serve
         loaded.messages,
         started.elapsed().as_millis()
     );
-    let mut core = Core::with_history(cfg.core.clone(), loaded.history);
+    let mut core_cfg = cfg.core.clone();
+    // A run of the server, named by when it started (ns: distinct runs).
+    core_cfg.boot = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 & ((1 << 53) - 1));
+    let mut core = Core::with_history(core_cfg, loaded.history);
     core.set_next_transfer_id(loaded.next_transfer_id);
     Ok((core, HistoryDb::with(conn, cfg.retention), searcher))
 }

@@ -4,10 +4,13 @@
 //!
 //! - `history`: the database's group commit and reads, in the order queued
 //!   (a read sees every batch queued before it). Batches that queue up
-//!   while it commits share the next transaction. When it has had nothing
-//!   to do for [`PRUNE_IDLE`], it applies retention one step at a time
-//!   (each step deletes at most `store::history::PRUNE_STEP` messages), so
-//!   a batch waits behind one step at most.
+//!   while it commits share the next transaction. Whenever nothing is
+//!   queued it adds committed messages to the search index, at most
+//!   [`INDEX_STEP`] at a time (indexing costs six times what storing does,
+//!   so it never holds up a commit by more than one step). When it has had
+//!   nothing to do for [`PRUNE_IDLE`], it applies retention one step at a
+//!   time (each step deletes at most `store::history::PRUNE_STEP`
+//!   messages), so a batch waits behind one step at most.
 //! - `search`: full-text searches on a read-only connection of its own
 //!   (WAL: it reads while the history thread writes), so a search never
 //!   delays a commit; one search per connection is in flight at a time.
@@ -35,7 +38,7 @@ use crate::core::effect::{Completion, Effect, HistoryQuery, LogBatch, SearchQuer
 use crate::core::store_ops::StoreJob;
 use crate::store::accounts::{Account, AccountFile};
 use crate::store::files::{DiskStore, StoreError};
-use crate::store::history::HistoryDb;
+use crate::store::history::{HistoryDb, INDEX_STEP};
 use crate::store::search::Searcher;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -192,7 +195,25 @@ fn history_thread(
     let said = |b: u64, t: u64| {
         log::info!("history worker: {b} batch(es) committed in {t} transaction(s)");
     };
+    let mut indexing = true; // (messages may wait from an earlier run)
     loop {
+        // Nothing queued: add a few stored messages to the search index.
+        if next.is_none() && indexing {
+            match jobs.try_recv() {
+                Ok(j) => next = Some(j),
+                Err(mpsc::TryRecvError::Empty) => {
+                    indexing = match log.index_step(INDEX_STEP) {
+                        Ok(n) => n > 0,
+                        Err(e) => {
+                            log::error!("search indexing step failed: {e}");
+                            false
+                        }
+                    };
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return said(batches_done, transactions),
+            }
+        }
         let job = match next.take() {
             Some(j) => j,
             None => match jobs.recv_timeout(prune_wait) {
@@ -232,6 +253,7 @@ fn history_thread(
                 }
                 batches_done += batches.len() as u64;
                 transactions += 1;
+                indexing = true;
                 log.write(&batches)
             }
             HistoryJob::Read(q) => {

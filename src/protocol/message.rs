@@ -476,6 +476,10 @@ pub enum ServerMsg {
         /// Highest message id on the server at login.
         #[serde(default)]
         last_id: u64,
+        /// This run of the server (it changes when the server restarts):
+        /// transfers a client had before a restart are gone.
+        #[serde(default)]
+        boot: u64,
     },
     /// Something went wrong. `re` names the frame type it answers, if any.
     Error {

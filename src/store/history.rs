@@ -20,6 +20,9 @@ use std::path::Path;
 
 /// Messages one retention step deletes at most.
 pub const PRUNE_STEP: usize = 1_000;
+/// Messages one background indexing step adds to the full-text index at
+/// most (about 2 ms of work: a batch arriving meanwhile waits that long).
+pub const INDEX_STEP: usize = 64;
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -314,7 +317,11 @@ impl HistoryDb {
             let cut = oldest[n - 1].0.min(newest - 1);
             through = through.max(Some(cut));
         }
-        let Some(through) = through else {
+        // Only indexed messages leave (the index's delete trigger needs
+        // them in it); indexing catches up first.
+        let through = through.map(|t| t.min(self.indexed_through().unwrap_or(0) as i64));
+        let first = oldest.first().map_or(i64::MAX, |(id, _)| *id);
+        let Some(through) = through.filter(|t| *t >= first) else {
             return Ok(None);
         };
         let tx = self.conn.unchecked_transaction()?;
@@ -332,6 +339,45 @@ impl HistoryDb {
             self.used_bytes()?
         );
         Ok(Some(through as u64))
+    }
+
+    /// The highest message id in the full-text index.
+    pub fn indexed_through(&self) -> rusqlite::Result<u64> {
+        Ok(db::meta(&self.conn, "fts_indexed")?.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Add up to `max` stored messages not yet in the full-text index to
+    /// it, in one transaction; how many it added (0: caught up).
+    pub fn index_step(&mut self, max: usize) -> rusqlite::Result<usize> {
+        let from = self.indexed_through()? as i64;
+        let tx = self.conn.unchecked_transaction()?;
+        let last: Option<i64> = tx
+            .prepare_cached(
+                "SELECT max(id) FROM (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2)",
+            )?
+            .query_row(params![from, max as i64], |r| r.get(0))?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let n = tx
+            .prepare_cached(
+                "INSERT INTO messages_fts(rowid, text)
+                 SELECT id, text FROM messages WHERE id > ?1 AND id <= ?2",
+            )?
+            .execute(params![from, last])?;
+        tx.prepare_cached(
+            "INSERT INTO meta(key, value) VALUES ('fts_indexed', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute(params![last])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Index everything stored (tools and tests; the worker goes in steps).
+    pub fn index_all(&mut self) -> rusqlite::Result<()> {
+        while self.index_step(10_000)? > 0 {}
+        Ok(())
     }
 
     /// Bytes of the database in use (pages not on the free list).

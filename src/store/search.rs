@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 /// Longest a search may run.
 pub const SEARCH_BUDGET: Duration = Duration::from_secs(2);
+/// Longest a search waits for the index to reach the messages sent before
+/// it was asked (the writer indexes when it has nothing to commit; under a
+/// sustained load it may lag, and the search then runs on what is indexed).
+pub const FRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// The FTS5 query for plain `text`: every word as a quoted phrase.
 pub fn fts_query(text: &str) -> String {
@@ -68,6 +72,14 @@ impl Searcher {
     }
 
     fn try_run(&mut self, q: &SearchQuery) -> rusqlite::Result<SearchDone> {
+        let asked = Instant::now();
+        loop {
+            let indexed = db::meta(&self.conn, "fts_indexed")?.unwrap_or(0).max(0) as u64;
+            if indexed >= q.fresh_through || asked.elapsed() >= FRESH_WAIT {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         // (conversation row id, only ids above this)
         let mut scope: Vec<(i64, u64)> = Vec::new();
         for room in &q.rooms {

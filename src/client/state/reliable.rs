@@ -270,6 +270,7 @@ mod tests {
                 rooms: vec![s.current().unwrap_or("general").to_string()],
                 session: session.into(),
                 last_id,
+                boot: 1,
             },
             t,
         )

@@ -15,6 +15,7 @@ fn logged_in(t: Instant) -> ClientState {
             rooms: vec!["general".into()],
             session: String::new(),
             last_id: 0,
+            boot: 1,
         },
         t,
     );

@@ -97,6 +97,8 @@ struct Table {
     /// Offers and uploads whose file is still being hashed.
     hashing: usize,
     xfers: BTreeMap<u64, Xfer>,
+    /// The server run named by the last `welcome`.
+    boot: Option<u64>,
     /// Last transfer a chunk was sent for (round-robin).
     last_sent: u64,
     last_progress: Option<Instant>,
@@ -128,6 +130,34 @@ impl Files {
     }
 
     /// Set the download directory and whether offers are accepted unasked.
+    /// A `welcome` from the server run `boot`: if an earlier welcome named
+    /// another run, the server restarted and lost every transfer it was
+    /// relaying, so each one still open here ends, with a reason saying
+    /// what to do (a receiver keeps its `NAME.part`).
+    pub fn welcomed(&self, boot: u64) -> Vec<Event> {
+        let mut t = self.lock();
+        let before = t.boot.replace(boot);
+        if before.is_none_or(|b| b == boot) {
+            return Vec::new();
+        }
+        let mut events = Vec::new();
+        for x in t.xfers.values_mut().filter(|x| !x.is_final()) {
+            x.state = Some(TransferState::Failed);
+            x.file = None;
+            x.ended = Some(Instant::now());
+            events.push(
+                x.event(
+                    None,
+                    Some(
+                        "the server restarted and lost this transfer; send the file again (/send)"
+                            .into(),
+                    ),
+                ),
+            );
+        }
+        events
+    }
+
     pub fn configure(&self, download_dir: PathBuf, auto_accept: bool) {
         let mut t = self.lock();
         t.download_dir = download_dir;
