@@ -1,4 +1,21 @@
-//! Byte counts as people type them in options: `512`, `64K`, `500M`, `2G`.
+//! Byte counts as people type them in options (`512`, `64K`, `500M`, `2G`)
+//! and as people read them (`1.2 MiB`).
+
+/// A byte count for people: `512 B`, `1.2 MiB` (powers of 1024, one decimal).
+pub fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// `512`, `64K`, `500M`, `2G`: a byte count with an optional K, M, G or T
 /// suffix (powers of 1024).

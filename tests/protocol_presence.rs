@@ -48,6 +48,7 @@ fn status_change_reaches_the_user_and_room_sharers_only() {
 
     bob.send(&ClientMsg::SetStatus {
         status: Status::Away,
+        message: None,
     });
     for c in [&mut bob, &mut alice] {
         match c.recv_what("status notice") {
@@ -85,6 +86,7 @@ fn status_change_reaches_the_user_and_room_sharers_only() {
     carol.expect_notice(NoticeKind::Join, "alice", Some("elsewhere"));
     alice.send(&ClientMsg::SetStatus {
         status: Status::Busy,
+        message: None,
     });
     for c in [&mut alice, &mut bob, &mut carol] {
         c.recv_until_what("busy notice", |m| {

@@ -58,6 +58,11 @@ pub enum Command {
     /// `/whois NAME`: their status and rooms.
     Whois(String),
     Status(Status),
+    /// `/away MESSAGE` (away, answering private messages with it) or
+    /// `/away` alone (back: online).
+    Away(Option<String>),
+    /// `/topic TEXT` sets the current room's topic; `/topic` shows it.
+    Topic(Option<String>),
     Call {
         to: String,
         media: Media,
@@ -155,6 +160,8 @@ pub const COMMANDS: &[Spec] = &[
     Spec { name: "/whois", usage: "/whois NAME", about: "someone's status and rooms", example: "/whois bob" },
     Spec { name: "/win", usage: "/win N", about: "make your Nth joined room (by name) current", example: "/win 2" },
     Spec { name: "/status", usage: "/status online|busy|away", about: "set your presence", example: "/status away" },
+    Spec { name: "/away", usage: "/away [MESSAGE]", about: "away, answering private messages once per sender with MESSAGE; /away alone: back", example: "/away at lunch until 2" },
+    Spec { name: "/topic", usage: "/topic [TEXT]", about: "show the current room's topic, or set it (kept across restarts)", example: "/topic release on friday" },
     Spec { name: "/call", usage: "/call NAME [voice|video]", about: "ring someone", example: "/call bob video" },
     Spec { name: "/accept-call", usage: "/accept-call", about: "answer the call ringing now", example: "/accept-call" },
     Spec { name: "/decline-call", usage: "/decline-call", about: "decline the call ringing now", example: "/decline-call" },
@@ -379,6 +386,12 @@ impl FromStr for Command {
                     .ok_or_else(usage),
                 _ => Err(usage()),
             },
+            "/away" => Ok(Command::Away(
+                Some(args.join(" ")).filter(|m| !m.trim().is_empty()),
+            )),
+            "/topic" => Ok(Command::Topic(
+                Some(args.join(" ")).filter(|m| !m.trim().is_empty()),
+            )),
             "/status" => match args.as_slice() {
                 [s] => s
                     .parse()

@@ -85,6 +85,14 @@ pub enum Event {
         delivered: u32,
         read: u32,
     },
+    /// A room's topic, on joining it or when someone changes it (empty:
+    /// cleared).
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
+        ts: u64,
+    },
     /// Join, leave or status notice from the server.
     Notice {
         kind: NoticeKind,

@@ -140,6 +140,7 @@ impl Renderer {
             let timed = matches!(
                 ev,
                 Event::Joined { .. }
+                    | Event::Topic { .. }
                     | Event::Left { .. }
                     | Event::Notice { .. }
                     | Event::Connected { .. }

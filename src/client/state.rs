@@ -102,6 +102,8 @@ pub struct ClientState {
     new_password: Option<crate::protocol::Secret>,
     /// The last `/search`, for paging back.
     search: Option<search::LastSearch>,
+    /// Room topics as the server last said: room -> (topic, set by).
+    topics: BTreeMap<String, (String, String)>,
 }
 
 impl ClientState {
@@ -129,6 +131,7 @@ impl ClientState {
             password: None,
             new_password: None,
             search: None,
+            topics: BTreeMap::new(),
         }
     }
 
@@ -398,7 +401,7 @@ impl ClientState {
                             }
                             self.typing.remove(&(Conv::Room(r.clone()), user.clone()));
                         }
-                        NoticeKind::Status => {}
+                        NoticeKind::Status | NoticeKind::Away | NoticeKind::Upload => {}
                     }
                 }
                 Outcome::event(Event::Notice {
@@ -546,6 +549,25 @@ impl ClientState {
                     (None, None) => return Outcome::default(),
                 };
                 Outcome::event(Event::HistoryEnd { conv, count, more })
+            }
+            ServerMsg::Topic {
+                room,
+                topic,
+                by,
+                ts,
+            } => {
+                if topic.is_empty() {
+                    self.topics.remove(&room);
+                } else {
+                    self.topics
+                        .insert(room.clone(), (topic.clone(), by.clone()));
+                }
+                Outcome::event(Event::Topic {
+                    room,
+                    topic,
+                    by,
+                    ts,
+                })
             }
             ServerMsg::SearchResults {
                 text,

@@ -115,6 +115,13 @@ pub enum Record {
     /// Transfer ids below `next` may have been handed out: a restarted
     /// server starts from here, so an id is never used twice.
     TransferIds { next: u64 },
+    /// A room's topic (empty: cleared), set by `by` at `ts`.
+    Topic {
+        room: String,
+        text: String,
+        by: String,
+        ts: u64,
+    },
 }
 
 /// A conversation: a room, or the private conversation of two users.
@@ -205,6 +212,8 @@ pub struct History {
     unsettled_bytes: usize,
     /// Markers found in the log at start-up, for the receipts table.
     pub(crate) replayed_markers: Vec<Record>,
+    /// Topics found at start-up, for the core's table.
+    pub(crate) replayed_topics: Vec<Record>,
 }
 
 impl Default for History {
@@ -226,6 +235,7 @@ impl Default for History {
             unsettled: VecDeque::new(),
             unsettled_bytes: 0,
             replayed_markers: Vec::new(),
+            replayed_topics: Vec::new(),
         }
     }
 }
@@ -240,6 +250,7 @@ impl History {
             }
             marker @ Record::Marker { .. } => self.replayed_markers.push(marker),
             Record::TransferIds { .. } => {}
+            topic @ Record::Topic { .. } => self.replayed_topics.push(topic),
         }
     }
 
@@ -283,6 +294,11 @@ impl History {
                 c.authors.pop_front();
             }
         }
+    }
+
+    /// Log a record other than a message (a topic).
+    pub fn append_other(&mut self, rec: Record) {
+        self.log_other(rec);
     }
 
     /// The next batch records that transfer ids below `next` are used.

@@ -33,6 +33,7 @@ mod search;
 mod session;
 pub mod store_ops;
 mod timers;
+mod topics;
 pub mod transfer;
 mod transfer_ctl;
 mod transfer_frames;
@@ -162,7 +163,15 @@ pub(crate) struct Session {
     /// Rooms this session left, with the newest id then (the last
     /// [`LEFT_KEPT`]): a receipt for what arrived before the leave counts.
     pub left: Vec<(String, u64)>,
+    /// The away message private messages to this user are answered with.
+    pub away: Option<String>,
+    /// Senders told of it since this user went away (at most
+    /// [`AWAY_TOLD_KEPT`]; past that, a sender may be told again).
+    pub away_told: Vec<String>,
 }
+
+/// Senders remembered per away period, so each is told once.
+pub(crate) const AWAY_TOLD_KEPT: usize = 256;
 
 /// Rooms a session remembers having left, for late receipts.
 pub(crate) const LEFT_KEPT: usize = 8;
@@ -261,6 +270,8 @@ pub struct Core {
     next_query: u64,
     /// Searches in flight: ticket -> (connection, the words asked).
     pub(crate) searches: HashMap<u64, (ConnId, String)>,
+    /// Room topics (kept in the history database, for empty rooms too).
+    pub(crate) topics: HashMap<String, topics::Topic>,
 }
 
 impl Core {
@@ -271,6 +282,7 @@ impl Core {
 
     /// A core over a history replayed from its log.
     pub fn with_history(cfg: Config, mut history: history::History) -> Self {
+        let topics = topics::restore(std::mem::take(&mut history.replayed_topics));
         let mut receipts = receipts::Receipts::default();
         for m in std::mem::take(&mut history.replayed_markers) {
             receipts.restore(&m);
@@ -299,6 +311,7 @@ impl Core {
             reads: HashMap::new(),
             next_query: 0,
             searches: HashMap::new(),
+            topics,
         }
     }
 
@@ -379,7 +392,8 @@ impl Core {
             ClientMsg::Logout => self.logout(conn, now),
             ClientMsg::RoomMsg { room, text, cid } => self.room_msg(conn, room, text, cid, now),
             ClientMsg::PrivateMsg { to, text, cid } => self.private_msg(conn, to, text, cid, now),
-            ClientMsg::SetStatus { status } => self.set_status(conn, status),
+            ClientMsg::SetStatus { status, message } => self.set_status(conn, status, message),
+            ClientMsg::SetTopic { room, topic } => self.set_topic(conn, room, topic, now),
             ClientMsg::Typing { room, to, active } => self.typing_msg(conn, room, to, active, now),
             ClientMsg::Receipt {
                 kind,

@@ -51,6 +51,7 @@ impl Core {
                 created: !exists,
             },
         );
+        self.show_topic(conn, &room);
         if !already {
             let text = format!("{name} joined #{room}");
             self.fanout(
@@ -322,8 +323,40 @@ impl Core {
             cid,
             recipients: 1,
         };
+        let from = stored.from.clone();
+        let to = stored.to.clone().unwrap_or_default();
         // Offline: kept in the history, delivered at their next login.
         self.store_and_deliver(conn, stored, peer.into_iter().collect(), "private_msg");
+        if let Some(peer) = peer {
+            self.tell_away(conn, peer, &from, &to);
+        }
+    }
+
+    /// `from` (on `conn`) wrote to `to` (on `peer`): if `to` is away with a
+    /// message, `from` is told it, once per away period.
+    fn tell_away(&mut self, conn: ConnId, peer: ConnId, from: &str, to: &str) {
+        let Some(s) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        let Some(message) = s.away.clone() else {
+            return;
+        };
+        if s.away_told.iter().any(|n| n == from) {
+            return;
+        }
+        if s.away_told.len() < super::AWAY_TOLD_KEPT {
+            s.away_told.push(from.to_string());
+        }
+        self.send(
+            conn,
+            &ServerMsg::Notice {
+                event: NoticeKind::Away,
+                user: to.to_string(),
+                room: None,
+                status: Some(crate::protocol::Status::Away),
+                text: format!("{to} is away: {message}"),
+            },
+        );
     }
 
     /// Whether a private message to `to`, who is offline, may wait for

@@ -424,11 +424,14 @@ impl Core {
         }
     }
 
-    pub(crate) fn set_status(&mut self, conn: ConnId, status: Status) {
+    pub(crate) fn set_status(&mut self, conn: ConnId, status: Status, message: Option<String>) {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
         s.status = status;
+        // A new away period (or none): every sender may be told again.
+        s.away = message.filter(|m| status == Status::Away && !m.trim().is_empty());
+        s.away_told.clear();
         let name = s.name.clone().unwrap_or_default();
         let audience = self.audience_of(conn);
         let text = format!("{name} is now {status}");

@@ -331,6 +331,7 @@ fn status_reaches_room_sharers_only() {
         ConnId(1),
         C::SetStatus {
             status: Status::Away,
+            message: None,
         },
         at(1),
     );

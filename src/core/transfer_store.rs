@@ -337,8 +337,11 @@ impl Core {
         if let Some(store) = self.transfers.store.as_mut() {
             store.release(id);
             if result.is_ok() {
-                store.publish(file);
+                store.publish(file.clone());
             }
+        }
+        if result.is_ok() {
+            self.announce_upload(&file);
         }
         if let Some(up) = self
             .transfers
@@ -358,6 +361,33 @@ impl Core {
                 self.finish(id, TransferState::Failed, None, Some(e.to_string()));
             }
         }
+    }
+
+    /// A file is in the store: everyone who shares a room with its uploader
+    /// (the uploader too, if online) gets an `upload` notice.
+    fn announce_upload(&mut self, file: &StoredFile) {
+        let Some(conn) = self.conn_of(&file.uploader) else {
+            return;
+        };
+        let audience = self.audience_of(conn);
+        let text = format!(
+            "{} uploaded {} ({}) to the shared store; /download {} fetches it",
+            file.uploader,
+            file.name,
+            crate::size::human(file.size),
+            file.name
+        );
+        self.fanout(
+            audience,
+            &crate::protocol::ServerMsg::Notice {
+                event: crate::protocol::NoticeKind::Upload,
+                user: file.uploader.clone(),
+                room: None,
+                status: None,
+                text,
+            },
+            super::Priority::Normal,
+        );
     }
 
     /// A chunk read for download `id` came back: send it if the download

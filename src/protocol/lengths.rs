@@ -21,6 +21,10 @@ pub const MAX_PASSWORD: usize = 1024;
 pub const MAX_REASON: usize = 512;
 /// `search.text`, in bytes.
 pub const MAX_SEARCH: usize = 256;
+/// `set_status.message` (an away message), in bytes.
+pub const MAX_AWAY: usize = 256;
+/// `set_topic.topic`, in bytes.
+pub const MAX_TOPIC: usize = 512;
 
 /// Most rooms a `hello` resume may list. The decoder stops at the first one
 /// past it, so an oversized list costs no more than this many names.
@@ -134,6 +138,11 @@ impl ClientMsg {
             M::Typing { room, to, .. } => {
                 check("room", room.as_deref(), name)?;
                 check("to", to.as_deref(), name)
+            }
+            M::SetStatus { message, .. } => check("message", message.as_deref(), MAX_AWAY),
+            M::SetTopic { room, topic } => {
+                check("room", Some(room), name)?;
+                check("topic", Some(topic), MAX_TOPIC)
             }
             M::Search {
                 text, room, peer, ..

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use super::error_code::ErrorCode;
+
 /// Presence status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -110,77 +112,12 @@ pub enum NoticeKind {
     Leave,
     /// A user changed status.
     Status,
-}
-
-/// Machine-readable error code carried by `error` frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// Frame could not be decoded (bad JSON, bad UTF-8, unknown type, missing field).
-    BadFrame,
-    /// Frame larger than the server's maximum.
-    FrameTooLarge,
-    /// Protocol version in `hello` is not supported.
-    VersionMismatch,
-    /// Something other than `hello` arrived before login, or `hello` twice.
-    NotLoggedIn,
-    AlreadyLoggedIn,
-    /// Name is held by someone online.
-    NameTaken,
-    /// Name, room or text fails validation.
-    Invalid,
-    /// No such user online / known.
-    UnknownUser,
-    /// No such room, or not a member.
-    UnknownRoom,
-    NotInRoom,
-    RoomExists,
-    /// Call signalling in the wrong state.
-    CallState,
-    /// The server is shedding load for this connection.
-    SlowDown,
-    /// Server-side failure.
-    Internal,
-    /// No transfer with that id, or not yours.
-    UnknownTransfer,
-    /// The transfer is not in a state that allows this (e.g. accepting twice).
-    TransferState,
-    /// A sender sent more than the receiver granted.
-    CreditExceeded,
-    /// A file name the server refuses (path separators, `..`, control characters, too long).
-    BadFileName,
-    /// Larger than the server's `--max-file-size`.
-    FileTooLarge,
-    /// The store would exceed `--store-quota`.
-    QuotaExceeded,
-    /// The store already has (or is receiving) a file of that name.
-    FileExists,
-    /// No such file in the store.
-    NoSuchFile,
-    /// The name is registered: `hello` must carry its password.
-    AuthRequired,
-    /// The password does not match the name's (or `change_password.old` is wrong).
-    BadPassword,
-    /// Too many failed logins for this name or from this address: wait and try again.
-    TooManyAttempts,
-    /// The server (or this address) has as many connections as it accepts.
-    TooManyConnections,
-    /// No `hello` succeeded within `--login-timeout`.
-    LoginTimeout,
-    /// A plaintext client reached a TLS port.
-    TlsRequired,
-    /// A TLS client reached a plaintext port.
-    TlsNotSupported,
-    /// Joining would take the user past `--max-rooms-per-user`.
-    TooManyRooms,
-    /// The server could not make the message durable (disk full or
-    /// failing): it was not stored and nobody got it; send it again later.
-    StoreFailed,
-    /// Past `--max-transfers-per-user` open transfers: finish or cancel some.
-    TooManyTransfers,
-    /// A search could not be answered (it ran too long, or the database
-    /// could not be read); the message says which.
-    SearchFailed,
+    /// To the sender of a private message: its recipient is away, with
+    /// their message (once per sender while they are away).
+    Away,
+    /// A user put a file in the shared store (to everyone sharing a room
+    /// with them).
+    Upload,
 }
 
 /// Frames a client sends.
@@ -225,8 +162,15 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
     },
-    /// Change presence status.
-    SetStatus { status: Status },
+    /// Change presence status; with `away`, an optional `message` that a
+    /// private message to you is answered with (once per sender).
+    SetStatus {
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Set the topic of a room you are in (empty: no topic).
+    SetTopic { room: String, topic: String },
     /// Typing started (`active: true`, refresh at least every 5 s) or stopped.
     Typing {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,6 +314,7 @@ impl ClientMsg {
             ClientMsg::RoomMsg { .. } => "room_msg",
             ClientMsg::PrivateMsg { .. } => "private_msg",
             ClientMsg::SetStatus { .. } => "set_status",
+            ClientMsg::SetTopic { .. } => "set_topic",
             ClientMsg::Typing { .. } => "typing",
             ClientMsg::Receipt { .. } => "receipt",
             ClientMsg::CreateRoom { .. } => "create_room",
@@ -613,6 +558,14 @@ pub enum ServerMsg {
         text: String,
         results: Vec<SearchHit>,
         more: bool,
+    },
+    /// A room's topic: after `joined` if it has one, and to every member
+    /// when it changes (`topic` empty: cleared). `by` set it at `ts`.
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
+        ts: u64,
     },
     /// The server is closing this connection (shutdown or logout).
     Bye {

@@ -6,6 +6,7 @@
 //! each side sends. docs/PROTOCOL.md documents every frame with an example.
 
 pub mod codec;
+pub mod error_code;
 pub mod fast;
 pub mod filename;
 pub mod files;

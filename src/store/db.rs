@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS markers (
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topics (
+    room TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    by   TEXT NOT NULL,
+    ts   INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts
     USING fts5(text, content='messages', content_rowid='id');
 CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
@@ -211,6 +217,18 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Loaded> {
     let mut users = conn.prepare("SELECT name FROM users")?;
     for name in users.query_map([], |r| r.get::<_, String>(0))? {
         history.replay(Record::Seen { name: name? });
+    }
+    let mut topics = conn.prepare("SELECT room, text, by, ts FROM topics")?;
+    let rows = topics.query_map([], |r| {
+        Ok(Record::Topic {
+            room: r.get(0)?,
+            text: r.get(1)?,
+            by: r.get(2)?,
+            ts: r.get::<_, i64>(3)? as u64,
+        })
+    })?;
+    for t in rows {
+        history.replay(t?);
     }
     let mut markers = conn.prepare(
         "SELECT c.room, c.a, c.b, k.user, k.delivered, k.read

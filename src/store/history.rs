@@ -161,6 +161,18 @@ impl HistoryDb {
                     tx.prepare_cached("INSERT OR IGNORE INTO users(name) VALUES (?1)")?
                         .execute(params![name])?;
                 }
+                Record::Topic { room, text, .. } if text.is_empty() => {
+                    tx.prepare_cached("DELETE FROM topics WHERE room = ?1")?
+                        .execute(params![room])?;
+                }
+                Record::Topic { room, text, by, ts } => {
+                    tx.prepare_cached(
+                        "INSERT INTO topics(room, text, by, ts) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(room) DO UPDATE
+                         SET text = excluded.text, by = excluded.by, ts = excluded.ts",
+                    )?
+                    .execute(params![room, text, by, *ts as i64])?;
+                }
                 Record::TransferIds { next } => {
                     tx.prepare_cached(
                         "INSERT INTO meta(key, value) VALUES ('next_transfer_id', ?1)

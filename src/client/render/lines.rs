@@ -190,6 +190,17 @@ impl Renderer {
             }
             // Handled by `render` (several lines).
             Event::SearchResults { .. } => String::new(),
+            Event::Topic {
+                room, topic, by, ..
+            } => match topic.is_empty() {
+                true => format!("* {} cleared the topic of #{}", clean(by), clean(room)),
+                false => format!(
+                    "* topic of #{}: {} (set by {})",
+                    clean(room),
+                    clean(topic),
+                    clean(by)
+                ),
+            },
             Event::HistoryEnd { conv, count, more } => {
                 let of = match conv {
                     Conv::Room(r) => format!("#{}", clean(r)),

@@ -124,7 +124,32 @@ impl ClientState {
             Command::Msg { to, text } => Outcome::frame(self.outgoing_msg(Conv::Peer(to), text)),
             Command::Status(status) => {
                 self.rel.status = status;
-                Outcome::frame(ClientMsg::SetStatus { status })
+                Outcome::frame(ClientMsg::SetStatus {
+                    status,
+                    message: None,
+                })
+            }
+            Command::Away(message) => {
+                let status = match message {
+                    Some(_) => crate::protocol::Status::Away,
+                    None => crate::protocol::Status::Online,
+                };
+                self.rel.status = status;
+                Outcome::frame(ClientMsg::SetStatus { status, message })
+            }
+            Command::Topic(text) => {
+                let Some(room) = self.current.clone() else {
+                    return err("you are not in any room; /join one first");
+                };
+                match text {
+                    Some(topic) => Outcome::frame(ClientMsg::SetTopic { room, topic }),
+                    None => Outcome::event(Event::Info {
+                        text: match self.topics.get(&room) {
+                            Some((topic, by)) => format!("topic of #{room}: {topic} (set by {by})"),
+                            None => format!("#{room} has no topic; /topic TEXT sets one"),
+                        },
+                    }),
+                }
             }
             Command::Search { text, scope } => Outcome::frame(self.search_request(text, scope)),
             Command::History { target, limit } => {

@@ -53,21 +53,7 @@ pub struct TransferRow {
     pub eta: Option<u64>,
 }
 
-/// `1.5 MiB` style sizes.
-pub fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::size::human as size;
 
 fn percent(done: u64, size: u64) -> u64 {
     if size == 0 {
