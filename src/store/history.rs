@@ -361,6 +361,16 @@ impl HistoryDb {
     /// Add up to `max` stored messages not yet in the full-text index to
     /// it, in one transaction; how many it added (0: caught up).
     pub fn index_step(&mut self, max: usize) -> rusqlite::Result<usize> {
+        // The index is derived data, and its progress mark is in the same
+        // transaction: a step lost in a crash is simply done again. So a
+        // step does not wait for the disk (the next commit syncs it).
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let done = self.index_step_unsynced(max);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        done
+    }
+
+    fn index_step_unsynced(&mut self, max: usize) -> rusqlite::Result<usize> {
         let from = self.indexed_through()? as i64;
         let tx = self.conn.unchecked_transaction()?;
         let last: Option<i64> = tx
