@@ -75,7 +75,7 @@ fn hello_may_name_a_room_and_a_status() {
     // alice is only in #dev, so general's member does not hear about her.
     watcher.expect_quiet();
 
-    alice.send(&ClientMsg::ListUsers);
+    alice.send(&ClientMsg::ListUsers {});
     match alice.recv_what("user_list") {
         ServerMsg::UserList { users } => {
             let a = users
@@ -122,8 +122,8 @@ fn frames_before_hello_are_refused_and_the_connection_stays_open() {
         ClientMsg::Join {
             room: "general".into(),
         },
-        ClientMsg::ListUsers,
-        ClientMsg::Logout,
+        ClientMsg::ListUsers {},
+        ClientMsg::Logout {},
     ];
     for msg in &early {
         c.send(msg);
@@ -195,7 +195,7 @@ fn duplicate_name_is_refused_until_the_holder_leaves() {
     other.send(&ClientMsg::Ping { seq: Some(1) });
     other.expect_pong(1);
 
-    alice.send(&ClientMsg::Logout);
+    alice.send(&ClientMsg::Logout {});
     alice.recv_until_what("bye", |m| matches!(m, ServerMsg::Bye { .. }));
     alice.expect_closed();
     watcher.expect_notice(NoticeKind::Leave, "alice", Some("general"));
@@ -223,7 +223,7 @@ fn logout_says_bye_closes_and_others_get_a_plain_leave_notice() {
     let mut bob = Client::login(server.addr(), "bob");
     alice.expect_notice(NoticeKind::Join, "bob", None);
 
-    bob.send(&ClientMsg::Logout);
+    bob.send(&ClientMsg::Logout {});
     match bob.recv_what("bye") {
         ServerMsg::Bye { reason } => assert_eq!(reason, "logged out"),
         other => panic!("expected bye, got {other:?}"),
@@ -265,7 +265,7 @@ fn abrupt_disconnect_sends_leave_notices_for_every_room() {
         ]
     );
     // Only bob left.
-    alice.send(&ClientMsg::ListUsers);
+    alice.send(&ClientMsg::ListUsers {});
     match alice.recv_until(|m| matches!(m, ServerMsg::UserList { .. })) {
         ServerMsg::UserList { users } => {
             let names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();

@@ -69,7 +69,7 @@ fn status_change_reaches_the_user_and_room_sharers_only() {
     }
     carol.expect_quiet();
 
-    carol.send(&ClientMsg::ListUsers);
+    carol.send(&ClientMsg::ListUsers {});
     match carol.recv_what("user_list") {
         ServerMsg::UserList { users } => {
             let b = users.iter().find(|u| u.name == "bob").expect("bob listed");

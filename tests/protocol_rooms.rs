@@ -6,7 +6,7 @@ use chat::protocol::{ClientMsg, ErrorCode, NoticeKind, RoomInfo, ServerMsg, Stat
 use common::*;
 
 fn room_list(c: &mut Client) -> Vec<RoomInfo> {
-    c.send(&ClientMsg::ListRooms);
+    c.send(&ClientMsg::ListRooms {});
     match c.recv_what("room_list") {
         ServerMsg::RoomList { rooms } => rooms,
         other => panic!("expected room_list, got {other:?}"),
@@ -167,7 +167,7 @@ fn list_users_shows_everyone_online_with_status_and_rooms() {
     let mut anon = Client::connect(server.addr()); // not logged in: not listed
     anon.ping(1);
 
-    alice.send(&ClientMsg::ListUsers);
+    alice.send(&ClientMsg::ListUsers {});
     let users = match alice.recv_until(|m| matches!(m, ServerMsg::UserList { .. })) {
         ServerMsg::UserList { users } => users,
         _ => unreachable!(),

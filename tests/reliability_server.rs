@@ -219,11 +219,11 @@ fn private_messages_wait_for_an_offline_user_and_then_show_delivered() {
     let mut alice = Client::login(server.addr(), "alice");
     // bob registers his name: only a registered name's messages wait for it.
     let mut bob = hello_with_password(server.addr(), "bob", "bob's password");
-    bob.send(&ClientMsg::Logout);
+    bob.send(&ClientMsg::Logout {});
     bob.expect_closed();
     // carol does not: nothing waits for her once she is gone.
     let mut carol = Client::login(server.addr(), "carol");
-    carol.send(&ClientMsg::Logout);
+    carol.send(&ClientMsg::Logout {});
     carol.expect_closed();
     alice.send(&ClientMsg::PrivateMsg {
         to: "carol".into(),

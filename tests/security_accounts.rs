@@ -50,7 +50,7 @@ fn error_of(m: &ServerMsg) -> (ErrorCode, String) {
 }
 
 fn logout(mut c: Client) {
-    c.send(&ClientMsg::Logout);
+    c.send(&ClientMsg::Logout {});
     c.expect_closed();
 }
 

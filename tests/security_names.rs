@@ -65,7 +65,7 @@ fn register_and_talk(server: &Server, name: &str) {
     assert!(matches!(c.recv_what("welcome"), ServerMsg::Welcome { .. }));
     c.expect_joined("general");
     c.say("general", "a private thought, in a public room");
-    c.send(&ClientMsg::Logout);
+    c.send(&ClientMsg::Logout {});
     c.expect_closed();
 }
 
@@ -124,7 +124,7 @@ fn an_old_data_dir_with_wide_modes_is_tightened_at_start_up_with_a_log_line() {
     // The tightened store and history still work, and stay private.
     register_and_talk(&server, "bob");
     let mut c = Client::login(server.addr(), "carol");
-    c.send(&ClientMsg::ListFiles);
+    c.send(&ClientMsg::ListFiles {});
     let list = c.recv_until(|m| matches!(m, ServerMsg::FileList { .. }));
     assert!(
         matches!(&list, ServerMsg::FileList { files } if files.len() == 1),

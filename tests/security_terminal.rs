@@ -29,7 +29,7 @@ fn logs_in(server: &Server, password: &str) -> bool {
     });
     let ok = matches!(c.recv(), ServerMsg::Welcome { .. });
     if ok {
-        c.send(&ClientMsg::Logout);
+        c.send(&ClientMsg::Logout {});
         c.expect_closed();
     }
     ok

@@ -85,7 +85,7 @@ fn create(room: &str) -> C {
 }
 
 fn rooms_listed(sim: &mut Sim, conn: ConnId) -> Vec<String> {
-    sim.send(conn, C::ListRooms);
+    sim.send(conn, C::ListRooms {});
     let out = sim.turn();
     match &frames_to(&out, conn)[..] {
         [S::RoomList { rooms }] => rooms.iter().map(|r| r.name.clone()).collect(),

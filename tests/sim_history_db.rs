@@ -104,7 +104,7 @@ fn history_offline_messages_and_markers_survive_a_restart() {
         sim.send(ConnId(1), say("general", t));
     }
     sim.turn();
-    ask(&mut sim, ConnId(2), C::Logout);
+    ask(&mut sim, ConnId(2), C::Logout {});
     sim.disconnect(ConnId(2));
     ask(&mut sim, ConnId(1), dm("bob", "while you were away"));
     sim.restart(cfg(), Retention::default());
@@ -127,7 +127,7 @@ fn history_offline_messages_and_markers_survive_a_restart() {
             up_to: 4,
         },
     );
-    ask(&mut sim, ConnId(4), C::Logout);
+    ask(&mut sim, ConnId(4), C::Logout {});
     sim.disconnect(ConnId(4));
     sim.restart(cfg(), Retention::default());
     sim.connect(ConnId(5));

@@ -70,7 +70,7 @@ fn names_that_look_like_an_online_or_held_one_are_refused_until_it_is_free() {
     sim.turn();
     let f = ask(&mut sim, ConnId(2), hello("Alice", None));
     welcomed(&f, "Alice");
-    let f = ask(&mut sim, ConnId(2), C::ListUsers);
+    let f = ask(&mut sim, ConnId(2), C::ListUsers {});
     assert!(
         matches!(&f[..], [S::UserList { users }] if users.iter().map(|u| u.name.as_str()).eq(["Alice"])),
         "{f:?}"

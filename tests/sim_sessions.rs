@@ -159,7 +159,7 @@ fn a_client_back_after_the_grace_period_with_its_old_token_keeps_its_transfers()
     welcomed(&f, "bob");
     assert_eq!(file_states(&f), [(T::Interrupted, None)], "{f:?}");
     // A wrong token is a stranger: held for alice to confirm.
-    ask(&mut sim, ConnId(3), C::Logout);
+    ask(&mut sim, ConnId(3), C::Logout {});
     sim.disconnect(ConnId(3));
     assert!(sim.core.accept(ConnId(4), IpAddr::from(AWAY), sim.now));
     sim.send(ConnId(4), resume("bob", Some("not-bobs".into()), None));

@@ -445,7 +445,7 @@ fn an_upload_gets_credit_back_only_when_its_write_is_done() {
     state(&last, S::Completed);
     let on_disk = std::fs::read(sim.runner.store_dir().join("report.pdf")).unwrap();
     assert_eq!(on_disk, file);
-    sim.send(ConnId(2), C::ListFiles);
+    sim.send(ConnId(2), C::ListFiles {});
     let (_, b) = turn(&mut sim);
     match &b[..] {
         [M::FileList { files }] => {
@@ -579,7 +579,7 @@ fn a_failed_store_write_fails_the_upload_with_its_reason() {
     assert!(reason.contains("No space left on device"), "{reason}");
     // Nothing visible; once the disk is back, the same name uploads.
     sim.runner.fail_store_writes(false);
-    sim.send(ConnId(1), C::ListFiles);
+    sim.send(ConnId(1), C::ListFiles {});
     let (a, _) = turn(&mut sim);
     assert!(matches!(&a[..], [M::FileList { files }] if files.is_empty()));
     store_file(&mut sim, "full.bin", &file);

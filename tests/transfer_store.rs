@@ -41,7 +41,7 @@ fn push_all(c: &mut Client, id: u64, data: &[u8], from: usize) {
 }
 
 fn list(c: &mut Client) -> Vec<chat::protocol::files::FileInfo> {
-    c.send(&ClientMsg::ListFiles);
+    c.send(&ClientMsg::ListFiles {});
     match c.recv_until(|m| matches!(m, ServerMsg::FileList { .. })) {
         ServerMsg::FileList { files } => files,
         _ => unreachable!(),

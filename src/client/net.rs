@@ -324,7 +324,7 @@ impl Link<'_> {
         loop {
             loop {
                 match self.rx.try_recv() {
-                    Ok(ToNet::Frame(ClientMsg::Logout)) | Err(TryRecvError::Disconnected) => {
+                    Ok(ToNet::Frame(ClientMsg::Logout {})) | Err(TryRecvError::Disconnected) => {
                         return Idle::Quit
                     }
                     Ok(ToNet::Frame(msg)) => self.hold(msg),
@@ -359,7 +359,7 @@ impl Link<'_> {
     /// hands out each unacknowledged one once per connection, in client id
     /// order; until the login is through, frames wait.
     fn outgoing(&mut self, msg: ClientMsg) {
-        if !self.logged_in && !matches!(msg, ClientMsg::Logout) {
+        if !self.logged_in && !matches!(msg, ClientMsg::Logout {}) {
             self.hold(msg);
             return;
         }
@@ -472,7 +472,7 @@ impl Link<'_> {
     }
 
     fn queue(&mut self, msg: &ClientMsg) {
-        if matches!(msg, ClientMsg::Logout) && self.logout_by.is_none() {
+        if matches!(msg, ClientMsg::Logout {}) && self.logout_by.is_none() {
             self.logout_by = Some(Instant::now() + LOGOUT_GRACE);
         }
         self.out.extend_from_slice(&encode(msg));

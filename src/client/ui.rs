@@ -156,7 +156,7 @@ impl Session {
 
     /// Say goodbye and wait (bounded) for the server to close.
     pub(super) fn logout(&self) {
-        self.net.send([crate::protocol::ClientMsg::Logout]);
+        self.net.send([crate::protocol::ClientMsg::Logout {}]);
         let deadline = Instant::now() + LOGOUT_WAIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.status.recv_timeout(left) {

@@ -382,14 +382,16 @@ impl Core {
             }
             other if !logged_in => {
                 let kind = other.kind();
-                self.error(
+                let cid = other.cid().map(str::to_string);
+                self.error_cid(
                     conn,
                     ErrorCode::NotLoggedIn,
-                    "log in first: the first frame must be hello",
+                    "log in first: the first frame must be hello".into(),
                     kind,
+                    cid,
                 );
             }
-            ClientMsg::Logout => self.logout(conn, now),
+            ClientMsg::Logout {} => self.logout(conn, now),
             ClientMsg::RoomMsg { room, text, cid } => self.room_msg(conn, room, text, cid, now),
             ClientMsg::PrivateMsg { to, text, cid } => self.private_msg(conn, to, text, cid, now),
             ClientMsg::SetStatus { status, message } => self.set_status(conn, status, message),
@@ -404,8 +406,8 @@ impl Core {
             ClientMsg::CreateRoom { room } => self.join(conn, room, true, now),
             ClientMsg::Join { room } => self.join(conn, room, false, now),
             ClientMsg::Leave { room } => self.leave(conn, room, now),
-            ClientMsg::ListRooms => self.list_rooms(conn),
-            ClientMsg::ListUsers => self.list_users(conn),
+            ClientMsg::ListRooms {} => self.list_rooms(conn),
+            ClientMsg::ListUsers {} => self.list_users(conn),
             ClientMsg::ChangePassword { old, new } => self.change_password(conn, old, new, now),
             ClientMsg::History {
                 room,
@@ -435,13 +437,15 @@ impl Core {
             | ClientMsg::FileDone { .. }
             | ClientMsg::FileFailed { .. }
             | ClientMsg::Upload { .. }
-            | ClientMsg::ListFiles
+            | ClientMsg::ListFiles {}
             | ClientMsg::Download { .. }) => self.file_msg(conn, file, now),
         }
     }
 
     /// A frame from `conn` could not be decoded. Fatal errors close it.
-    pub fn frame_error(&mut self, conn: ConnId, err: &FrameError) {
+    /// `re`: the frame's `type`, when it could be read (see
+    /// `protocol::kinds::readable_kind`).
+    pub fn frame_error(&mut self, conn: ConnId, err: &FrameError, re: Option<&str>) {
         let code = if err.is_fatal() {
             ErrorCode::FrameTooLarge
         } else {
@@ -452,7 +456,7 @@ impl Core {
             &ServerMsg::Error {
                 code,
                 message: err.to_string(),
-                re: None,
+                re: re.map(str::to_string),
                 cid: None,
             },
         );

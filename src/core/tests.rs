@@ -338,7 +338,7 @@ fn status_reaches_room_sharers_only() {
     let out = h.take();
     let to: Vec<ConnId> = out.iter().map(|(c, _)| *c).collect();
     assert_eq!(to, vec![ConnId(1), ConnId(2)]);
-    h.send(ConnId(3), C::ListUsers, at(2));
+    h.send(ConnId(3), C::ListUsers {}, at(2));
     let S::UserList { users } = &h.to(ConnId(3))[0] else {
         panic!()
     };
@@ -474,7 +474,7 @@ fn disconnect_leaves_rooms_and_ends_calls() {
 fn frames_before_login_are_refused() {
     let mut h = Harness::new();
     h.core.connect(ConnId(1));
-    h.send(ConnId(1), C::ListUsers, at(0));
+    h.send(ConnId(1), C::ListUsers {}, at(0));
     assert!(
         matches!(&h.to(ConnId(1))[0], S::Error { code: ErrorCode::NotLoggedIn, re: Some(r), .. } if r == "list_users")
     );

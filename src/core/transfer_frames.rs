@@ -59,7 +59,7 @@ impl Core {
                 sha256,
                 cid,
             } => self.upload(conn, name, size, sha256, cid, now),
-            ClientMsg::ListFiles => self.list_files(conn),
+            ClientMsg::ListFiles {} => self.list_files(conn),
             ClientMsg::Download { name, cid } => self.download(conn, name, cid),
             _ => {}
         }

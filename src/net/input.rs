@@ -99,7 +99,8 @@ fn decode_all(
                     Ok(msg) => files::handle(core, k, msg, &buf[off - used..off], now),
                     Err(e) => {
                         log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
-                        core.frame_error(k, &e);
+                        let re = crate::protocol::kinds::readable_kind(body);
+                        core.frame_error(k, &e, re);
                     }
                 }
             }
@@ -109,7 +110,7 @@ fn decode_all(
                     conn.peer,
                     Safe(&e.to_string())
                 );
-                core.frame_error(k, &e);
+                core.frame_error(k, &e, None);
                 conn.stop_reading = true; // the core queued a Close; stop reading now
                 return buf.len();
             }

@@ -41,6 +41,7 @@ struct Hello {
 
 /// `Resume` decoded straight (same fields, same bound on `rooms`).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FastResume {
     #[serde(default)]
     session: Option<String>,

@@ -141,7 +141,7 @@ pub enum ClientMsg {
         password: Option<crate::protocol::Secret>,
     },
     /// Polite goodbye; the server closes after flushing.
-    Logout,
+    Logout {},
     /// Liveness check; answered by `pong` with the same `seq`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,9 +196,9 @@ pub enum ClientMsg {
     /// Leave a room.
     Leave { room: String },
     /// Ask for `room_list`.
-    ListRooms,
+    ListRooms {},
     /// Ask for `user_list`.
-    ListUsers,
+    ListUsers {},
     /// Ask for up to `limit` messages of a room or private conversation older
     /// than `before` (default: the newest). Answered by `message` frames with
     /// `replay: "history"`, oldest first, then `history_end`.
@@ -286,7 +286,7 @@ pub enum ClientMsg {
         cid: Option<String>,
     },
     /// Ask for `file_list`.
-    ListFiles,
+    ListFiles {},
     /// Fetch `name` from the store: the server offers it to you (`file_state`
     /// pending, `cid` echoed) and your client accepts it.
     Download {
@@ -309,7 +309,7 @@ impl ClientMsg {
     pub fn kind(&self) -> &'static str {
         match self {
             ClientMsg::Hello { .. } => "hello",
-            ClientMsg::Logout => "logout",
+            ClientMsg::Logout {} => "logout",
             ClientMsg::Ping { .. } => "ping",
             ClientMsg::RoomMsg { .. } => "room_msg",
             ClientMsg::PrivateMsg { .. } => "private_msg",
@@ -320,8 +320,8 @@ impl ClientMsg {
             ClientMsg::CreateRoom { .. } => "create_room",
             ClientMsg::Join { .. } => "join",
             ClientMsg::Leave { .. } => "leave",
-            ClientMsg::ListRooms => "list_rooms",
-            ClientMsg::ListUsers => "list_users",
+            ClientMsg::ListRooms {} => "list_rooms",
+            ClientMsg::ListUsers {} => "list_users",
             ClientMsg::History { .. } => "history",
             ClientMsg::Search { .. } => "search",
             ClientMsg::Call { .. } => "call",
@@ -339,7 +339,7 @@ impl ClientMsg {
             ClientMsg::FileDone { .. } => "file_done",
             ClientMsg::FileFailed { .. } => "file_failed",
             ClientMsg::Upload { .. } => "upload",
-            ClientMsg::ListFiles => "list_files",
+            ClientMsg::ListFiles {} => "list_files",
             ClientMsg::Download { .. } => "download",
             ClientMsg::ChangePassword { .. } => "change_password",
         }
@@ -348,6 +348,7 @@ impl ClientMsg {
 
 /// What a reconnecting client tells the server in `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Resume {
     /// The `session` token from the previous `welcome`: reclaims a name the
     /// server is holding for this client after a drop.
@@ -632,7 +633,7 @@ mod tests {
         .unwrap();
         assert_eq!(j, r#"{"type":"room_msg","room":"general","text":"hi"}"#);
         let m: ClientMsg = serde_json::from_str(r#"{"type":"list_users"}"#).unwrap();
-        assert_eq!(m, ClientMsg::ListUsers);
+        assert_eq!(m, ClientMsg::ListUsers {});
         assert_eq!(m.kind(), "list_users");
     }
 

@@ -19,40 +19,7 @@ pub mod hostile;
 pub mod tmux;
 
 /// Every client frame type (`ClientMsg`'s tags), for the docs check and the fuzzer.
-pub const CLIENT_FRAME_TYPES: &[&str] = &[
-    "hello",
-    "logout",
-    "ping",
-    "room_msg",
-    "private_msg",
-    "set_status",
-    "typing",
-    "receipt",
-    "create_room",
-    "join",
-    "leave",
-    "list_rooms",
-    "list_users",
-    "history",
-    "call",
-    "call_accept",
-    "call_decline",
-    "hangup",
-    "file_offer",
-    "file_accept",
-    "file_reject",
-    "file_credit",
-    "file_chunk",
-    "file_pause",
-    "file_resume",
-    "file_cancel",
-    "file_done",
-    "file_failed",
-    "upload",
-    "list_files",
-    "download",
-    "change_password",
-];
+pub const CLIENT_FRAME_TYPES: &[&str] = chat::protocol::kinds::CLIENT_KINDS;
 
 use chat::protocol::{
     decode_frame, encode, ClientMsg, ErrorCode, Marker, Media, ReceiptKind, ServerMsg, Status,

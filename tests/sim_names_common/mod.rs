@@ -83,7 +83,7 @@ pub fn error(frames: &[S]) -> (ErrorCode, String) {
 }
 
 pub fn logout(sim: &mut Sim, conn: ConnId) {
-    ask(sim, conn, C::Logout);
+    ask(sim, conn, C::Logout {});
     sim.disconnect(conn);
 }
 

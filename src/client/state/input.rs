@@ -23,8 +23,8 @@ impl ClientState {
             Command::Quit | Command::Sleep(_) | Command::Wait { .. } | Command::File(_) => {
                 Outcome::default()
             }
-            Command::Users => Outcome::frame(ClientMsg::ListUsers),
-            Command::Rooms => Outcome::frame(ClientMsg::ListRooms),
+            Command::Users => Outcome::frame(ClientMsg::ListUsers {}),
+            Command::Rooms => Outcome::frame(ClientMsg::ListRooms {}),
             Command::Join(room) => {
                 self.room_ops += 1;
                 Outcome::frame(ClientMsg::Join { room })
@@ -108,7 +108,7 @@ impl ClientState {
             },
             Command::Whois(name) => {
                 self.whois = Some(name);
-                Outcome::frame(ClientMsg::ListUsers)
+                Outcome::frame(ClientMsg::ListUsers {})
             }
             Command::Say(text) => match self.target() {
                 Some(conv) => Outcome::frame(self.outgoing_msg(conv, text)),

@@ -445,7 +445,7 @@ fn names_whois_next_and_me() {
         }]
     );
     let out = s.command(Command::Whois("bob".into()), t);
-    assert_eq!(out.frames, vec![ClientMsg::ListUsers]);
+    assert_eq!(out.frames, vec![ClientMsg::ListUsers {}]);
     let out = s.handle(
         ServerMsg::UserList {
             users: vec![crate::protocol::UserInfo {

@@ -56,7 +56,7 @@ pub fn execute(shared: &Arc<Shared>, net: &NetHandle, sink: &Arc<dyn Sink>, cmd:
             }]);
             Ok(Vec::new())
         }
-        FileCommand::Files => Ok(vec![ClientMsg::ListFiles]),
+        FileCommand::Files => Ok(vec![ClientMsg::ListFiles {}]),
         FileCommand::Download { name, path } => Ok(files.download(name, path)),
     };
     match result {

@@ -146,7 +146,7 @@ fn failures_lock_the_name_out_for_longer_and_longer() {
     connect(&mut c, ConnId(1), 1);
     c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     frames(&mut c, ConnId(1), at(0));
-    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(0));
     frames(&mut c, ConnId(1), at(0));
     connect(&mut c, ConnId(2), 2);
     let mut t = 1_000;
@@ -282,7 +282,7 @@ fn change_password_registers_or_needs_the_old_one() {
             ..
         }]
     ));
-    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(0));
     frames(&mut c, ConnId(1), at(0));
     connect(&mut c, ConnId(2), 1);
     c.handle(ConnId(2), hello("alice", Some("first password")), at(0));
@@ -428,7 +428,7 @@ fn the_skeleton_index_stays_in_step_with_names_reservations_and_accounts() {
         .others("B0B")
         .iter()
         .any(|(n, w)| n == "bob" && w & HELD != 0));
-    c.handle(ConnId(1), ClientMsg::Logout, at(20));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(20));
     frames(&mut c, ConnId(1), at(20));
     in_step(&c, "a logout (alice still registered)");
     c.tick(at(60_000));
@@ -493,7 +493,7 @@ fn a_guesser_is_locked_out_of_the_name_but_the_owner_elsewhere_is_not() {
     connect(&mut c, ConnId(1), 1);
     c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     frames(&mut c, ConnId(1), at(0));
-    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(0));
     frames(&mut c, ConnId(1), at(0));
     connect(&mut c, ConnId(2), 66);
     let mut t = 1_000;
@@ -517,7 +517,7 @@ fn a_guesser_is_locked_out_of_the_name_but_the_owner_elsewhere_is_not() {
         connect(&mut c, owner, 1);
         c.handle(owner, hello("alice", Some("correct horse")), at(t + 2));
         assert!(welcomed(&frames(&mut c, owner, at(t + 2))), "round {round}");
-        c.handle(owner, ClientMsg::Logout, at(t + 2));
+        c.handle(owner, ClientMsg::Logout {}, at(t + 2));
         frames(&mut c, owner, at(t + 2));
         t += 10 * 60 * 1000; // past the longest lockout
     }
@@ -529,7 +529,7 @@ fn the_per_name_cap_stops_guessing_from_many_addresses() {
     connect(&mut c, ConnId(1), 1);
     c.handle(ConnId(1), hello("alice", Some("correct horse")), at(0));
     frames(&mut c, ConnId(1), at(0));
-    c.handle(ConnId(1), ClientMsg::Logout, at(0));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(0));
     frames(&mut c, ConnId(1), at(0));
     let guess = |c: &mut Core, n: u32| {
         let conn = ConnId(1_000 + n as u64);
@@ -548,7 +548,7 @@ fn the_per_name_cap_stops_guessing_from_many_addresses() {
     connect(&mut c, ConnId(2), 1);
     c.handle(ConnId(2), hello("alice", Some("correct horse")), at(2));
     assert!(welcomed(&frames(&mut c, ConnId(2), at(2))));
-    c.handle(ConnId(2), ClientMsg::Logout, at(2));
+    c.handle(ConnId(2), ClientMsg::Logout {}, at(2));
     frames(&mut c, ConnId(2), at(2));
     // The cap's failure locks the name for everyone, for a while.
     assert_eq!(

@@ -71,8 +71,8 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
     assert!(matches!(out.first(), Some(S::Welcome { .. })), "{out:?}");
     // carol stays open (no password).
     h.login(ConnId(5), "carol");
-    h.core.handle(ConnId(2), C::Logout, at(1));
-    h.core.handle(ConnId(5), C::Logout, at(1));
+    h.core.handle(ConnId(2), C::Logout {}, at(1));
+    h.core.handle(ConnId(5), C::Logout {}, at(1));
     h.take();
     h.core.disconnect(ConnId(2), Gone::Abrupt, at(1));
     h.core.disconnect(ConnId(5), Gone::Abrupt, at(1));
@@ -123,7 +123,7 @@ fn private_messages_to_offline_users_wait_for_their_next_login() {
     assert!(
         matches!(&h.to(ConnId(1))[0], S::Receipts { markers, .. } if markers[0].delivered == 1)
     );
-    h.send(ConnId(3), C::Logout, at(5));
+    h.send(ConnId(3), C::Logout {}, at(5));
     h.take();
     h.core.disconnect(ConnId(3), Gone::Abrupt, at(5));
     h.core.connect(ConnId(4));

@@ -95,7 +95,7 @@ fn a_failed_save_keeps_the_old_password() {
         matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, re: Some(re), .. }] if re == "change_password"),
         "{f:?}"
     );
-    c.handle(ConnId(1), ClientMsg::Logout, at(2));
+    c.handle(ConnId(1), ClientMsg::Logout {}, at(2));
     frames(&mut c, ConnId(1), at(2));
     connect(&mut c, ConnId(2), 1);
     c.handle(ConnId(2), hello("alice", Some("second password")), at(3));
