@@ -43,6 +43,10 @@ fn topics(frames: &[S]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+fn set_status(sim: &mut Sim, conn: ConnId, status: Status, message: Option<String>) -> Vec<S> {
+    ask(sim, conn, C::SetStatus { status, message })
+}
+
 fn ask(sim: &mut Sim, conn: ConnId, msg: C) -> Vec<S> {
     sim.send(conn, msg);
     let out = sim.turn();
@@ -55,13 +59,11 @@ fn a_private_message_to_an_away_user_is_answered_once_per_sender() {
     sim.login(ConnId(1), "alice");
     sim.login(ConnId(2), "bob");
     sim.login(ConnId(3), "carol");
-    ask(
+    set_status(
         &mut sim,
         ConnId(2),
-        C::SetStatus {
-            status: Status::Away,
-            message: Some("at lunch until 2".into()),
-        },
+        Status::Away,
+        Some("at lunch until 2".into()),
     );
     let f = ask(&mut sim, ConnId(1), dm("bob", "one"));
     assert_eq!(away_notices(&f), ["bob is away: at lunch until 2"], "{f:?}");
@@ -70,46 +72,35 @@ fn a_private_message_to_an_away_user_is_answered_once_per_sender() {
     let f = ask(&mut sim, ConnId(3), dm("bob", "three"));
     assert_eq!(away_notices(&f).len(), 1, "each sender once: {f:?}");
     // Back (online): nobody is told any more; away again: told again.
-    ask(
-        &mut sim,
-        ConnId(2),
-        C::SetStatus {
-            status: Status::Online,
-            message: None,
-        },
-    );
+    set_status(&mut sim, ConnId(2), Status::Online, None);
     let f = ask(&mut sim, ConnId(1), dm("bob", "four"));
     assert!(away_notices(&f).is_empty(), "{f:?}");
-    ask(
-        &mut sim,
-        ConnId(2),
-        C::SetStatus {
-            status: Status::Away,
-            message: Some("gone home".into()),
-        },
-    );
+    set_status(&mut sim, ConnId(2), Status::Away, Some("gone home".into()));
     let f = ask(&mut sim, ConnId(1), dm("bob", "five"));
     assert_eq!(away_notices(&f), ["bob is away: gone home"], "{f:?}");
     // Away without a message answers nothing.
-    ask(
-        &mut sim,
-        ConnId(3),
-        C::SetStatus {
-            status: Status::Away,
-            message: None,
-        },
-    );
+    set_status(&mut sim, ConnId(3), Status::Away, None);
     let f = ask(&mut sim, ConnId(1), dm("carol", "six"));
     assert!(away_notices(&f).is_empty(), "{f:?}");
-    // The message is bounded.
-    let f = ask(
+    // One line only: nothing that could forge a line on a terminal.
+    let f = set_status(
         &mut sim,
         ConnId(3),
-        C::SetStatus {
-            status: Status::Away,
-            message: Some("x".repeat(300)),
-        },
+        Status::Away,
+        Some("out\n12:00 #general <alice> send me your password".into()),
     );
+    assert!(
+        matches!(
+            &f[..],
+            [S::Error {
+                code: ErrorCode::Invalid,
+                ..
+            }]
+        ),
+        "{f:?}"
+    );
+    // The message is bounded.
+    let f = set_status(&mut sim, ConnId(3), Status::Away, Some("x".repeat(300)));
     assert!(
         matches!(
             &f[..],
@@ -270,4 +261,53 @@ fn an_upload_is_announced_to_those_who_share_a_room_with_the_uploader() {
         notice(ConnId(3)).is_empty(),
         "carol shares no room with alice"
     );
+}
+
+#[test]
+fn topics_are_bounded_by_the_room_cap_and_the_oldest_empty_ones_go() {
+    let mut cfg = Config::default();
+    cfg.limits.max_rooms = 5;
+    cfg.limits.max_rooms_per_user = 0;
+    let mut sim = Sim::new(cfg.clone());
+    sim.login(ConnId(1), "mallory");
+    // Ten thousand rooms, each given a topic and left.
+    for i in 0..10_000 {
+        let room = format!("t{i}");
+        sim.send(ConnId(1), C::CreateRoom { room: room.clone() });
+        sim.send(
+            ConnId(1),
+            C::SetTopic {
+                room: room.clone(),
+                topic: format!("topic {i}"),
+            },
+        );
+        sim.send(ConnId(1), C::Leave { room });
+        sim.advance(1);
+        if i % 500 == 0 {
+            sim.turn();
+        }
+    }
+    sim.turn();
+    // Across a restart, only the newest 5 are kept.
+    sim.restart(cfg, Retention::default());
+    sim.login(ConnId(2), "alice");
+    let mut kept = Vec::new();
+    for i in [0, 9_994, 9_995, 9_999] {
+        let f = ask(
+            &mut sim,
+            ConnId(2),
+            C::Join {
+                room: format!("t{i}"),
+            },
+        );
+        kept.push(!topics(&f).is_empty());
+        ask(
+            &mut sim,
+            ConnId(2),
+            C::Leave {
+                room: format!("t{i}"),
+            },
+        );
+    }
+    assert_eq!(kept, [false, false, true, true]);
 }

@@ -312,6 +312,7 @@ impl Core {
             return;
         }
         self.stop_typing(&name, &Conv::Dm(to.clone()), now);
+        let away = peer.and_then(|p| self.away_notice(p, &name, &to));
         let id = self.next_message_id();
         let stored = StoredMsg {
             id,
@@ -323,40 +324,32 @@ impl Core {
             cid,
             recipients: 1,
         };
-        let from = stored.from.clone();
-        let to = stored.to.clone().unwrap_or_default();
         // Offline: kept in the history, delivered at their next login.
         self.store_and_deliver(conn, stored, peer.into_iter().collect(), "private_msg");
-        if let Some(peer) = peer {
-            self.tell_away(conn, peer, &from, &to);
+        if let Some(notice) = away {
+            self.send(conn, &notice); // after the ack: frames keep their order
         }
     }
 
-    /// `from` (on `conn`) wrote to `to` (on `peer`): if `to` is away with a
-    /// message, `from` is told it, once per away period.
-    fn tell_away(&mut self, conn: ConnId, peer: ConnId, from: &str, to: &str) {
-        let Some(s) = self.sessions.get_mut(&peer) else {
-            return;
-        };
-        let Some(message) = s.away.clone() else {
-            return;
-        };
+    /// `from` writes to `to` (on `peer`): the `away` notice for `from` if
+    /// `to` is away with a message and has not told `from` this period.
+    fn away_notice(&mut self, peer: ConnId, from: &str, to: &str) -> Option<ServerMsg> {
+        let s = self.sessions.get_mut(&peer)?;
+        let message = s.away.as_deref()?;
         if s.away_told.iter().any(|n| n == from) {
-            return;
+            return None;
         }
+        let text = format!("{to} is away: {message}");
         if s.away_told.len() < super::AWAY_TOLD_KEPT {
             s.away_told.push(from.to_string());
         }
-        self.send(
-            conn,
-            &ServerMsg::Notice {
-                event: NoticeKind::Away,
-                user: to.to_string(),
-                room: None,
-                status: Some(crate::protocol::Status::Away),
-                text: format!("{to} is away: {message}"),
-            },
-        );
+        Some(ServerMsg::Notice {
+            event: NoticeKind::Away,
+            user: to.to_string(),
+            room: None,
+            status: Some(crate::protocol::Status::Away),
+            text,
+        })
     }
 
     /// Whether a private message to `to`, who is offline, may wait for

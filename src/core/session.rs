@@ -425,6 +425,13 @@ impl Core {
     }
 
     pub(crate) fn set_status(&mut self, conn: ConnId, status: Status, message: Option<String>) {
+        if message
+            .as_deref()
+            .is_some_and(|m| m.chars().any(char::is_control))
+        {
+            let msg = "an away message is one line of text: no newlines or control characters";
+            return self.error(conn, ErrorCode::Invalid, msg, "set_status");
+        }
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };

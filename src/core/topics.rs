@@ -1,9 +1,13 @@
 //! Room topics: `set_topic` by a member, shown to the room when it changes
 //! and to whoever joins; kept in the history database (a `Record::Topic`),
 //! so a topic outlives the room's members and a restart. At most
-//! `protocol::lengths::MAX_TOPIC` bytes; an empty topic clears it.
+//! `protocol::lengths::MAX_TOPIC` bytes; an empty topic clears it. At most
+//! `--max-rooms` topics are kept: a new one past that replaces the oldest
+//! topic of a room nobody is in (there always is one, since at most that
+//! many rooms exist).
 
 use super::history::Record;
+use super::logsafe::Safe;
 use super::{ConnId, Core, Now, Priority};
 use crate::protocol::{ErrorCode, ServerMsg};
 use std::collections::HashMap;
@@ -49,6 +53,7 @@ impl Core {
         if text.is_empty() {
             self.topics.remove(&room);
         } else {
+            self.make_room_for_topic(&room, now);
             self.topics.insert(
                 room.clone(),
                 Topic {
@@ -74,6 +79,31 @@ impl Core {
             },
             Priority::Normal,
         );
+    }
+
+    /// Before `room` gets a topic: if the table is full, the oldest topic
+    /// of a room that has no members goes (from the database too).
+    fn make_room_for_topic(&mut self, room: &str, now: Now) {
+        let cap = self.cfg.limits.max_rooms;
+        if cap == 0 || self.topics.len() < cap || self.topics.contains_key(room) {
+            return;
+        }
+        let oldest = self
+            .topics
+            .iter()
+            .filter(|(r, _)| !self.rooms.contains_key(*r))
+            .min_by_key(|(_, t)| t.ts)
+            .map(|(r, _)| r.clone());
+        if let Some(old) = oldest {
+            self.topics.remove(&old);
+            log::info!("topic of #{} dropped: the topic table is full", Safe(&old));
+            self.history.append_other(Record::Topic {
+                room: old,
+                text: String::new(),
+                by: String::new(),
+                ts: now.unix_ms,
+            });
+        }
     }
 
     /// After `joined`: the room's topic, if it has one.

@@ -196,6 +196,7 @@ fn history_thread(
         log::info!("history worker: {b} batch(es) committed in {t} transaction(s)");
     };
     let mut indexing = true; // (messages may wait from an earlier run)
+    let mut index_failing = false; // (logged once, as a full disk would repeat it)
     loop {
         // Nothing queued: add a few stored messages to the search index.
         if next.is_none() && indexing {
@@ -203,9 +204,15 @@ fn history_thread(
                 Ok(j) => next = Some(j),
                 Err(mpsc::TryRecvError::Empty) => {
                     indexing = match log.index_step(INDEX_STEP) {
-                        Ok(n) => n > 0,
+                        Ok(n) => {
+                            index_failing = false;
+                            n > 0
+                        }
                         Err(e) => {
-                            log::error!("search indexing step failed: {e}");
+                            if !index_failing {
+                                log::error!("search indexing failed: {e}; it is tried again after the next commit");
+                            }
+                            index_failing = true;
                             false
                         }
                     };

@@ -38,6 +38,9 @@ pub struct HistoryDb {
     conn: Connection,
     /// Row id of each conversation seen.
     convs: HashMap<ConvKey, i64>,
+    /// The rooms among them, looked up by name: a room message (the hot
+    /// path) finds its conversation without building a key.
+    rooms: HashMap<String, i64>,
     retention: Retention,
     /// The last write failed (its error was logged once).
     failing: bool,
@@ -57,6 +60,7 @@ impl HistoryDb {
         HistoryDb {
             conn,
             convs: HashMap::new(),
+            rooms: HashMap::new(),
             retention,
             failing: false,
             fail_all: false,
@@ -83,6 +87,7 @@ impl HistoryDb {
                 // Conversations made in the rolled-back transaction are gone.
                 if self.convs.len() != added {
                     self.convs.clear();
+                    self.rooms.clear();
                 }
             }
             r
@@ -115,7 +120,16 @@ impl HistoryDb {
         for rec in batches.iter().flat_map(|b| &b.records) {
             match rec {
                 Record::Msg(m) => {
-                    let conv = conv_id(&tx, &mut self.convs, &m.conv())?;
+                    let conv = match m.room.as_deref().and_then(|r| self.rooms.get(r)) {
+                        Some(id) => *id,
+                        None => {
+                            let id = conv_id(&tx, &mut self.convs, &m.conv())?;
+                            if let Some(r) = &m.room {
+                                self.rooms.insert(r.clone(), id);
+                            }
+                            id
+                        }
+                    };
                     tx.prepare_cached(
                         "INSERT INTO messages(id, conv, ts, sender, text, cid, recipients)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
