@@ -35,7 +35,7 @@ unit-test:
 ## A 1 GiB relayed transfer generated on the fly: SHA-256 matches and the
 ## server's RSS stays flat (optimised, or it takes minutes).
 large-test:
-	$(CARGO) test --release --test transfer_large -- --include-ignored --nocapture
+	$(CARGO) test --release --test transfer_large -- --include-ignored --nocapture --test-threads=1
 
 scripts-test: build
 	./scripts/demo.sh

@@ -1,8 +1,14 @@
 //! A large transfer between two chat-client processes, generated on the fly
-//! (written to a temp dir block by block, never held in memory, never
-//! committed): the server's resident memory stays flat (read from
-//! /proc/PID/status), chat keeps flowing meanwhile, and the received file's
-//! SHA-256 matches.
+//! (never held in memory, never committed): the server's resident memory
+//! stays flat (read from /proc/PID/status), chat keeps flowing meanwhile, and
+//! the received file's SHA-256 matches.
+//!
+//! The source file is sparse: 4 KiB of noise at the start of every 64 KiB,
+//! holes between, so it takes 1/16 of its size on disk while a chunk written
+//! at a wrong offset still changes the hash. The receiver writes the whole
+//! file, into whichever of the temp dir and /dev/shm has room for it (CI
+//! machines can be short of disk); with neither the test says how much it
+//! needed and where it looked.
 //!
 //! The default run moves 256 MiB, which takes about half a minute in a debug
 //! build (hashing and base64 are unoptimised there). The 1 GiB run is
@@ -12,28 +18,67 @@
 mod common;
 
 use common::{chat_login, Server};
-use std::io::Write;
-use std::path::Path;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Write `size` bytes of xorshift noise to `path`, 1 MiB at a time.
+const STRIDE: u64 = 64 << 10;
+const NOISE: usize = 4 << 10;
+
+/// Write a sparse `size`-byte file to `path`: xorshift noise in the first
+/// 4 KiB of every 64 KiB, holes (read as zeros) between.
 fn generate(path: &Path, size: u64) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut f = std::fs::File::create(path).unwrap();
+    f.set_len(size).unwrap();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
+    let mut block = vec![0u8; NOISE];
+    let mut at = 0;
+    while at < size {
         for w in block.chunks_exact_mut(8) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             w.copy_from_slice(&x.to_le_bytes());
         }
-        let n = left.min(block.len() as u64) as usize;
+        let n = (size - at).min(NOISE as u64) as usize;
+        f.seek(SeekFrom::Start(at)).unwrap();
         f.write_all(&block[..n]).unwrap();
-        left -= n as u64;
+        at += STRIDE;
     }
-    f.flush().unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Free bytes under `dir`, as `df` reports them.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let out = std::process::Command::new("df")
+        .args(["-k", "--output=avail"])
+        .arg(dir)
+        .output()
+        .ok()?;
+    let kib: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// A temp dir with room for `need` bytes: under TMPDIR if it has the room,
+/// else under /dev/shm (RAM, which does not count towards the server's RSS).
+fn roomy_tempdir(need: u64) -> tempfile::TempDir {
+    let mut looked = Vec::new();
+    for base in [std::env::temp_dir(), PathBuf::from("/dev/shm")] {
+        let free = free_bytes(&base);
+        looked.push(format!("{} has {:?} bytes free", base.display(), free));
+        if free.is_some_and(|f| f > need) {
+            return tempfile::tempdir_in(&base).unwrap();
+        }
+    }
+    panic!(
+        "this test needs {need} bytes of free space for the received file: {}",
+        looked.join("; ")
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -58,7 +103,8 @@ fn sha256sum(path: &Path) -> String {
 }
 
 fn large(size: u64, name: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    // The received file, the sparse source and some slack.
+    let dir = roomy_tempdir(size + size / 16 + (64 << 20));
     let src = dir.path().join(name);
     generate(&src, size);
     let server = Server::start(&[]);
@@ -87,6 +133,11 @@ fn large(size: u64, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(900);
     while !bob.lines().iter().any(|l| l.contains(&done)) {
         assert!(Instant::now() < deadline, "transfer did not finish");
+        for (who, c) in [("bob", &bob), ("alice", &alice)] {
+            if let Some(l) = c.lines().iter().find(|l| l.contains(": failed")) {
+                panic!("the transfer failed on {who}'s side: {l}");
+            }
+        }
         peak = peak.max(rss_kib(server.pid()));
         std::thread::sleep(Duration::from_millis(100));
     }
