@@ -81,17 +81,24 @@ fn not_logged_in_carries_the_cid_of_the_frame_it_answers() {
 }
 
 #[test]
-fn the_error_example_in_the_document_is_what_the_server_sends() {
+fn the_error_examples_in_the_document_are_what_the_server_sends() {
     let server = Server::start(&[]);
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
     let mut c = Client::login(server.addr(), "alice");
+    // A room that does not exist...
+    c.send(&ClientMsg::Leave { room: "lab".into() });
+    let got = serde_json::to_string(&c.recv_what("unknown_room")).unwrap();
+    assert!(doc.contains(&got), "the document does not show {got}");
+    // ... and one that does, without alice.
+    let mut bob = Client::login_to(server.addr(), "bob", "lab");
+    bob.ping(1);
     c.send(&ClientMsg::RoomMsg {
         room: "lab".into(),
         text: "hi".into(),
         cid: Some("c1".into()),
     });
     let got = serde_json::to_string(&c.recv_what("not_in_room")).unwrap();
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md")).unwrap();
     assert!(doc.contains(&got), "the document does not show {got}");
 }
 

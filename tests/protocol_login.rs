@@ -196,7 +196,15 @@ fn duplicate_name_is_refused_until_the_holder_leaves() {
     other.expect_pong(1);
 
     alice.send(&ClientMsg::Logout {});
-    alice.recv_until_what("bye", |m| matches!(m, ServerMsg::Bye { .. }));
+    alice.recv_until_what("bye", |m| {
+        matches!(
+            m,
+            ServerMsg::Bye {
+                code: chat::protocol::ByeCode::Shutdown,
+                ..
+            }
+        )
+    });
     alice.expect_closed();
     watcher.expect_notice(NoticeKind::Leave, "alice", Some("general"));
 
@@ -225,7 +233,10 @@ fn logout_says_bye_closes_and_others_get_a_plain_leave_notice() {
 
     bob.send(&ClientMsg::Logout {});
     match bob.recv_what("bye") {
-        ServerMsg::Bye { reason } => assert_eq!(reason, "logged out"),
+        ServerMsg::Bye { code, reason } => {
+            assert_eq!(code, chat::protocol::ByeCode::LoggedOut);
+            assert_eq!(reason, "logged out");
+        }
         other => panic!("expected bye, got {other:?}"),
     }
     bob.expect_closed();
@@ -302,7 +313,15 @@ fn sigterm_sends_bye_to_everyone_and_exits_zero() {
 
     server.terminate();
     for c in [&mut alice, &mut bob] {
-        c.recv_until_what("bye on shutdown", |m| matches!(m, ServerMsg::Bye { .. }));
+        c.recv_until_what("bye on shutdown", |m| {
+            matches!(
+                m,
+                ServerMsg::Bye {
+                    code: chat::protocol::ByeCode::Shutdown,
+                    ..
+                }
+            )
+        });
         c.expect_closed();
     }
     anon.expect_closed();

@@ -275,7 +275,8 @@ fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
 
 /// The same, one message at a time: the flooder waits for each ack and the watcher reads each
 /// message before the next is sent, so no single event-loop turn queues much for anyone. Only
-/// the client that never reads may be disconnected.
+/// the client that never reads may be disconnected, and when it reads again its last frame is a
+/// `bye` saying why.
 #[test]
 fn a_client_that_never_reads_is_disconnected_in_lock_step_traffic() {
     let server = Server::start(&["--max-outbound", "65536", "--msg-rate", "0"]);
@@ -312,7 +313,21 @@ fn a_client_that_never_reads_is_disconnected_in_lock_step_traffic() {
         leave_text.starts_with("slow left #general"),
         "leave notice text: {leave_text:?}"
     );
-    slow.drain_until_closed(Duration::from_secs(20));
+    // What it reads now is whole frames (the one being written when it was
+    // cut is finished, the rest dropped), and the last says why.
+    let frames = slow.expect_closed_within(Duration::from_secs(20));
+    match frames.last() {
+        Some(ServerMsg::Bye { code, reason }) => {
+            assert_eq!(*code, chat::protocol::ByeCode::SlowConsumer);
+            assert!(reason.contains("not reading"), "{reason}");
+        }
+        other => panic!("the last frame was {other:?}, not bye"),
+    }
+    assert!(
+        frames.len() < sent,
+        "{} frames reached the slow client of {sent} sent: its queue was not dropped",
+        frames.len()
+    );
     watcher.ping(1);
     flooder.ping(2);
     let (id, recipients) = flooder.say("general", "after the flood");

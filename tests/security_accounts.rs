@@ -89,7 +89,7 @@ fn a_registered_name_needs_its_password_and_a_wrong_one_is_refused() {
     let last = c.expect_closed();
     assert!(
         last.iter().any(
-            |m| matches!(m, ServerMsg::Bye { reason } if reason.contains("another connection"))
+            |m| matches!(m, ServerMsg::Bye { code: chat::protocol::ByeCode::TakenOver, reason } if reason.contains("another connection"))
         ),
         "{last:?}"
     );

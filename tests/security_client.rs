@@ -1,11 +1,13 @@
 //! The terminal client's side of TLS and accounts, driving `chat-client` in
 //! scripted mode: chat and a file over TLS with `--ca`, clear errors for
 //! the wrong protocol on a port and an untrusted certificate, passwords
-//! from `CHAT_PASSWORD` and `--password-file`, and `/passwd`.
+//! from `CHAT_PASSWORD` and `--password-file`, `/passwd`, and a session
+//! taken over by another login (the client stops instead of fighting back).
 
 mod common;
 mod security_common;
 
+use chat::protocol::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use common::*;
 use security_common::*;
 use std::process::Command;
@@ -175,4 +177,43 @@ fn passwords_from_the_environment_and_a_file_and_passwd() {
     new.wait(&format!("connected to {} as alice", server.addr()));
     assert!(new.finish().success());
     assert!(!server.log().contains("brand-new-password"));
+}
+
+/// A client whose session another login takes over (the right password from
+/// elsewhere) stops, saying so, instead of reconnecting and taking it back:
+/// two clients with one password would otherwise take the session from each
+/// other forever.
+#[test]
+fn a_client_taken_over_stops_instead_of_taking_the_session_back() {
+    let server = Server::start(&[]);
+    let mut alice = client_env(
+        server.addr(),
+        "alice",
+        &[],
+        &[("CHAT_PASSWORD", "correct horse battery")],
+    );
+    alice.wait(&format!("connected to {} as alice", server.addr()));
+    alice.sync();
+    let mut other = Client::connect(server.addr());
+    other.send(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+        name: "alice".into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: Some("correct horse battery".into()),
+    });
+    other.recv_until_what("welcome", |m| matches!(m, ServerMsg::Welcome { .. }));
+    expect_failure(&mut alice, "took this session over");
+    assert!(
+        alice.stderr_contains("start it again to take it back"),
+        "{:?}",
+        alice.stderr_lines()
+    );
+    // The old client is gone for good: the new session was never taken back.
+    let after = other.sync();
+    assert!(
+        !after.iter().any(|m| matches!(m, ServerMsg::Bye { .. })),
+        "{after:?}"
+    );
 }

@@ -198,7 +198,7 @@ fn the_right_password_takes_a_held_or_half_open_session_over_at_once() {
     assert!(
         frames_to(&out, ConnId(1))
             .iter()
-            .any(|m| matches!(m, S::Bye { reason } if reason.contains("another connection"))),
+            .any(|m| matches!(m, S::Bye { code: chat::protocol::ByeCode::TakenOver, reason } if reason.contains("another connection"))),
         "{out:?}"
     );
     // Dropped now: the name is held for a reconnect; the password takes it

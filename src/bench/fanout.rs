@@ -374,7 +374,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                                         ChatIn::Other(ServerMsg::Error {
                                             code, message, ..
                                         }) => t.note_error(format!("{code:?}: {message}")),
-                                        ChatIn::Other(ServerMsg::Bye { reason }) => {
+                                        ChatIn::Other(ServerMsg::Bye { reason, .. }) => {
                                             t.fatal = Some(format!("server said bye: {reason}"))
                                         }
                                         ChatIn::Other(_) => {}

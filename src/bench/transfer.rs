@@ -280,7 +280,7 @@ pub fn run(
                         Ok(ServerMsg::Error { code, message, .. }) => {
                             fatal = Some(format!("transfer {k}: server error {code:?}: {message}"))
                         }
-                        Ok(ServerMsg::Bye { reason }) => {
+                        Ok(ServerMsg::Bye { reason, .. }) => {
                             fatal = Some(format!("server said bye: {reason}"))
                         }
                         Ok(_) => {}

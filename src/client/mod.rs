@@ -120,6 +120,9 @@ pub enum ClientError {
     Lost { detail: Option<String> },
     /// Reconnecting, the name was refused: someone else took it meanwhile.
     NameLost { name: String, message: String },
+    /// Another connection took this session over (`bye` with `taken_over`):
+    /// reconnecting would take it back, and the other would do the same.
+    TakenOver { message: String },
     /// A script's `/wait` timed out; `what` says what it waited for.
     WaitTimeout { what: String, secs: String },
     /// The terminal or a local resource failed.
@@ -166,6 +169,10 @@ impl fmt::Display for ClientError {
             ClientError::NameLost { name, message } => write!(
                 f,
                 "cannot log in again as \"{name}\" after the lost connection ({message}); start again with another --name"
+            ),
+            ClientError::TakenOver { message } => write!(
+                f,
+                "{message}; this client stopped rather than take the session back (the other would take it again); start it again to take it back"
             ),
             ClientError::WaitTimeout { what, secs } => {
                 write!(f, "timed out after {secs}s waiting for {what}")

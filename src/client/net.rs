@@ -35,7 +35,9 @@ use super::reconnect::{self, Backoff};
 use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
-use crate::protocol::{decode_frame, encode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME};
+use crate::protocol::{
+    decode_frame, encode, ByeCode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME,
+};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -180,6 +182,7 @@ fn net_main(
         logout_by: None,
         held: Vec::new(),
         refused: None,
+        taken_over: None,
     };
     let mut ever = false;
     loop {
@@ -204,6 +207,9 @@ fn net_main(
             continue;
         }
         let fatal = match (&e, refused) {
+            _ if link.taken_over.is_some() => Some(ClientError::TakenOver {
+                message: link.taken_over.take().unwrap_or_default(),
+            }),
             (ClientError::NameTaken { name }, Some(message)) => Some(ClientError::NameLost {
                 name: name.clone(),
                 message,
@@ -266,6 +272,8 @@ struct Link<'a> {
     held: Vec<ClientMsg>,
     /// The server's message if it refused the login.
     refused: Option<String>,
+    /// The `bye` reason if another connection took this session over.
+    taken_over: Option<String>,
 }
 
 /// Why waiting for the next connection attempt ended.
@@ -591,6 +599,13 @@ impl Link<'_> {
                         }
                         _ => {}
                     }
+                }
+                if let ServerMsg::Bye {
+                    code: ByeCode::TakenOver,
+                    reason,
+                } = &m
+                {
+                    self.taken_over = Some(reason.clone());
                 }
                 let out = st.handle(m, now);
                 // Our own logout's `bye` needs no line.

@@ -519,7 +519,7 @@ impl ClientState {
                     by,
                 })
             }
-            ServerMsg::Bye { reason } => Outcome::event(Event::Bye { reason }),
+            ServerMsg::Bye { reason, .. } => Outcome::event(Event::Bye { reason }),
             // File frames are handled by the network thread's transfer table.
             ServerMsg::FileState { .. }
             | ServerMsg::FileCredit { .. }

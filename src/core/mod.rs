@@ -25,6 +25,7 @@ pub mod history;
 pub mod limits;
 pub mod logsafe;
 mod outbox;
+pub use outbox::slow_consumer_bye;
 mod reads;
 mod receipts;
 mod relay;
@@ -562,6 +563,7 @@ impl Core {
     /// Tell everyone the server is going away.
     pub fn shutdown(&mut self, reason: &str) {
         let frame = encode_shared(&ServerMsg::Bye {
+            code: crate::protocol::ByeCode::Shutdown,
             reason: reason.to_string(),
         });
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
@@ -614,6 +616,25 @@ impl Core {
 
     pub(crate) fn error(&mut self, conn: ConnId, code: ErrorCode, message: &str, re: &str) {
         self.error_cid(conn, code, message.to_string(), re, None);
+    }
+
+    /// Refuse a frame about `room`, which the user is not in: `unknown_room`
+    /// when no room of that name exists (nobody is in it), else
+    /// `not_in_room` with `message`.
+    pub(crate) fn not_member(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        message: String,
+        re: &str,
+        cid: Option<String>,
+    ) {
+        if self.rooms.contains_key(room) {
+            self.error_cid(conn, ErrorCode::NotInRoom, message, re, cid);
+        } else {
+            let msg = format!("there is no room #{room}; /join {room} creates it");
+            self.error_cid(conn, ErrorCode::UnknownRoom, msg, re, cid);
+        }
     }
 
     pub(crate) fn error_cid(

@@ -133,6 +133,10 @@ impl Core {
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.closing = true;
         }
+        // Its last frame says why (the shell sends it after at most the
+        // frame it is writing, or drops the connection after a linger).
+        self.out
+            .push((conn, Output::Frame(slow_consumer_bye(), Priority::Normal)));
         self.out.push((
             conn,
             Output::Close("slow consumer: its catch-up was not read".into()),
@@ -232,4 +236,14 @@ impl Core {
             self.outbox.order.retain(|c| *c != conn);
         }
     }
+}
+
+/// The last frame of a connection closed as a slow consumer.
+pub fn slow_consumer_bye() -> std::rc::Rc<[u8]> {
+    encode_shared(&ServerMsg::Bye {
+        code: crate::protocol::ByeCode::SlowConsumer,
+        reason: "you were not reading what the server sent, so it closed the connection; \
+                 reconnect (with resume.since) to catch up on what was dropped"
+            .into(),
+    })
 }

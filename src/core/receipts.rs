@@ -149,11 +149,12 @@ impl Core {
             _ => up_to,
         };
         if !member && left_at.is_none() {
-            self.error(
+            self.not_member(
                 conn,
-                ErrorCode::NotInRoom,
-                &format!("you are not in #{room}"),
+                &room,
+                format!("you are not in #{room}"),
                 "receipt",
+                None,
             );
             return;
         }

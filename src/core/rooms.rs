@@ -77,11 +77,12 @@ impl Core {
             .get(&conn)
             .is_some_and(|s| s.rooms.contains(&room));
         if !member {
-            self.error(
+            self.not_member(
                 conn,
-                ErrorCode::NotInRoom,
-                &format!("you are not in #{room}"),
+                &room,
+                format!("you are not in #{room}"),
                 "leave",
+                None,
             );
             return;
         }
@@ -248,7 +249,7 @@ impl Core {
             .is_some_and(|r| r.members.contains_key(&name));
         if !member {
             let msg = format!("you are not in #{room}; /join {room} first");
-            self.error_cid(conn, ErrorCode::NotInRoom, msg, "room_msg", cid);
+            self.not_member(conn, &room, msg, "room_msg", cid);
             return;
         }
         self.stop_typing(&name, &Conv::Room(room.clone()), now);
@@ -399,7 +400,7 @@ impl Core {
                     .is_some_and(|s| s.rooms.contains(r));
                 if !member {
                     let msg = format!("you are not in #{r}; join it to read its history");
-                    self.error(conn, ErrorCode::NotInRoom, &msg, "history");
+                    self.not_member(conn, r, msg, "history", None);
                     return;
                 }
                 ConvKey::Room(r.clone())

@@ -52,7 +52,7 @@ impl Core {
             (Some(r), None) => {
                 if !my_rooms.is_some_and(|rs| rs.contains(&r)) {
                     let msg = format!("you are not in #{r}; join it to search it");
-                    return self.error(conn, ErrorCode::NotInRoom, &msg, re);
+                    return self.not_member(conn, &r, msg, re, None);
                 }
                 (vec![r], None)
             }

@@ -126,6 +126,7 @@ impl Core {
             self.send(
                 old,
                 &ServerMsg::Bye {
+                    code: crate::protocol::ByeCode::TakenOver,
                     reason: format!(
                         "{name} logged in from another connection, which took this session over"
                     ),
@@ -356,6 +357,7 @@ impl Core {
         self.send(
             conn,
             &ServerMsg::Bye {
+                code: crate::protocol::ByeCode::LoggedOut,
                 reason: "logged out".into(),
             },
         );

@@ -42,7 +42,7 @@ impl Core {
             Some(r) if r.members.contains_key(&name) => r.members.values().copied().collect(),
             _ => {
                 let msg = format!("you are not in #{room}; join it to set its topic");
-                return self.error(conn, ErrorCode::NotInRoom, &msg, "set_topic");
+                return self.not_member(conn, &room, msg, "set_topic", None);
             }
         };
         let text = topic.trim().to_string();

@@ -47,7 +47,7 @@ impl Core {
                     .is_some_and(|r| r.members.contains_key(&name));
                 if !member {
                     let msg = format!("you are not in #{room}");
-                    self.error(conn, ErrorCode::NotInRoom, &msg, "typing");
+                    self.not_member(conn, &room, msg, "typing", None);
                     return;
                 }
                 Conv::Room(room)

@@ -161,6 +161,12 @@ impl Conn {
         self.out.clear();
     }
 
+    /// Drop everything queued but the frame being written (so a last frame
+    /// can still follow it on a well-framed stream).
+    pub fn discard_queued(&mut self) {
+        self.out.clear_behind_head();
+    }
+
     /// Write until the queue is empty or the socket would block.
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.transport {

@@ -31,7 +31,7 @@ pub use files::FileConfig;
 
 pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
-use crate::core::{ConnId, Core, Gone, Now, Output};
+use crate::core::{ConnId, Core, Now, Output, Priority};
 use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
 use mio::net::TcpListener;
@@ -352,9 +352,19 @@ impl Server {
                                     conn.queued_bytes(),
                                     self.cfg.max_outbound
                                 );
-                                conn.discard_output();
-                                self.core.disconnect(id, Gone::Kicked, now);
-                                self.remove(k, "slow consumer");
+                                // Its last frame says why: what was queued
+                                // goes (but the frame being written, to
+                                // keep the framing), `bye` follows, and a
+                                // lingering close gives it a moment.
+                                conn.discard_queued();
+                                conn.push(
+                                    crate::core::slow_consumer_bye(),
+                                    Priority::Normal,
+                                    usize::MAX,
+                                    usize::MAX,
+                                );
+                                self.dirty.push(k);
+                                self.begin_close(k, "slow consumer", now);
                             }
                         }
                     }

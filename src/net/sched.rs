@@ -88,6 +88,15 @@ impl OutQueue {
         *self = OutQueue::default();
     }
 
+    /// Drop everything but the head (the frame being written, maybe partly).
+    pub fn clear_behind_head(&mut self) {
+        let head = self.head.take();
+        let head_chunk = self.head_chunk.take();
+        *self = OutQueue::default();
+        self.head = head;
+        self.head_chunk = head_chunk;
+    }
+
     /// Make sure there is a head if anything is queued.
     fn promote(&mut self) {
         if self.head.is_some() {

@@ -120,6 +120,24 @@ pub enum NoticeKind {
     Upload,
 }
 
+/// Why the server closes a connection with `bye` (its last frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeCode {
+    /// The client sent `logout`.
+    LoggedOut,
+    /// Another connection took this session over (the session token or the
+    /// password of a registered name): a client should not reconnect on
+    /// its own, or the two would take the session from each other forever.
+    TakenOver,
+    /// The server is shutting down (SIGINT/SIGTERM); it may come back.
+    Shutdown,
+    /// The client did not read what was sent to it (past `--max-outbound`,
+    /// or a catch-up it did not read); what was queued is dropped, and a
+    /// reconnect with `resume.since` replays it.
+    SlowConsumer,
+}
+
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -568,8 +586,10 @@ pub enum ServerMsg {
         by: String,
         ts: u64,
     },
-    /// The server is closing this connection (shutdown or logout).
+    /// The server is closing this connection: `code` says why for a
+    /// program, `reason` for people.
     Bye {
+        code: ByeCode,
         reason: String,
     },
     /// A transfer you are part of changed state (or was created: `pending`).
