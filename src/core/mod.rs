@@ -351,6 +351,11 @@ impl Core {
             self.error_cid(conn, code, e.to_string(), msg.kind(), cid);
             return;
         }
+        if let Err(e) = msg.check_numbers() {
+            let cid = msg.cid().map(str::to_string);
+            self.error_cid(conn, ErrorCode::Invalid, e.to_string(), msg.kind(), cid);
+            return;
+        }
         match msg {
             ClientMsg::Ping { seq } => self.send(conn, &ServerMsg::Pong { seq }),
             ClientMsg::Hello {

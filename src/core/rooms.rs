@@ -7,6 +7,10 @@ use super::reads::Purpose;
 use super::{typing::Conv, validate, ConnId, Core, Now, Output, Priority};
 use crate::protocol::{encode_shared, ErrorCode, NoticeKind, Replay, RoomInfo, ServerMsg};
 
+/// Most messages one `history` answer carries (a larger `limit` gets this
+/// many, with `more` saying older ones exist).
+pub const MAX_HISTORY: u32 = 500;
+
 impl Core {
     pub(crate) fn join(&mut self, conn: ConnId, room: String, create: bool, _now: Now) {
         let re = if create { "create_room" } else { "join" };
@@ -389,6 +393,10 @@ impl Core {
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        if limit == 0 {
+            let msg = format!("limit must be at least 1 (at most {MAX_HISTORY} messages are sent)");
+            return self.error(conn, ErrorCode::Invalid, &msg, "history");
+        }
         // Messages above this id only (a private conversation is read back
         // only from where it is this user's, see `Core::dm_floor`).
         let mut after = 0;
@@ -415,7 +423,7 @@ impl Core {
                 return;
             }
         };
-        let limit = limit.clamp(1, 500) as usize;
+        let limit = limit.min(MAX_HISTORY) as usize;
         // Up to now at most: the pages of a read stay the same set.
         let before = before.unwrap_or(u64::MAX).min(self.history.last_id() + 1);
         let Some((msgs, more)) = self.history.range_in_memory(&conv, after, before, limit) else {

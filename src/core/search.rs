@@ -34,6 +34,10 @@ impl Core {
         let Some(name) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        if limit == Some(0) {
+            let msg = format!("limit must be at least 1 (at most {MAX_HITS} hits are sent)");
+            return self.error(conn, ErrorCode::Invalid, &msg, re);
+        }
         let words = text.split_whitespace().count();
         if words == 0 || words > MAX_WORDS {
             let msg = format!("search for 1 to {MAX_WORDS} words");

@@ -103,6 +103,11 @@ pub(crate) struct Transfer {
     pub next: u64,
     /// The first chunk after an accept may start over at 0.
     pub restart_ok: bool,
+    /// Chunks at another offset than `next` are stale (sent before the
+    /// sender learnt of an interruption) and dropped quietly, until the
+    /// first chunk of the resumed stream arrives; after that (and on a
+    /// transfer never interrupted) a wrong offset fails the transfer.
+    pub stale_ok: bool,
     /// Offset of the last accept, reported in `file_state`.
     pub accepted: u64,
     pub upload: Option<UploadSide>,
@@ -134,6 +139,7 @@ impl Transfer {
             banked: 0,
             next: 0,
             restart_ok: false,
+            stale_ok: false,
             accepted: 0,
             upload: None,
             reading: None,

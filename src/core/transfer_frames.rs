@@ -207,6 +207,7 @@ impl Core {
         };
         let from_store = t.sender.is_none();
         t.hashing = None; // an earlier accept's check no longer counts
+        t.stale_ok = t.state != TransferState::Pending;
         t.state = TransferState::InProgress;
         t.credit = 0;
         t.banked = 0;
@@ -391,9 +392,29 @@ impl Core {
             return;
         }
         if !(offset == t.next || (offset == 0 && t.restart_ok)) {
-            log::debug!(
-                "transfer {id}: dropping a stale chunk at {offset} (expected {})",
-                t.next
+            let expected = t.next;
+            if t.stale_ok {
+                log::debug!(
+                    "transfer {id}: dropping a stale chunk at {offset} (expected {expected})"
+                );
+                return;
+            }
+            // Dropping it quietly would leave the sender waiting forever.
+            self.error(
+                conn,
+                ErrorCode::TransferState,
+                &format!(
+                    "transfer {id} expected its next chunk at offset {expected}, not {offset}; the transfer failed"
+                ),
+                re,
+            );
+            self.finish(
+                id,
+                TransferState::Failed,
+                None,
+                Some(format!(
+                    "the sender sent a chunk at offset {offset} where {expected} was expected"
+                )),
             );
             return;
         }
@@ -430,6 +451,7 @@ impl Core {
         t.credit -= len;
         t.next = offset + len;
         t.restart_ok = false;
+        t.stale_ok = false;
         match t.receiver.clone() {
             Some(receiver) => {
                 if let Some(c) = self.conn_of(&receiver) {

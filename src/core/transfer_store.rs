@@ -492,6 +492,7 @@ impl Core {
             return;
         };
         t.state = TransferState::InProgress;
+        t.stale_ok = true;
         t.credit = 0;
         t.accepted = t.next;
         // Once committing, the data is final: no starting over.

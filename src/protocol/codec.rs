@@ -122,7 +122,12 @@ fn describe_json_error(text: &str, e: serde_json::Error) -> String {
         Err(_) => format!("not JSON ({e})"),
         Ok(serde_json::Value::Object(m)) => match m.get("type") {
             None => "missing \"type\" field".to_string(),
-            Some(serde_json::Value::String(t)) if e.to_string().contains("unknown variant") => {
+            // The type itself; an unknown value in another field (a
+            // `status` of "dancing") keeps serde's sentence, which names
+            // the values allowed.
+            Some(serde_json::Value::String(t))
+                if e.to_string().contains(&format!("unknown variant `{t}`")) =>
+            {
                 format!("unknown frame type \"{t}\"")
             }
             Some(_) => e.to_string(),
@@ -210,12 +215,16 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_not_fatal() {
-        let cases: [(&[u8], &str); 5] = [
+        let cases: [(&[u8], &str); 6] = [
             (b"\xff\xfe", "UTF-8"),
             (b"{not json", "not JSON"),
             (b"[1,2]", "object"),
             (b"{\"x\":1}", "missing \"type\""),
             (b"{\"type\":\"fly\"}", "unknown frame type \"fly\""),
+            (
+                b"{\"type\":\"set_status\",\"status\":\"fly\"}",
+                "unknown variant `fly`, expected one of `online`, `busy`, `away`",
+            ),
         ];
         for (body, want) in cases {
             let d = decode_frame::<ClientMsg>(&framed(body), 1000)

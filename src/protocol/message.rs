@@ -120,6 +120,11 @@ pub enum NoticeKind {
     Upload,
 }
 
+/// `history.limit` when a client leaves it out.
+fn default_history_limit() -> u32 {
+    50
+}
+
 /// Why the server closes a connection with `bye` (its last frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,6 +232,8 @@ pub enum ClientMsg {
         peer: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
+        /// 1 to 500 (more is served as 500); 50 when absent.
+        #[serde(default = "default_history_limit")]
         limit: u32,
     },
     /// Search stored messages for every word of `text` (plain words, no

@@ -13,6 +13,7 @@ pub mod files;
 pub mod kinds;
 pub mod lengths;
 pub mod message;
+pub mod numbers;
 pub mod secret;
 
 pub use codec::{
