@@ -45,7 +45,7 @@ cleanup() {
     for p in $server_pid "${pids[@]}"; do
         kill -9 "$p" 2>/dev/null || true
     done
-    for p in "${pids[@]}"; do
+    for p in $server_pid "${pids[@]}"; do
         wait "$p" 2>/dev/null || true
     done
     rm -rf "$tmp"
@@ -57,6 +57,7 @@ fail() {
     local f
     echo "example-bot: FAILED: $*" >&2
     for f in "$tmp"/*.log; do
+        [[ -e $f ]] || continue
         echo "--- $(basename "$f") ---" >&2
         cat "$f" >&2 || true
     done
@@ -77,7 +78,7 @@ wait_for() {
 
 lines() { wc -l <"$1"; }
 
-# alice SAYS LINE: one line on alice's stdin (plain text goes to #lab).
+# say LINE: alice types LINE (plain text goes to #lab).
 say() { printf '%s\n' "$1" >&3; }
 
 start_server() { # PORT LOG
@@ -85,6 +86,15 @@ start_server() { # PORT LOG
     server_pid=$!
     wait_for "$tmp/$2" '^listening on ' >/dev/null
 }
+
+# The "Writing a client" section of docs/PROTOCOL.md shows the bot verbatim
+# (checked once the section is there).
+doc=$here/docs/PROTOCOL.md
+if grep -q '^## Writing a client' "$doc" &&
+    ! awk '/^## Writing a client/{s=1} s&&/^```python/{c=1;next} c&&/^```/{exit} c' "$doc" |
+    cmp -s - "$bot"; then
+    fail "the python block of \"Writing a client\" in docs/PROTOCOL.md differs from scripts/example_bot.py"
+fi
 
 # --- a server, a proxy in front of it for the bot, the bot, alice ------------
 
