@@ -39,6 +39,7 @@ large-test:
 
 scripts-test: build
 	./scripts/demo.sh
+	./scripts/example-bot-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -273,7 +273,10 @@ fn logout(ex: &str) -> String {
     live.send_as_me(ex);
     let me = live.me();
     match me.recv_what("bye") {
-        ServerMsg::Bye { reason } => assert_eq!(reason, "logged out"),
+        ServerMsg::Bye { code, reason } => {
+            assert_eq!(code, chat::protocol::ByeCode::LoggedOut);
+            assert_eq!(reason, "logged out");
+        }
         other => panic!("expected bye, got {other:?}"),
     }
     let after = me.expect_closed();

@@ -450,6 +450,17 @@ impl Core {
             re,
         );
     }
+
+    /// The password was fine but the accounts file could not be written:
+    /// nothing was registered or changed.
+    pub(crate) fn save_failed(&mut self, conn: ConnId, re: &str) {
+        self.auth_error(
+            conn,
+            ErrorCode::Internal,
+            "the server could not save its accounts file, so nothing was registered or changed; try again later".into(),
+            re,
+        );
+    }
 }
 
 #[cfg(test)]

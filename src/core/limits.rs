@@ -405,9 +405,10 @@ impl Core {
             return Ok(());
         };
         if max != 0 && s.rooms.len() >= max && !s.rooms.contains(room) {
+            let n = s.rooms.len();
+            let rooms = if n == 1 { "room" } else { "rooms" };
             return Err(format!(
-                "you are in {} rooms, the most this server allows; leave one before joining #{room}",
-                s.rooms.len()
+                "you are in {n} {rooms}, the most this server allows; leave one before joining #{room}"
             ));
         }
         let all = self.cfg.limits.max_rooms;

@@ -147,7 +147,7 @@ impl Core {
                 Then::Change { .. } => "change_password",
             };
             if !ok {
-                self.internal(save.conn, "the server could not save its accounts file", re);
+                self.save_failed(save.conn, re);
                 continue;
             }
             let (conn, name) = (save.conn, save.name);

@@ -43,7 +43,7 @@ fn a_failed_save_takes_the_registration_back() {
     let f = out(&mut c, ConnId(1));
     assert!(
         matches!(&f[..], [ServerMsg::Error { code: ErrorCode::Internal, message, re: Some(re), .. }]
-            if message.contains("could not save its accounts file") && re == "hello"),
+            if message.contains("could not save its accounts file, so nothing was registered") && re == "hello"),
         "{f:?}"
     );
     assert!(!c.is_registered("alice"), "rolled back");
