@@ -50,13 +50,13 @@ pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, cx: &InputCt
         Some(Web::Http) => {
             web::ingest_http(conn, data, core, cx.web, cx.max_frame);
             if matches!(conn.web, Some(Web::Ws(_))) && !conn.rbuf.is_empty() {
-                ingest_ws(k, conn, core, now);
+                ingest_ws(k, conn, core, cx.max_frame, now);
             }
             return;
         }
         Some(Web::Ws(_)) => {
             conn.rbuf.extend_from_slice(data);
-            return ingest_ws(k, conn, core, now);
+            return ingest_ws(k, conn, core, cx.max_frame, now);
         }
     }
     let max_frame = cx.max_frame;
@@ -79,9 +79,10 @@ pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, cx: &InputCt
 }
 
 /// A browser's buffered input: each WebSocket message is a frame.
-fn ingest_ws(k: ConnId, conn: &mut Conn, core: &mut Core, now: Now) {
+fn ingest_ws(k: ConnId, conn: &mut Conn, core: &mut Core, max_frame: usize, now: Now) {
     let result = web::ingest_ws(
         conn,
+        max_frame,
         |conn, input| match input {
             WsInput::Body(body) => handle_body(k, conn, body, None, core, now),
             WsInput::Chunk {

@@ -313,16 +313,19 @@ pub(super) enum WsInput<'a> {
 /// queued. Returns `Err` with a reason when the socket closed.
 pub(super) fn ingest_ws(
     conn: &mut Conn,
+    max_message: usize,
     mut take: impl FnMut(&mut Conn, WsInput<'_>) -> bool,
     mut more: impl FnMut(&Conn) -> bool,
 ) -> Result<(), String> {
     let buf = std::mem::take(&mut conn.rbuf);
+    // Whole frames only; a partial one stays in `rbuf` for the frame timer.
+    let whole = ws::whole_frames(&buf, max_message);
     let mut used = 0;
     let mut result = Ok(());
     while more(conn) {
         let mut out = Vec::new();
         let next = match &mut conn.web {
-            Some(Web::Ws(ws)) => ws.next(&buf, &mut used, &mut out),
+            Some(Web::Ws(ws)) => ws.next(&buf[..whole], &mut used, &mut out),
             _ => break,
         };
         if !out.is_empty() {

@@ -150,6 +150,35 @@ impl WsConn {
     }
 }
 
+/// How many bytes at the front of `buf` are whole WebSocket frames (parsed
+/// with tungstenite's own header parser). Only those are handed to the
+/// WebSocket, so a frame still arriving waits in the connection's read
+/// buffer, where the shell's frame timer sees it (`--frame-timeout`), as it
+/// sees a native partial frame. A header that does not parse, or announces
+/// more than `max` bytes, counts as whole: the WebSocket then refuses it at
+/// once, so no announced length makes the buffer grow past `max`.
+pub fn whole_frames(buf: &[u8], max: usize) -> usize {
+    let mut at = 0;
+    while at < buf.len() {
+        let mut cursor = std::io::Cursor::new(&buf[at..]);
+        match FrameHeader::parse(&mut cursor) {
+            Ok(Some((_, len))) if len > max as u64 => return buf.len(),
+            Ok(Some((_, len))) => {
+                let end = (at as u64)
+                    .saturating_add(cursor.position())
+                    .saturating_add(len);
+                if end > buf.len() as u64 {
+                    break;
+                }
+                at = end as usize;
+            }
+            Ok(None) => break,
+            Err(_) => return buf.len(),
+        }
+    }
+    at
+}
+
 /// A WebSocket frame (unmasked, as a server sends) holding `payload`.
 fn frame(opcode: Data, parts: &[&[u8]]) -> Vec<u8> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -250,6 +279,21 @@ mod tests {
         assert_eq!(got, Some(Message::text(r#"{"type":"ping","seq":1}"#)));
         assert_eq!(used, input.len());
         assert_eq!(out, [0x8a, 2, b'h', b'i'], "the pong");
+    }
+
+    #[test]
+    fn only_whole_frames_are_counted() {
+        let one = masked(0x1, b"hello");
+        let mut two = one.clone();
+        two.extend(masked(0x1, &[b'x'; 200]));
+        assert_eq!(whole_frames(&one, 1024), one.len());
+        assert_eq!(whole_frames(&two, 1024), two.len());
+        assert_eq!(whole_frames(&two[..two.len() - 1], 1024), one.len());
+        assert_eq!(whole_frames(&two[..one.len() + 1], 1024), one.len());
+        assert_eq!(whole_frames(&[], 1024), 0);
+        // A header announcing more than the limit is handed over at once.
+        let big = masked(0x1, &[b'x'; 2000]);
+        assert_eq!(whole_frames(&big[..10], 1024), 10);
     }
 
     #[test]
