@@ -1,0 +1,399 @@
+// tests/browser/run.mjs: end-to-end test of the browser client (src/web) against the real
+// chat-server and chat-client binaries, with puppeteer-core driving Debian's chromium.
+// Two pages (alice, bob, each in its own browser context) and one scripted chat-client
+// (carol) share #general: messages all ways, ticks up to read, typing, a private message the
+// third party never sees, hostile text rendered as text, and a server restart the pages
+// reconnect through and catch up on. Every wait has a deadline; on failure it saves each
+// page's screenshot and console log under a temp dir and prints the paths. It ends with one
+// screenshot of the page in use and a "N passed, N failed" line.
+//
+// Env: CHAT_SERVER, CHAT_CLIENT (binaries; default ./target/debug/...), CHROMIUM
+// (/usr/bin/chromium), CHAT_BROWSER_BRIDGE=1 (serve the page and relay /ws from bridge.mjs
+// instead of chat-server's own web side), CHAT_BROWSER_KEEP=1 (keep the temp dir).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer from 'puppeteer-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const SERVER = path.resolve(root, process.env.CHAT_SERVER || 'target/debug/chat-server');
+const CLIENT = path.resolve(root, process.env.CHAT_CLIENT || 'target/debug/chat-client');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const BRIDGE = process.env.CHAT_BROWSER_BRIDGE === '1';
+const TOTAL_DEADLINE_MS = 120000;
+
+const t0 = Date.now();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-browser-'));
+const dataDir = path.join(tmp, 'data');
+const artifacts = path.join(tmp, 'artifacts');
+fs.mkdirSync(artifacts);
+const children = new Set();
+const pages = {}; // name -> {page, logs}
+let browser = null;
+let bridge = null;
+let passed = 0;
+let failed = 0;
+
+function log(...a) { console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function killAll() {
+  for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  children.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
+
+// ---------------------------------------------------------------- processes
+function track(child, name) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  child.lines = [];
+  child.logFile = path.join(tmp, `${name}.log`);
+  const out = fs.createWriteStream(child.logFile);
+  const feed = (stream, tag) => {
+    let rest = '';
+    stream.on('data', (d) => {
+      out.write(d);
+      rest += d.toString();
+      let i;
+      while ((i = rest.indexOf('\n')) >= 0) {
+        child.lines.push({ tag, line: rest.slice(0, i) });
+        rest = rest.slice(i + 1);
+      }
+    });
+  };
+  if (child.stdout) feed(child.stdout, 'out');
+  if (child.stderr) feed(child.stderr, 'err');
+  return child;
+}
+
+async function waitLine(child, pred, ms, what) {
+  const deadline = Date.now() + ms;
+  const test = typeof pred === 'string' ? (l) => l.includes(pred) : (l) => pred.test(l);
+  for (;;) {
+    const hit = child.lines.find((l) => test(l.line));
+    if (hit) return hit.line;
+    if (child.exitCode !== null) throw new Error(`${what}: the process exited (${child.exitCode}) first; see ${child.logFile}`);
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within ${ms} ms; see ${child.logFile}`);
+    await sleep(25);
+  }
+}
+
+let server = null;
+let chatPort = 0;
+async function startServer(port) {
+  const c = track(spawn(SERVER, ['--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] }), `server-${Date.now() - t0}`);
+  const line = await waitLine(c, /listening on \S+:\d+/, 10000, 'chat-server start');
+  chatPort = Number(line.match(/:(\d+)\s*$/)[1]);
+  server = c;
+  return c;
+}
+
+function startClient(name) {
+  const c = track(spawn(CLIENT, ['--name', name, '--port', String(chatPort), '--room', 'general'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', CHAT_RECONNECT_BASE_MS: '100' },
+  }), name);
+  c.say = (line) => c.stdin.write(`${line}\n`);
+  return c;
+}
+
+// ---------------------------------------------------------------- browser
+async function openPage(name, reconnectBaseMs) {
+  const ctx = await browser.createBrowserContext();
+  const page = await ctx.newPage();
+  const logs = [];
+  pages[name] = { page, logs };
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  page.on('dialog', (d) => { logs.push(`DIALOG: ${d.message()}`); d.dismiss().catch(() => {}); });
+  await page.setViewport({ width: 1200, height: 800 });
+  // Two pages of one browser cannot both have the focus: make each think it has.
+  const cdp = await page.createCDPSession();
+  await cdp.send('Emulation.setFocusEmulationEnabled', { enabled: true });
+  await page.evaluateOnNewDocument((base) => {
+    localStorage.setItem('chat.reconnectBaseMs', String(base));
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  }, reconnectBaseMs);
+  return page;
+}
+
+let webUrl = '';
+async function login(name, reconnectBaseMs) {
+  const page = await openPage(name, reconnectBaseMs);
+  const res = await page.goto(webUrl, { waitUntil: 'load', timeout: 10000 });
+  const csp = res.headers()['content-security-policy'] || '';
+  if (!csp.includes("script-src 'self'")) throw new Error(`GET / has no strict CSP header (got "${csp}")`);
+  await page.type('#login-name', name);
+  await page.click('#login-submit');
+  await waitPage(name, () => !document.getElementById('app').hidden && !!document.querySelector('#room-list [data-key="#general"]'), [], 'logged in and in #general');
+  return page;
+}
+
+async function waitPage(name, fn, args, what, ms = 8000) {
+  try {
+    await pages[name].page.waitForFunction(fn, { timeout: ms, polling: 50 }, ...args);
+  } catch (e) {
+    throw new Error(`${name}: ${what}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+// The texts of the messages a page shows in one conversation (run in the page; no eval
+// there: the CSP forbids it, and the test counts violations).
+function msgTexts(key) {
+  const box = document.querySelector(`.messages[data-key="${key}"]`);
+  return box ? [...box.querySelectorAll('.msg .text')].map((e) => e.textContent) : [];
+}
+
+async function pageHas(name, key, text, what, ms) {
+  await waitPage(name, (k, t) => {
+    const box = document.querySelector(`.messages[data-key="${k}"]`);
+    return !!box && [...box.querySelectorAll('.msg .text')].some((e) => e.textContent === t);
+  }, [key, text], what || `shows "${text.slice(0, 40)}" in ${key}`, ms);
+}
+
+// Clicks in the page itself: the lists are redrawn often, so a handle may go stale.
+async function clickIn(name, selector) {
+  await waitPage(name, (sel) => !!document.querySelector(sel), [selector], `has ${selector}`);
+  await pages[name].page.evaluate((sel) => document.querySelector(sel).click(), selector);
+}
+
+async function sendFromPage(name, key, text) {
+  const { page } = pages[name];
+  await clickIn(name, `#room-list [data-key="${key}"], #dm-list [data-key="${key}"]`);
+  await page.evaluate((t) => {
+    const i = document.getElementById('input');
+    i.focus();
+    i.value = t;
+    i.dispatchEvent(new Event('input', { bubbles: true }));
+  }, text);
+  await page.keyboard.press('Enter');
+}
+
+// ---------------------------------------------------------------- steps
+async function step(name, fn) {
+  const s = Date.now();
+  try {
+    await fn();
+    passed++;
+    log(`ok   ${name} (${Date.now() - s} ms)`);
+  } catch (e) {
+    failed++;
+    log(`FAIL ${name}: ${e.message}`);
+    throw e;
+  }
+}
+
+async function saveArtifacts(tag) {
+  const saved = [];
+  for (const [name, { page, logs }] of Object.entries(pages)) {
+    const shot = path.join(artifacts, `${tag}-${name}.png`);
+    const logf = path.join(artifacts, `${tag}-${name}-console.log`);
+    try { await page.screenshot({ path: shot, fullPage: false }); saved.push(shot); } catch (e) { logs.push(`(screenshot failed: ${e.message})`); }
+    fs.writeFileSync(logf, `${logs.join('\n')}\n`);
+    saved.push(logf);
+  }
+  return saved;
+}
+
+async function main() {
+  const timer = setTimeout(async () => {
+    log(`FAIL the whole run took more than ${TOTAL_DEADLINE_MS / 1000} s`);
+    const saved = await saveArtifacts('timeout').catch(() => []);
+    for (const p of saved) log(`  saved ${p}`);
+    log(`${passed} passed, ${failed + 1} failed`);
+    killAll();
+    process.exit(1);
+  }, TOTAL_DEADLINE_MS);
+  timer.unref();
+
+  for (const bin of [SERVER, CLIENT, CHROMIUM]) if (!fs.existsSync(bin)) throw new Error(`missing ${bin}`);
+  await step('chat-server starts', async () => { await startServer(0); });
+  if (BRIDGE) {
+    const { startBridge } = await import('./bridge.mjs');
+    bridge = await startBridge({ chatPort, webDir: path.join(root, 'src', 'web') });
+    webUrl = `http://127.0.0.1:${bridge.port}/`;
+    log(`bridge (stand-in for the server's web side) on ${webUrl}`);
+  } else {
+    webUrl = `http://127.0.0.1:${chatPort}/`;
+  }
+
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    userDataDir: path.join(tmp, 'profile'),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    protocolTimeout: 20000,
+  });
+
+  // alice reconnects only when told (a long first delay, then the banner's button), so that
+  // what bob sends while she is away is a missed message, deterministically.
+  await step('alice and bob log in from pages', async () => {
+    await Promise.all([login('alice', 60000), login('bob', 200)]);
+  });
+  const carol = startClient('carol');
+  await step('carol (chat-client) logs in', async () => {
+    await waitLine(carol, 'you joined #general', 8000, 'carol joins #general');
+    await waitPage('alice', () => document.querySelector('.messages[data-key="#general"]').textContent.includes('carol joined'), [], 'sees carol join');
+    await waitPage('bob', () => document.querySelector('.messages[data-key="#general"]').textContent.includes('carol joined'), [], 'sees carol join');
+  });
+
+  await step('messages both ways: pages and terminal in #general', async () => {
+    await sendFromPage('alice', '#general', 'hello from alice');
+    await pageHas('bob', '#general', 'hello from alice');
+    await waitLine(carol, '#general <alice> hello from alice', 5000, 'carol gets alice');
+    await sendFromPage('bob', '#general', 'hi from bob');
+    await pageHas('alice', '#general', 'hi from bob');
+    await waitLine(carol, '#general <bob> hi from bob', 5000, 'carol gets bob');
+    carol.say('hello from carol');
+    await pageHas('alice', '#general', 'hello from carol');
+    await pageHas('bob', '#general', 'hello from carol');
+  });
+
+  await step('ticks of alice\'s message reach read (2 of 2)', async () => {
+    carol.say('/sleep 0.05'); // a script has read what was printed before its next command
+    await waitPage('alice', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'hello from alice');
+      const t = m && m.querySelector('.ticks');
+      return t && t.dataset.state === 'read' && t.title === 'read by 2 of 2';
+    }, [], 'tick "read by 2 of 2" on "hello from alice"');
+  });
+
+  await step('typing appears and goes (page and terminal)', async () => {
+    const { page } = pages.bob;
+    await page.click('#input');
+    await page.keyboard.type('typing a long th');
+    await waitPage('alice', () => document.getElementById('typing').textContent === 'bob is typing…', [], 'shows "bob is typing…"');
+    await page.evaluate(() => { const i = document.getElementById('input'); i.value = ''; i.dispatchEvent(new Event('input', { bubbles: true })); });
+    await waitPage('alice', () => document.getElementById('typing').textContent === '', [], 'typing indicator gone after bob cleared the box');
+    carol.say('/typing on');
+    await waitPage('bob', () => document.getElementById('typing').textContent === 'carol is typing…', [], 'shows "carol is typing…"');
+    carol.say('/typing off');
+    await waitPage('bob', () => document.getElementById('typing').textContent === '', [], 'carol\'s typing gone');
+  });
+
+  await step('a private message stays private', async () => {
+    const { page } = pages.alice;
+    await clickIn('alice', '#people-list button[aria-label^="bob,"]');
+    await waitPage('alice', () => document.getElementById('conv-name').textContent === 'bob', [], 'opened the conversation with bob');
+    await sendFromPage('alice', '@bob', 'secret for bob only');
+    await pageHas('bob', '@alice', 'secret for bob only');
+    await waitPage('bob', () => !!document.querySelector('#dm-list [data-key="@alice"] .badge'), [], 'unread badge on @alice');
+    await waitPage('alice', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="@bob"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'secret for bob only');
+      return m && m.querySelector('.ticks').dataset.state === 'delivered';
+    }, [], 'DM shows delivered');
+    carol.say('/sleep 0.3');
+    carol.say('after the secret');
+    await pageHas('alice', '#general', 'after the secret');
+    if (carol.lines.some((l) => l.line.includes('secret for bob only'))) throw new Error('carol saw the private message');
+    const leaked = await pages.bob.page.evaluate(msgTexts, '#general');
+    if (leaked.includes('secret for bob only')) throw new Error('the private message shows in bob\'s #general');
+  });
+
+  const hostile = ['<img src=x onerror=alert(1)>', 'abc \u202Egnp.exe\u202C def \u2066x\u2069 \u200Bzw', '<script>alert(2)</script>&amp;'];
+  const long = `${'long '.repeat(799)}ends`; // 4000 characters
+  await step('hostile strings render as text', async () => {
+    for (const h of hostile) carol.say(h);
+    carol.say('/topic <b>bold</b> \u202Etopic');
+    await sendFromPage('bob', '#general', long);
+    await clickIn('alice', '#room-list [data-key="#general"]');
+    for (const h of hostile) await pageHas('alice', '#general', h, `shows hostile ${JSON.stringify(h)} as its text`);
+    await pageHas('alice', '#general', long, 'shows the 4000-character message whole');
+    await waitPage('alice', () => document.getElementById('conv-topic').textContent === '<b>bold</b> \u202Etopic', [], 'topic shown as text');
+    const bad = await pages.alice.page.evaluate(() => ({
+      imgs: document.querySelectorAll('#app img, #app script, #conversations b, #conv-topic b').length,
+      dialogs: 0,
+    }));
+    if (bad.imgs) throw new Error(`${bad.imgs} element(s) made from message text`);
+    for (const p of Object.values(pages)) if (p.logs.some((l) => l.startsWith('DIALOG'))) throw new Error('a dialog opened (script ran)');
+  });
+
+  await step('server restart: pages reconnect, queued messages go once, alice catches up', async () => {
+    server.kill('SIGKILL');
+    await new Promise((r) => server.once('exit', r));
+    await waitPage('bob', () => /Reconnecting|Could not reach/.test(document.getElementById('banner').textContent), [], 'says it is reconnecting');
+    await waitPage('alice', () => /Reconnecting/.test(document.getElementById('banner').textContent), [], 'says it is reconnecting');
+    await sendFromPage('bob', '#general', 'queued while offline');
+    await sendFromPage('alice', '#general', 'alice offline note');
+    await waitPage('bob', () => /message will be sent once it is back/.test(document.getElementById('banner').textContent), [], 'says one message waits');
+    await startServer(chatPort);
+    await waitPage('bob', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'queued while offline');
+      return m && m.querySelector('.ticks').dataset.state !== 'pending';
+    }, [], 'queued message acknowledged after the restart', 15000);
+    await waitLine(carol, '<bob> queued while offline', 10000, 'carol gets bob\'s queued message');
+    // alice is still away: her reconnect was put off. Now she reconnects from the banner.
+    await clickIn('alice', '#banner-action');
+    await waitPage('alice', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.missed')].find((e) => e.querySelector('.text').textContent === 'queued while offline');
+      return !!m;
+    }, [], 'shows bob\'s message marked missed', 10000);
+    await waitPage('alice', () => /caught up on 1 missed message/.test(document.getElementById('banner').textContent), [], 'banner says it caught up');
+    await pageHas('bob', '#general', 'alice offline note');
+    await waitLine(carol, '<alice> alice offline note', 5000, 'carol gets alice\'s queued message');
+    await sleep(300);
+    const count = (name, text) => pages[name].page.evaluate((t) => [...document.querySelectorAll('.msg .text')].filter((e) => e.textContent === t).length, text);
+    for (const [who, text] of [['alice', 'queued while offline'], ['bob', 'alice offline note'], ['alice', 'alice offline note'], ['bob', 'queued while offline']]) {
+      const n = await count(who, text);
+      if (n !== 1) throw new Error(`${who} shows "${text}" ${n} times`);
+    }
+    if (carol.lines.filter((l) => l.line.includes('<bob> queued while offline')).length !== 1) throw new Error('carol got the queued message more than once');
+  });
+
+  await step('no Content-Security-Policy violation, no page error', async () => {
+    for (const [name, { page, logs }] of Object.entries(pages)) {
+      const v = await page.evaluate(() => window.__csp);
+      if (v.length) throw new Error(`${name}: CSP violations: ${v.join('; ')}`);
+      const errs = logs.filter((l) => l.startsWith('pageerror') || /Content Security Policy/.test(l));
+      if (errs.length) throw new Error(`${name}: ${errs.join(' | ')}`);
+    }
+  });
+
+  // A picture of the page in use, for the record.
+  carol.say('/sleep 0.2');
+  carol.say('looks good from the terminal too, alice');
+  await pageHas('alice', '#general', 'looks good from the terminal too, alice');
+  await clickIn('alice', '#room-list [data-key="#general"]');
+  await sleep(300);
+  const shot = path.join(artifacts, 'page-in-use.png');
+  await pages.alice.page.screenshot({ path: shot });
+  await pages.alice.page.setViewport({ width: 390, height: 800 });
+  await sleep(200);
+  const phone = path.join(artifacts, 'page-phone-width.png');
+  await pages.alice.page.screenshot({ path: phone });
+  await step('phone width: the sidebar folds away', async () => {
+    const left = await pages.alice.page.evaluate(() => document.getElementById('sidebar').getBoundingClientRect().right);
+    if (left > 1) throw new Error(`sidebar still on screen (right edge at ${left}px)`);
+  });
+
+  carol.stdin.end();
+  log(`screenshot of the page in use: ${shot}`);
+  log(`at phone width: ${phone}`);
+}
+
+main().then(async () => {
+  await browser?.close().catch(() => {});
+  bridge?.close();
+  killAll();
+  log(`${passed} passed, ${failed} failed`);
+  log(`artifacts in ${artifacts}`);
+  process.exit(0);
+}, async (e) => {
+  if (!failed) { failed++; log(`FAIL ${e.message}`); }
+  const saved = await saveArtifacts('failure').catch(() => []);
+  for (const p of saved) log(`saved ${p}`);
+  for (const c of [...children]) log(`log ${c.logFile}`);
+  log(`server logs and client output under ${tmp}`);
+  await browser?.close().catch(() => {});
+  bridge?.close();
+  killAll();
+  log(`${passed} passed, ${failed} failed`);
+  process.exit(1);
+});
