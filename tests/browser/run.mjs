@@ -382,6 +382,9 @@ main().then(async () => {
   await browser?.close().catch(() => {});
   bridge?.close();
   killAll();
+  if (process.env.CHAT_BROWSER_KEEP !== '1') {
+    for (const d of ['profile', 'data']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
+  }
   log(`${passed} passed, ${failed} failed`);
   log(`artifacts in ${artifacts}`);
   process.exit(0);
