@@ -15,7 +15,8 @@ Options:
   --port PORT            TCP port (default 5555; 0 picks a free one)
   --data-dir DIR         where server state lives (default ./data)
   --log-level LEVEL      error, warn, info, debug or trace (default info)
-  --max-frame BYTES      largest accepted client frame (default 131072)
+  --max-frame BYTES      largest accepted client frame (default 131072; at
+                         most 16777215)
   --max-outbound BYTES   queued bytes before a client that does not read is
                          disconnected (default 4194304)
   --frame-timeout SECS   a frame still incomplete after this long closes the
@@ -37,6 +38,12 @@ History (DATA_DIR/history.db, SQLite):
                          holds more (default 10G; 0: no limit)
   --check-db             run SQLite's integrity check on DATA_DIR/history.db,
                          print what it says, exit (0: sound, 1: damaged)
+
+The browser client (http://HOST:PORT/ on the same port; WebSocket at /ws):
+  --http-origin ORIGIN   another origin (https://chat.example.org) whose pages
+                         may open a chat connection; repeatable (default: the
+                         page's own origin only)
+  --no-web               serve no page and no WebSocket
 
 TLS (use it on any network beyond loopback; `make certs` makes a test pair):
   --tls-cert FILE        certificate chain, PEM (with --tls-key: listen with TLS)
@@ -89,7 +96,16 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("history-max-bytes") => cfg.retention.max_bytes = bytes(&mut p)?,
             Long("check-db") => check_db = true,
             Long("log-level") => level = p.value()?.parse()?,
-            Long("max-frame") => cfg.max_frame = p.value()?.parse()?,
+            Long("max-frame") => {
+                cfg.max_frame = p.value()?.parse()?;
+                // Below 16 MiB a native frame's first byte is 0, which is
+                // how a browser's HTTP request is told apart.
+                if cfg.max_frame >= 1 << 24 {
+                    return Err("--max-frame is at most 16777215 bytes".into());
+                }
+            }
+            Long("http-origin") => cfg.web.origins.push(p.value()?.string()?),
+            Long("no-web") => cfg.web.off = true,
             Long("max-outbound") => {
                 cfg.max_outbound = p.value()?.parse()?;
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);

@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsFiles>,
     /// How long history is kept.
     pub retention: crate::store::history::Retention,
+    /// The browser client (HTTP and WebSocket on the same port).
+    pub web: super::web::WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
                 days: 365,
                 max_bytes: 10 << 30,
             },
+            web: super::web::WebConfig::default(),
         }
     }
 }

@@ -86,6 +86,10 @@ pub struct Conn {
     pub frames_in: u64,
     /// Frames decoded in this turn (see `input::FRAMES_PER_TURN`).
     pub turn_frames: usize,
+    /// A browser: HTTP, or a WebSocket after the upgrade (see `web`).
+    pub web: Option<super::web::Web>,
+    /// The browser closed its WebSocket (or broke its framing).
+    pub ws_closed: bool,
 }
 
 impl Conn {
@@ -110,6 +114,8 @@ impl Conn {
             disk_wait: false,
             frames_in: 0,
             turn_frames: 0,
+            web: None,
+            ws_closed: false,
         }
     }
 
@@ -186,8 +192,17 @@ impl Conn {
     pub fn close_notify(&mut self) {
         if !self.close_notified {
             self.close_notified = true;
+            if let Some(super::web::Web::Ws(ws)) = &mut self.web {
+                let frame = ws.close_frame();
+                self.out.push_ctrl(Rc::from(frame));
+            }
             self.transport.close_notify();
         }
+    }
+
+    /// A browser connection upgraded to WebSocket.
+    pub fn is_ws(&self) -> bool {
+        matches!(self.web, Some(super::web::Web::Ws(_)))
     }
 
     /// Read into `scratch`, handing each chunk to `sink`, until `WouldBlock`,

@@ -8,10 +8,8 @@
 
 use super::{Server, ServerConfig, ServerError};
 use crate::core::transfer::FileLimits;
-use crate::core::{ConnId, Core, Now};
-use crate::protocol::ClientMsg;
+use crate::core::{Core, Now};
 use crate::store::files::DiskStore;
-use std::rc::Rc;
 
 /// Rounds of chunk reads asked for per turn (a connection's downloads get
 /// one each per round) before other work gets its go.
@@ -44,17 +42,6 @@ pub(super) fn attach_store(cfg: &ServerConfig, core: &mut Core) -> Result<DiskSt
     })?;
     core.set_file_store(Some(store.catalog()), cfg.files.limits.clone());
     Ok(store)
-}
-
-/// Hand a decoded frame to the core; a chunk goes with its raw bytes
-/// (`frame`), to be forwarded as they are.
-pub(super) fn handle(core: &mut Core, k: ConnId, msg: ClientMsg, frame: &[u8], now: Now) {
-    match msg {
-        ClientMsg::FileChunk { id, offset, data } => {
-            core.handle_chunk(k, id, offset, &data, Rc::from(frame), now)
-        }
-        msg => core.handle(k, msg, now),
-    }
 }
 
 impl Server {

@@ -10,7 +10,8 @@
 //! the rest waits in its read buffer for the next turn, so a client that
 //! floods cheap frames delays the others by one short turn at most.
 
-use super::{files, throttle, tls, Conn};
+use super::web::{self, Web, WebCtx, WsInput};
+use super::{throttle, tls, Conn};
 use crate::core::limits::Admit;
 use crate::core::logsafe::Safe;
 use crate::core::{ConnId, Core, Now};
@@ -21,9 +22,15 @@ use std::rc::Rc;
 /// Frames decoded per connection per loop turn.
 pub(super) const FRAMES_PER_TURN: usize = 32;
 
+/// What the input path needs besides the connection and the core.
+pub(super) struct InputCtx<'a> {
+    pub max_frame: usize,
+    pub web: &'a WebCtx,
+}
+
 /// Append `data` to the connection's input and hand every complete frame to the core.
 /// (`conn.id`, not the slab key, is what the core knows.)
-pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: usize, now: Now) {
+pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, cx: &InputCtx, now: Now) {
     let k = conn.id;
     if conn.stop_reading {
         return; // discard input while saying goodbye
@@ -34,7 +41,25 @@ pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: u
             throttle::tls_on_plain_port(k, conn, core);
             return;
         }
+        if !cx.web.cfg.off && web::looks_like_http(data[0]) {
+            conn.web = Some(Web::Http);
+        }
     }
+    match &conn.web {
+        None => {}
+        Some(Web::Http) => {
+            web::ingest_http(conn, data, core, cx.web, cx.max_frame);
+            if matches!(conn.web, Some(Web::Ws(_))) && !conn.rbuf.is_empty() {
+                ingest_ws(k, conn, core, now);
+            }
+            return;
+        }
+        Some(Web::Ws(_)) => {
+            conn.rbuf.extend_from_slice(data);
+            return ingest_ws(k, conn, core, now);
+        }
+    }
+    let max_frame = cx.max_frame;
     if conn.rbuf.is_empty() {
         let used = decode_all(k, conn, data, core, max_frame, now);
         if !conn.stop_reading {
@@ -53,6 +78,94 @@ pub(super) fn ingest(conn: &mut Conn, data: &[u8], core: &mut Core, max_frame: u
     }
 }
 
+/// A browser's buffered input: each WebSocket message is a frame.
+fn ingest_ws(k: ConnId, conn: &mut Conn, core: &mut Core, now: Now) {
+    let result = web::ingest_ws(
+        conn,
+        |conn, input| match input {
+            WsInput::Body(body) => handle_body(k, conn, body, None, core, now),
+            WsInput::Chunk {
+                id,
+                offset,
+                data,
+                native,
+            } => {
+                conn.frames_in += 1;
+                conn.turn_frames += 1;
+                core.handle_chunk(k, id, offset, &data, Rc::from(native), now);
+                true
+            }
+        },
+        |conn| !conn.stop_reading && !conn.throttled && conn.turn_frames < FRAMES_PER_TURN,
+    );
+    if let Err(why) = result {
+        log::debug!("conn {k} ({}): {}", conn.peer, Safe(&why));
+        conn.rbuf.clear();
+        conn.ws_closed = true;
+    } else if conn.turn_frames < FRAMES_PER_TURN && !conn.throttled {
+        core.caught_up(k);
+    }
+}
+
+/// One frame body: decoded and handed to the core, unless the message rate
+/// holds it (`false`: it waits, with everything behind it). `raw` is the
+/// whole native frame when the body came in one (a chunk is forwarded as
+/// it came); a browser's frame has none, and one is made if needed.
+fn handle_body(
+    k: ConnId,
+    conn: &mut Conn,
+    body: &[u8],
+    raw: Option<&[u8]>,
+    core: &mut Core,
+    now: Now,
+) -> bool {
+    conn.frames_in += 1;
+    conn.turn_frames += 1;
+    let native = || -> Rc<[u8]> {
+        match raw {
+            Some(r) => Rc::from(r),
+            None => {
+                let mut f = (body.len() as u32).to_be_bytes().to_vec();
+                f.extend_from_slice(body);
+                Rc::from(f)
+            }
+        }
+    };
+    // A file chunk is forwarded as it came: its payload is neither copied
+    // out of the frame nor decoded.
+    if let Some(c) = fast::chunk(body) {
+        core.handle_chunk(k, c.id, c.offset, c.data, native(), now);
+        return true;
+    }
+    let frame = match (fast::message(body), fast::hello(body)) {
+        (Some(msg), _) | (None, Some(Ok(msg))) => Ok(msg),
+        (None, Some(Err(e))) => Err(FrameError::BadJson(e)),
+        (None, None) => parse_body::<ClientMsg>(body),
+    };
+    // Every frame takes from the rate, one that does not decode too; past
+    // it, this frame and those behind it wait.
+    let admit = match &frame {
+        Ok(msg) => core.admit(k, msg, now),
+        Err(_) => core.admit_invalid(k, now),
+    };
+    if let Admit::Hold { .. } = admit {
+        conn.throttled = true; // until the core says Resume
+        return false;
+    }
+    match frame {
+        Ok(ClientMsg::FileChunk { id, offset, data }) => {
+            core.handle_chunk(k, id, offset, &data, native(), now)
+        }
+        Ok(msg) => core.handle(k, msg, now),
+        Err(e) => {
+            log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
+            let re = crate::protocol::kinds::readable_kind(body);
+            core.frame_error(k, &e, re);
+        }
+    }
+    true
+}
+
 fn decode_all(
     k: ConnId,
     conn: &mut Conn,
@@ -69,40 +182,10 @@ fn decode_all(
                 break;
             }
             Ok(Some((body, used))) => {
-                conn.frames_in += 1;
-                conn.turn_frames += 1;
-                // A file chunk is forwarded as it came: its payload is
-                // neither copied out of the frame nor decoded.
-                if let Some(c) = fast::chunk(body) {
-                    let raw = Rc::from(&buf[off..off + used]);
-                    off += used;
-                    core.handle_chunk(k, c.id, c.offset, c.data, raw, now);
-                    continue;
-                }
-                let frame = match (fast::message(body), fast::hello(body)) {
-                    (Some(msg), _) | (None, Some(Ok(msg))) => Ok(msg),
-                    (None, Some(Err(e))) => Err(FrameError::BadJson(e)),
-                    (None, None) => parse_body::<ClientMsg>(body),
-                };
-                // Every frame takes from the rate, one that does not decode
-                // too; past it, this frame and those behind it wait.
-                let admit = match &frame {
-                    Ok(msg) => core.admit(k, msg, now),
-                    Err(_) => core.admit_invalid(k, now),
-                };
-                if let Admit::Hold { .. } = admit {
-                    conn.throttled = true; // until the core says Resume
+                if !handle_body(k, conn, body, Some(&buf[off..off + used]), core, now) {
                     break;
                 }
                 off += used;
-                match frame {
-                    Ok(msg) => files::handle(core, k, msg, &buf[off - used..off], now),
-                    Err(e) => {
-                        log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
-                        let re = crate::protocol::kinds::readable_kind(body);
-                        core.frame_error(k, &e, re);
-                    }
-                }
             }
             Err(e) => {
                 log::warn!(

@@ -3,7 +3,7 @@
 //! decoded into the core, the partial-frame timer, end of input), closed
 //! (a lingering close that flushes the goodbye first), reaped and removed.
 
-use super::input::{ingest, FRAMES_PER_TURN};
+use super::input::{ingest, InputCtx, FRAMES_PER_TURN};
 use super::{throttle, tls, Conn, ReadOutcome, Server, Slot};
 use super::{LINGER_MS, LOG_BACKLOG_LIMIT, READ_BUDGET};
 use crate::core::logsafe::Safe;
@@ -54,13 +54,18 @@ impl Server {
 
     /// Read what `k` has (up to the budget), decoding frames into the core.
     pub(super) fn read_conn(&mut self, k: Slot, now: Now) {
-        let max_frame = self.cfg.max_frame;
         let Server {
             conns,
             core,
             scratch,
+            web,
+            cfg,
             ..
         } = self;
+        let cx = InputCtx {
+            max_frame: cfg.max_frame,
+            web,
+        };
         let Some(conn) = conns.get_mut(k.0) else {
             return;
         };
@@ -74,9 +79,10 @@ impl Server {
         conn.disk_wait = false;
         conn.turn_frames = 0;
         let frames_before = conn.frames_in;
-        if !conn.rbuf.is_empty() && !conn.throttled {
-            // Frames left over from last turn's frame budget go first.
-            ingest(conn, &[], core, max_frame, now);
+        if (!conn.rbuf.is_empty() || conn.is_ws()) && !conn.throttled {
+            // Frames left over from last turn's frame budget go first (a
+            // WebSocket may hold whole messages in its own buffer).
+            ingest(conn, &[], core, &cx, now);
         }
         let budget = if conn.throttled || conn.turn_frames >= FRAMES_PER_TURN {
             // Throttled, or this turn's frames are used: buffer a little,
@@ -89,7 +95,7 @@ impl Server {
             Ok(ReadOutcome::Budget)
         } else {
             conn.read_some(scratch, budget, |conn, data| {
-                ingest(conn, data, core, max_frame, now);
+                ingest(conn, data, core, &cx, now);
             })
         };
         conn.shrink();
@@ -107,9 +113,16 @@ impl Server {
             conn.partial_since = since;
             core.partial_frame(conn.id, since);
         }
-        if conn.transport.wants_write() {
-            self.dirty.push(k); // a TLS handshake answer
+        if conn.transport.wants_write() || conn.has_output() {
+            // A TLS handshake answer, an HTTP response, a WebSocket pong.
+            self.dirty.push(k);
         }
+        // A browser's close frame ends its input like a TCP close.
+        let outcome = if conn.ws_closed && !conn.eof {
+            Ok(ReadOutcome::Eof)
+        } else {
+            outcome
+        };
         let undecoded = conn.turn_frames >= FRAMES_PER_TURN && !conn.throttled;
         match outcome {
             Ok(ReadOutcome::Drained) if undecoded => self.backlog.push_back(k),

@@ -21,6 +21,7 @@ mod files;
 mod input;
 mod lifecycle;
 mod throttle;
+pub mod web;
 mod workers;
 
 pub mod sched;
@@ -40,6 +41,7 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -96,6 +98,8 @@ pub struct Server {
     core: Core,
     clock: Clock,
     scratch: Vec<u8>,
+    /// The browser client's files and settings.
+    web: web::WebCtx,
     /// Connections with input left over from a budget-limited read.
     backlog: VecDeque<Slot>,
     /// Completions are waiting past last turn's budget.
@@ -160,6 +164,10 @@ impl Server {
         let accounts = auth::attach_accounts(&cfg, &mut core)?;
         let workers = workers::Workers::start(log, searcher, Some(store), Some(accounts), waker)
             .map_err(ServerError::Poll)?;
+        let web = web::WebCtx {
+            cfg: cfg.web.clone(),
+            assets: web::assets::Assets::new(),
+        };
         Ok(Server {
             cfg,
             poll,
@@ -172,6 +180,7 @@ impl Server {
                 start: Instant::now(),
             },
             scratch: vec![0; 64 * 1024],
+            web,
             backlog: VecDeque::new(),
             disk_wait: Vec::new(),
             done_left: false,
@@ -329,6 +338,16 @@ impl Server {
                         if conn.shut {
                             continue;
                         }
+                        // A browser gets WebSocket messages; a plain HTTP
+                        // connection nothing of the protocol.
+                        let bytes = match &conn.web {
+                            None => bytes,
+                            Some(web::Web::Http) => continue,
+                            Some(web::Web::Ws(_)) => Rc::from(web::ws::encode(
+                                &bytes,
+                                matches!(prio, Priority::Chunk(_)),
+                            )),
+                        };
                         let was_empty = !conn.has_output();
                         match conn.push(bytes, prio, self.cfg.high_watermark, self.cfg.max_outbound)
                         {
