@@ -161,6 +161,8 @@
     if (S.session) resume.session = S.session;
     if (rooms.length) resume.rooms = rooms;
     if (S.everLoggedIn && S.maxSeen > 0) resume.since = S.maxSeen;
+    S.catchingUp = resume.since !== undefined;
+    S.missedCount = 0;
     if (Object.keys(resume).length) hello.resume = resume;
     send(hello);
   }
@@ -234,7 +236,9 @@
 
   // ---------------------------------------------------------------- banner, toasts
   let bannerAction = null;
+  let bannerGen = 0;
   function banner(text, action, fn, kind) {
+    bannerGen++;
     const b = $('banner');
     if (!text) { b.hidden = true; return; }
     b.hidden = false;
@@ -246,6 +250,11 @@
     bannerAction = fn || null;
   }
   $('banner-action').addEventListener('click', () => bannerAction && bannerAction());
+  // Hides the banner after ms, unless another one was put up meanwhile.
+  function bannerFor(ms) {
+    const gen = bannerGen;
+    setTimeout(() => { if (gen === bannerGen) banner(null); }, ms);
+  }
 
   function toast(text, kind) {
     const t = el('div', `toast ${kind || ''}`, text);
@@ -602,8 +611,9 @@
 
   function onMessage(f) {
     const c = convOfMessage(f);
-    if (f.id > S.maxSeen && f.replay !== 'history') S.maxSeen = f.id;
+    if (f.id > S.maxSeen) S.maxSeen = f.id; // history too: it is of our conversations
     if (c.msgs.has(f.id)) return; // shown already (history overlap, or a replay)
+    if (f.replay === 'missed') S.missedCount++;
     const own = f.from === S.me;
     const rec = { id: f.id, ts: f.ts, from: f.from, text: f.text, own, replay: f.replay, mention: !own && mentionsMe(f.text), conv: c.key, recipients: null };
     if (f.replay === 'history') {
@@ -1301,7 +1311,7 @@
       for (const name of lsJson(LS.dms, [])) if (typeof name === 'string' && NAME_RE.test(name) && name !== S.me) getConv('dm', name);
     } else {
       banner(S.catchingUp ? 'Reconnected; catching up…' : 'Reconnected.', null, null, 'ok');
-      setTimeout(() => { if (S.loggedIn && !S.catchingUp) banner(null); }, 3000);
+      if (!S.catchingUp) bannerFor(3000);
     }
     for (const c of S.convs.values()) c.missedMarked = false;
     if (newBoot) {
@@ -1325,9 +1335,13 @@
   }
 
   function onSynced(f) {
+    const was = S.catchingUp;
     S.catchingUp = false;
-    if (f.count > 0) banner(`Reconnected; caught up on ${f.count} missed message${f.count === 1 ? '' : 's'}.`, null, null, 'ok');
-    setTimeout(() => { if (S.loggedIn) banner(null); }, 4000);
+    if (!was) return; // held private messages at a first login: they speak for themselves
+    // Our own count: the server's f.count includes what this page had already shown.
+    const n = S.missedCount;
+    banner(n > 0 ? `Reconnected; caught up on ${n} missed message${n === 1 ? '' : 's'}.` : 'Reconnected; nothing was missed.', null, null, 'ok');
+    bannerFor(5000);
   }
 
   function onError(f) {
@@ -1664,6 +1678,7 @@
     if (!t.chunks) return;
     const blob = new Blob(t.chunks, { type: 'application/octet-stream' });
     t.chunks = null;
+    t.blobSize = blob.size;
     t.blobUrl = URL.createObjectURL(blob);
   }
 
@@ -1760,6 +1775,8 @@
       const a = el('a', 'button small ok', 'Save');
       a.href = t.blobUrl;
       a.download = t.name;
+      a.dataset.size = t.blobSize;
+      a.setAttribute('aria-label', `Save ${t.name}`);
       actions.append(a);
     }
     if (!live && t.state !== 'pending') button('Dismiss', () => { card.remove(); t.card = null; if (t.blobUrl) URL.revokeObjectURL(t.blobUrl); S.transfers.delete(t.id ?? t.cid); });

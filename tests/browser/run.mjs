@@ -86,7 +86,7 @@ async function waitLine(child, pred, ms, what) {
 let server = null;
 let chatPort = 0;
 async function startServer(port) {
-  const c = track(spawn(SERVER, ['--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] }), `server-${Date.now() - t0}`);
+  const c = track(spawn(SERVER, ['--port', String(port), '--data-dir', dataDir, '--ring-timeout', '3'], { stdio: ['ignore', 'pipe', 'pipe'] }), `server-${Date.now() - t0}`);
   const line = await waitLine(c, /listening on \S+:\d+/, 10000, 'chat-server start');
   chatPort = Number(line.match(/:(\d+)\s*$/)[1]);
   server = c;
@@ -129,6 +129,14 @@ async function login(name, reconnectBaseMs) {
   const res = await page.goto(webUrl, { waitUntil: 'load', timeout: 10000 });
   const csp = res.headers()['content-security-policy'] || '';
   if (!csp.includes("script-src 'self'")) throw new Error(`GET / has no strict CSP header (got "${csp}")`);
+  // The server embeds src/web at build time: a stale binary would test an old page.
+  for (const [sel, attr, file] of [['script[src]', 'src', 'app.js'], ['link[rel=stylesheet]', 'href', 'app.css']]) {
+    const url = new URL(await page.$eval(sel, (e, a) => e.getAttribute(a), attr), webUrl);
+    const served = await (await fetch(url)).text();
+    if (served !== fs.readFileSync(path.join(root, 'src', 'web', file), 'utf8')) {
+      throw new Error(`the server serves another ${file} than src/web/${file}: rebuild it (cargo build)`);
+    }
+  }
   await page.type('#login-name', name);
   await page.click('#login-submit');
   await waitPage(name, () => !document.getElementById('app').hidden && !!document.querySelector('#room-list [data-key="#general"]'), [], 'logged in and in #general');
@@ -195,6 +203,7 @@ async function saveArtifacts(tag) {
     const shot = path.join(artifacts, `${tag}-${name}.png`);
     const logf = path.join(artifacts, `${tag}-${name}-console.log`);
     try { await page.screenshot({ path: shot, fullPage: false }); saved.push(shot); } catch (e) { logs.push(`(screenshot failed: ${e.message})`); }
+    try { logs.push(`(banner at the end: "${await page.$eval('#banner', (b) => (b.hidden ? '' : b.textContent))}")`); } catch { /* no page */ }
     fs.writeFileSync(logf, `${logs.join('\n')}\n`);
     saved.push(logf);
   }
@@ -214,6 +223,7 @@ async function main() {
 
   for (const bin of [SERVER, CLIENT, CHROMIUM]) if (!fs.existsSync(bin)) throw new Error(`missing ${bin}`);
   await step('chat-server starts', async () => { await startServer(0); });
+  // A short ring timeout, so that a missed call takes 3 s, not 30.
   if (BRIDGE) {
     const { startBridge } = await import('./bridge.mjs');
     bridge = await startBridge({ chatPort, webDir: path.join(root, 'src', 'web') });
@@ -313,6 +323,108 @@ async function main() {
     }));
     if (bad.imgs) throw new Error(`${bad.imgs} element(s) made from message text`);
     for (const p of Object.values(pages)) if (p.logs.some((l) => l.startsWith('DIALOG'))) throw new Error('a dialog opened (script ran)');
+  });
+
+  await step('history: older messages load when scrolling up', async () => {
+    carol.say('/join hist');
+    await waitLine(carol, 'you joined #hist', 5000, 'carol joins #hist');
+    for (let i = 1; i <= 70; i++) carol.say(`h${i}`);
+    await waitLine(carol, { test: () => carol.lines.filter((l) => l.line.includes('sent to #hist')).length >= 70 }, 15000, 'carol\'s 70 messages sent');
+    await clickIn('alice', '#join-name');
+    await pages.alice.page.type('#join-name', 'hist');
+    await pages.alice.page.keyboard.press('Enter');
+    await waitPage('alice', () => document.getElementById('conv-name').textContent === '#hist', [], 'switched to #hist');
+    await pageHas('alice', '#hist', 'h70');
+    const first = await pages.alice.page.evaluate(msgTexts, '#hist');
+    if (first.length >= 70 || first[first.length - 1] !== 'h70') throw new Error(`first page of history: ${first.length} messages, last ${first[first.length - 1]}`);
+    await pages.alice.page.evaluate(() => { document.querySelector('.messages[data-key="#hist"]').scrollTop = 0; });
+    await waitPage('alice', () => !!document.querySelector('.messages[data-key="#hist"] .sys.start'), [], 'reached the beginning of #hist');
+    const all = await pages.alice.page.evaluate(msgTexts, '#hist');
+    const want = Array.from({ length: 70 }, (_, i) => `h${i + 1}`);
+    if (JSON.stringify(all) !== JSON.stringify(want)) throw new Error(`#hist shows ${all.length} messages: ${all.slice(0, 5).join(',')}...`);
+    carol.say('/switch general');
+  });
+
+  await step('calls: ring, accept, hang up; decline; missed', async () => {
+    await clickIn('alice', '#dm-list [data-key="@bob"]');
+    await clickIn('alice', '#call-voice');
+    await waitPage('bob', () => !document.getElementById('call-dialog').hidden && document.getElementById('call-dialog-text').textContent === 'alice is calling you (voice).', [], 'incoming call dialog');
+    await waitPage('alice', () => /Calling bob/.test(document.getElementById('call-text').textContent), [], 'shows the call ringing');
+    await clickIn('bob', '#call-accept');
+    await waitPage('alice', () => /In a call with bob/.test(document.getElementById('call-text').textContent), [], 'call connected');
+    await waitPage('bob', () => /In a call with alice/.test(document.getElementById('call-text').textContent) && document.getElementById('call-dialog').hidden, [], 'call connected');
+    await clickIn('alice', '#call-hangup');
+    await waitPage('bob', () => document.getElementById('call-bar').hidden && document.querySelector('.messages[data-key="@alice"]').textContent.includes('Call with alice ended (alice hung up)'), [], 'call ended by alice');
+    carol.say('/call bob');
+    await waitPage('bob', () => document.getElementById('call-dialog-text').textContent === 'carol is calling you (voice).', [], 'carol\'s call rings');
+    await clickIn('bob', '#call-decline');
+    await waitLine(carol, /call with bob ended: declined by bob/, 5000, 'carol told bob declined');
+    carol.say('/call alice');
+    await waitPage('alice', () => !document.getElementById('call-dialog').hidden, [], 'carol\'s call rings');
+    await waitPage('alice', () => document.getElementById('call-dialog').hidden && document.querySelector('.messages[data-key="@carol"]').textContent.includes('Missed call from carol'), [], 'missed call from carol (ring timeout)', 8000);
+  });
+
+  await step('files: page to page, terminal to page, page to terminal, shared store', async () => {
+    const mk = (name, size) => { const p = path.join(tmp, 'files', name); fs.mkdirSync(path.dirname(p), { recursive: true }); const b = Buffer.alloc(size); for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 9)) & 255; fs.writeFileSync(p, b); return p; };
+    const card = (name, fname, state) => waitPage(name, (n, st) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
+      return !!c && c.dataset.state === st;
+    }, [fname, state], `transfer ${fname} ${state}`, 15000);
+    const savedSize = (name, fname) => pages[name].page.evaluate((n) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
+      const a = c && c.querySelector('a[download]');
+      return a ? Number(a.dataset.size) : -1;
+    }, fname);
+    const clickCard = (name, fname, label) => pages[name].page.evaluate((n, l) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
+      [...c.querySelectorAll('button')].find((b) => b.textContent === l).click();
+    }, fname, label);
+    // alice -> bob, 3 MiB (more than one credit window)
+    const big = mk('a-to-b.bin', 3 * 1024 * 1024 + 123);
+    await clickIn('alice', '#dm-list [data-key="@bob"]');
+    await (await pages.alice.page.$('#offer-input')).uploadFile(big);
+    await card('bob', 'a-to-b.bin', 'pending');
+    await clickCard('bob', 'a-to-b.bin', 'Accept');
+    await card('bob', 'a-to-b.bin', 'completed');
+    await card('alice', 'a-to-b.bin', 'completed');
+    { const got = await savedSize('bob', 'a-to-b.bin'); if (got !== fs.statSync(big).size) throw new Error(`bob's copy has ${got} bytes, not ${fs.statSync(big).size}`); }
+    // carol (terminal) -> alice
+    const c2a = mk('c-to-a.bin', 200000);
+    carol.say(`/send alice ${c2a}`);
+    await card('alice', 'c-to-a.bin', 'pending');
+    await clickCard('alice', 'c-to-a.bin', 'Accept');
+    await card('alice', 'c-to-a.bin', 'completed');
+    if (await savedSize('alice', 'c-to-a.bin') !== 200000) throw new Error('alice\'s copy has the wrong size');
+    // alice -> carol (terminal)
+    const a2c = mk('a-to-c.bin', 300001);
+    await clickIn('alice', '#people-list button[aria-label^="carol,"]');
+    await (await pages.alice.page.$('#offer-input')).uploadFile(a2c);
+    const offer = await waitLine(carol, /transfer (\d+): alice offers a-to-c\.bin/, 10000, 'carol gets the offer');
+    carol.say(`/accept ${offer.match(/transfer (\d+)/)[1]} ${path.join(tmp, 'carol-got.bin')}`);
+    await waitLine(carol, /a-to-c\.bin from alice: completed/, 15000, 'carol receives the file');
+    if (!fs.readFileSync(path.join(tmp, 'carol-got.bin')).equals(fs.readFileSync(a2c))) throw new Error('carol\'s copy differs');
+    await card('alice', 'a-to-c.bin', 'completed');
+    // bob -> store -> alice
+    const up = mk('notes.bin', 150000);
+    await (await pages.bob.page.$('#upload-input')).uploadFile(up);
+    await card('bob', 'notes.bin', 'completed');
+    await clickIn('alice', '#files-open');
+    await waitPage('alice', () => [...document.querySelectorAll('#files-body .fname')].some((e) => e.textContent === 'notes.bin'), [], 'notes.bin listed in the store');
+    await clickIn('alice', '#files-body button[aria-label="Download notes.bin"]');
+    await card('alice', 'notes.bin', 'completed');
+    if (await savedSize('alice', 'notes.bin') !== 150000) throw new Error('alice\'s download has the wrong size');
+    await clickIn('alice', '#files-close');
+  });
+
+  await step('SHA-256 in the page matches node\'s', async () => {
+    const { createHash } = await import('node:crypto');
+    for (const n of [0, 3, 55, 56, 63, 64, 65, 1000, 100000]) {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 255;
+      const got = await pages.alice.page.evaluate((arr) => window.chatSha256(new Uint8Array(arr)), [...b]);
+      const want = createHash('sha256').update(b).digest('hex');
+      if (got !== want) throw new Error(`${n} bytes: ${got} != ${want}`);
+    }
   });
 
   await step('server restart: pages reconnect, queued messages go once, alice catches up', async () => {
