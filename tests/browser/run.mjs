@@ -427,6 +427,60 @@ async function main() {
     }
   });
 
+  await step('mentions: badge on the room, highlighted name', async () => {
+    await clickIn('alice', '#dm-list [data-key="@bob"]');
+    carol.say('/sleep 0.1');
+    carol.say('ping alice: standup?');
+    await waitPage('alice', () => !!document.querySelector('#room-list [data-key="#general"] .badge.mention'), [], 'mention badge on #general');
+    const marked = await pages.alice.page.evaluate(() => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.mention')].find((e) => e.querySelector('.text').textContent === 'ping alice: standup?');
+      return m ? m.querySelector('mark').textContent : null;
+    });
+    if (marked !== 'alice') throw new Error(`mention not highlighted (${marked})`);
+    await clickIn('alice', '#room-list [data-key="#general"]');
+    await waitPage('alice', () => !document.querySelector('#room-list [data-key="#general"] .badge'), [], 'badge gone once the room is open');
+  });
+
+  await step('status: away with a message', async () => {
+    const { page } = pages.alice;
+    await page.select('#status-select', 'away');
+    await page.type('#away-message', 'at lunch until 2');
+    await clickIn('alice', '#status-set');
+    await waitPage('bob', () => !!document.querySelector('#people-list button[aria-label^="alice, away"]'), [], 'alice shown away');
+    carol.say('/msg alice are you there?');
+    await waitLine(carol, 'alice is away: at lunch until 2', 5000, 'carol told alice is away');
+    await pageHas('alice', '@carol', 'are you there?');
+    await page.select('#status-select', 'online');
+    await waitPage('bob', () => !!document.querySelector('#people-list button[aria-label^="alice, online"]'), [], 'alice back online');
+  });
+
+  await step('passwords: registered name, wrong password, takeover without ping-pong', async () => {
+    const first = await openPage('dave', 200);
+    await first.goto(webUrl);
+    await first.type('#login-name', 'dave');
+    await first.type('#login-password', 'correct horse');
+    await first.click('#login-submit');
+    await waitPage('dave', () => !document.getElementById('app').hidden, [], 'dave registered and logged in');
+    const stored = await first.evaluate(() => JSON.stringify({ ...localStorage }));
+    if (stored.includes('correct horse')) throw new Error('the password is in localStorage');
+    const second = await openPage('dave2', 200);
+    await second.goto(webUrl);
+    await second.type('#login-name', 'dave');
+    await second.click('#login-submit');
+    await waitPage('dave2', () => document.getElementById('login-error').textContent === '"dave" is a registered name: enter its password.', [], 'asks for the password');
+    await second.type('#login-password', 'wrong horse');
+    await second.click('#login-submit');
+    await waitPage('dave2', () => document.getElementById('login-error').textContent === 'That password is wrong for this name.', [], 'says the password is wrong');
+    await second.$eval('#login-password', (e) => { e.value = ''; });
+    await second.type('#login-password', 'correct horse');
+    await second.click('#login-submit');
+    await waitPage('dave2', () => !document.getElementById('app').hidden, [], 'logged in with the right password');
+    await waitPage('dave', () => /took this session over/.test(document.getElementById('banner').textContent) && /will not reconnect/.test(document.getElementById('banner').textContent), [], 'told it was taken over');
+    await sleep(1500);
+    const still = await second.evaluate(() => document.getElementById('banner').hidden || !/took this session over/.test(document.getElementById('banner').textContent));
+    if (!still) throw new Error('the first page took the session back');
+  });
+
   await step('server restart: pages reconnect, queued messages go once, alice catches up', async () => {
     server.kill('SIGKILL');
     await new Promise((r) => server.once('exit', r));
@@ -468,12 +522,46 @@ async function main() {
     }
   });
 
-  // A picture of the page in use, for the record.
-  carol.say('/sleep 0.2');
-  carol.say('looks good from the terminal too, alice');
-  await pageHas('alice', '#general', 'looks good from the terminal too, alice');
-  await clickIn('alice', '#room-list [data-key="#general"]');
-  await sleep(300);
+  // A picture of the page in use, for the record: a fresh room with a topic, a mention,
+  // ticks and someone typing.
+  await step('a room in use (for the screenshot)', async () => {
+    carol.say('/join dev');
+    await waitLine(carol, 'you joined #dev', 5000, 'carol joins #dev');
+    carol.say('/topic release on friday; freeze from thursday noon');
+    for (const who of ['alice', 'bob']) {
+      await clickIn(who, '#join-name');
+      await pages[who].page.type('#join-name', 'dev');
+      await pages[who].page.keyboard.press('Enter');
+      await waitPage(who, () => document.getElementById('conv-name').textContent === '#dev', [], 'in #dev');
+    }
+    const talk = [['bob', 'the build is red again'], ['alice', 'looking at it now'], ['carol', 'thanks alice, ping me when it is green'],
+      ['bob', 'it is the flaky transfer test,\nsame as last week'], ['alice', 'found it: a timeout of 2 s on a loaded CI box. Patch in 10 min']];
+    for (const [who, text] of talk) {
+      if (who === 'carol') carol.say(text);
+      else await sendFromPage(who, '#dev', text);
+      await pageHas('alice', '#dev', text);
+      await pageHas('bob', '#dev', text);
+      await sleep(150);
+    }
+    carol.say('/sleep 0.1');
+    await waitPage('alice', () => [...document.querySelectorAll('.messages[data-key="#dev"] .msg.own .ticks')].every((t) => t.dataset.state === 'read'), [], 'own messages read');
+    // Keys: Shift+Enter is a new line, Enter sends, Up recalls the last message.
+    const kb = pages.alice.page.keyboard;
+    await clickIn('alice', '#input');
+    await kb.type('pushed:');
+    await kb.down('Shift'); await kb.press('Enter'); await kb.up('Shift');
+    await kb.type('  fix-transfer-timeout');
+    await kb.press('Enter');
+    await pageHas('bob', '#dev', 'pushed:\n  fix-transfer-timeout', 'a two-line message typed with Shift+Enter');
+    await kb.press('ArrowUp');
+    if (await pages.alice.page.$eval('#input', (e) => e.value) !== 'pushed:\n  fix-transfer-timeout') throw new Error('Up did not recall the last message');
+    await pages.alice.page.$eval('#input', (e) => { e.value = ''; e.dispatchEvent(new Event('input', { bubbles: true })); });
+    await pages.alice.page.evaluate(() => document.querySelectorAll('#transfers .transfer button').forEach((b) => b.textContent === 'Dismiss' && b.click()));
+    await waitPage('alice', () => document.getElementById('banner').hidden, [], 'banner gone', 8000);
+    await clickIn('bob', '#input');
+    await pages.bob.page.keyboard.type('nice, I will revi');
+    await waitPage('alice', () => document.getElementById('typing').textContent === 'bob is typing…', [], 'bob typing');
+  });
   const shot = path.join(artifacts, 'page-in-use.png');
   await pages.alice.page.screenshot({ path: shot });
   await pages.alice.page.setViewport({ width: 390, height: 800 });
