@@ -424,6 +424,10 @@
       topic.title = '';
     }
     $('topic-edit').hidden = !isRoom;
+    $('search-open').hidden = !c;
+    $('members-toggle').hidden = !isRoom;
+    if (isRoom) $('members-toggle').textContent = `Members (${c.members.size})`;
+    renderMembers();
     $('leave-room').hidden = !isRoom;
     $('call-voice').hidden = !c || isRoom;
     $('call-video').hidden = !c || isRoom;
@@ -481,8 +485,7 @@
       ul.append(li);
     }
     renderLists();
-    const c = S.convs.get(S.current);
-    if (c && c.kind === 'dm') renderHeader();
+    renderHeader();
   }
 
   let usersTimer = null;
@@ -960,10 +963,13 @@
       case 'users': sendLive({ type: 'list_users' }); toast('The list of people is in the sidebar.'); openSidebar(); return true;
       case 'rooms': $('browse-rooms').open = true; sendLive({ type: 'list_rooms' }); openSidebar(); return true;
       case 'files': openFiles(); return true;
+      case 'search': if (!arg) return false; openSearch(); $('search-text').value = arg; $('search-scope').value = 'all'; $('search-form').requestSubmit(); return true;
+      case 'names': $('members-panel').hidden = false; renderMembers(); return true;
+      case 'passwd': $('password-open').click(); return true;
       case 'reconnect': if (!S.loggedIn && !S.stopped) { S.retries = 0; connect(); } return true;
       case 'quit': case 'logout': logout(); return true;
       case 'help':
-        toast('Commands: /join ROOM, /create ROOM, /leave [ROOM], /msg NAME TEXT, /query NAME, /me ACTION, /status online|busy|away, /away [MESSAGE], /topic [TEXT], /call NAME [video], /hangup, /users, /rooms, /files, /reconnect, /quit. Start a message with // to send a leading /.');
+        toast('Commands: /join ROOM, /create ROOM, /leave [ROOM], /msg NAME TEXT, /query NAME, /me ACTION, /status online|busy|away, /away [MESSAGE], /topic [TEXT], /call NAME [video], /hangup, /users, /rooms, /names, /search WORDS, /files, /passwd, /reconnect, /quit. Start a message with // to send a leading /.');
         return true;
       default:
         toast(`Unknown command /${cmd}. /help lists the commands; start with // to send a message beginning with /.`, 'error');
@@ -1120,6 +1126,116 @@
     setTimeout(() => location.reload(), 300);
   }
   $('logout').addEventListener('click', logout);
+
+  // ---------------------------------------------------------------- members
+  function renderMembers() {
+    const c = S.convs.get(S.current);
+    const panel = $('members-panel');
+    if (!c || c.kind !== 'room') { panel.hidden = true; $('members-toggle').setAttribute('aria-expanded', 'false'); return; }
+    if (panel.hidden) return;
+    const ul = $('members-list');
+    ul.replaceChildren();
+    for (const name of [...c.members].sort((a, b) => a.localeCompare(b))) {
+      const u = S.users.get(name);
+      const li = el('li');
+      const dot = el('span', `dot ${u ? u.status : 'offline'}`);
+      dot.setAttribute('aria-hidden', 'true');
+      li.append(dot, el('span', 'name', name));
+      li.setAttribute('aria-label', `${name}, ${u ? u.status : 'status unknown'}`);
+      ul.append(li);
+    }
+  }
+  $('members-toggle').addEventListener('click', () => {
+    const panel = $('members-panel');
+    panel.hidden = !panel.hidden;
+    $('members-toggle').setAttribute('aria-expanded', String(!panel.hidden));
+    renderMembers();
+  });
+
+  // ---------------------------------------------------------------- search
+  let lastSearch = null; // the frame of the search shown, for "older results"
+  function openSearch() {
+    $('search-panel').hidden = false;
+    const c = S.convs.get(S.current);
+    $('search-scope').options[0].textContent = c ? `In ${c.kind === 'room' ? `#${c.name}` : `your chat with ${c.name}`}` : 'In this conversation';
+    $('search-text').focus();
+  }
+  function doSearch(frame) {
+    lastSearch = frame;
+    $('search-status').textContent = 'Searching…';
+    if (!sendLive(frame)) $('search-status').textContent = 'Not connected: try again once the connection is back.';
+  }
+  $('search-open').addEventListener('click', openSearch);
+  $('search-close').addEventListener('click', () => { $('search-panel').hidden = true; });
+  $('search-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = $('search-text').value.trim();
+    if (!text) return;
+    if (utf8len(text) > 256) { $('search-status').textContent = 'Search for at most 256 bytes of words.'; return; }
+    const f = { type: 'search', text };
+    const c = S.convs.get(S.current);
+    if ($('search-scope').value === 'here' && c) { if (c.kind === 'room') f.room = c.name; else f.peer = c.name; }
+    $('search-results').replaceChildren();
+    doSearch(f);
+  });
+  $('search-more').addEventListener('click', () => { if (lastSearch && lastSearch.nextBefore) doSearch({ ...lastSearch, before: lastSearch.nextBefore, nextBefore: undefined }); });
+  function onSearchResults(f) {
+    const ul = $('search-results');
+    for (const hit of f.results) {
+      const li = el('li');
+      const b = el('button');
+      b.type = 'button';
+      const peer = hit.room ? null : (hit.from === S.me ? hit.to : hit.from);
+      const where = hit.room ? `#${hit.room}` : `with ${peer}`;
+      const when = new Date(hit.ts);
+      const w = el('span', 'where', `${where} · ${when.toLocaleDateString()} ${fmtTime(hit.ts)}`);
+      b.append(w, el('span', 'from', hit.from), el('span', 'text', hit.text));
+      b.addEventListener('click', () => {
+        const key = hit.room ? convKey('room', hit.room) : getConv('dm', peer).key;
+        if (S.convs.has(key)) switchTo(key);
+        $('search-panel').hidden = true;
+      });
+      li.append(b);
+      ul.append(li);
+    }
+    const n = ul.children.length;
+    $('search-status').textContent = n ? `${n} message${n === 1 ? '' : 's'} found, newest first${f.more ? '; there are older ones' : ''}.` : `Nothing found for "${f.text}".`;
+    $('search-more').hidden = !f.more;
+    if (lastSearch && f.results.length) lastSearch = { ...lastSearch, nextBefore: f.results[f.results.length - 1].id };
+  }
+
+  // ---------------------------------------------------------------- password
+  let newPassword = null;
+  $('password-open').addEventListener('click', () => {
+    $('password-panel').hidden = false;
+    $('password-error').hidden = true;
+    for (const id of ['password-old', 'password-new', 'password-again']) $(id).value = '';
+    $('password-old').focus();
+  });
+  $('password-cancel').addEventListener('click', () => { $('password-panel').hidden = true; });
+  $('password-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const old = $('password-old').value;
+    const neu = $('password-new').value;
+    const err = (t) => { $('password-error').hidden = false; $('password-error').textContent = t; };
+    if (chars(neu) < 8) { err('A password has at least 8 characters.'); return; }
+    if (utf8len(neu) > 1024) { err('A password is at most 1024 bytes.'); return; }
+    if (neu !== $('password-again').value) { err('The two new passwords differ.'); return; }
+    const f = { type: 'change_password', new: neu };
+    if (old) f.old = old;
+    newPassword = neu;
+    if (!sendLive(f)) { err('Not connected: try again once the connection is back.'); return; }
+    $('password-panel').hidden = true;
+  });
+
+  // Escape closes what is open on top: a panel, then the sidebar of a phone.
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    for (const id of ['search-panel', 'files-panel', 'password-panel']) {
+      if (!$(id).hidden) { $(id).hidden = true; input.focus(); return; }
+    }
+    if (document.body.classList.contains('sidebar-open')) closeSidebar();
+  });
 
   // ---------------------------------------------------------------- sidebar (phones)
   function openSidebar() { document.body.classList.add('sidebar-open'); $('menu').setAttribute('aria-expanded', 'true'); }
@@ -1283,8 +1399,11 @@
       case 'file_credit': return onFileCredit(f);
       case 'file_chunk': return onJsonChunk(f);
       case 'file_list': return onFileList(f);
-      case 'password_changed': return toast(f.registered ? `"${f.name}" is now registered to you.` : 'Password changed.');
-      case 'search_results': return undefined;
+      case 'password_changed':
+        if (newPassword) S.password = newPassword; // reconnects need it from now on (memory only)
+        newPassword = null;
+        return toast(f.registered ? `"${f.name}" is now registered to you: logging in under it needs the password.` : 'Password changed.');
+      case 'search_results': return onSearchResults(f);
       default: return undefined; // unknown frame types are ignored (PROTOCOL.md, Versioning)
     }
   }
@@ -1391,6 +1510,8 @@
       if (t) { setTransferState(t, 'failed', f.message); return; }
     }
     if (f.re === 'typing' || f.re === 'receipt') { console.warn('server refused', f); return; }
+    if (f.re === 'change_password') newPassword = null;
+    if (f.re === 'search' || f.code === 'search_failed') { $('search-status').textContent = f.message; return; }
     if (f.re === 'join' || f.re === 'create_room') S.switchOnJoin = null;
     toast(f.message, 'error');
   }
@@ -1724,6 +1845,7 @@
   }
 
   function renderTransfer(t) {
+    if (t.dismissed) return;
     if (!t.card) {
       t.card = el('div', 'transfer');
       t.card.setAttribute('role', 'group');
@@ -1779,7 +1901,7 @@
       a.setAttribute('aria-label', `Save ${t.name}`);
       actions.append(a);
     }
-    if (!live && t.state !== 'pending') button('Dismiss', () => { card.remove(); t.card = null; if (t.blobUrl) URL.revokeObjectURL(t.blobUrl); S.transfers.delete(t.id ?? t.cid); });
+    if (!live && t.state !== 'pending') button('Dismiss', () => { t.dismissed = true; card.remove(); t.card = null; if (t.blobUrl) URL.revokeObjectURL(t.blobUrl); S.transfers.delete(t.id ?? t.cid); });
     card.append(actions);
   }
 

@@ -416,6 +416,97 @@ async function main() {
     await clickIn('alice', '#files-close');
   });
 
+  await step('transfers: pause and resume, cancel', async () => {
+    const p = path.join(tmp, 'files', 'big.bin');
+    fs.writeFileSync(p, Buffer.alloc(24 * 1024 * 1024, 7));
+    const stateOf = (name, n) => pages[name].page.evaluate((fname) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === fname);
+      return c ? c.dataset.state : null;
+    }, n);
+    // Clicks a transfer's button as soon as the card is in a state (in the page, no delay).
+    const clickWhen = (name, st, label) => waitPage(name, (s2, l) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'big.bin');
+      if (!c || c.dataset.state !== s2) return false;
+      const b = [...c.querySelectorAll('button')].find((x) => x.textContent === l);
+      if (!b) return false;
+      b.click();
+      return true;
+    }, [st, label], `${label} big.bin when ${st}`, 15000);
+    const until = (name, st) => waitPage(name, (s2) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'big.bin');
+      return !!c && c.dataset.state === s2;
+    }, [st], `big.bin ${st}`, 20000);
+    await clickIn('alice', '#dm-list [data-key="@bob"]');
+    await (await pages.alice.page.$('#offer-input')).uploadFile(p);
+    await clickWhen('bob', 'pending', 'Accept');
+    await clickWhen('bob', 'in_progress', 'Pause');
+    await until('alice', 'paused');
+    await until('bob', 'paused');
+    await clickWhen('alice', 'paused', 'Resume');
+    await until('bob', 'completed');
+    await until('alice', 'completed');
+    // Cancel from the sender's side (while bob has it paused: a running one may finish first).
+    await pages.alice.page.evaluate(() => document.querySelectorAll('#transfers .transfer button').forEach((b) => b.textContent === 'Dismiss' && b.click()));
+    await pages.bob.page.evaluate(() => document.querySelectorAll('#transfers .transfer button').forEach((b) => b.textContent === 'Dismiss' && b.click()));
+    await (await pages.alice.page.$('#offer-input')).uploadFile(p);
+    await clickWhen('bob', 'pending', 'Accept');
+    await clickWhen('bob', 'in_progress', 'Pause');
+    await clickWhen('alice', 'paused', 'Cancel');
+    await until('bob', 'cancelled');
+    await until('alice', 'cancelled');
+    if (await stateOf('bob', 'big.bin') !== 'cancelled') throw new Error('bob does not show it cancelled');
+  });
+
+  await step('read receipts wait for the focus; notifications when away', async () => {
+    // bob's tab loses the focus: what arrives is delivered, not read, and notified.
+    await pages.bob.page.evaluate(() => {
+      window.__notes = [];
+      window.Notification = class { constructor(title, o) { window.__notes.push(`${title}: ${o.body}`); } static requestPermission() { return Promise.resolve('granted'); } };
+      window.Notification.permission = 'default';
+    });
+    await clickIn('bob', '#notify-enable');
+    await waitPage('bob', () => document.getElementById('notify-enable').hidden, [], 'notifications enabled');
+    await clickIn('bob', '#room-list [data-key="#general"]');
+    await pages.bob.page.evaluate(() => window.dispatchEvent(new Event('blur')));
+    await sendFromPage('alice', '#general', 'are you reading this, bob?');
+    await waitLine(carol, 'are you reading this, bob?', 5000, 'carol gets it');
+    carol.say('/sleep 0.05');
+    const tick = () => pages.alice.page.evaluate(() => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'are you reading this, bob?');
+      const t = m && m.querySelector('.ticks');
+      return t ? `${t.dataset.state} ${t.title}` : null;
+    });
+    await waitPage('alice', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'are you reading this, bob?');
+      return m && m.querySelector('.ticks').title === 'delivered to 2 of 2, read by 1 of 2';
+    }, [], 'delivered to both, read by carol only');
+    carol.say('/msg bob psst, lunch?');
+    await waitPage('bob', () => window.__notes.includes('carol (private): psst, lunch?'), [], 'notified of the private message');
+    carol.say('/call bob');
+    await waitPage('bob', () => window.__notes.includes('Incoming call: carol is calling you'), [], 'notified of the call');
+    await clickIn('bob', '#call-decline');
+    await sleep(300);
+    if ((await tick()) !== 'delivered delivered to 2 of 2, read by 1 of 2') throw new Error(`read while bob was away: ${await tick()}`);
+    await pages.bob.page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await waitPage('alice', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="#general"] .msg.own')].find((e) => e.querySelector('.text').textContent === 'are you reading this, bob?');
+      return m && m.querySelector('.ticks').title === 'read by 2 of 2';
+    }, [], 'read by both once bob is back');
+  });
+
+  await step('search and members', async () => {
+    await clickIn('bob', '#room-list [data-key="#general"]');
+    await clickIn('bob', '#search-open');
+    await pages.bob.page.type('#search-text', 'hello alice');
+    await pages.bob.page.select('#search-scope', 'all');
+    await clickIn('bob', '#search-form button[type=submit]');
+    await waitPage('bob', () => [...document.querySelectorAll('#search-results .text')].some((e) => e.textContent === 'hello from alice'), [], 'finds "hello from alice"', 8000);
+    await pages.bob.page.keyboard.press('Escape');
+    await waitPage('bob', () => document.getElementById('search-panel').hidden, [], 'Escape closes the search');
+    await clickIn('bob', '#members-toggle');
+    await waitPage('bob', () => [...document.querySelectorAll('#members-list .name')].map((e) => e.textContent).join(',') === 'alice,bob,carol', [], 'members of #general listed');
+  });
+
   await step('SHA-256 in the page matches node\'s', async () => {
     const { createHash } = await import('node:crypto');
     for (const n of [0, 3, 55, 56, 63, 64, 65, 1000, 100000]) {
