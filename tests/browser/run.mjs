@@ -418,7 +418,7 @@ async function main() {
 
   await step('transfers: pause and resume, cancel', async () => {
     const p = path.join(tmp, 'files', 'big.bin');
-    fs.writeFileSync(p, Buffer.alloc(24 * 1024 * 1024, 7));
+    fs.writeFileSync(p, Buffer.alloc(12 * 1024 * 1024, 7));
     const stateOf = (name, n) => pages[name].page.evaluate((fname) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === fname);
       return c ? c.dataset.state : null;
@@ -604,6 +604,18 @@ async function main() {
     if (carol.lines.filter((l) => l.line.includes('<bob> queued while offline')).length !== 1) throw new Error('carol got the queued message more than once');
   });
 
+  await step('a reloaded page logs back in by itself and reloads its history', async () => {
+    // bob's name is open: its private history starts with its session, which the server
+    // restart above ended; a message after it is his to read back with the same session.
+    carol.say('/msg bob since the restart');
+    await pageHas('bob', '@carol', 'since the restart');
+    await pages.bob.page.reload({ waitUntil: 'load' });
+    await waitPage('bob', () => !document.getElementById('app').hidden, [], 'logged in again without the form');
+    await pageHas('bob', '#general', 'hello from alice', 'history of #general after the reload');
+    await clickIn('bob', '#dm-list [data-key="@carol"]');
+    await pageHas('bob', '@carol', 'since the restart', 'history of the private chat after the reload');
+  });
+
   await step('no Content-Security-Policy violation, no page error', async () => {
     for (const [name, { page, logs }] of Object.entries(pages)) {
       const v = await page.evaluate(() => window.__csp);
@@ -662,6 +674,13 @@ async function main() {
   await step('phone width: the sidebar folds away', async () => {
     const left = await pages.alice.page.evaluate(() => document.getElementById('sidebar').getBoundingClientRect().right);
     if (left > 1) throw new Error(`sidebar still on screen (right edge at ${left}px)`);
+  });
+
+  await step('log out', async () => {
+    await clickIn('bob', '#logout');
+    await waitPage('bob', () => !document.getElementById('login').hidden && document.getElementById('login-name').value === 'bob', [], 'back at the login form');
+    await waitPage('alice', () => [...document.querySelectorAll('.messages[data-key="#dev"] .sys .text')].some((e) => e.textContent === 'bob left #dev'), [], 'sees bob leave (no "disconnected")');
+    if (await pages.bob.page.evaluate(() => localStorage.getItem('chat.session'))) throw new Error('the session token is still stored');
   });
 
   carol.stdin.end();
