@@ -1269,6 +1269,9 @@
       if (audioCtx.state === 'suspended') audioCtx.resume();
     } catch { audioCtx = null; }
   }
+  // Browsers start audio only after a gesture: the first click or key unlocks it, so that a
+  // page that logged in by itself (from its stored session) can still ring.
+  for (const ev of ['pointerdown', 'keydown']) document.addEventListener(ev, unlockAudio, { once: true, capture: true });
   let ringTimer = null;
   function ring(on) {
     clearInterval(ringTimer);
@@ -1545,7 +1548,9 @@
   // Incremental SHA-256 in plain JavaScript. crypto.subtle exists only in secure contexts
   // (https, or localhost): a chat server on a LAN served over plain http has none, and
   // subtle.digest needs the whole file in memory anyway. This one hashes slice by slice.
-  const K256 = new Uint32Array([
+  // Int32Array, not Uint32Array: V8 keeps 32-bit signed values as small integers, while
+  // unsigned ones above 2^31 become doubles (about 5 times slower here).
+  const K256 = new Int32Array([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -1557,11 +1562,11 @@
   ]);
   class Sha256 {
     constructor() {
-      this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+      this.h = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
       this.buf = new Uint8Array(64);
       this.bufLen = 0;
       this.len = 0; // bytes hashed so far
-      this.w = new Uint32Array(64);
+      this.w = new Int32Array(64);
     }
     clone() {
       const c = new Sha256();
@@ -1579,7 +1584,8 @@
         const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
         w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
       }
-      let [A, B, C, D, E, F, G, H] = h;
+      let A = h[0]; let B = h[1]; let C = h[2]; let D = h[3];
+      let E = h[4]; let F = h[5]; let G = h[6]; let H = h[7];
       for (let i = 0; i < 64; i++) {
         const S1 = ((E >>> 6) | (E << 26)) ^ ((E >>> 11) | (E << 21)) ^ ((E >>> 25) | (E << 7));
         const ch = (E & F) ^ (~E & G);
@@ -1589,7 +1595,8 @@
         const t2 = (S0 + maj) | 0;
         H = G; G = F; F = E; E = (D + t1) | 0; D = C; C = B; B = A; A = (t1 + t2) | 0;
       }
-      h[0] += A; h[1] += B; h[2] += C; h[3] += D; h[4] += E; h[5] += F; h[6] += G; h[7] += H;
+      h[0] = (h[0] + A) | 0; h[1] = (h[1] + B) | 0; h[2] = (h[2] + C) | 0; h[3] = (h[3] + D) | 0;
+      h[4] = (h[4] + E) | 0; h[5] = (h[5] + F) | 0; h[6] = (h[6] + G) | 0; h[7] = (h[7] + H) | 0;
     }
     update(data) {
       let i = 0;
@@ -1614,7 +1621,7 @@
       dv.setUint32(pad.length - 8, Math.floor(bits / 0x100000000));
       dv.setUint32(pad.length - 4, bits >>> 0);
       c.update(pad);
-      return Array.from(c.h, (x) => x.toString(16).padStart(8, '0')).join('');
+      return Array.from(c.h, (x) => (x >>> 0).toString(16).padStart(8, '0')).join('');
     }
   }
   window.chatSha256 = (bytes) => new Sha256().update(bytes).hex(); // for the browser tests
