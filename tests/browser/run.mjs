@@ -674,6 +674,19 @@ async function main() {
   await step('phone width: the sidebar folds away', async () => {
     const left = await pages.alice.page.evaluate(() => document.getElementById('sidebar').getBoundingClientRect().right);
     if (left > 1) throw new Error(`sidebar still on screen (right edge at ${left}px)`);
+    await clickIn('alice', '#menu');
+    await waitPage('alice', () => document.getElementById('sidebar').getBoundingClientRect().left >= 0, [], 'the menu button shows the sidebar');
+    await clickIn('alice', '#room-list [data-key="#general"]');
+    await waitPage('alice', () => document.getElementById('sidebar').getBoundingClientRect().right <= 1 && document.getElementById('conv-name').textContent === '#general', [], 'picking a room folds it away');
+  });
+
+  await step('every control has a name for screen readers', async () => {
+    const unnamed = await pages.alice.page.evaluate(() => [...document.querySelectorAll('button, input, select, textarea, a[href]')].filter((e) => {
+      if (e.type === 'hidden' || e.closest('[hidden]')) return false;
+      const label = e.getAttribute('aria-label') || (e.id && document.querySelector(`label[for="${e.id}"]`)) || e.textContent.trim();
+      return !label;
+    }).map((e) => e.outerHTML.slice(0, 80)));
+    if (unnamed.length) throw new Error(`controls without a name: ${unnamed.join(' | ')}`);
   });
 
   await step('log out', async () => {
