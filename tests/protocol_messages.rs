@@ -145,7 +145,7 @@ fn room_message_validation() {
         text: "hi".into(),
         cid: None,
     });
-    alice.expect_error(ErrorCode::NotInRoom);
+    alice.expect_error(ErrorCode::UnknownRoom);
     bob.expect_quiet();
 
     let long = "x".repeat(4000);

@@ -460,7 +460,7 @@ fn a_receipt_for_what_arrived_before_leaving_still_counts() {
         })
         .collect();
     assert_eq!(markers, [("bob".to_string(), 3)]);
-    // A room never joined is still refused.
+    // A room never joined (and that does not exist) is still refused.
     sim.send(
         ConnId(2),
         C::Receipt {
@@ -475,7 +475,7 @@ fn a_receipt_for_what_arrived_before_leaving_still_counts() {
         matches!(
             &frames_to(&out, ConnId(2))[..],
             [S::Error {
-                code: ErrorCode::NotInRoom,
+                code: ErrorCode::UnknownRoom,
                 ..
             }]
         ),

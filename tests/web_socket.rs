@@ -121,11 +121,15 @@ fn a_browser_and_a_native_client_chat_in_one_room() {
     web.sync(5);
     // A logout ends with bye and a close frame.
     web.send(&ClientMsg::Logout {});
-    let last = web.expect_closed();
-    assert!(
-        matches!(last.last(), Some(ServerMsg::Bye { .. })),
-        "{last:?}"
-    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    assert!(matches!(
+        web.read(deadline),
+        WsRecv::Frame(ServerMsg::Bye { .. })
+    ));
+    match web.read(deadline) {
+        WsRecv::Closed(how) => assert!(how.starts_with("close frame"), "{how}"),
+        other => panic!("expected a close frame after bye, got {other:?}"),
+    }
     native.expect_notice(NoticeKind::Leave, "web", None);
 }
 

@@ -248,6 +248,15 @@ impl Core {
         }
     }
 
+    /// `conn` is an HTTP download, not a chat session: no login deadline.
+    pub(crate) fn http_connection(&mut self, conn: ConnId) {
+        if let Some(g) = self.guard.conns.get_mut(&conn) {
+            if g.login_deadline.take().is_some() {
+                self.timers.cancel(&Timer::Login(conn));
+            }
+        }
+    }
+
     /// `conn`'s login deadline passed: closed unless it logged in.
     pub(crate) fn login_expired(&mut self, conn: ConnId) {
         {

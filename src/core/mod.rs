@@ -22,6 +22,7 @@ mod calls;
 pub mod effect;
 mod filename;
 pub mod history;
+pub mod http_files;
 pub mod limits;
 pub mod logsafe;
 mod outbox;
@@ -166,6 +167,8 @@ pub(crate) struct Session {
     pub left: Vec<(String, u64)>,
     /// The away message private messages to this user are answered with.
     pub away: Option<String>,
+    /// This session's download key (see `http_files`).
+    pub files_key: Option<String>,
     /// Senders told of it since this user went away (at most
     /// [`AWAY_TOLD_KEPT`]; past that, a sender may be told again).
     pub away_told: Vec<String>,
@@ -251,6 +254,11 @@ pub struct Core {
     pub(crate) history: history::History,
     /// Session token of each user logged in or with a reserved name.
     pub(crate) tokens: HashMap<String, String>,
+    /// Download key (`welcome.files_key`) -> the user online with it.
+    pub(crate) file_keys: HashMap<String, String>,
+    /// HTTP downloads from the store in flight (see `http_files`).
+    pub(crate) http_streams: HashMap<u64, http_files::HttpStream>,
+    pub(crate) http_seq: u64,
     /// Names reserved after a drop: name -> (token, monotonic deadline).
     pub(crate) reserved: HashMap<String, (String, u64)>,
     token_seq: u64,
@@ -297,6 +305,9 @@ impl Core {
             tokens: HashMap::new(),
             reserved: HashMap::new(),
             token_seq: 0,
+            file_keys: HashMap::new(),
+            http_streams: HashMap::new(),
+            http_seq: 0,
             token_keys: Default::default(),
             receipts,
             typing: Default::default(),

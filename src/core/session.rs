@@ -170,9 +170,12 @@ impl Core {
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         self.accounts.holders.set(&name, ONLINE, true);
+        let files_key = self.files_key(&token);
+        self.file_keys.insert(files_key.clone(), name.clone());
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.name = Some(name.clone());
             s.status = status;
+            s.files_key = Some(files_key.clone());
         }
         self.history.see(&name);
         log::info!("conn {conn}: {} logged in", Safe(&name));
@@ -184,6 +187,7 @@ impl Core {
             session: token,
             last_id: self.history.last_id(),
             boot: self.cfg.boot,
+            files_key: Some(files_key),
         };
         self.send(conn, &welcome);
         for r in rooms {
@@ -370,6 +374,7 @@ impl Core {
         let _ = gone;
         self.drop_user(conn, true, now);
         self.sessions.remove(&conn);
+        self.http_gone(conn);
         self.guard_gone(conn);
         self.forget_output(conn);
         self.reads.retain(|_, r| r.conn != conn);
@@ -384,6 +389,9 @@ impl Core {
         let Some(name) = s.name.take() else {
             return;
         };
+        if let Some(key) = s.files_key.take() {
+            self.file_keys.remove(&key);
+        }
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);
         self.accounts.holders.set(&name, ONLINE, false);

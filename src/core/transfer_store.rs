@@ -257,6 +257,13 @@ impl Core {
                 transfer,
                 offset,
                 result,
+            } if transfer & super::http_files::HTTP_BIT != 0 => {
+                self.http_read(transfer, offset, result)
+            }
+            StoreDone::Read {
+                transfer,
+                offset,
+                result,
             } => self.store_read(transfer, offset, result),
             StoreDone::Hashed {
                 transfer,
@@ -530,6 +537,7 @@ impl Core {
             .filter_map(|id| self.transfers.map.get(id))
             .filter(|t| Core::pullable(t))
             .filter_map(|t| t.receiver.as_deref().and_then(|r| self.conn_of(r)))
+            .chain(self.http_pullable())
             .collect();
         conns.sort_unstable();
         conns.dedup();
@@ -540,6 +548,9 @@ impl Core {
     /// (round-robin); the chunk frame is queued when the read completes.
     /// Returns whether a read was queued.
     pub fn pull_chunk(&mut self, conn: ConnId) -> bool {
+        if self.http_pull(conn) {
+            return true;
+        }
         let me = self.name_of(conn).map(str::to_string);
         let pick = self.transfers.downloads.iter().position(|id| {
             self.transfers

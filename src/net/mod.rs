@@ -342,6 +342,8 @@ impl Server {
                         // connection nothing of the protocol.
                         let bytes = match &conn.web {
                             None => bytes,
+                            // An HTTP download's raw bytes.
+                            Some(web::Web::Http) if matches!(prio, Priority::Chunk(_)) => bytes,
                             Some(web::Web::Http) => continue,
                             Some(web::Web::Ws(_)) => Rc::from(web::ws::encode(
                                 &bytes,

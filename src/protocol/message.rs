@@ -451,6 +451,10 @@ pub enum ServerMsg {
         /// transfers a client had before a restart are gone.
         #[serde(default)]
         boot: u64,
+        /// The key of this user's HTTP downloads from the shared store
+        /// (`GET /files/NAME?key=...`), valid while they are online.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files_key: Option<String>,
     },
     /// Something went wrong. `re` names the frame type it answers, if any.
     Error {

@@ -307,6 +307,8 @@ pub struct Client {
     pub name: String,
     /// The session token of the last `welcome` a login helper read.
     pub session: Option<String>,
+    /// The download key of that `welcome`.
+    pub files_key: Option<String>,
 }
 
 impl Client {
@@ -324,6 +326,7 @@ impl Client {
             closed: None,
             name: "(anonymous)".into(),
             session: None,
+            files_key: None,
         }
     }
 
@@ -375,11 +378,13 @@ impl Client {
                 name: n,
                 rooms,
                 session,
+                files_key,
                 ..
             } => {
                 assert_eq!(n, name, "welcome names someone else");
                 assert_eq!(rooms, vec![want_room.to_string()], "welcome rooms");
                 c.session = Some(session);
+                c.files_key = files_key;
             }
             other => panic!("[{name}] login: expected welcome, got {other:?}"),
         }

@@ -271,6 +271,7 @@ mod tests {
                 session: session.into(),
                 last_id,
                 boot: 1,
+                files_key: None,
             },
             t,
         )

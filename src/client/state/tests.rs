@@ -16,6 +16,7 @@ fn logged_in(t: Instant) -> ClientState {
             session: String::new(),
             last_id: 0,
             boot: 1,
+            files_key: None,
         },
         t,
     );

@@ -12,8 +12,12 @@ const MAX_HEADERS: usize = 48;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub method: String,
-    /// The path without its query string.
+    /// The path without its query string (still percent-encoded).
     pub path: String,
+    /// The query string, after `?`.
+    pub query: Option<String>,
+    /// The `Range` header.
+    pub range: Option<String>,
     pub host: Option<String>,
     pub origin: Option<String>,
     /// `Upgrade: websocket` with `Connection: upgrade`.
@@ -56,12 +60,18 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
     let has_token = |name: &str, token: &str| {
         header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
-    let path = req.path.unwrap_or("/");
-    let path = path.split(['?', '#']).next().unwrap_or("/").to_string();
+    let target = req.path.unwrap_or("/");
+    let target = target.split('#').next().unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
     Ok(Some((
         Head {
             method: req.method.unwrap_or("").to_string(),
             path,
+            query,
+            range: header("range"),
             host: header("host"),
             origin: header("origin"),
             websocket: has_token("upgrade", "websocket") && has_token("connection", "upgrade"),
@@ -82,6 +92,13 @@ X-Frame-Options: DENY\r\n";
 
 /// A complete response: status line, headers, body.
 pub fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut bytes = head(status, headers, body.len() as u64);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A response head for a body of `length` bytes that follows separately.
+pub fn head(status: &str, headers: &[(&str, &str)], length: u64) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status}\r\n");
     for (k, v) in headers {
         out.push_str(k);
@@ -91,12 +108,9 @@ pub fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> 
     }
     out.push_str(SECURITY_HEADERS);
     out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "Content-Length: {length}\r\nConnection: close\r\n\r\n"
     ));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    out.into_bytes()
 }
 
 /// A short plain-text error response saying what went wrong.

@@ -180,6 +180,15 @@ fn respond(
         conn.rbuf = rest;
         return;
     }
+    if let Some(name) = head.path.strip_prefix("/files/") {
+        if get || head.method == "HEAD" {
+            let r = download(conn, core, &head, name, get);
+            push_raw(conn, r);
+            conn.stop_reading = true;
+            conn.rbuf.clear();
+            return;
+        }
+    }
     if !get && head.method != "HEAD" {
         let r = http::response(
             "405 Method Not Allowed",
@@ -211,6 +220,78 @@ fn respond(
         None => http::error("404 Not Found", "nothing here; the chat page is at /"),
     };
     answer_and_close(conn, core, r, "http: served");
+}
+
+/// `GET /files/NAME?key=K`: the response head of a download from the shared
+/// store (the core streams the body, then closes), or a refusal (the core
+/// closes after it).
+fn download(conn: &mut Conn, core: &mut Core, head: &Head, name: &str, body: bool) -> Vec<u8> {
+    use crate::core::http_files::{ByteRange, HttpGrant};
+    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+    let key = head
+        .query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key="))
+        .unwrap_or("");
+    let range = head.range.as_deref().and_then(ByteRange::parse);
+    match core.http_file(conn.id, key, &name, range, body) {
+        HttpGrant::Send {
+            file,
+            start,
+            end,
+            partial,
+        } => {
+            let disposition = format!(
+                "attachment; filename*=UTF-8''{}",
+                percent_encoding::utf8_percent_encode(
+                    &file.name,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            );
+            let etag = format!("\"{}\"", file.sha256);
+            let content_range = format!("bytes {start}-{}/{}", end.saturating_sub(1), file.size);
+            let mut headers = vec![
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Disposition", disposition.as_str()),
+                ("Accept-Ranges", "bytes"),
+                ("ETag", etag.as_str()),
+                ("Cache-Control", "private, no-cache"),
+            ];
+            if partial {
+                headers.push(("Content-Range", content_range.as_str()));
+            }
+            let status = if partial {
+                "206 Partial Content"
+            } else {
+                "200 OK"
+            };
+            log::info!(
+                "conn {}: HTTP download of {} ({start}..{end} of {})",
+                conn.id,
+                Safe(&file.name),
+                file.size
+            );
+            http::head(status, &headers, end - start)
+        }
+        HttpGrant::Unsatisfiable { size } => {
+            core.close(conn.id, "http: range not satisfiable".into());
+            let cr = format!("bytes */{size}");
+            http::response(
+                "416 Range Not Satisfiable",
+                &[
+                    ("Content-Range", cr.as_str()),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
+                b"the range asked for is past the end of the file\n",
+            )
+        }
+        HttpGrant::Refuse { status, sentence } => {
+            core.close(conn.id, "http: download refused".into());
+            http::error(status, &sentence)
+        }
+    }
 }
 
 /// What the WebSocket layer asks of the caller after taking input.
