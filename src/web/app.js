@@ -1419,6 +1419,7 @@
     S.everLoggedIn = true;
     S.retries = 0;
     S.session = f.session;
+    S.filesKey = f.files_key || null; // opens GET /files/NAME while we are online
     lsSet(LS.session, f.session);
     lsSet(LS.name, f.name);
     if (S.maxSeen === 0) S.maxSeen = f.last_id;
@@ -1751,9 +1752,11 @@
       toast(`${t.name} is ${fmtBytes(t.size)}: the page can receive at most ${fmtBytes(MAX_IN_MEMORY_RECEIVE)} for now. Use chat-client for it.`, 'error');
       return;
     }
-    // TODO(issue 14): received files are held in memory (a Blob at the end). For big files the
-    // server side will offer another way (probably an HTTP download URL streamed to disk by the
-    // browser); until then offers over MAX_IN_MEMORY_RECEIVE are refused here.
+    // TODO(issue 14): a file offered by another user is held in memory until complete (a Blob
+    // at the end), so offers over MAX_IN_MEMORY_RECEIVE are refused here. The shared store is
+    // downloaded over HTTP instead (GET /files/NAME?key=welcome.files_key, streamed to disk by
+    // the browser); person-to-person files need a server-side way to do the same (or the
+    // File System Access API, which only some browsers have) before big ones can be taken.
     t.accepted = true;
     t.chunks = [];
     t.done = 0;
@@ -1952,6 +1955,21 @@
       const tr = el('tr');
       tr.append(el('td', 'fname', file.name), el('td', 'num', fmtBytes(file.size)), el('td', '', file.uploader), el('td', '', new Date(file.ts).toLocaleString()));
       const td = el('td');
+      if (S.filesKey) {
+        // The browser's own download manager fetches it over HTTP (streamed to disk, resumable):
+        // nothing is held in the page's memory, whatever the size.
+        const a = el('a', 'button small', 'Download');
+        const href = () => `/files/${encodeURIComponent(file.name)}?key=${encodeURIComponent(S.filesKey)}`;
+        a.href = href();
+        a.download = file.name;
+        a.setAttribute('aria-label', `Download ${file.name}`);
+        a.addEventListener('click', () => { a.href = href(); }); // the key changes with each login
+        td.append(a);
+        tr.append(td);
+        body.append(tr);
+        continue;
+      }
+      // A server without HTTP downloads: fetch it over the WebSocket, into memory.
       const b = el('button', 'small', 'Download');
       b.type = 'button';
       b.setAttribute('aria-label', `Download ${file.name}`);
