@@ -210,12 +210,14 @@
     updateReconnectBanner();
   }
 
+  let bannerTicker = null;
   function updateReconnectBanner() {
+    clearTimeout(bannerTicker);
     if (!S.reconnectTimer) return;
     const secs = Math.max(0, Math.ceil((S.reconnectAt - Date.now()) / 1000));
     const q = S.pending.length ? ` ${S.pending.length} message${S.pending.length > 1 ? 's' : ''} will be sent once it is back.` : '';
     banner(`${S.reconnectWhy} Reconnecting in ${secs} s…${q}`, 'Reconnect now', () => { S.retries = 0; connect(); }, 'warn');
-    setTimeout(updateReconnectBanner, 1000);
+    bannerTicker = setTimeout(updateReconnectBanner, 1000);
   }
 
   function startPings() {
