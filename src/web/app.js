@@ -1737,7 +1737,9 @@
     let ok = false;
     try { ok = (await hashFile(t.file.slice(0, offset))) === prefixHash; } catch { ok = false; }
     t.checking = false;
-    if (!ok) { t.sent = 0; t.done = 0; }
+    if (ok) t.resumedFrom = offset;
+    else { t.sent = 0; t.done = 0; t.resumedFrom = 0; console.warn(`transfer ${t.id}: the receiver's ${offset} bytes are not our file's; starting over`); }
+    renderTransfer(t);
     pumpSend(t);
   }
 
@@ -1867,6 +1869,7 @@
     card.replaceChildren();
     card.dataset.id = t.id ?? '';
     card.dataset.state = t.state;
+    if (t.resumedFrom !== undefined) card.dataset.resumedFrom = t.resumedFrom;
     const who = t.role === 'sender' ? (t.peer ? `to ${t.peer}` : 'to the shared store') : (t.peer ? `from ${t.peer}` : 'from the shared store');
     const head = el('div', 'transfer-head');
     head.append(el('strong', 'fname', t.name), el('span', 'who', ` ${who} · ${fmtBytes(t.size)}`));

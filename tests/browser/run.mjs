@@ -12,6 +12,7 @@
 // instead of chat-server's own web side), CHAT_BROWSER_KEEP=1 (keep the temp dir).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,16 +124,36 @@ async function openPage(name, reconnectBaseMs) {
   return page;
 }
 
+// A TCP relay in front of the server's port, whose connections the test can cut: a page
+// loaded through it loses its connection (and nothing else) on cut(), as on a network drop.
+// The page's origin is then the relay's, which is the Host it asks for: the server lets it in.
+function startRelay(targetPort) {
+  const socks = new Set();
+  const srv = net.createServer((c) => {
+    const u = net.connect(targetPort, '127.0.0.1');
+    const end = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
+    for (const s2 of [c, u]) { socks.add(s2); s2.on('error', end); s2.on('close', end); }
+    c.pipe(u);
+    u.pipe(c);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    url: `http://127.0.0.1:${srv.address().port}/`,
+    cut: () => { for (const s2 of socks) s2.destroy(); },
+    close: () => { for (const s2 of socks) s2.destroy(); srv.close(); },
+  })));
+}
+
 let webUrl = '';
-async function login(name, reconnectBaseMs) {
+let relay = null; // bob's way to the server
+async function login(name, reconnectBaseMs, url = webUrl) {
   const page = await openPage(name, reconnectBaseMs);
-  const res = await page.goto(webUrl, { waitUntil: 'load', timeout: 10000 });
+  const res = await page.goto(url, { waitUntil: 'load', timeout: 10000 });
   const csp = res.headers()['content-security-policy'] || '';
   if (!csp.includes("script-src 'self'")) throw new Error(`GET / has no strict CSP header (got "${csp}")`);
   // The server embeds src/web at build time: a stale binary would test an old page.
   for (const [sel, attr, file] of [['script[src]', 'src', 'app.js'], ['link[rel=stylesheet]', 'href', 'app.css']]) {
-    const url = new URL(await page.$eval(sel, (e, a) => e.getAttribute(a), attr), webUrl);
-    const served = await (await fetch(url)).text();
+    const asset = new URL(await page.$eval(sel, (e, a) => e.getAttribute(a), attr), url);
+    const served = await (await fetch(asset)).text();
     if (served !== fs.readFileSync(path.join(root, 'src', 'web', file), 'utf8')) {
       throw new Error(`the server serves another ${file} than src/web/${file}: rebuild it (cargo build)`);
     }
@@ -232,6 +253,7 @@ async function main() {
   } else {
     webUrl = `http://127.0.0.1:${chatPort}/`;
   }
+  relay = await startRelay(Number(new URL(webUrl).port));
 
   browser = await puppeteer.launch({
     executablePath: CHROMIUM,
@@ -245,7 +267,7 @@ async function main() {
   // alice reconnects only when told (a long first delay, then the banner's button), so that
   // what bob sends while she is away is a missed message, deterministically.
   await step('alice and bob log in from pages', async () => {
-    await Promise.all([login('alice', 60000), login('bob', 200)]);
+    await Promise.all([login('alice', 60000), login('bob', 200, relay.url)]);
   });
   const carol = startClient('carol');
   await step('carol (chat-client) logs in', async () => {
@@ -509,6 +531,60 @@ async function main() {
     await waitPage('bob', () => [...document.querySelectorAll('#members-list .name')].map((e) => e.textContent).join(',') === 'alice,bob,carol', [], 'members of #general listed');
   });
 
+  await step('network drop mid-transfer: bob resumes his session, catches up, the transfer resumes', async () => {
+    const p = path.join(tmp, 'files', 'resumed.bin');
+    const data = Buffer.alloc(6 * 1024 * 1024 + 5);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 13)) & 255;
+    fs.writeFileSync(p, data);
+    const clickWhen = (name, st, label, extra = 'true') => waitPage(name, (s2, l, f, ex) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === f);
+      if (!c || c.dataset.state !== s2) return false;
+      if (ex === 'progress' && !/[1-9]\d*% /.test(c.querySelector('.transfer-state').textContent)) return false;
+      const b = [...c.querySelectorAll('button')].find((x) => x.textContent === l);
+      if (!b) return false;
+      b.click();
+      return true;
+    }, [st, label, 'resumed.bin', extra], `${label} resumed.bin when ${st}`, 15000);
+    const until = (name, st) => waitPage(name, (s2, f) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === f);
+      return !!c && c.dataset.state === s2;
+    }, [st, 'resumed.bin'], `resumed.bin ${st}`, 15000);
+    await clickIn('alice', '#dm-list [data-key="@bob"]');
+    await (await pages.alice.page.$('#offer-input')).uploadFile(p);
+    await clickWhen('bob', 'pending', 'Accept');
+    await clickWhen('bob', 'in_progress', 'Pause', 'progress'); // some bytes in, then hold it there
+    await until('alice', 'paused');
+    // bob stays away until told (a long first delay), so that carol's message is missed.
+    await pages.bob.page.evaluate(() => localStorage.setItem('chat.reconnectBaseMs', '60000'));
+    relay.cut();
+    await until('alice', 'interrupted');
+    await waitPage('bob', () => /Reconnecting in/.test(document.getElementById('banner').textContent), [], 'says it is reconnecting');
+    carol.say('/msg bob while your line was down');
+    await waitLine(carol, /✓ #\d+ sent to bob/, 5000, 'carol\'s message to bob (held for his session)');
+    await pages.bob.page.evaluate(() => localStorage.setItem('chat.reconnectBaseMs', '200'));
+    await clickIn('bob', '#banner-action');
+    await waitPage('bob', () => /Reconnected/.test(document.getElementById('banner').textContent), [], 'reconnected', 10000);
+    await waitPage('bob', () => {
+      const m = [...document.querySelectorAll('.messages[data-key="@carol"] .msg.missed')].find((e) => e.querySelector('.text').textContent === 'while your line was down');
+      return !!m;
+    }, [], 'carol\'s private message shown as missed (same session: it is his to read)');
+    await until('bob', 'interrupted');
+    await clickWhen('alice', 'interrupted', 'Resume');
+    await until('bob', 'completed');
+    await until('alice', 'completed');
+    const size = await pages.bob.page.evaluate(() => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'resumed.bin');
+      return Number(c.querySelector('a[download]').dataset.size);
+    });
+    if (size !== data.length) throw new Error(`bob's copy has ${size} bytes, not ${data.length}`);
+    const from = await pages.alice.page.evaluate(() => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'resumed.bin');
+      return Number(c.dataset.resumedFrom);
+    });
+    if (!(from > 0 && from < data.length)) throw new Error(`the transfer did not continue from bob's bytes (resumed from ${from})`);
+    log(`     resumed from byte ${from} of ${data.length}`);
+  });
+
   await step('SHA-256 in the page matches node\'s', async () => {
     const { createHash } = await import('node:crypto');
     for (const n of [0, 3, 55, 56, 63, 64, 65, 1000, 100000]) {
@@ -706,6 +782,7 @@ async function main() {
 main().then(async () => {
   await browser?.close().catch(() => {});
   bridge?.close();
+  relay?.close();
   killAll();
   if (process.env.CHAT_BROWSER_KEEP !== '1') {
     for (const d of ['profile', 'data']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
@@ -721,6 +798,7 @@ main().then(async () => {
   log(`server logs and client output under ${tmp}`);
   await browser?.close().catch(() => {});
   bridge?.close();
+  relay?.close();
   killAll();
   log(`${passed} passed, ${failed} failed`);
   process.exit(1);
