@@ -294,6 +294,15 @@
       loginError('A password has at least 8 characters. Leave it empty to use an unregistered name.');
       return;
     }
+    if (S.everLoggedIn && name !== S.me) {
+      // Another name after this page was logged in: start from a clean page.
+      lsSet(LS.name, name);
+      lsSet(LS.session, null);
+      lsSet(LS.rooms, null);
+      lsSet(LS.dms, null);
+      location.reload();
+      return;
+    }
     if (name !== lsGet(LS.name)) { S.session = null; lsSet(LS.rooms, null); lsSet(LS.dms, null); }
     S.me = name;
     S.password = password || null;
@@ -1429,8 +1438,8 @@
     clearTimeout(S.reconnectTimer);
     S.reconnectTimer = null;
     startPings();
+    if (!$('login').hidden) showApp(); // a first login, or one after a refused reconnect
     if (first) {
-      showApp();
       banner(null);
       // Conversations of an earlier visit: private ones are reopened from their history.
       for (const name of lsJson(LS.dms, [])) if (typeof name === 'string' && NAME_RE.test(name) && name !== S.me) getConv('dm', name);
