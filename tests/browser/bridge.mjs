@@ -1,10 +1,12 @@
-// tests/browser/bridge.mjs: a stand-in for chat-server's own web side, for the browser tests
-// only (run.mjs with CHAT_BROWSER_BRIDGE=1). It serves src/web as chat-server does (GET / with
-// the {{app.js}}/{{app.css}} placeholders replaced by content-hashed URLs, the same CSP) and
-// relays /ws WebSocket messages to a chat-server's native TCP port: a TEXT message gains the
+// tests/browser/bridge.mjs: a stand-in for chat-server's own web side, for working on the page
+// (run.mjs with CHAT_BROWSER_BRIDGE=1). chat-server embeds src/web when it is built; this serves
+// the files as they are on disk, so a change to the page is tested without rebuilding. It serves
+// src/web as chat-server does (GET / with the {{app.js}}/{{app.css}} placeholders replaced by
+// content-hashed URLs, the same CSP), passes other GETs (/files/NAME?key=...) to the server, and
+// relays /ws WebSocket messages to the server's native protocol: a TEXT message gains the
 // 4-byte length prefix, a BINARY chunk (8-byte id, 8-byte offset, bytes) becomes a JSON
-// file_chunk with base64, and back. It lets the page be tested before, or beside, the
-// server's own /ws; it is not part of the product.
+// file_chunk with base64, and back. It was the page's only way in before the server had /ws;
+// it is not part of the product, and CI runs the test against the server itself.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -27,7 +29,14 @@ export function startBridge({ chatPort, webDir, host = '127.0.0.1' }) {
   };
   const server = http.createServer((req, res) => {
     const a = assets()[req.url.split('?')[0]];
-    if (req.method !== 'GET' || !a) { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found\n'); return; }
+    if (req.method === 'GET' && !a) {
+      // Anything else (the store's downloads) is the server's.
+      const up = http.request({ host, port: chatPort, path: req.url, headers: { ...req.headers, host: `${host}:${chatPort}` } }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+      up.on('error', () => { res.writeHead(502); res.end(); });
+      up.end();
+      return;
+    }
+    if (req.method !== 'GET') { res.writeHead(405, { 'content-type': 'text/plain' }); res.end('GET only\n'); return; }
     res.writeHead(200, { 'content-type': a[0], 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' });
     res.end(a[1]);
   });

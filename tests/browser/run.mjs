@@ -1,15 +1,22 @@
 // tests/browser/run.mjs: end-to-end test of the browser client (src/web) against the real
 // chat-server and chat-client binaries, with puppeteer-core driving Debian's chromium.
-// Two pages (alice, bob, each in its own browser context) and one scripted chat-client
-// (carol) share #general: messages all ways, ticks up to read, typing, a private message the
-// third party never sees, hostile text rendered as text, and a server restart the pages
-// reconnect through and catch up on. Every wait has a deadline; on failure it saves each
-// page's screenshot and console log under a temp dir and prints the paths. It ends with one
+// Two pages (alice, bob, each in its own browser context; bob's through a TCP relay the test
+// can cut) and one scripted chat-client (carol) share #general. Checked: messages all ways,
+// ticks up to "read by 2 of 2" (and not read while a tab has no focus), typing, a private
+// message the third party never sees, history paging, calls (accept, decline, missed), files
+// page-to-page, terminal-to-page, page-to-terminal and through the store (HTTP download),
+// pause/resume/cancel, a network drop mid-transfer (session resumed, missed message, transfer
+// continued from the receiver's bytes), notifications, search, members, mentions, away status,
+// registered names and a takeover without ping-pong, hostile text rendered as text, a server
+// restart with queued messages sent once and a catch-up, a reload, log out, phone width,
+// accessible names, and no CSP violation. Every wait has a deadline; on failure it saves each
+// page's screenshot and console log under a temp dir and prints the paths. It ends with a
 // screenshot of the page in use and a "N passed, N failed" line.
 //
 // Env: CHAT_SERVER, CHAT_CLIENT (binaries; default ./target/debug/...), CHROMIUM
-// (/usr/bin/chromium), CHAT_BROWSER_BRIDGE=1 (serve the page and relay /ws from bridge.mjs
-// instead of chat-server's own web side), CHAT_BROWSER_KEEP=1 (keep the temp dir).
+// (/usr/bin/chromium), CHAT_BROWSER_BRIDGE=1 (serve src/web from disk through bridge.mjs
+// instead of the copy chat-server embedded when it was built), CHAT_BROWSER_KEEP=1 (keep the
+// browser profile and data dir).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
