@@ -388,6 +388,13 @@ async function main() {
     await waitPage('bob', () => document.getElementById('call-dialog-text').textContent === 'carol is calling you (voice).', [], 'carol\'s call rings');
     await clickIn('bob', '#call-decline');
     await waitLine(carol, /call with bob ended: declined by bob/, 5000, 'carol told bob declined');
+    // Busy: bob is being rung by carol when alice calls him.
+    carol.say('/call bob');
+    await waitPage('bob', () => !document.getElementById('call-dialog').hidden, [], 'carol\'s second call rings');
+    await clickIn('alice', '#call-voice');
+    await waitPage('alice', () => document.querySelector('.messages[data-key="@bob"]').textContent.includes('bob is busy in another call'), [], 'told bob is busy');
+    await clickIn('bob', '#call-decline');
+    await waitPage('bob', () => document.getElementById('call-dialog').hidden, [], 'dialog closed');
     carol.say('/call alice');
     await waitPage('alice', () => !document.getElementById('call-dialog').hidden, [], 'carol\'s call rings');
     await waitPage('alice', () => document.getElementById('call-dialog').hidden && document.querySelector('.messages[data-key="@carol"]').textContent.includes('Missed call from carol'), [], 'missed call from carol (ring timeout)', 8000);
@@ -628,6 +635,13 @@ async function main() {
     await pageHas('alice', '@carol', 'are you there?');
     await page.select('#status-select', 'online');
     await waitPage('bob', () => !!document.querySelector('#people-list button[aria-label^="alice, online"]'), [], 'alice back online');
+  });
+
+  await step('leave a room', async () => {
+    await clickIn('alice', '#room-list [data-key="#hist"]');
+    await clickIn('alice', '#leave-room');
+    await waitPage('alice', () => !document.querySelector('#room-list [data-key="#hist"]') && document.getElementById('conv-name').textContent !== '#hist', [], '#hist gone from the list');
+    await waitLine(carol, /alice left #hist$/, 5000, 'carol sees alice leave #hist');
   });
 
   await step('passwords: registered name, wrong password, takeover without ping-pong', async () => {
