@@ -14,7 +14,8 @@
 // screenshot of the page in use and a "N passed, N failed" line.
 //
 // Env: CHAT_SERVER, CHAT_CLIENT (binaries; default ./target/debug/...), CHROMIUM
-// (/usr/bin/chromium), CHAT_BROWSER_BRIDGE=1 (serve src/web from disk through bridge.mjs
+// (/usr/bin/chromium), CHAT_BROWSER_SHOTS (where the two screenshots of a passing run go;
+// default $CARGO_TARGET_DIR/browser or target/browser), CHAT_BROWSER_BRIDGE=1 (serve src/web from disk through bridge.mjs
 // instead of the copy chat-server embedded when it was built), CHAT_BROWSER_KEEP=1 (keep the
 // browser profile and data dir).
 import { spawn } from 'node:child_process';
@@ -38,6 +39,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-browser-'));
 const dataDir = path.join(tmp, 'data');
 const artifacts = path.join(tmp, 'artifacts');
 fs.mkdirSync(artifacts);
+// The screenshots of a passing run go somewhere that stays (the target dir is not committed).
+const shots = process.env.CHAT_BROWSER_SHOTS || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'browser');
 const children = new Set();
 const pages = {}; // name -> {page, logs}
 let browser = null;
@@ -764,11 +767,12 @@ async function main() {
     await pages.bob.page.keyboard.type('nice, I will revi');
     await waitPage('alice', () => document.getElementById('typing').textContent === 'bob is typing…', [], 'bob typing');
   });
-  const shot = path.join(artifacts, 'page-in-use.png');
+  fs.mkdirSync(shots, { recursive: true });
+  const shot = path.join(shots, 'page-in-use.png');
   await pages.alice.page.screenshot({ path: shot });
   await pages.alice.page.setViewport({ width: 390, height: 800 });
   await sleep(200);
-  const phone = path.join(artifacts, 'page-phone-width.png');
+  const phone = path.join(shots, 'page-phone-width.png');
   await pages.alice.page.screenshot({ path: phone });
   await step('phone width: the sidebar folds away', async () => {
     const left = await pages.alice.page.evaluate(() => document.getElementById('sidebar').getBoundingClientRect().right);
