@@ -177,8 +177,8 @@ TMPFS=""
 if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
   TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
 fi
-KINDS="chat redis"
-[ -n "$TMPFS" ] && KINDS="chat redis chat-tmpfs"
+KINDS="chat redis chat-ws"
+[ -n "$TMPFS" ] && KINDS="chat redis chat-ws chat-tmpfs"
 for rep in $(seq "$REPS"); do
   if [ "$rep" -gt 1 ] && [ $(( $(date +%s) - T0 )) -gt $FANOUT_BUDGET ]; then
     log "time budget spent: fan-out stops after $((rep - 1)) round(s)"
@@ -195,6 +195,10 @@ for rep in $(seq "$REPS"); do
         chat-tmpfs)
           start_chat "$TMPFS" || { FAILED+=("fanout chat tmpfs S=$S P=$P"); continue; }
           target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID; variant=(--variant "history on tmpfs") ;;
+        chat-ws)
+          start_chat || { FAILED+=("fanout chat over WebSocket S=$S P=$P"); continue; }
+          target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID
+          variant=(--variant "over WebSocket" --websocket) ;;
         redis)
           start_redis || { FAILED+=("fanout redis S=$S P=$P"); continue; }
           target=redis; addr=$REDIS_ADDR; pid=$REDIS_PID ;;

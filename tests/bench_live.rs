@@ -119,6 +119,26 @@ fn chat_fanout_counts_exactly() {
     }
 }
 
+/// The same counts with every member a browser on the WebSocket.
+#[test]
+fn chat_fanout_over_websocket_counts_exactly() {
+    let srv = ChatServer::start();
+    for (s, p, w, n) in [(3, 2, 8, 50), (12, 3, 64, 20)] {
+        let mut cfg = counted(Target::Chat, srv.addr, s, p, w, n);
+        cfg.websocket = true;
+        let r = fanout::run(&cfg).unwrap();
+        let delivered = n * p as u64 * (s as u64 - 1);
+        let what = format!("S={s} P={p} W={w} N={n} over WebSocket: {r:?}");
+        assert_eq!(r.total_delivered, delivered, "{what}");
+        assert_eq!(r.latency_samples, delivered, "{what}");
+        assert_eq!(
+            (r.lost, r.order_errors, r.server_errors),
+            (0, 0, 0),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn chat_fanout_timed_run_accounts_for_everything() {
     let srv = ChatServer::start();

@@ -65,6 +65,8 @@ struct Peer {
     recv: Option<u32>,
     /// Publisher index.
     publ: Option<u32>,
+    /// Over WebSocket, still reading the server's `101` response head.
+    http_head: bool,
 }
 
 struct Pub {
@@ -208,9 +210,13 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         Target::Redis => s + p,
     };
     let tmpl = match cfg.target {
+        Target::Chat if cfg.websocket => Template::room_msg(&cfg.tag, cfg.size).websocket(),
         Target::Chat => Template::room_msg(&cfg.tag, cfg.size),
         Target::Redis => Template::publish(&cfg.tag, cfg.size),
     };
+    if cfg.websocket && cfg.target != Target::Chat {
+        return Err("--websocket is for the chat target".into());
+    }
     let push_prefix = resp::message_prefix(cfg.tag.as_bytes(), cfg.size);
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let mut events = Events::with_capacity(1024);
@@ -297,6 +303,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 stage: Stage::Connecting,
                 recv,
                 publ,
+                http_head: cfg.websocket,
             });
         }
 
@@ -322,6 +329,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 stage,
                 recv,
                 publ,
+                http_head,
             } = &mut peers[i];
             let (recv, publ) = (*recv, *publ);
             if *stage == Stage::Connecting && (ev.is_writable() || ev.is_error()) {
@@ -329,7 +337,14 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                     Ok(true) => match (cfg.target, publ, recv) {
                         (Target::Chat, _, _) => {
                             let hello = wire::hello(&format!("{}-{i}", cfg.tag), &cfg.tag);
-                            conn.out().extend_from_slice(&hello);
+                            if cfg.websocket {
+                                // The upgrade, then the first frame at once.
+                                let host = cfg.addr.to_string();
+                                conn.out().extend_from_slice(&wire::ws_upgrade(&host));
+                                conn.out().extend_from_slice(&wire::ws_frame(&hello));
+                            } else {
+                                conn.out().extend_from_slice(&hello);
+                            }
                             *stage = Stage::LoggingIn;
                         }
                         (Target::Redis, _, Some(_)) => {
@@ -355,8 +370,29 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 let res = match cfg.target {
                     Target::Chat => conn.read(&mut scratch, epoch, |data, now| {
                         let mut off = 0;
+                        if *http_head {
+                            match data.windows(4).position(|w| w == b"\r\n\r\n") {
+                                Some(at) if data.starts_with(b"HTTP/1.1 101") => {
+                                    off = at + 4;
+                                    *http_head = false;
+                                }
+                                Some(_) => {
+                                    t.fatal = Some(format!(
+                                        "the WebSocket upgrade was refused: {}",
+                                        String::from_utf8_lossy(&data[..data.len().min(200)])
+                                    ));
+                                    return data.len();
+                                }
+                                None => return 0,
+                            }
+                        }
                         loop {
-                            match wire::split_frame(&data[off..], MAX_FRAME) {
+                            let split = if cfg.websocket {
+                                wire::split_ws_frame(&data[off..], MAX_FRAME)
+                            } else {
+                                wire::split_frame(&data[off..], MAX_FRAME)
+                            };
+                            match split {
                                 Ok(Some((body, used))) => {
                                     off += used;
                                     match wire::classify(body, cfg.size) {

@@ -248,3 +248,76 @@ pub fn hello(name: &str, room: &str) -> Vec<u8> {
     out.extend_from_slice(body.as_bytes());
     out
 }
+
+/// The HTTP request that upgrades a connection to the chat WebSocket, as a
+/// browser on the server's own page sends it.
+pub fn ws_upgrade(host: &str) -> Vec<u8> {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Origin: http://{host}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// The WebSocket client frame header (text, final) for a `len`-byte body:
+/// clients must mask (RFC 6455); a zero key leaves the body's bytes as they
+/// are, so a body can be written straight after the header.
+pub fn ws_header(len: usize) -> Vec<u8> {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let header = tungstenite::protocol::frame::FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::Data(Data::Text),
+        mask: Some([0; 4]),
+    };
+    let mut out = Vec::with_capacity(14);
+    header
+        .format(len as u64, &mut out)
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// A native frame (length prefix and body) as a WebSocket client frame.
+pub fn ws_frame(native: &[u8]) -> Vec<u8> {
+    let body = &native[4..];
+    let mut out = ws_header(body.len());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Split one server WebSocket frame off the front of `buf`: its payload and
+/// the bytes used; `Ok(None)` if incomplete.
+pub fn split_ws_frame(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, String> {
+    let mut cursor = std::io::Cursor::new(buf);
+    let (_, len) = match tungstenite::protocol::frame::FrameHeader::parse(&mut cursor) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("bad WebSocket frame from the server: {e}")),
+    };
+    let len = len as usize;
+    if len > max {
+        return Err(format!("server frame of {len} bytes exceeds {max}"));
+    }
+    let at = cursor.position() as usize;
+    if buf.len() < at + len {
+        return Ok(None);
+    }
+    Ok(Some((&buf[at..at + len], at + len)))
+}
+
+impl Template {
+    /// The same frame as a WebSocket client text frame (zero mask key).
+    pub fn websocket(&self) -> Template {
+        let body_len = self.head.len() - 4 + self.payload_len + self.tail.len();
+        let mut head = ws_header(body_len);
+        head.extend_from_slice(&self.head[4..]);
+        Template {
+            head,
+            tail: self.tail.clone(),
+            payload_len: self.payload_len,
+        }
+    }
+}

@@ -67,6 +67,7 @@ Commands (each appends one JSON line to --json FILE if given):
 
 Common: --json FILE   append the result as one JSON line
         --variant TEXT (fanout, latency, bystander) mark a diagnostic run, e.g. \"history on tmpfs\"
+        --websocket (fanout, chat) every member connects over the WebSocket at /ws, as a browser
         -h, --help    this help
 ";
 
@@ -92,6 +93,7 @@ struct Args {
     interval_ms: f64,
     label: String,
     variant: Option<String>,
+    websocket: bool,
     json: Option<String>,
     input: Option<String>,
     output: Option<String>,
@@ -137,6 +139,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         interval_ms: 1.0,
         label: "idle".into(),
         variant: None,
+        websocket: false,
         json: None,
         input: None,
         output: None,
@@ -194,6 +197,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("interval-ms") => a.interval_ms = p.value()?.parse()?,
             Long("label") => a.label = p.value()?.string()?,
             Long("variant") => a.variant = Some(p.value()?.string()?),
+            Long("websocket") => a.websocket = true,
             Long("json") => a.json = Some(p.value()?.string()?),
             Long("in") => a.input = Some(p.value()?.string()?),
             Long("out") => a.output = Some(p.value()?.string()?),
@@ -268,6 +272,7 @@ fn run(a: Args) -> Result<(), String> {
             cfg.warmup = secs(a.warmup);
             cfg.max_connecting = a.max_connecting;
             cfg.server_pid = a.pid;
+            cfg.websocket = a.websocket;
             let mut r = fanout::run(&cfg)?;
             r.variant = a.variant.clone();
             emit(&a.json, &r.summary(), &r)?;

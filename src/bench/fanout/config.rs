@@ -73,6 +73,9 @@ pub struct FanoutConfig {
     pub server_pid: Option<u32>,
     /// Room / channel name, and prefix of user names.
     pub tag: String,
+    /// Chat only: every member connects as a browser does, over the
+    /// WebSocket at `/ws` (one text message per frame).
+    pub websocket: bool,
 }
 
 impl FanoutConfig {
@@ -92,6 +95,7 @@ impl FanoutConfig {
             max_connecting: 100,
             server_pid: None,
             tag: unique_tag("f"),
+            websocket: false,
         }
     }
 }
