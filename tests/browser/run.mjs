@@ -403,7 +403,7 @@ async function main() {
     await waitPage('alice', () => document.getElementById('call-dialog').hidden && document.querySelector('.messages[data-key="@carol"]').textContent.includes('Missed call from carol'), [], 'missed call from carol (ring timeout)', 8000);
   });
 
-  await step('files: page to page, terminal to page, page to terminal, shared store', async () => {
+  await step('files: page to page, terminal to page, page to terminal, shared store (picker and drop)', async () => {
     const mk = (name, size) => { const p = path.join(tmp, 'files', name); fs.mkdirSync(path.dirname(p), { recursive: true }); const b = Buffer.alloc(size); for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 9)) & 255; fs.writeFileSync(p, b); return p; };
     const card = (name, fname, state) => waitPage(name, (n, st) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
@@ -454,6 +454,16 @@ async function main() {
     if (!/\/files\/notes\.bin\?key=/.test(href)) throw new Error(`download link ${href}`);
     const got = Buffer.from(await (await fetch(href)).arrayBuffer());
     if (!got.equals(fs.readFileSync(up))) throw new Error(`GET ${href} gave ${got.length} other bytes`);
+    // Drag and drop onto the page uploads too.
+    await pages.bob.page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped on the page\n'], 'dropped.txt', { type: 'text/plain' }));
+      window.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+      window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await card('bob', 'dropped.txt', 'completed');
+    await clickIn('alice', '#files-refresh');
+    await waitPage('alice', () => [...document.querySelectorAll('#files-body .fname')].some((e) => e.textContent === 'dropped.txt'), [], 'dropped.txt listed in the store');
     await clickIn('alice', '#files-close');
   });
 
