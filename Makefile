@@ -26,7 +26,8 @@ run-client: release
 	./target/release/chat-client --name $(or $(NAME),$(USER)) --host $(HOST) --port $(PORT)
 
 ## Everything CI checks: formatting, lints, unit + integration tests, the
-## 1 GiB transfer (release build, flat server memory), script scenarios.
+## 1 GiB transfer (release build, flat server memory), script scenarios, the
+## Python bot of docs/PROTOCOL.md and the browser client in headless chromium.
 test: lint unit-test large-test scripts-test
 
 unit-test:
@@ -40,6 +41,7 @@ large-test:
 scripts-test: build
 	./scripts/demo.sh
 	./scripts/example-bot-test.sh
+	./scripts/browser-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
