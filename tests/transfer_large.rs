@@ -10,6 +10,10 @@
 //! machines can be short of disk); with neither the test says how much it
 //! needed and where it looked.
 //!
+//! The same 256 MiB also goes as a browser receives it, an HTTP download of
+//! the transfer (`GET /transfers/ID`, the server granting credit as the
+//! download drains), with the same memory bound.
+//!
 //! The default run moves 256 MiB, which takes about half a minute in a debug
 //! build (hashing and base64 are unoptimised there). The 1 GiB run is
 //! `#[ignore]`d in debug builds; `make test` runs it optimised (`make
@@ -159,6 +163,88 @@ fn large(size: u64, name: &str) {
     let got = dl.join(name);
     assert_eq!(std::fs::metadata(&got).unwrap().len(), size);
     assert_eq!(sha256sum(&got), sha256sum(&src));
+}
+
+/// The same size received as an HTTP download (a browser's way, see
+/// `core/http_sink.rs`): chat-client sends, a raw client accepts and reads
+/// `GET /transfers/ID` while the server grants credit as it drains.
+fn large_http(size: u64, name: &str) {
+    use chat::protocol::files::TransferState;
+    use std::io::Read;
+    let dir = roomy_tempdir(size / 16 + (64 << 20));
+    let src = dir.path().join(name);
+    generate(&src, size);
+    let server = Server::start(&[]);
+    let mut bob = common::Client::login(server.addr(), "bob");
+    let mut alice = chat_login(server.addr(), "alice", &[]);
+    let base = rss_kib(server.pid());
+    let started = Instant::now();
+    alice.send_line(&format!("/send bob {}", src.display()));
+    let id = loop {
+        match bob.recv_within(Duration::from_secs(120), "the offer") {
+            chat::protocol::ServerMsg::FileState {
+                id,
+                state: TransferState::Pending,
+                ..
+            } => break id,
+            _ => continue,
+        }
+    };
+    bob.send(&chat::protocol::ClientMsg::FileAccept {
+        id,
+        offset: 0,
+        prefix_sha256: None,
+    });
+    let addr = server.addr();
+    let key = bob.files_key.clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write!(
+            s,
+            "GET /transfers/{id}?key={key} HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return n,
+                Ok(k) => n += k as u64,
+            }
+        }
+    });
+    let mut peak = base;
+    let done = format!("transfer {id}: {name} to bob: completed");
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while !alice.lines().iter().any(|l| l.contains(&done)) {
+        assert!(Instant::now() < deadline, "transfer did not finish");
+        if let Some(l) = alice.lines().iter().find(|l| l.contains(": failed")) {
+            panic!("the transfer failed: {l}");
+        }
+        peak = peak.max(rss_kib(server.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = reader.join().unwrap();
+    eprintln!(
+        "{} MiB as an HTTP download in {:.1}s; server RSS {} KiB at start, peak {} KiB",
+        size >> 20,
+        started.elapsed().as_secs_f64(),
+        base,
+        peak
+    );
+    // The response head, then every byte.
+    assert!(got >= size, "{got} bytes read of {size}");
+    assert!(
+        peak < base + 24 * 1024,
+        "server RSS grew from {base} KiB to {peak} KiB"
+    );
+}
+
+#[test]
+fn quarter_gib_as_an_http_download_with_flat_server_memory() {
+    large_http(256 << 20, "quarter-http.bin");
 }
 
 #[test]

@@ -235,6 +235,7 @@ impl Core {
         if !self.http_streams.is_empty() {
             self.http_streams.retain(|_, s| s.conn != conn);
         }
+        self.sinks_gone(Some(conn), None);
     }
 }
 

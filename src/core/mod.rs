@@ -23,6 +23,7 @@ pub mod effect;
 mod filename;
 pub mod history;
 pub mod http_files;
+mod http_sink;
 pub mod limits;
 pub mod logsafe;
 mod outbox;

@@ -82,6 +82,12 @@ impl Core {
     pub(crate) fn relay_credit(&mut self, id: u64) {
         let limits = &self.transfers.limits;
         let (window, budget) = (limits.max_window, limits.relay_budget);
+        // A browser's HTTP download grants its own credit (see `http_sink`).
+        if let Some(banked) = self.sink_banked(id) {
+            if let Some(t) = self.transfers.map.get_mut(&id) {
+                t.banked = banked;
+            }
+        }
         let Some(t) = self.transfers.map.get(&id) else {
             return;
         };
@@ -91,7 +97,8 @@ impl Core {
         let (Some(sender), Some(receiver)) = (t.sender.clone(), t.receiver.clone()) else {
             return;
         };
-        let Some(rc) = self.conn_of(&receiver) else {
+        let sink = t.sink.as_ref().map(|s| s.conn);
+        let Some(rc) = sink.or_else(|| self.conn_of(&receiver)) else {
             return;
         };
         self.relay.receiving(rc, id);
@@ -145,7 +152,12 @@ impl Core {
             .unwrap_or_default();
         let waiting: Vec<u64> = waiting
             .into_iter()
-            .filter(|id| self.transfers.map.get(id).is_some_and(|t| t.banked > 0))
+            .filter(|id| {
+                self.transfers
+                    .map
+                    .get(id)
+                    .is_some_and(|t| t.banked > 0 || t.sink.is_some())
+            })
             .collect();
         for id in waiting {
             self.relay_credit(id);

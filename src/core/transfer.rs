@@ -115,6 +115,9 @@ pub(crate) struct Transfer {
     pub reading: Option<(u64, usize)>,
     /// A download's accept waiting for its prefix hash. At most one.
     pub hashing: Option<PrefixCheck>,
+    /// The receiver's browser takes the bytes as an HTTP download (see
+    /// `http_sink`).
+    pub sink: Option<super::http_sink::Sink>,
 }
 
 impl Transfer {
@@ -144,6 +147,7 @@ impl Transfer {
             upload: None,
             reading: None,
             hashing: None,
+            sink: None,
         }
     }
 }

@@ -57,6 +57,7 @@ impl Core {
                     },
                 );
                 self.store_refill(id);
+                self.relay_credit(id); // a browser's download grants again
             }
             TransferState::Interrupted | TransferState::Resuming => {
                 for end in [t.sender.clone(), t.receiver.clone()] {
@@ -135,6 +136,7 @@ impl Core {
     /// interrupted (an upload being committed finishes without them), and
     /// an accept of theirs waiting for its prefix hash is forgotten.
     pub(crate) fn transfers_gone(&mut self, name: &str, now: Now) {
+        self.sinks_gone(None, Some(name));
         for t in self.transfers.map.values_mut() {
             if t.receiver.as_deref() == Some(name) {
                 t.hashing = None;

@@ -294,6 +294,14 @@ impl Core {
             return;
         };
         t.state = to;
+        // Its HTTP download ends with it: whole after the last chunk, short
+        // (so the browser marks it failed) otherwise.
+        if let Some(sink) = t.sink.take() {
+            self.close(sink.conn, format!("transfer {id}: {to}"));
+        }
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return;
+        };
         log::info!(
             "transfer {id} ({}): {to}{}",
             super::logsafe::Safe(&t.name),
@@ -452,6 +460,9 @@ impl Core {
         t.next = offset + len;
         t.restart_ok = false;
         t.stale_ok = false;
+        if t.sink.is_some() {
+            return self.sink_chunk(id, data);
+        }
         match t.receiver.clone() {
             Some(receiver) => {
                 if let Some(c) = self.conn_of(&receiver) {

@@ -180,9 +180,33 @@ fn respond(
         conn.rbuf = rest;
         return;
     }
+    let key = head
+        .query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key="))
+        .unwrap_or("")
+        .to_string();
+    if let Some(id) = head.path.strip_prefix("/transfers/") {
+        if get {
+            let grant = match id.parse::<u64>() {
+                Ok(id) => core.http_transfer(conn.id, &key, id),
+                Err(_) => crate::core::http_files::HttpGrant::Refuse {
+                    status: "404 Not Found",
+                    sentence: "a transfer is named by its number: /transfers/3".into(),
+                },
+            };
+            let r = grant_response(conn, core, grant);
+            push_raw(conn, r);
+            conn.stop_reading = true;
+            conn.rbuf.clear();
+            return;
+        }
+    }
     if let Some(name) = head.path.strip_prefix("/files/") {
         if get || head.method == "HEAD" {
-            let r = download(conn, core, &head, name, get);
+            let r = download(conn, core, &head, &key, name, get);
             push_raw(conn, r);
             conn.stop_reading = true;
             conn.rbuf.clear();
@@ -225,18 +249,30 @@ fn respond(
 /// `GET /files/NAME?key=K`: the response head of a download from the shared
 /// store (the core streams the body, then closes), or a refusal (the core
 /// closes after it).
-fn download(conn: &mut Conn, core: &mut Core, head: &Head, name: &str, body: bool) -> Vec<u8> {
-    use crate::core::http_files::{ByteRange, HttpGrant};
+fn download(
+    conn: &mut Conn,
+    core: &mut Core,
+    head: &Head,
+    key: &str,
+    name: &str,
+    body: bool,
+) -> Vec<u8> {
+    use crate::core::http_files::ByteRange;
     let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-    let key = head
-        .query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("key="))
-        .unwrap_or("");
     let range = head.range.as_deref().and_then(ByteRange::parse);
-    match core.http_file(conn.id, key, &name, range, body) {
+    let grant = core.http_file(conn.id, key, &name, range, body);
+    grant_response(conn, core, grant)
+}
+
+/// The response head for what the core granted (the body follows from the
+/// core), or the refusal (the core is told to close after it).
+fn grant_response(
+    conn: &mut Conn,
+    core: &mut Core,
+    grant: crate::core::http_files::HttpGrant,
+) -> Vec<u8> {
+    use crate::core::http_files::HttpGrant;
+    match grant {
         HttpGrant::Send {
             file,
             start,
