@@ -653,10 +653,12 @@ fn report_keeps_diagnostic_variants_apart() {
         .unwrap()
     };
     let v = Some("history on tmpfs");
+    let ws = Some("over WebSocket");
     let lines = [
         fan("chat", None, 1e6, 4000.0),
         fan("redis", None, 4e6, 2000.0),
         fan("chat", v, 2e6, 1000.0),
+        fan("chat", ws, 0.7e6, 4000.0),
         rtt("idle", None, 8000.0),
         rtt("4 transfers", None, 8000.0),
         rtt("idle", v, 800.0),
@@ -672,8 +674,18 @@ fn report_keeps_diagnostic_variants_apart() {
         md.contains("| 10 | 10 | 32 | chat, history on tmpfs | "),
         "{md}"
     );
+    // The variant against native chat on the same shape, then against Redis.
     assert!(
-        md.contains("| 10 | 10 | history on tmpfs | 2.00 M/s | 0.50× | 1.00 ms | 0.50× |"),
+        md.contains("| 10 | 10 | history on tmpfs | 2.00 M/s | 2.00× | 0.50× | 1.00 ms | 0.50× |"),
+        "{md}"
+    );
+    // WebSocket is judged against native chat: 0.7 M/s is 0.70×, under 0.8×.
+    assert!(
+        md.contains("| fan-out S=10,P=10 over WebSocket: at least 0.8× native | 700.0 k/s vs 1.00 M/s (0.70×) | **missed** |"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("fan-out S=10,P=10 over WebSocket: delivered/s at least Redis's"),
         "{md}"
     );
     assert!(md.contains("| chat p99 during 4 transfers at most 2× idle | 8.00 ms vs 8.00 ms (1.00×) | **met** |"), "{md}");
