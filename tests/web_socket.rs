@@ -261,3 +261,34 @@ fn hostile_http_and_websocket_input_gets_an_answer_and_a_close() {
     web.expect_closed();
     watcher.ping(9);
 }
+
+/// Many frames in one write: the server decodes 32 a turn and the WebSocket
+/// reads in 4 KiB chunks that end inside frames; nothing may wait for more
+/// input to arrive (the pong after the burst comes, every ack before it).
+#[test]
+fn a_burst_of_frames_in_one_write_is_answered_without_waiting_for_more_input() {
+    let server = Server::start(&["--msg-rate", "0"]);
+    let mut web = Ws::login(server.addr(), "burst");
+    for i in 0..300 {
+        let text = format!(
+            r#"{{"type":"room_msg","room":"general","text":"{i} {}","cid":"b{i}"}}"#,
+            "x".repeat(i % 97)
+        );
+        web.ws.write(tungstenite::Message::text(text)).unwrap();
+    }
+    web.ws
+        .write(tungstenite::Message::text(r#"{"type":"ping","seq":4242}"#))
+        .unwrap();
+    web.ws.flush().unwrap();
+    let mut acks = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match web.read(deadline) {
+            WsRecv::Frame(ServerMsg::Ack { .. }) => acks += 1,
+            WsRecv::Frame(ServerMsg::Pong { seq: Some(4242) }) => break,
+            WsRecv::Frame(_) => {}
+            other => panic!("after {acks} acks: {other:?}"),
+        }
+    }
+    assert_eq!(acks, 300);
+}

@@ -330,84 +330,32 @@ fn grant_response(
     }
 }
 
-/// What the WebSocket layer asks of the caller after taking input.
-pub(super) enum WsInput<'a> {
-    /// A text message: a protocol frame body.
-    Body(&'a [u8]),
-    /// A binary message: a file chunk, already in native form.
-    Chunk {
-        id: u64,
-        offset: u64,
-        data: String,
-        native: Vec<u8>,
-    },
-}
+pub(super) use ws::WsInput;
 
 /// Feed `conn`'s buffered input to its WebSocket and hand each message to
 /// `take`, which returns `false` to stop (the message rate holds it: it is
-/// kept and offered first next time). Control frames owed to the peer are
-/// queued. Returns `Err` with a reason when the socket closed.
+/// kept and offered first next time); `more` says whether to go on before
+/// each message. Control frames owed to the peer are queued. Returns `Err`
+/// with a reason when the socket closed.
 pub(super) fn ingest_ws(
     conn: &mut Conn,
     max_message: usize,
     mut take: impl FnMut(&mut Conn, WsInput<'_>) -> bool,
     mut more: impl FnMut(&Conn) -> bool,
 ) -> Result<(), String> {
-    let buf = std::mem::take(&mut conn.rbuf);
-    // Whole frames only; a partial one stays in `rbuf` for the frame timer.
-    let whole = ws::whole_frames(&buf, max_message);
-    let mut used = 0;
-    let mut result = Ok(());
-    while more(conn) {
-        let mut out = Vec::new();
-        let next = match &mut conn.web {
-            Some(Web::Ws(ws)) => ws.next(&buf[..whole], &mut used, &mut out),
-            _ => break,
-        };
-        if !out.is_empty() {
-            push_raw(conn, out);
-        }
-        match next {
-            ws::Next::NeedMore => break,
-            ws::Next::Closed(why) => {
-                result = Err(why);
-                break;
-            }
-            ws::Next::Message(m) => {
-                let (kept, ok) = match &m {
-                    tungstenite::Message::Text(t) => {
-                        (true, take(conn, WsInput::Body(t.as_bytes())))
-                    }
-                    tungstenite::Message::Binary(b) => match ws::chunk_to_native(b) {
-                        Ok((id, offset, data, native)) => (
-                            true,
-                            take(
-                                conn,
-                                WsInput::Chunk {
-                                    id,
-                                    offset,
-                                    data,
-                                    native,
-                                },
-                            ),
-                        ),
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    },
-                    _ => (false, true),
-                };
-                if kept && !ok {
-                    if let Some(Web::Ws(ws)) = &mut conn.web {
-                        ws.held = Some(m);
-                    }
-                    break;
-                }
-            }
-        }
+    let Some(Web::Ws(mut ws)) = conn.web.take() else {
+        return Ok(());
+    };
+    let mut rbuf = std::mem::take(&mut conn.rbuf);
+    let mut out = Vec::new();
+    let result = ws.feed(&mut rbuf, max_message, &mut out, |step| match step {
+        ws::Step::More => more(conn),
+        ws::Step::Input(input) => take(conn, input),
+    });
+    conn.web = Some(Web::Ws(ws));
+    conn.rbuf = rbuf;
+    if !out.is_empty() {
+        push_raw(conn, out);
     }
-    conn.rbuf = buf;
-    conn.rbuf.drain(..used);
     result
 }
