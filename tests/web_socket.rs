@@ -43,22 +43,43 @@ fn the_page_and_its_assets_are_served_with_strict_headers() {
     );
     let body = page.split("\r\n\r\n").nth(1).unwrap();
     assert!(!body.contains("{{"), "{body}");
-    // The script, by the hashed name the page gives it, cached for good.
-    let js = body
+    // Every script and stylesheet, by the hashed name the page gives it, cached for good;
+    // the plain names are not served.
+    let named: Vec<&str> = body
         .split('"')
-        .find(|s| s.starts_with("/app.") && s.ends_with(".js"))
-        .expect("the page names its script");
-    let script = get(server.addr(), js);
-    assert!(script.starts_with("HTTP/1.1 200 OK\r\n"), "{script}");
-    assert_eq!(
-        header(&script, "Content-Type"),
-        Some("text/javascript; charset=utf-8")
-    );
-    assert_eq!(
-        header(&script, "Cache-Control"),
-        Some("public, max-age=31536000, immutable")
-    );
-    assert!(get(server.addr(), "/app.js").starts_with("HTTP/1.1 404"));
+        .filter(|s| s.starts_with('/') && (s.ends_with(".js") || s.ends_with(".css")))
+        .collect();
+    for first_and_last in ["/util.", "/app."] {
+        assert!(
+            named
+                .iter()
+                .any(|s| s.starts_with(first_and_last) && s.ends_with(".js")),
+            "the page names no {first_and_last}HASH.js: {named:?}"
+        );
+    }
+    for path in &named {
+        let (stem, rest) = path[1..].split_once('.').unwrap();
+        let (hash, ext) = rest.split_once('.').unwrap();
+        assert_eq!(hash.len(), 16, "{path}");
+        let asset = get(server.addr(), path);
+        assert!(asset.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {asset}");
+        let want = if ext == "js" {
+            "text/javascript; charset=utf-8"
+        } else {
+            "text/css; charset=utf-8"
+        };
+        assert_eq!(header(&asset, "Content-Type"), Some(want), "{path}");
+        assert_eq!(
+            header(&asset, "Cache-Control"),
+            Some("public, max-age=31536000, immutable"),
+            "{path}"
+        );
+        let plain = format!("/{stem}.{ext}");
+        assert!(
+            get(server.addr(), &plain).starts_with("HTTP/1.1 404"),
+            "{plain}"
+        );
+    }
     assert!(get(server.addr(), "/../../etc/passwd").starts_with("HTTP/1.1 404"));
     let post = http(
         server.addr(),

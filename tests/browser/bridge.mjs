@@ -1,8 +1,8 @@
 // tests/browser/bridge.mjs: a stand-in for chat-server's own web side, for working on the page
 // (run.mjs with CHAT_BROWSER_BRIDGE=1). chat-server embeds src/web when it is built; this serves
 // the files as they are on disk, so a change to the page is tested without rebuilding. It serves
-// src/web as chat-server does (GET / with the {{app.js}}/{{app.css}} placeholders replaced by
-// content-hashed URLs, the same CSP), passes other GETs (/files/NAME?key=...) to the server, and
+// src/web as chat-server does (GET / with each {{NAME.js}} / {{NAME.css}} placeholder replaced by
+// a content-hashed URL, the same CSP), passes other GETs (/files/NAME?key=...) to the server, and
 // relays /ws WebSocket messages to the server's native protocol: a TEXT message gains the
 // 4-byte length prefix, a BINARY chunk (8-byte id, 8-byte offset, bytes) becomes a JSON
 // file_chunk with base64, and back. It was the page's only way in before the server had /ws;
@@ -19,13 +19,19 @@ export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; con
 export function startBridge({ chatPort, webDir, host = '127.0.0.1' }) {
   const read = (f) => fs.readFileSync(path.join(webDir, f));
   const hash = (b) => crypto.createHash('sha256').update(b).digest('hex').slice(0, 16);
+  const types = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
   const assets = () => {
-    const js = read('app.js');
-    const css = read('app.css');
-    const jsUrl = `/app.${hash(js)}.js`;
-    const cssUrl = `/app.${hash(css)}.css`;
-    const html = read('index.html').toString().replace('{{app.js}}', jsUrl).replace('{{app.css}}', cssUrl);
-    return { [jsUrl]: ['text/javascript; charset=utf-8', js], [cssUrl]: ['text/css; charset=utf-8', css], '/': ['text/html; charset=utf-8', Buffer.from(html)] };
+    let html = read('index.html').toString();
+    const out = {};
+    for (const name of new Set([...html.matchAll(/\{\{([\w.-]+)\}\}/g)].map((m) => m[1]))) {
+      const body = read(name);
+      const dot = name.lastIndexOf('.');
+      const url = `/${name.slice(0, dot)}.${hash(body)}${name.slice(dot)}`;
+      html = html.replaceAll(`{{${name}}}`, url);
+      out[url] = [types[name.slice(dot + 1)], body];
+    }
+    out['/'] = ['text/html; charset=utf-8', Buffer.from(html)];
+    return out;
   };
   const server = http.createServer((req, res) => {
     const a = assets()[req.url.split('?')[0]];

@@ -160,11 +160,17 @@ async function login(name, reconnectBaseMs, url = webUrl) {
   const res = await page.goto(url, { waitUntil: 'load', timeout: 10000 });
   const csp = res.headers()['content-security-policy'] || '';
   if (!csp.includes("script-src 'self'")) throw new Error(`GET / has no strict CSP header (got "${csp}")`);
-  // The server embeds src/web at build time: a stale binary would test an old page.
-  for (const [sel, attr, file] of [['script[src]', 'src', 'app.js'], ['link[rel=stylesheet]', 'href', 'app.css']]) {
-    const asset = new URL(await page.$eval(sel, (e, a) => e.getAttribute(a), attr), url);
-    const served = await (await fetch(asset)).text();
-    if (served !== fs.readFileSync(path.join(root, 'src', 'web', file), 'utf8')) {
+  // The server embeds src/web at build time: a stale binary would test an old page. Each
+  // script and stylesheet is named /STEM.HASH.EXT for src/web/STEM.EXT.
+  const named = await page.$$eval('script[src], link[rel=stylesheet]', (es) => es.map((e) => e.getAttribute('src') || e.getAttribute('href')));
+  const onDisk = fs.readdirSync(path.join(root, 'src', 'web')).filter((f) => /\.(js|css)$/.test(f));
+  if (named.length !== onDisk.length) throw new Error(`the page names ${named.length} scripts and stylesheets, src/web has ${onDisk.length}: rebuild the server (cargo build)`);
+  for (const href of named) {
+    const m = href.match(/^\/([\w-]+)\.[0-9a-f]{16}\.(js|css)$/);
+    if (!m) throw new Error(`the page names ${href}, not /STEM.HASH.EXT`);
+    const file = `${m[1]}.${m[2]}`;
+    const served = await (await fetch(new URL(href, url))).text();
+    if (!fs.existsSync(path.join(root, 'src', 'web', file)) || served !== fs.readFileSync(path.join(root, 'src', 'web', file), 'utf8')) {
       throw new Error(`the server serves another ${file} than src/web/${file}: rebuild it (cargo build)`);
     }
   }
