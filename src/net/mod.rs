@@ -326,6 +326,10 @@ impl Server {
                 return;
             }
             let batch = std::mem::take(&mut self.outbox);
+            // A fan-out hands one frame to many connections in a row, and
+            // a server's WebSocket frame (unmasked) is the same for every
+            // browser: it is framed once per batch, not once per browser.
+            let mut ws_last: Option<(Rc<[u8]>, Rc<[u8]>)> = None;
             for (id, out) in batch {
                 // Output for a connection that is gone, even if its slot
                 // was reused since, is dropped.
@@ -345,10 +349,17 @@ impl Server {
                             // An HTTP download's raw bytes.
                             Some(web::Web::Http) if matches!(prio, Priority::Chunk(_)) => bytes,
                             Some(web::Web::Http) => continue,
-                            Some(web::Web::Ws(_)) => Rc::from(web::ws::encode(
-                                &bytes,
-                                matches!(prio, Priority::Chunk(_)),
-                            )),
+                            Some(web::Web::Ws(_)) => match &ws_last {
+                                Some((native, framed)) if Rc::ptr_eq(native, &bytes) => {
+                                    framed.clone()
+                                }
+                                _ => {
+                                    let chunk = matches!(prio, Priority::Chunk(_));
+                                    let framed: Rc<[u8]> = Rc::from(web::ws::encode(&bytes, chunk));
+                                    ws_last = Some((bytes, framed.clone()));
+                                    framed
+                                }
+                            },
                         };
                         let was_empty = !conn.has_output();
                         match conn.push(bytes, prio, self.cfg.high_watermark, self.cfg.max_outbound)
