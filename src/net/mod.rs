@@ -329,7 +329,7 @@ impl Server {
             // A fan-out hands one frame to many connections in a row, and
             // a server's WebSocket frame (unmasked) is the same for every
             // browser: it is framed once per batch, not once per browser.
-            let mut ws_last: Option<(Rc<[u8]>, Rc<[u8]>)> = None;
+            let mut ws_last: Option<Framed> = None;
             for (id, out) in batch {
                 // Output for a connection that is gone, even if its slot
                 // was reused since, is dropped.
@@ -539,3 +539,6 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), Serve
     core.set_next_transfer_id(loaded.next_transfer_id);
     Ok((core, HistoryDb::with(conn, cfg.retention), searcher))
 }
+
+/// A native frame and its WebSocket form.
+type Framed = (Rc<[u8]>, Rc<[u8]>);
