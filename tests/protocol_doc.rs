@@ -11,22 +11,8 @@ use std::collections::HashMap;
 
 const DOC: &str = include_str!("../docs/PROTOCOL.md");
 
-/// Lines of the fenced blocks that follow a line starting with ```` ```json ````.
 fn json_examples() -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut in_json = false;
-    for line in DOC.lines() {
-        if in_json {
-            if line.starts_with("```") {
-                in_json = false;
-            } else if !line.trim().is_empty() {
-                out.push(line.trim());
-            }
-        } else if line.starts_with("```json") {
-            in_json = true;
-        }
-    }
-    out
+    doc_json_examples(DOC)
 }
 
 #[test]

@@ -1230,3 +1230,22 @@ impl ChatClient {
         self.stderr_lines().iter().any(|l| l.contains(substr))
     }
 }
+
+/// The lines of `doc`'s fenced blocks that follow a line starting with
+/// ```` ```json ````: docs/PROTOCOL.md's examples, one frame a line.
+pub fn doc_json_examples(doc: &'static str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut in_json = false;
+    for line in doc.lines() {
+        if in_json {
+            if line.starts_with("```") {
+                in_json = false;
+            } else if !line.trim().is_empty() {
+                out.push(line.trim());
+            }
+        } else if line.starts_with("```json") {
+            in_json = true;
+        }
+    }
+    out
+}

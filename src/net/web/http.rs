@@ -115,14 +115,17 @@ pub fn head(status: &str, headers: &[(&str, &str)], length: u64) -> Vec<u8> {
 
 /// A short plain-text error response saying what went wrong.
 pub fn error(status: &str, sentence: &str) -> Vec<u8> {
-    response(
-        status,
-        &[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Cache-Control", "no-store"),
-        ],
-        format!("{sentence}\n").as_bytes(),
-    )
+    error_with(status, &[], sentence)
+}
+
+/// [`error`] with headers of its own (`Allow`, `Sec-WebSocket-Version`).
+pub fn error_with(status: &str, headers: &[(&str, &str)], sentence: &str) -> Vec<u8> {
+    let mut all = vec![
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+    ];
+    all.extend_from_slice(headers);
+    response(status, &all, format!("{sentence}\n").as_bytes())
 }
 
 #[cfg(test)]

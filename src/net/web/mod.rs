@@ -136,13 +136,10 @@ fn respond(
             return answer_and_close(conn, core, r, "http: /ws without an upgrade");
         }
         if head.ws_version.as_deref() != Some("13") || head.ws_key.is_none() {
-            let r = http::response(
+            let r = http::error_with(
                 "426 Upgrade Required",
-                &[
-                    ("Sec-WebSocket-Version", "13"),
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                ],
-                b"this server speaks WebSocket version 13 (RFC 6455)\n",
+                &[("Sec-WebSocket-Version", "13")],
+                "this server speaks WebSocket version 13 (RFC 6455)",
             );
             return answer_and_close(conn, core, r, "http: websocket version");
         }
@@ -214,13 +211,10 @@ fn respond(
         }
     }
     if !get && head.method != "HEAD" {
-        let r = http::response(
+        let r = http::error_with(
             "405 Method Not Allowed",
-            &[
-                ("Allow", "GET, HEAD"),
-                ("Content-Type", "text/plain; charset=utf-8"),
-            ],
-            b"only GET and HEAD are served here\n",
+            &[("Allow", "GET, HEAD")],
+            "only GET and HEAD are served here",
         );
         return answer_and_close(conn, core, r, "http: method");
     }
