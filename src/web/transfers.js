@@ -1,7 +1,9 @@
 // src/web/transfers.js: files between users and to or from the shared store, over the
 // WebSocket: the file-name rule, hashing and offering a file, credit-based flow control both
-// ways, sending chunks as binary messages, receiving them (held in memory until complete, see
-// acceptOffer), pause, resume after a drop (with the prefix hash) and the end states.
+// ways, sending chunks as binary messages, receiving a file another user sends as a browser
+// download the server feeds (GET /transfers/ID?key=K, see acceptOffer; nothing held in the
+// tab), or, from an older server without files_key, in memory; pause, resume after a drop
+// (with the prefix hash) and the end states.
 'use strict';
 
 (() => {
@@ -30,8 +32,9 @@
     return null;
   }
 
-  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), chunks (receiver),
-  //              done (bytes), credit, hasher, started, cid, card}
+  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), chunks (receiver in
+  //              memory), sink (receiver through a browser download), done (bytes), credit,
+  //              hasher, started, cid, card}
   function transferOf(id) { return S.transfers.get(id); }
 
   async function hashFile(file, progress) {
@@ -108,10 +111,16 @@
       else pumpSend(t);
     }
     if (t.role === 'receiver') {
-      if (f.state === 'in_progress' && t.accepted) grantCredit(t);
+      if (t.sink && f.state === 'paused') t.done = f.offset; // what the sender had sent; the only figure we get
+      if (f.state === 'in_progress' && t.accepted) {
+        if (t.sink) startDownload(t);
+        else grantCredit(t);
+      }
       if (f.state === 'pending' && t.autoAccept && !t.accepted) acceptOffer(t);
       // The sender asks to continue: answer with what we hold and its hash.
       if (f.state === 'resuming' && t.chunks) resumeTransfer(t);
+      // A download that never began (the server fails one that did): it starts over from 0.
+      if (f.state === 'resuming' && t.sink && !t.downloadStarted) send({ type: 'file_accept', id: t.id, offset: 0 });
     }
   }
 
@@ -136,23 +145,54 @@
     C.renderTransfer(t);
   }
 
+  // A file another user sends goes straight to the browser's downloads: accept it (offset 0)
+  // granting no credit, and once the server has the accept (in_progress), the browser fetches
+  // GET /transfers/ID?key=welcome.files_key. The server grants the sender credit as that
+  // download drains, checks the SHA-256 before the last bytes go out and completes the
+  // transfer itself (no file_done from us); a mismatch, a download that stops or either of us
+  // leaving fails it (PROTOCOL.md, Files). The tab holds none of it, whatever the size. A
+  // server without files_key (older) gets the old way: credit granted here, the chunks held in
+  // memory until complete, then saved from a Blob, so that way refuses big offers.
   function acceptOffer(t) {
-    if (t.size > MAX_IN_MEMORY_RECEIVE) {
-      toast(`${t.name} is ${fmtBytes(t.size)}: the page can receive at most ${fmtBytes(MAX_IN_MEMORY_RECEIVE)} for now. Use chat-client for it.`, 'error');
+    t.sink = !!(t.peer && S.filesKey);
+    if (!t.sink && t.size > MAX_IN_MEMORY_RECEIVE) {
+      toast(`${t.name} is ${fmtBytes(t.size)}: this server cannot stream it to your browser's downloads, and the page can hold at most ${fmtBytes(MAX_IN_MEMORY_RECEIVE)}. Use chat-client for it.`, 'error');
       return;
     }
-    // TODO(issue 14): a file offered by another user is held in memory until complete (a Blob
-    // at the end), so offers over MAX_IN_MEMORY_RECEIVE are refused here. The shared store is
-    // downloaded over HTTP instead (GET /files/NAME?key=welcome.files_key, streamed to disk by
-    // the browser); person-to-person files need a server-side way to do the same (or the
-    // File System Access API, which only some browsers have) before big ones can be taken.
     t.accepted = true;
-    t.chunks = [];
     t.done = 0;
+    if (t.sink) {
+      send({ type: 'file_accept', id: t.id, offset: 0 });
+      return;
+    }
+    t.chunks = [];
     t.hasher = new Sha256();
     t.granted = 0;
     send({ type: 'file_accept', id: t.id, offset: 0 });
     if (t.size === 0) send({ type: 'file_done', id: t.id });
+  }
+
+  // The browser downloads transfer t (a same-origin link with `download`: the page stays).
+  function startDownload(t) {
+    if (t.downloadStarted || !S.filesKey) return;
+    t.downloadStarted = true;
+    const a = document.createElement('a');
+    a.href = `/transfers/${encodeURIComponent(t.id)}?key=${encodeURIComponent(S.filesKey)}`;
+    a.download = t.name;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  // Our connection to the server dropped: the server fails a transfer whose download had begun
+  // (it cannot go on into the same file), and will not tell us once we are back.
+  function sinksGone() {
+    for (const t of S.transfers.values()) {
+      if (t.sink && t.downloadStarted && ['in_progress', 'paused'].includes(t.state)) {
+        setTransferState(t, 'failed', 'the connection to the server dropped while your browser downloaded it; ask for it again');
+      }
+    }
   }
 
   function grantCredit(t) {
@@ -249,6 +289,6 @@
 
   Object.assign(C, {
     acceptOffer, offerFile, onChunk, onFileCredit, onFileState, onJsonChunk, resumeTransfer,
-    setTransferState,
+    setTransferState, sinksGone,
   });
 })();
