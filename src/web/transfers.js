@@ -1,9 +1,9 @@
 // src/web/transfers.js: files between users and to or from the shared store, over the
 // WebSocket: the file-name rule, hashing and offering a file, credit-based flow control both
-// ways, sending chunks as binary messages, receiving a file another user sends as a browser
-// download the server feeds (GET /transfers/ID?key=K, see acceptOffer; nothing held in the
-// tab), or, from an older server without files_key, in memory; pause, resume after a drop
-// (with the prefix hash) and the end states.
+// ways, sending chunks as binary messages (the file read ahead a MiB at a time), receiving a
+// file another user sends as a browser download the server feeds (GET /transfers/ID?key=K,
+// see acceptOffer; nothing held in the tab), or, from an older server without files_key, in
+// memory; pause, resume after a drop (with the prefix hash) and the end states.
 'use strict';
 
 (() => {
@@ -15,6 +15,10 @@
 
   const CHUNK = 65536;
   const CREDIT_WINDOW = 1024 * 1024;
+  // A file being sent is read this much at a time (one slice().arrayBuffer() per MiB, not per
+  // chunk: each read costs a round trip to the browser process), the next piece while this one
+  // goes out, so at most two pieces are held.
+  const READ_AHEAD = 1024 * 1024;
 
   // The file-name rule of PROTOCOL.md (Files), checked before offering or accepting.
   function fileNameProblem(name) {
@@ -32,9 +36,9 @@
     return null;
   }
 
-  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), chunks (receiver in
-  //              memory), sink (receiver through a browser download), done (bytes), credit,
-  //              hasher, started, cid, card}
+  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), piece and nextPiece
+  //              (sender: what is read ahead), chunks (receiver in memory), sink (receiver
+  //              through a browser download), done (bytes), credit, hasher, started, cid, card}
   function transferOf(id) { return S.transfers.get(id); }
 
   async function hashFile(file, progress) {
@@ -142,6 +146,7 @@
     if (reason) t.reason = reason;
     if (state === 'completed' && t.role === 'receiver') finishReceive(t);
     if (['cancelled', 'rejected', 'failed'].includes(state)) { t.chunks = null; t.hasher = null; }
+    if (['completed', 'cancelled', 'rejected', 'failed'].includes(state)) { t.piece = null; t.nextPiece = null; }
     C.renderTransfer(t);
   }
 
@@ -249,6 +254,22 @@
     pumpSend(t);
   }
 
+  // The piece of t's file that holds byte `off`, the next one asked for as this one is used.
+  function pieceAt(t, off) {
+    const has = (p) => p && off >= p.off && off < p.end;
+    if (!has(t.piece)) {
+      t.piece = has(t.nextPiece) ? t.nextPiece : readPiece(t, off);
+      t.nextPiece = null;
+    }
+    if (!t.nextPiece && t.piece.end < t.size) t.nextPiece = readPiece(t, t.piece.end);
+    return t.piece;
+  }
+  function readPiece(t, off) {
+    const p = { off, end: Math.min(t.size, off + READ_AHEAD), bytes: null, error: null };
+    p.ready = t.file.slice(p.off, p.end).arrayBuffer().then((b) => { p.bytes = new Uint8Array(b); }, (e) => { p.error = e; });
+    return p;
+  }
+
   async function pumpSend(t) {
     if (t.sending || t.checking || !t.file) return;
     t.sending = true;
@@ -256,15 +277,26 @@
     try {
       while (t.state === 'in_progress' && t.credit > 0 && t.sent < t.size && S.loggedIn && S.ws === ws) {
         if (ws.bufferedAmount > 4 * 1024 * 1024) { await new Promise((r) => setTimeout(r, 20)); continue; }
-        const n = Math.min(CHUNK, t.credit, t.size - t.sent);
         const off = t.sent;
-        const data = new Uint8Array(await t.file.slice(off, off + n).arrayBuffer());
+        const p = pieceAt(t, off);
+        if (!p.bytes && !p.error) await p.ready;
         if (t.state !== 'in_progress' || t.sent !== off || S.ws !== ws) break;
+        if (p.error) {
+          // The file changed or went away since it was picked: nothing more can be sent.
+          console.warn(`transfer ${t.id}: reading the file failed: ${p.error}`);
+          t.file = null;
+          t.piece = null;
+          t.nextPiece = null;
+          send({ type: 'file_cancel', id: t.id });
+          toast(`Could not read ${t.name} to send it (was it moved or changed?); cancelled.`, 'error');
+          break;
+        }
+        const n = Math.min(CHUNK, t.credit, p.end - off);
         const msg = new Uint8Array(16 + n);
         const dv = new DataView(msg.buffer);
         dv.setBigUint64(0, BigInt(t.id));
         dv.setBigUint64(8, BigInt(off));
-        msg.set(data, 16);
+        msg.set(p.bytes.subarray(off - p.off, off - p.off + n), 16);
         ws.send(msg);
         t.sent += n;
         t.done = t.sent;
