@@ -39,12 +39,19 @@
     if (t.state === 'hashing') text = `checking the file (SHA-256) ${t.size ? Math.floor(100 * (t.hashed || 0) / t.size) : 100}%`;
     const sink = t.role === 'receiver' && t.sink;
     if (sink && (t.state === 'in_progress' || t.state === 'paused')) {
-      // The server feeds the browser's download; the page sees no bytes, and hears of the
-      // sender's progress only when it pauses.
-      const paused = t.state === 'paused' ? `paused${t.by ? ` by ${t.by}` : ''} at ${t.size ? Math.floor(100 * t.done / t.size) : 100}%, ` : '';
-      text = `${paused}downloading in your browser (see its downloads)`;
-      const bar = el('progress'); // no value: indeterminate
-      bar.setAttribute('aria-label', `${t.name}: downloading in your browser`);
+      // The server feeds the browser's download; the page sees no bytes, and hears how far
+      // the sender got only when it pauses.
+      const bar = el('progress'); // no value while it runs: indeterminate
+      if (t.state === 'paused') {
+        const pct = t.size ? Math.floor(100 * t.done / t.size) : 100;
+        text = `paused${t.by ? ` by ${t.by}` : ''} at ${pct}%: your browser's download waits`;
+        bar.max = t.size || 1;
+        bar.value = t.done;
+        bar.setAttribute('aria-label', `${t.name}: ${pct}%`);
+      } else {
+        text = 'downloading in your browser (see its downloads)';
+        bar.setAttribute('aria-label', `${t.name}: downloading in your browser`);
+      }
       card.append(head, bar);
     } else if (t.state === 'in_progress' || t.state === 'paused') {
       const pct = t.size ? Math.floor(100 * t.done / t.size) : 100;

@@ -98,6 +98,9 @@
     t.by = f.by;
     t.reason = f.reason;
     const was = t.state;
+    // A download's receiver sees no bytes: what the sender had sent when it paused is the only
+    // figure it gets.
+    if (t.sink && f.state === 'paused') t.done = f.offset;
     if (f.state === 'in_progress' && was !== 'in_progress') {
       t.started = Date.now();
       t.startedAt = f.offset;
@@ -115,7 +118,6 @@
       else pumpSend(t);
     }
     if (t.role === 'receiver') {
-      if (t.sink && f.state === 'paused') t.done = f.offset; // what the sender had sent; the only figure we get
       if (f.state === 'in_progress' && t.accepted) {
         if (t.sink) startDownload(t);
         else grantCredit(t);
