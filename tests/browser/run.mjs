@@ -20,7 +20,7 @@
 // (/usr/bin/chromium), CHAT_BROWSER_SHOTS (where the two screenshots of a passing run go;
 // default $CARGO_TARGET_DIR/browser or target/browser), CHAT_BROWSER_BRIDGE=1 (serve src/web from disk through bridge.mjs
 // instead of the copy chat-server embedded when it was built), CHAT_BROWSER_KEEP=1 (keep the
-// browser profile and data dir).
+// browser profile, the data dir and the files sent and downloaded).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -913,7 +913,8 @@ main().then(async () => {
   relay?.close();
   killAll();
   if (process.env.CHAT_BROWSER_KEEP !== '1') {
-    for (const d of ['profile', 'data']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
+    // The logs stay; the files sent and received (some 200 MiB) go.
+    for (const d of ['profile', 'data', 'files', 'downloads', 'carol-got.bin']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
   }
   log(`${passed} passed, ${failed} failed`);
   log(`artifacts in ${artifacts}`);
