@@ -42,7 +42,7 @@ large-test:
 	$(CARGO) test --release --test transfer_large -- --include-ignored --nocapture --test-threads=1
 
 ## The browser test runs the release binaries: its 200 MiB transfers take
-## about 25 s optimised, twice that in a debug build.
+## about 15 s optimised, more in a debug build.
 scripts-test: build release
 	./scripts/demo.sh
 	./scripts/example-bot-test.sh

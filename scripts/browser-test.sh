@@ -4,12 +4,13 @@
 # by puppeteer-core, opens the page chat-server serves, as alice and bob, beside a scripted
 # chat-client, carol: messages all ways, read ticks, typing, calls, files, a network drop, a
 # server restart with catch-up, ...) and tests/browser/large.mjs (200 MiB from a page to a
-# chat-client and back: same SHA-256, chat-server's memory flat; prints the time each way and
-# what receiving costs the tab). Ends with the total "N passed, N failed".
+# chat-client and back, the page's copy a browser download: same SHA-256, chat-server's memory
+# flat, the tab's renderer too; prints the time each way and the memory figures). Ends with
+# the total "N passed, N failed".
 #
 # Builds nothing: run `cargo build` first. The binaries are $CARGO_TARGET_DIR/debug/... (else
 # ./target/debug/...) unless CHAT_SERVER / CHAT_CLIENT name others; `make test` passes the
-# release build's, with which large.mjs takes about 25 s (twice that in a debug build).
+# release build's, with which large.mjs takes about 16 s (more in a debug build).
 # CHROMIUM names the browser; CHAT_BROWSER_LARGE_MB sets the size of large.mjs's files
 # (default 200; 0 skips it). Installs the test's npm packages (package-lock.json) if
 # tests/browser/node_modules is missing or older than the lock file. On failure each runner

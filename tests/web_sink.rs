@@ -3,8 +3,9 @@
 //! streams the bytes while the server grants the sender credit as that
 //! download drains; the hash is checked before the last chunk goes out (a
 //! mismatch leaves the download short and fails the transfer); a download
-//! that stops fails the transfer; links for someone else's transfer, a
-//! wrong key or a transfer not yet accepted are refused.
+//! that stops fails the transfer; a transfer paused before its first byte
+//! can be opened and flows once resumed; links for someone else's transfer,
+//! a wrong key or a transfer not yet accepted are refused.
 
 mod common;
 mod transfer_common;
@@ -94,6 +95,35 @@ fn a_browser_receives_a_file_as_a_download_with_server_granted_credit() {
     expect_state(&mut b, TransferState::Completed);
     let got = reader.join().unwrap();
     assert_eq!(got.len(), bytes.len());
+    assert_eq!(sha(&got), sha(&bytes));
+}
+
+#[test]
+fn a_transfer_paused_before_its_first_byte_can_be_opened_and_flows_once_resumed() {
+    // A browser's download may reach the server just after either user paused.
+    let server = Server::start(&[]);
+    let addr = server.addr();
+    let mut a = Client::login(addr, "alice");
+    let mut b = Client::login(addr, "bob");
+    let bytes = data(3 << 20, 11);
+    let id = accepted(&mut a, &mut b, &bytes, sha(&bytes));
+    a.send(&ClientMsg::FilePause { id });
+    expect_state(&mut a, TransferState::Paused);
+    expect_state(&mut b, TransferState::Paused);
+    let key = b.files_key.clone().unwrap();
+    let (mut s, head) = open(addr, &format!("/transfers/{id}?key={key}"));
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    a.send(&ClientMsg::FileResume { id });
+    expect_state(&mut a, TransferState::InProgress);
+    send_all(&mut a, id, &bytes);
+    expect_state(&mut a, TransferState::Completed);
+    expect_state(&mut b, TransferState::Completed);
+    let got = reader.join().unwrap();
     assert_eq!(sha(&got), sha(&bytes));
 }
 

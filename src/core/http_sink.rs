@@ -51,7 +51,9 @@ impl Core {
                 format!("transfer {id} is not a file sent to you by another user"),
             );
         }
-        if t.state != TransferState::InProgress || t.next != 0 || t.sink.is_some() {
+        // Paused before any byte moved is fine: the sink grants nothing until it resumes.
+        let accepted = matches!(t.state, TransferState::InProgress | TransferState::Paused);
+        if !accepted || t.next != 0 || t.sink.is_some() {
             return refuse(
                 "409 Conflict",
                 format!(

@@ -86,6 +86,7 @@
     }
     if (S.call) C.endCallUi('the connection to the server was lost');
     for (const t of S.transfers.values()) if (t.state === 'in_progress' || t.state === 'pending') { t.sending = false; }
+    C.sinksGone();
     C.renderTyping();
     if (S.stopped) return;
     if (!S.everLoggedIn) {

@@ -1,6 +1,7 @@
 // src/web/files.js: files as the user sees them: a card per transfer (progress, rate, buttons,
-// Save), picking a file to send, the shared store's dialog (downloads over HTTP), and dropping
-// files on the page to upload them.
+// Save for a file received in memory; one received as a browser download says so, as the page
+// sees none of its bytes), picking a file to send, the shared store's dialog (downloads over
+// HTTP), and dropping files on the page to upload them.
 'use strict';
 
 (() => {
@@ -36,7 +37,23 @@
     const stateLine = el('div', 'transfer-state');
     let text = t.state.replace('_', ' ');
     if (t.state === 'hashing') text = `checking the file (SHA-256) ${t.size ? Math.floor(100 * (t.hashed || 0) / t.size) : 100}%`;
-    if (t.state === 'in_progress' || t.state === 'paused') {
+    const sink = t.role === 'receiver' && t.sink;
+    if (sink && (t.state === 'in_progress' || t.state === 'paused')) {
+      // The server feeds the browser's download; the page sees no bytes, and hears how far
+      // the sender got only when it pauses.
+      const bar = el('progress'); // no value while it runs: indeterminate
+      if (t.state === 'paused') {
+        const pct = t.size ? Math.floor(100 * t.done / t.size) : 100;
+        text = `paused${t.by ? ` by ${t.by}` : ''} at ${pct}%: your browser's download waits`;
+        bar.max = t.size || 1;
+        bar.value = t.done;
+        bar.setAttribute('aria-label', `${t.name}: ${pct}%`);
+      } else {
+        text = 'downloading in your browser (see its downloads)';
+        bar.setAttribute('aria-label', `${t.name}: downloading in your browser`);
+      }
+      card.append(head, bar);
+    } else if (t.state === 'in_progress' || t.state === 'paused') {
       const pct = t.size ? Math.floor(100 * t.done / t.size) : 100;
       const secs = (Date.now() - (t.started || Date.now())) / 1000;
       const rate = secs > 0.5 ? (t.done - (t.startedAt || 0)) / secs : 0;
@@ -50,6 +67,7 @@
     } else {
       card.append(head);
     }
+    if (sink && t.state === 'completed') text = 'completed: saved by your browser (see its downloads)';
     if (t.reason && ['failed', 'rejected', 'cancelled', 'interrupted'].includes(t.state)) text += `: ${t.reason}`;
     else if (t.by && ['cancelled', 'rejected'].includes(t.state)) text += ` by ${t.by}`;
     stateLine.textContent = text;

@@ -1,7 +1,9 @@
 // src/web/transfers.js: files between users and to or from the shared store, over the
 // WebSocket: the file-name rule, hashing and offering a file, credit-based flow control both
-// ways, sending chunks as binary messages, receiving them (held in memory until complete, see
-// acceptOffer), pause, resume after a drop (with the prefix hash) and the end states.
+// ways, sending chunks as binary messages (the file read ahead a MiB at a time), receiving a
+// file another user sends as a browser download the server feeds (GET /transfers/ID?key=K,
+// see acceptOffer; nothing held in the tab), or, from an older server without files_key, in
+// memory; pause, resume after a drop (with the prefix hash) and the end states.
 'use strict';
 
 (() => {
@@ -13,6 +15,10 @@
 
   const CHUNK = 65536;
   const CREDIT_WINDOW = 1024 * 1024;
+  // A file being sent is read this much at a time (one slice().arrayBuffer() per MiB, not per
+  // chunk: each read costs a round trip to the browser process), the next piece while this one
+  // goes out, so at most two pieces are held.
+  const READ_AHEAD = 1024 * 1024;
 
   // The file-name rule of PROTOCOL.md (Files), checked before offering or accepting.
   function fileNameProblem(name) {
@@ -30,8 +36,9 @@
     return null;
   }
 
-  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), chunks (receiver),
-  //              done (bytes), credit, hasher, started, cid, card}
+  // A transfer: {id, role, peer, name, size, sha256, state, file (sender), piece and nextPiece
+  //              (sender: what is read ahead), chunks (receiver in memory), sink (receiver
+  //              through a browser download), done (bytes), credit, hasher, started, cid, card}
   function transferOf(id) { return S.transfers.get(id); }
 
   async function hashFile(file, progress) {
@@ -91,6 +98,9 @@
     t.by = f.by;
     t.reason = f.reason;
     const was = t.state;
+    // A download's receiver sees no bytes: what the sender had sent when it paused is the only
+    // figure it gets.
+    if (t.sink && f.state === 'paused') t.done = f.offset;
     if (f.state === 'in_progress' && was !== 'in_progress') {
       t.started = Date.now();
       t.startedAt = f.offset;
@@ -108,10 +118,15 @@
       else pumpSend(t);
     }
     if (t.role === 'receiver') {
-      if (f.state === 'in_progress' && t.accepted) grantCredit(t);
+      if (f.state === 'in_progress' && t.accepted) {
+        if (t.sink) startDownload(t);
+        else grantCredit(t);
+      }
       if (f.state === 'pending' && t.autoAccept && !t.accepted) acceptOffer(t);
       // The sender asks to continue: answer with what we hold and its hash.
       if (f.state === 'resuming' && t.chunks) resumeTransfer(t);
+      // A download that never began (the server fails one that did): it starts over from 0.
+      if (f.state === 'resuming' && t.sink && !t.downloadStarted) send({ type: 'file_accept', id: t.id, offset: 0 });
     }
   }
 
@@ -133,26 +148,58 @@
     if (reason) t.reason = reason;
     if (state === 'completed' && t.role === 'receiver') finishReceive(t);
     if (['cancelled', 'rejected', 'failed'].includes(state)) { t.chunks = null; t.hasher = null; }
+    if (['completed', 'cancelled', 'rejected', 'failed'].includes(state)) { t.piece = null; t.nextPiece = null; }
     C.renderTransfer(t);
   }
 
+  // A file another user sends goes straight to the browser's downloads: accept it (offset 0)
+  // granting no credit, and once the server has the accept (in_progress), the browser fetches
+  // GET /transfers/ID?key=welcome.files_key. The server grants the sender credit as that
+  // download drains, checks the SHA-256 before the last bytes go out and completes the
+  // transfer itself (no file_done from us); a mismatch, a download that stops or either of us
+  // leaving fails it (PROTOCOL.md, Files). The tab holds none of it, whatever the size. A
+  // server without files_key (older) gets the old way: credit granted here, the chunks held in
+  // memory until complete, then saved from a Blob, so that way refuses big offers.
   function acceptOffer(t) {
-    if (t.size > MAX_IN_MEMORY_RECEIVE) {
-      toast(`${t.name} is ${fmtBytes(t.size)}: the page can receive at most ${fmtBytes(MAX_IN_MEMORY_RECEIVE)} for now. Use chat-client for it.`, 'error');
+    t.sink = !!(t.peer && S.filesKey);
+    if (!t.sink && t.size > MAX_IN_MEMORY_RECEIVE) {
+      toast(`${t.name} is ${fmtBytes(t.size)}: this server cannot stream it to your browser's downloads, and the page can hold at most ${fmtBytes(MAX_IN_MEMORY_RECEIVE)}. Use chat-client for it.`, 'error');
       return;
     }
-    // TODO(issue 14): a file offered by another user is held in memory until complete (a Blob
-    // at the end), so offers over MAX_IN_MEMORY_RECEIVE are refused here. The shared store is
-    // downloaded over HTTP instead (GET /files/NAME?key=welcome.files_key, streamed to disk by
-    // the browser); person-to-person files need a server-side way to do the same (or the
-    // File System Access API, which only some browsers have) before big ones can be taken.
     t.accepted = true;
-    t.chunks = [];
     t.done = 0;
+    if (t.sink) {
+      send({ type: 'file_accept', id: t.id, offset: 0 });
+      return;
+    }
+    t.chunks = [];
     t.hasher = new Sha256();
     t.granted = 0;
     send({ type: 'file_accept', id: t.id, offset: 0 });
     if (t.size === 0) send({ type: 'file_done', id: t.id });
+  }
+
+  // The browser downloads transfer t (a same-origin link with `download`: the page stays).
+  function startDownload(t) {
+    if (t.downloadStarted || !S.filesKey) return;
+    t.downloadStarted = true;
+    const a = document.createElement('a');
+    a.href = `/transfers/${encodeURIComponent(t.id)}?key=${encodeURIComponent(S.filesKey)}`;
+    a.download = t.name;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  // Our connection to the server dropped: the server fails a transfer whose download had begun
+  // (it cannot go on into the same file), and will not tell us once we are back.
+  function sinksGone() {
+    for (const t of S.transfers.values()) {
+      if (t.sink && t.downloadStarted && ['in_progress', 'paused'].includes(t.state)) {
+        setTransferState(t, 'failed', 'the connection to the server dropped while your browser downloaded it; ask for it again');
+      }
+    }
   }
 
   function grantCredit(t) {
@@ -209,6 +256,22 @@
     pumpSend(t);
   }
 
+  // The piece of t's file that holds byte `off`, the next one asked for as this one is used.
+  function pieceAt(t, off) {
+    const has = (p) => p && off >= p.off && off < p.end;
+    if (!has(t.piece)) {
+      t.piece = has(t.nextPiece) ? t.nextPiece : readPiece(t, off);
+      t.nextPiece = null;
+    }
+    if (!t.nextPiece && t.piece.end < t.size) t.nextPiece = readPiece(t, t.piece.end);
+    return t.piece;
+  }
+  function readPiece(t, off) {
+    const p = { off, end: Math.min(t.size, off + READ_AHEAD), bytes: null, error: null };
+    p.ready = t.file.slice(p.off, p.end).arrayBuffer().then((b) => { p.bytes = new Uint8Array(b); }, (e) => { p.error = e; });
+    return p;
+  }
+
   async function pumpSend(t) {
     if (t.sending || t.checking || !t.file) return;
     t.sending = true;
@@ -216,15 +279,26 @@
     try {
       while (t.state === 'in_progress' && t.credit > 0 && t.sent < t.size && S.loggedIn && S.ws === ws) {
         if (ws.bufferedAmount > 4 * 1024 * 1024) { await new Promise((r) => setTimeout(r, 20)); continue; }
-        const n = Math.min(CHUNK, t.credit, t.size - t.sent);
         const off = t.sent;
-        const data = new Uint8Array(await t.file.slice(off, off + n).arrayBuffer());
+        const p = pieceAt(t, off);
+        if (!p.bytes && !p.error) await p.ready;
         if (t.state !== 'in_progress' || t.sent !== off || S.ws !== ws) break;
+        if (p.error) {
+          // The file changed or went away since it was picked: nothing more can be sent.
+          console.warn(`transfer ${t.id}: reading the file failed: ${p.error}`);
+          t.file = null;
+          t.piece = null;
+          t.nextPiece = null;
+          send({ type: 'file_cancel', id: t.id });
+          toast(`Could not read ${t.name} to send it (was it moved or changed?); cancelled.`, 'error');
+          break;
+        }
+        const n = Math.min(CHUNK, t.credit, p.end - off);
         const msg = new Uint8Array(16 + n);
         const dv = new DataView(msg.buffer);
         dv.setBigUint64(0, BigInt(t.id));
         dv.setBigUint64(8, BigInt(off));
-        msg.set(data, 16);
+        msg.set(p.bytes.subarray(off - p.off, off - p.off + n), 16);
         ws.send(msg);
         t.sent += n;
         t.done = t.sent;
@@ -249,6 +323,6 @@
 
   Object.assign(C, {
     acceptOffer, offerFile, onChunk, onFileCredit, onFileState, onJsonChunk, resumeTransfer,
-    setTransferState,
+    setTransferState, sinksGone,
   });
 })();

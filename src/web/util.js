@@ -19,7 +19,8 @@
 
   // ---------------------------------------------------------------- constants
   const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/; // a user's or a room's name
-  // Received files are held in memory until complete (see the TODO in acceptOffer, transfers.js).
+  // From a server without files_key (older), a file another user sends is held in memory until
+  // complete (acceptOffer, transfers.js), and so is a store download: offers over this are refused.
   const MAX_IN_MEMORY_RECEIVE = 512 * 1024 * 1024;
   const LS = {
     name: 'chat.name',

@@ -2,11 +2,12 @@
 // (run.mjs with CHAT_BROWSER_BRIDGE=1). chat-server embeds src/web when it is built; this serves
 // the files as they are on disk, so a change to the page is tested without rebuilding. It serves
 // src/web as chat-server does (GET / with each {{NAME.js}} / {{NAME.css}} placeholder replaced by
-// a content-hashed URL, the same CSP), passes other GETs (/files/NAME?key=...) to the server, and
-// relays /ws WebSocket messages to the server's native protocol: a TEXT message gains the
-// 4-byte length prefix, a BINARY chunk (8-byte id, 8-byte offset, bytes) becomes a JSON
-// file_chunk with base64, and back. It was the page's only way in before the server had /ws;
-// it is not part of the product, and CI runs the test against the server itself.
+// a content-hashed URL, the same CSP), passes other GETs (/files/NAME?key=...,
+// /transfers/ID?key=...) to the server, and relays /ws WebSocket messages to the server's
+// native protocol: a TEXT message gains the 4-byte length prefix, a BINARY chunk (8-byte id,
+// 8-byte offset, bytes) becomes a JSON file_chunk with base64, and back. It was the page's only
+// way in before the server had /ws; it is not part of the product, and CI runs the test against
+// the server itself.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -36,7 +37,7 @@ export function startBridge({ chatPort, webDir, host = '127.0.0.1' }) {
   const server = http.createServer((req, res) => {
     const a = assets()[req.url.split('?')[0]];
     if (req.method === 'GET' && !a) {
-      // Anything else (the store's downloads) is the server's.
+      // Anything else (the store's downloads, a transfer's download) is the server's.
       const up = http.request({ host, port: chatPort, path: req.url, headers: { ...req.headers, host: `${host}:${chatPort}` } }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
       up.on('error', () => { res.writeHead(502); res.end(); });
       up.end();

@@ -4,9 +4,12 @@
 // can cut) and one scripted chat-client (carol) share #general. Checked: messages all ways,
 // ticks up to "read by 2 of 2" (and not read while a tab has no focus), typing, a private
 // message the third party never sees, history paging, calls (accept, decline, missed), files
-// page-to-page, terminal-to-page, page-to-terminal and through the store (HTTP download),
-// pause/resume/cancel, a network drop mid-transfer (session resumed, missed message, transfer
-// continued from the receiver's bytes), notifications, search, members, mentions, away status,
+// page-to-page, terminal-to-page (each received as a browser download the server feeds, the
+// file in the download dir compared with the source), page-to-terminal and through the store
+// (HTTP download), pause/resume/cancel, a network drop mid-transfer (session resumed, missed
+// message; a transfer received the in-memory way of a server without files_key continued from
+// the receiver's bytes, one received as a download failed on both pages with the reason),
+// notifications, search, members, mentions, away status,
 // registered names and a takeover without ping-pong, hostile text rendered as text, a server
 // restart with queued messages sent once and a catch-up, a reload, log out, phone width,
 // accessible names, and no CSP violation. Every wait has a deadline; on failure it saves each
@@ -17,7 +20,7 @@
 // (/usr/bin/chromium), CHAT_BROWSER_SHOTS (where the two screenshots of a passing run go;
 // default $CARGO_TARGET_DIR/browser or target/browser), CHAT_BROWSER_BRIDGE=1 (serve src/web from disk through bridge.mjs
 // instead of the copy chat-server embedded when it was built), CHAT_BROWSER_KEEP=1 (keep the
-// browser profile and data dir).
+// browser profile, the data dir and the files sent and downloaded).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -115,10 +118,13 @@ function startClient(name) {
 
 // ---------------------------------------------------------------- browser
 async function openPage(name, reconnectBaseMs) {
-  const ctx = await browser.createBrowserContext();
+  // What the page's browser downloads (files sent to it) goes to tmp/downloads/NAME.
+  const downloads = path.join(tmp, 'downloads', name);
+  fs.mkdirSync(downloads, { recursive: true });
+  const ctx = await browser.createBrowserContext({ downloadBehavior: { policy: 'allow', downloadPath: downloads } });
   const page = await ctx.newPage();
   const logs = [];
-  pages[name] = { page, logs };
+  pages[name] = { page, logs, downloads };
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   page.on('dialog', (d) => { logs.push(`DIALOG: ${d.message()}`); d.dismiss().catch(() => {}); });
@@ -137,20 +143,49 @@ async function openPage(name, reconnectBaseMs) {
 // A TCP relay in front of the server's port, whose connections the test can cut: a page
 // loaded through it loses its connection (and nothing else) on cut(), as on a network drop.
 // The page's origin is then the relay's, which is the Host it asks for: the server lets it in.
+// holdDownloads(true) stops passing on what the server sends on a transfer's download
+// (GET /transfers/...), as a browser that stops reading would: the server then grants the
+// sender no more credit, so the transfer stays in progress, part way.
 function startRelay(targetPort) {
   const socks = new Set();
+  const downloads = new Map(); // upstream socket -> {c, held}
+  let holding = false;
+  const hold = (d, on) => {
+    if (on === d.held) return;
+    d.held = on;
+    if (on) { d.u.unpipe(d.c); d.u.pause(); } else { d.u.pipe(d.c); d.u.resume(); }
+  };
   const srv = net.createServer((c) => {
     const u = net.connect(targetPort, '127.0.0.1');
-    const end = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
+    const end = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); downloads.delete(u); };
     for (const s2 of [c, u]) { socks.add(s2); s2.on('error', end); s2.on('close', end); }
+    c.once('data', (d) => {
+      if (d.toString('latin1', 0, 15) !== 'GET /transfers/') return;
+      const dl = { u, c, held: false };
+      downloads.set(u, dl);
+      if (holding) hold(dl, true);
+    });
     c.pipe(u);
     u.pipe(c);
   });
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
     url: `http://127.0.0.1:${srv.address().port}/`,
     cut: () => { for (const s2 of socks) s2.destroy(); },
+    holdDownloads: (on) => { holding = on; for (const d of downloads.values()) hold(d, on); },
     close: () => { for (const s2 of socks) s2.destroy(); srv.close(); },
   })));
+}
+
+// The file `fname` a page's browser downloaded, once complete (Chromium writes NAME.crdownload
+// and renames it when done): its bytes.
+async function downloaded(name, fname, size, ms = 15000) {
+  const file = path.join(pages[name].downloads, fname);
+  const deadline = Date.now() + ms;
+  while (!fs.existsSync(file) || fs.statSync(file).size !== size) {
+    if (Date.now() > deadline) throw new Error(`${name}: no complete download ${fname} of ${size} bytes within ${ms} ms (${pages[name].downloads}: ${fs.readdirSync(pages[name].downloads).join(', ') || 'empty'})`);
+    await sleep(50);
+  }
+  return fs.readFileSync(file);
 }
 
 let webUrl = '';
@@ -415,16 +450,11 @@ async function main() {
       const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
       return !!c && c.dataset.state === st;
     }, [fname, state], `transfer ${fname} ${state}`, 15000);
-    const savedSize = (name, fname) => pages[name].page.evaluate((n) => {
-      const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
-      const a = c && c.querySelector('a[download]');
-      return a ? Number(a.dataset.size) : -1;
-    }, fname);
     const clickCard = (name, fname, label) => pages[name].page.evaluate((n, l) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === n);
       [...c.querySelectorAll('button')].find((b) => b.textContent === l).click();
     }, fname, label);
-    // alice -> bob, 3 MiB (more than one credit window)
+    // alice -> bob, 3 MiB (more than one credit window): bob's browser downloads it.
     const big = mk('a-to-b.bin', 3 * 1024 * 1024 + 123);
     await clickIn('alice', '#dm-list [data-key="@bob"]');
     await (await pages.alice.page.$('#offer-input')).uploadFile(big);
@@ -432,14 +462,23 @@ async function main() {
     await clickCard('bob', 'a-to-b.bin', 'Accept');
     await card('bob', 'a-to-b.bin', 'completed');
     await card('alice', 'a-to-b.bin', 'completed');
-    { const got = await savedSize('bob', 'a-to-b.bin'); if (got !== fs.statSync(big).size) throw new Error(`bob's copy has ${got} bytes, not ${fs.statSync(big).size}`); }
+    if (!(await downloaded('bob', 'a-to-b.bin', fs.statSync(big).size)).equals(fs.readFileSync(big))) throw new Error('bob\'s download of a-to-b.bin differs');
+    const said = await pages.bob.page.evaluate(() => [...document.querySelectorAll('#transfers .transfer')].find((x) => x.querySelector('.fname').textContent === 'a-to-b.bin').querySelector('.transfer-state').textContent);
+    if (!/saved by your browser/.test(said)) throw new Error(`bob's card says "${said}"`);
     // carol (terminal) -> alice
     const c2a = mk('c-to-a.bin', 200000);
     carol.say(`/send alice ${c2a}`);
     await card('alice', 'c-to-a.bin', 'pending');
     await clickCard('alice', 'c-to-a.bin', 'Accept');
     await card('alice', 'c-to-a.bin', 'completed');
-    if (await savedSize('alice', 'c-to-a.bin') !== 200000) throw new Error('alice\'s copy has the wrong size');
+    if (!(await downloaded('alice', 'c-to-a.bin', 200000)).equals(fs.readFileSync(c2a))) throw new Error('alice\'s download of c-to-a.bin differs');
+    // An empty file: the download's request itself completes it.
+    const empty = mk('empty.bin', 0);
+    carol.say(`/send alice ${empty}`);
+    await card('alice', 'empty.bin', 'pending');
+    await clickCard('alice', 'empty.bin', 'Accept');
+    await card('alice', 'empty.bin', 'completed');
+    await downloaded('alice', 'empty.bin', 0);
     // alice -> carol (terminal)
     const a2c = mk('a-to-c.bin', 300001);
     await clickIn('alice', '#people-list button[aria-label^="carol,"]');
@@ -475,7 +514,11 @@ async function main() {
 
   await step('transfers: pause and resume, cancel', async () => {
     const p = path.join(tmp, 'files', 'big.bin');
-    fs.writeFileSync(p, Buffer.alloc(12 * 1024 * 1024, 7));
+    // Big enough that what the sockets on the way hold before a held download stops the
+    // server's credit is a small part of it (a few MiB; more through bridge.mjs).
+    const data = Buffer.alloc(64 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data[i] = (i >> 12) & 255;
+    fs.writeFileSync(p, data);
     const stateOf = (name, n) => pages[name].page.evaluate((fname) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === fname);
       return c ? c.dataset.state : null;
@@ -493,24 +536,41 @@ async function main() {
       const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'big.bin');
       return !!c && c.dataset.state === s2;
     }, [st], `big.bin ${st}`, 20000);
+    // Some bytes moved, as alice's card shows (a download runs too fast to pause otherwise).
+    const sentSome = () => waitPage('alice', () => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'big.bin');
+      return !!c && c.dataset.state === 'in_progress' && /[1-9]\d*% /.test(c.querySelector('.transfer-state').textContent);
+    }, [], 'big.bin part way', 15000);
     await clickIn('alice', '#dm-list [data-key="@bob"]');
+    relay.holdDownloads(true); // bob's browser stops reading its download: the transfer waits part way
     await (await pages.alice.page.$('#offer-input')).uploadFile(p);
     await clickWhen('bob', 'pending', 'Accept');
+    await sentSome();
     await clickWhen('bob', 'in_progress', 'Pause');
     await until('alice', 'paused');
     await until('bob', 'paused');
+    log(`     big.bin held: alice's card says "${await pages.alice.page.evaluate(() => [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'big.bin').querySelector('.transfer-state').textContent)}"`);
+    // Paused, the server grants alice no credit however fast bob's browser reads.
+    relay.holdDownloads(false);
+    await sleep(400);
+    if (await stateOf('alice', 'big.bin') !== 'paused') throw new Error(`alice's big.bin is ${await stateOf('alice', 'big.bin')} while paused`);
+    if (fs.existsSync(path.join(pages.bob.downloads, 'big.bin'))) throw new Error('bob\'s download of big.bin completed while paused');
     await clickWhen('alice', 'paused', 'Resume');
     await until('bob', 'completed');
     await until('alice', 'completed');
-    // Cancel from the sender's side (while bob has it paused: a running one may finish first).
+    if (!(await downloaded('bob', 'big.bin', data.length)).equals(data)) throw new Error('bob\'s download of big.bin differs');
+    // Cancel from the sender's side (while bob has it paused).
     await pages.alice.page.evaluate(() => document.querySelectorAll('#transfers .transfer button').forEach((b) => b.textContent === 'Dismiss' && b.click()));
     await pages.bob.page.evaluate(() => document.querySelectorAll('#transfers .transfer button').forEach((b) => b.textContent === 'Dismiss' && b.click()));
+    relay.holdDownloads(true);
     await (await pages.alice.page.$('#offer-input')).uploadFile(p);
     await clickWhen('bob', 'pending', 'Accept');
+    await sentSome();
     await clickWhen('bob', 'in_progress', 'Pause');
     await clickWhen('alice', 'paused', 'Cancel');
     await until('bob', 'cancelled');
     await until('alice', 'cancelled');
+    relay.holdDownloads(false);
     if (await stateOf('bob', 'big.bin') !== 'cancelled') throw new Error('bob does not show it cancelled');
   });
 
@@ -564,12 +624,20 @@ async function main() {
     await waitPage('bob', () => [...document.querySelectorAll('#members-list .name')].map((e) => e.textContent).join(',') === 'alice,bob,carol', [], 'members of #general listed');
   });
 
-  await step('network drop mid-transfer: bob resumes his session, catches up, the transfer resumes', async () => {
+  await step('network drop mid-transfer: bob resumes his session, catches up, a transfer received in memory resumes, one received as a download fails', async () => {
     const p = path.join(tmp, 'files', 'resumed.bin');
-    const data = Buffer.alloc(6 * 1024 * 1024 + 5);
+    // Big enough that bob's Pause (once his card shows progress, redrawn every 250 ms) comes
+    // before the end.
+    const data = Buffer.alloc(24 * 1024 * 1024 + 5);
     for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 13)) & 255;
     fs.writeFileSync(p, data);
-    const clickWhen = (name, st, label, extra = 'true') => waitPage(name, (s2, l, f, ex) => {
+    const p2 = path.join(tmp, 'files', 'stopped.bin');
+    fs.writeFileSync(p2, Buffer.alloc(64 * 1024 * 1024, 5)); // as big.bin, to stop part way
+    const cardOf = (name, f) => pages[name].page.evaluate((fname) => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === fname);
+      return c ? { state: c.dataset.state, text: c.querySelector('.transfer-state').textContent } : null;
+    }, f);
+    const clickWhen = (name, st, label, extra = 'true', file = 'resumed.bin') => waitPage(name, (s2, l, f, ex) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === f);
       if (!c || c.dataset.state !== s2) return false;
       if (ex === 'progress' && !/[1-9]\d*% /.test(c.querySelector('.transfer-state').textContent)) return false;
@@ -577,12 +645,23 @@ async function main() {
       if (!b) return false;
       b.click();
       return true;
-    }, [st, label, 'resumed.bin', extra], `${label} resumed.bin when ${st}`, 15000);
-    const until = (name, st) => waitPage(name, (s2, f) => {
+    }, [st, label, file, extra], `${label} ${file} when ${st}`, 15000);
+    const until = (name, st, file = 'resumed.bin') => waitPage(name, (s2, f) => {
       const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === f);
       return !!c && c.dataset.state === s2;
-    }, [st, 'resumed.bin'], `resumed.bin ${st}`, 15000);
+    }, [st, file], `${file} ${st}`, 15000);
     await clickIn('alice', '#dm-list [data-key="@bob"]');
+    // stopped.bin: received as a download, which bob's browser stops reading part way.
+    relay.holdDownloads(true);
+    await (await pages.alice.page.$('#offer-input')).uploadFile(p2);
+    await clickWhen('bob', 'pending', 'Accept', 'true', 'stopped.bin');
+    await waitPage('alice', () => {
+      const c = [...document.querySelectorAll('#transfers .transfer')].reverse().find((x) => x.querySelector('.fname').textContent === 'stopped.bin');
+      return !!c && c.dataset.state === 'in_progress' && /[1-9]\d*% /.test(c.querySelector('.transfer-state').textContent);
+    }, [], 'stopped.bin part way', 15000);
+    // resumed.bin: received the way of a server without files_key (in memory, credit granted by
+    // the page), which can resume after a drop. The key comes back with the next welcome.
+    await pages.bob.page.evaluate(() => { window.Chat.S.filesKey = null; });
     await (await pages.alice.page.$('#offer-input')).uploadFile(p);
     await clickWhen('bob', 'pending', 'Accept');
     await clickWhen('bob', 'in_progress', 'Pause', 'progress'); // some bytes in, then hold it there
@@ -590,7 +669,15 @@ async function main() {
     // bob stays away until told (a long first delay), so that carol's message is missed.
     await pages.bob.page.evaluate(() => localStorage.setItem('chat.reconnectBaseMs', '60000'));
     relay.cut();
+    relay.holdDownloads(false);
     await until('alice', 'interrupted');
+    // A download cannot go on into the same file: the server fails it, and both pages say why.
+    await until('alice', 'failed', 'stopped.bin');
+    await until('bob', 'failed', 'stopped.bin');
+    for (const [name, why] of [['alice', /send it again/], ['bob', /connection to the server dropped/]]) {
+      const c = await cardOf(name, 'stopped.bin');
+      if (!why.test(c.text)) throw new Error(`${name}'s card for stopped.bin says "${c.text}"`);
+    }
     await waitPage('bob', () => /Reconnecting in/.test(document.getElementById('banner').textContent), [], 'says it is reconnecting');
     carol.say('/msg bob while your line was down');
     await waitLine(carol, /✓ #\d+ sent to bob/, 5000, 'carol\'s message to bob (held for his session)');
@@ -826,7 +913,8 @@ main().then(async () => {
   relay?.close();
   killAll();
   if (process.env.CHAT_BROWSER_KEEP !== '1') {
-    for (const d of ['profile', 'data']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
+    // The logs stay; the files sent and received (some 200 MiB) go.
+    for (const d of ['profile', 'data', 'files', 'downloads', 'carol-got.bin']) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
   }
   log(`${passed} passed, ${failed} failed`);
   log(`artifacts in ${artifacts}`);
