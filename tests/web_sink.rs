@@ -84,6 +84,8 @@ fn a_browser_receives_a_file_as_a_download_with_server_granted_credit() {
         "{head}"
     );
     assert!(head.contains("filename*=UTF-8''big%2Ebin"), "{head}");
+    // Nothing can be sent twice: no resuming by range is offered.
+    assert!(!head.contains("Accept-Ranges"), "{head}");
     let reader = std::thread::spawn(move || {
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap();

@@ -34,12 +34,14 @@ pub(crate) struct HttpStream {
 /// What to answer a download request with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpGrant {
-    /// Send `[start, end)` of `file` (`partial`: a `206` for a `Range`).
+    /// Send `[start, end)` of `file` (`partial`: a `206` for a `Range`;
+    /// `ranges`: a later `Range` request can be served, so say so).
     Send {
         file: StoredFile,
         start: u64,
         end: u64,
         partial: bool,
+        ranges: bool,
     },
     /// Refused: an HTTP status and a sentence.
     Refuse {
@@ -169,6 +171,7 @@ impl Core {
             start,
             end,
             partial,
+            ranges: true,
         }
     }
 

@@ -87,6 +87,8 @@ impl Core {
             start: 0,
             end: file.size,
             partial: false,
+            // Nothing can be sent again: a resumed download gets nothing.
+            ranges: false,
             file,
         }
     }

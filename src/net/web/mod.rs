@@ -272,6 +272,7 @@ fn grant_response(
             start,
             end,
             partial,
+            ranges,
         } => {
             let disposition = format!(
                 "attachment; filename*=UTF-8''{}",
@@ -285,10 +286,12 @@ fn grant_response(
             let mut headers = vec![
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Disposition", disposition.as_str()),
-                ("Accept-Ranges", "bytes"),
                 ("ETag", etag.as_str()),
                 ("Cache-Control", "private, no-cache"),
             ];
+            if ranges {
+                headers.push(("Accept-Ranges", "bytes"));
+            }
             if partial {
                 headers.push(("Content-Range", content_range.as_str()));
             }
