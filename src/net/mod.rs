@@ -38,7 +38,7 @@ use crate::store::search::Searcher;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -326,10 +326,12 @@ impl Server {
                 return;
             }
             let batch = std::mem::take(&mut self.outbox);
-            // A fan-out hands one frame to many connections in a row, and
-            // a server's WebSocket frame (unmasked) is the same for every
-            // browser: it is framed once per batch, not once per browser.
-            let mut ws_last: Option<Framed> = None;
+            // A fan-out hands one frame to many connections (in any order:
+            // a group commit releases each connection's frames together),
+            // and a server's WebSocket frame (unmasked) is the same for
+            // every browser: each is framed once per batch, keyed by the
+            // shared buffer (kept alive here, so its address is not reused).
+            let mut ws_framed: HashMap<*const u8, Framed> = HashMap::new();
             for (id, out) in batch {
                 // Output for a connection that is gone, even if its slot
                 // was reused since, is dropped.
@@ -349,17 +351,17 @@ impl Server {
                             // An HTTP download's raw bytes.
                             Some(web::Web::Http) if matches!(prio, Priority::Chunk(_)) => bytes,
                             Some(web::Web::Http) => continue,
-                            Some(web::Web::Ws(_)) => match &ws_last {
-                                Some((native, framed)) if Rc::ptr_eq(native, &bytes) => {
-                                    framed.clone()
-                                }
-                                _ => {
-                                    let chunk = matches!(prio, Priority::Chunk(_));
-                                    let framed: Rc<[u8]> = Rc::from(web::ws::encode(&bytes, chunk));
-                                    ws_last = Some((bytes, framed.clone()));
-                                    framed
-                                }
-                            },
+                            Some(web::Web::Ws(_)) => {
+                                let chunk = matches!(prio, Priority::Chunk(_));
+                                ws_framed
+                                    .entry(bytes.as_ptr())
+                                    .or_insert_with(|| {
+                                        let framed = Rc::from(web::ws::encode(&bytes, chunk));
+                                        (bytes.clone(), framed)
+                                    })
+                                    .1
+                                    .clone()
+                            }
                         };
                         let was_empty = !conn.has_output();
                         match conn.push(bytes, prio, self.cfg.high_watermark, self.cfg.max_outbound)
