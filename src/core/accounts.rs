@@ -130,7 +130,7 @@ enum Pending {
 #[derive(Default)]
 pub(crate) struct Accounts {
     map: BTreeMap<String, Account>,
-    pending: HashMap<ConnId, (u64, Pending)>,
+    pending: super::ConnMap<(u64, Pending)>,
     /// The save in flight: its ticket and the changes it carries.
     saving: Option<(u64, Vec<Save>)>,
     /// Changes made while a save is in flight, for the next one.

@@ -41,16 +41,15 @@ impl StoredMsg {
     /// The `message` frame for this message, encoded without copying its
     /// strings: byte for byte what `ServerMsg::Message` encodes to.
     pub fn frame_bytes(&self, replay: Option<crate::protocol::Replay>) -> std::rc::Rc<[u8]> {
-        crate::protocol::encode_shared(&MessageView {
-            kind: "message",
-            id: self.id,
-            ts: self.ts,
-            from: &self.from,
-            room: self.room.as_deref(),
-            to: self.to.as_deref(),
-            text: &self.text,
+        crate::protocol::hot::message(
+            self.id,
+            self.ts,
+            &self.from,
+            self.room.as_deref(),
+            self.to.as_deref(),
+            &self.text,
             replay,
-        })
+        )
     }
 
     pub fn to_frame(&self, replay: Option<crate::protocol::Replay>) -> ServerMsg {
@@ -72,23 +71,6 @@ impl StoredMsg {
             (None, None) => ConvKey::Room(String::new()),
         }
     }
-}
-
-/// A `message` frame borrowing its strings (same field order as `ServerMsg`).
-#[derive(Serialize)]
-struct MessageView<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: u64,
-    ts: u64,
-    from: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    room: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    to: Option<&'a str>,
-    text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replay: Option<crate::protocol::Replay>,
 }
 
 /// One record of the history (a row, or a row's new value, in the database;

@@ -137,7 +137,7 @@ struct ConnGuard {
 /// The limits' state in the core.
 #[derive(Debug, Default)]
 pub(crate) struct Guard {
-    conns: HashMap<ConnId, ConnGuard>,
+    conns: super::ConnMap<ConnGuard>,
     per_ip: HashMap<IpAddr, usize>,
 }
 

@@ -71,6 +71,11 @@ impl ConnId {
     }
 }
 
+/// A map keyed by connection. Ids are the server's own numbers, never a
+/// client's choice, so a fast hash (foldhash) is safe here; maps keyed by
+/// names and rooms keep std's SipHash, which resists chosen keys.
+pub(crate) type ConnMap<V> = HashMap<ConnId, V, foldhash::fast::RandomState>;
+
 impl std::fmt::Display for ConnId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}#{}", self.slot(), self.0 >> 32)
@@ -248,7 +253,7 @@ pub(crate) struct Room {
 /// The chat state machine.
 pub struct Core {
     pub(crate) cfg: Config,
-    pub(crate) sessions: HashMap<ConnId, Session>,
+    pub(crate) sessions: ConnMap<Session>,
     /// Online user name -> connection.
     pub(crate) names: HashMap<String, ConnId>,
     pub(crate) rooms: BTreeMap<String, Room>,
@@ -299,7 +304,7 @@ impl Core {
         }
         Core {
             cfg,
-            sessions: HashMap::new(),
+            sessions: ConnMap::default(),
             names: HashMap::new(),
             rooms: BTreeMap::new(),
             history,

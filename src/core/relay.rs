@@ -20,11 +20,11 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// yet written out, per transfer, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct Relay {
-    queued: HashMap<ConnId, HashMap<u64, VecDeque<u64>>>,
+    queued: super::ConnMap<HashMap<u64, VecDeque<u64>>>,
     /// The transfers relayed to each receiver connection that were granted
     /// credit: the only ones its accounting looks at (never every transfer
     /// on the server, on each grant or each chunk written).
-    receiving: HashMap<ConnId, BTreeSet<u64>>,
+    receiving: super::ConnMap<BTreeSet<u64>>,
 }
 
 impl Relay {

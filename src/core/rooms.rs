@@ -218,13 +218,7 @@ impl Core {
         others: Vec<ConnId>,
         re: &'static str,
     ) {
-        let ack = encode_shared(&ServerMsg::Ack {
-            cid: m.cid.clone(),
-            id: m.id,
-            ts: m.ts,
-            recipients: m.recipients,
-            duplicate: false,
-        });
+        let ack = crate::protocol::hot::ack(m.cid.as_deref(), m.id, m.ts, m.recipients, false);
         let cid = m.cid.clone();
         let frame = m.frame_bytes(None);
         let seq = self.history.append(m);
@@ -256,17 +250,16 @@ impl Core {
             self.not_member(conn, &room, msg, "room_msg", cid);
             return;
         }
-        self.stop_typing(&name, &Conv::Room(room.clone()), now);
+        self.stop_typing_in_room(&name, &room, now);
         let id = self.next_message_id();
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let others: Vec<ConnId> = r
-            .members
-            .iter()
-            .filter(|(n, _)| **n != name)
-            .map(|(_, c)| *c)
-            .collect();
+        // Everyone but the sender's member entry: found once by name, then
+        // compared by id (not a name comparison per member).
+        let own = r.members.get(&name).copied();
+        let mut others = Vec::with_capacity(r.members.len());
+        others.extend(r.members.values().copied().filter(|c| Some(*c) != own));
         let recipients = others.len() as u32;
         let stored = StoredMsg {
             id,

@@ -77,8 +77,19 @@ impl Core {
         }
     }
 
+    /// End `name`'s typing in room `room` (see [`Core::stop_typing`]); builds
+    /// no key when nobody is typing, which is the usual case for a message.
+    pub(crate) fn stop_typing_in_room(&mut self, name: &str, room: &str, now: Now) {
+        if !self.typing.active.is_empty() {
+            self.stop_typing(name, &Conv::Room(room.to_string()), now);
+        }
+    }
+
     /// End `name`'s typing in `conv`, telling the others if it was active.
     pub(crate) fn stop_typing(&mut self, name: &str, conv: &Conv, _now: Now) {
+        if self.typing.active.is_empty() {
+            return;
+        }
         let key = (name.to_string(), conv.clone());
         if self.typing.active.remove(&key) {
             self.timers.cancel(&Timer::Typing(key.0, key.1));

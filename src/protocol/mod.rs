@@ -10,6 +10,7 @@ pub mod error_code;
 pub mod fast;
 pub mod filename;
 pub mod files;
+pub mod hot;
 pub mod kinds;
 pub mod lengths;
 pub mod message;
