@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Logins in flight at once by default, against either server: under
+/// chat-server's listen backlog (`net::LISTEN_BACKLOG`, 1024), so a burst of
+/// connects does not overflow its accept queue and leave clients waiting out
+/// a 1 s SYN retransmit. (Redis listens with its `tcp-backlog` default, 511.)
+pub const MAX_CONNECTING: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct IdleConfig {
     pub target: Target,
@@ -44,7 +50,7 @@ impl IdleConfig {
             addr,
             count,
             room_size: 100,
-            max_connecting: 100,
+            max_connecting: MAX_CONNECTING,
             timeout: Duration::from_secs(120),
             hold: Duration::from_millis(500),
             server_pid: None,
