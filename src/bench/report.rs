@@ -391,9 +391,9 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
     let _ = writeln!(
         body,
         "C clients log in (chat: `hello` into rooms of up to 100 members; Redis: \
-         `SUBSCRIBE` to a channel per 100 clients), at most 100 logins in flight (under \
-         the 128-connection listen backlog chat-server gets from Rust's standard library; \
-         a burst beyond it overflows the accept queue and those clients wait out a 1 s SYN \
+         `SUBSCRIBE` to a channel per 100 clients), at most 500 logins in flight (under \
+         both listen backlogs, chat-server's 1024 and Redis's 511; a burst beyond a server's \
+         backlog overflows its accept queue and those clients wait out a 1 s SYN \
          retransmit), each on a fresh server. Login time runs from the first connect to the last `joined` \
          (subscribe confirmation); memory per connection is (server VmRSS with all C \
          connected and settled − VmRSS before) ÷ C.\n"

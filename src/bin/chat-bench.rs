@@ -24,7 +24,7 @@ Commands (each appends one JSON line to --json FILE if given):
               [--messages N (per publisher) | --duration SECS] [--warmup SECS]
   idle      C idle logged-in connections (scenario 3)
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
-              [--max-connecting N (logins in flight, default 100)]
+              [--max-connecting N (logins in flight, default 500)]
               [--hold SECS (idle before measuring, default 0.5)]
   relay     a plain byte relay inside chat-bench (scenario 4 baseline)
               --bytes N
@@ -131,7 +131,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         warmup: 1.0,
         count: 1000,
         room_size: 100,
-        max_connecting: 100,
+        max_connecting: chat::bench::idle::MAX_CONNECTING,
         hold: 0.5,
         bytes: 2 << 30,
         transfers: 1,

@@ -1,7 +1,8 @@
 //! One client connection: socket, read buffer and a backpressure-aware write queue.
 //!
-//! Buffers grow on demand and shrink back when drained, so an idle connection
-//! costs a few hundred bytes. Writes go out with `write_vectored` until the
+//! Buffers grow on demand and shrink back when drained (the read buffer once
+//! its bytes are decoded, the write queue once written out), so an idle
+//! connection costs its `Conn` (232 bytes) and no buffer. Writes go out with `write_vectored` until the
 //! kernel says `WouldBlock`; a partial write just advances the head offset.
 //! The queue is a [`OutQueue`]: chat and control frames first, file chunks
 //! round-robin across transfers behind them.
@@ -84,8 +85,9 @@ pub struct Conn {
     pub disk_wait: bool,
     /// Frames decoded so far (to tell a stalled frame from a busy stream).
     pub frames_in: u64,
-    /// Frames decoded in this turn (see `input::FRAMES_PER_TURN`).
-    pub turn_frames: usize,
+    /// Frames decoded in this turn (see `input::FRAMES_PER_TURN`); u32 so
+    /// it packs beside `stream`.
+    pub turn_frames: u32,
     /// A browser: HTTP, or a WebSocket after the upgrade (see `web`).
     pub web: Option<super::web::Web>,
     /// The browser closed its WebSocket (or broke its framing).
@@ -242,5 +244,20 @@ impl Conn {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = Vec::new();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection costs its `Conn` in the server's slab, idle or not
+    /// (320 bytes before the chunk state was boxed and `turn_frames` made
+    /// a u32): keep it from growing back unnoticed.
+    #[test]
+    fn a_connection_stays_small() {
+        let size = std::mem::size_of::<Conn>();
+        assert!(size <= 232, "Conn is {size} bytes");
+        assert!(std::mem::size_of::<OutQueue>() <= 72);
     }
 }

@@ -20,7 +20,7 @@ use crate::protocol::{fast, ClientMsg, FrameError};
 use std::rc::Rc;
 
 /// Frames decoded per connection per loop turn.
-pub(super) const FRAMES_PER_TURN: usize = 32;
+pub(super) const FRAMES_PER_TURN: u32 = 32;
 
 /// What the input path needs besides the connection and the core.
 pub(super) struct InputCtx<'a> {

@@ -20,6 +20,7 @@ mod conn;
 mod files;
 mod input;
 mod lifecycle;
+mod listen;
 mod throttle;
 pub mod web;
 mod workers;
@@ -29,6 +30,7 @@ pub mod tls;
 
 pub use config::{ServerConfig, ServerError};
 pub use files::FileConfig;
+pub use listen::LISTEN_BACKLOG;
 
 pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
@@ -137,9 +139,9 @@ impl Server {
             .map_err(bind_err)?
             .next()
             .ok_or_else(|| bind_err(io::Error::other("host name did not resolve")))?;
-        // mio's bind sets SO_REUSEADDR and a listen backlog of 1024 (std's is
-        // 128, too few for a burst of logins).
-        let mut listener = TcpListener::bind(addr).map_err(bind_err)?;
+        // SO_REUSEADDR and an explicit backlog (`listen::LISTEN_BACKLOG`):
+        // mio's and std's `bind` fix it at 128, too few for a burst of logins.
+        let mut listener = listen::listen(addr).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         poll.registry()

@@ -30,17 +30,32 @@ const MAX_IOV: usize = 1024;
 pub struct OutQueue {
     ctrl: VecDeque<Rc<[u8]>>,
     ctrl_bytes: usize,
-    /// Transfers with chunks waiting, in round-robin order.
-    ring: VecDeque<(u64, VecDeque<Rc<[u8]>>)>,
-    chunk_bytes: usize,
-    chunk_frames: usize,
     /// The frame being written, and how much of it is out.
     head: Option<(Rc<[u8]>, usize)>,
+    /// File chunks: most connections never send one, so their state is
+    /// boxed, made on the first chunk and dropped once all is out and
+    /// reported (an idle connection's queue is 72 bytes, not 152).
+    chunks: Option<Box<Chunks>>,
+}
+
+/// The chunk side of an [`OutQueue`].
+#[derive(Debug, Default)]
+struct Chunks {
+    /// Transfers with chunks waiting, in round-robin order.
+    ring: VecDeque<(u64, VecDeque<Rc<[u8]>>)>,
+    bytes: usize,
+    frames: usize,
     /// The transfer the head is a chunk of.
-    head_chunk: Option<u64>,
+    head: Option<u64>,
     /// Transfers whose chunks were written out in full since the last
     /// [`OutQueue::take_sent_chunks`], one entry a chunk.
-    sent_chunks: Vec<u64>,
+    sent: Vec<u64>,
+}
+
+impl Chunks {
+    fn is_idle(&self) -> bool {
+        self.ring.is_empty() && self.head.is_none() && self.sent.is_empty()
+    }
 }
 
 impl OutQueue {
@@ -56,11 +71,12 @@ impl OutQueue {
 
     /// Queue a chunk of `transfer`, behind its earlier chunks.
     pub fn push_chunk(&mut self, transfer: u64, frame: Rc<[u8]>) {
-        self.chunk_bytes += frame.len();
-        self.chunk_frames += 1;
-        match self.ring.iter_mut().find(|(t, _)| *t == transfer) {
+        let c = self.chunks.get_or_insert_with(Box::default);
+        c.bytes += frame.len();
+        c.frames += 1;
+        match c.ring.iter_mut().find(|(t, _)| *t == transfer) {
             Some((_, q)) => q.push_back(frame),
-            None => self.ring.push_back((transfer, VecDeque::from([frame]))),
+            None => c.ring.push_back((transfer, VecDeque::from([frame]))),
         }
     }
 
@@ -71,16 +87,18 @@ impl OutQueue {
 
     /// Bytes of chunks waiting behind the head.
     pub fn chunk_bytes(&self) -> usize {
-        self.chunk_bytes
+        self.chunks.as_ref().map_or(0, |c| c.bytes)
     }
 
     /// Chunk frames waiting behind the head.
     pub fn chunk_frames(&self) -> usize {
-        self.chunk_frames
+        self.chunks.as_ref().map_or(0, |c| c.frames)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.head.is_none() && self.ctrl.is_empty() && self.ring.is_empty()
+        self.head.is_none()
+            && self.ctrl.is_empty()
+            && self.chunks.as_ref().is_none_or(|c| c.ring.is_empty())
     }
 
     /// Drop everything (the connection is going away).
@@ -91,10 +109,15 @@ impl OutQueue {
     /// Drop everything but the head (the frame being written, maybe partly).
     pub fn clear_behind_head(&mut self) {
         let head = self.head.take();
-        let head_chunk = self.head_chunk.take();
+        let head_chunk = self.chunks.as_mut().and_then(|c| c.head.take());
         *self = OutQueue::default();
         self.head = head;
-        self.head_chunk = head_chunk;
+        if let Some(t) = head_chunk {
+            self.chunks = Some(Box::new(Chunks {
+                head: Some(t),
+                ..Chunks::default()
+            }));
+        }
     }
 
     /// Make sure there is a head if anything is queued.
@@ -107,17 +130,20 @@ impl OutQueue {
             self.head = Some((f, 0));
             return;
         }
-        let Some((t, mut q)) = self.ring.pop_front() else {
+        let Some(c) = self.chunks.as_mut() else {
+            return;
+        };
+        let Some((t, mut q)) = c.ring.pop_front() else {
             return;
         };
         if let Some(f) = q.pop_front() {
-            self.chunk_bytes -= f.len();
-            self.chunk_frames -= 1;
+            c.bytes -= f.len();
+            c.frames -= 1;
             self.head = Some((f, 0));
-            self.head_chunk = Some(t);
+            c.head = Some(t);
         }
         if !q.is_empty() {
-            self.ring.push_back((t, q));
+            c.ring.push_back((t, q));
         }
     }
 
@@ -126,16 +152,30 @@ impl OutQueue {
     pub fn pop_frame(&mut self) -> Option<Rc<[u8]>> {
         self.promote();
         let (f, _) = self.head.take()?;
-        if let Some(t) = self.head_chunk.take() {
-            self.sent_chunks.push(t);
-        }
+        self.head_done();
         Some(f)
     }
 
     /// The transfers whose chunks went out in full since the last call (one
     /// entry a chunk, in the order written): the core gives their credit on.
     pub fn take_sent_chunks(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.sent_chunks)
+        let Some(c) = self.chunks.as_mut() else {
+            return Vec::new();
+        };
+        let sent = std::mem::take(&mut c.sent);
+        if c.is_idle() {
+            self.chunks = None;
+        }
+        sent
+    }
+
+    /// The head went out in full: a chunk's transfer is reported.
+    fn head_done(&mut self) {
+        if let Some(c) = self.chunks.as_mut() {
+            if let Some(t) = c.head.take() {
+                c.sent.push(t);
+            }
+        }
     }
 
     /// Write until everything is out or `w` would block.
@@ -160,13 +200,19 @@ impl OutQueue {
         }
     }
 
-    /// Give back queue memory once drained: an idle connection keeps none.
+    /// Give back queue memory once drained: an idle connection keeps none
+    /// (the chunk state goes once its sent chunks are taken).
     fn shrink(&mut self) {
         if self.ctrl.is_empty() && self.ctrl.capacity() > 0 {
             self.ctrl = VecDeque::new();
         }
-        if self.ring.is_empty() && self.ring.capacity() > 0 {
-            self.ring = VecDeque::new();
+        if let Some(c) = self.chunks.as_mut() {
+            if c.ring.is_empty() && c.ring.capacity() > 0 {
+                c.ring = VecDeque::new();
+            }
+            if c.is_idle() {
+                self.chunks = None;
+            }
         }
     }
 
@@ -183,9 +229,7 @@ impl OutQueue {
             }
             n -= left;
             self.head = None;
-            if let Some(t) = self.head_chunk.take() {
-                self.sent_chunks.push(t);
-            }
+            self.head_done();
             if n > 0 {
                 // The write went on into the control frames behind the head.
                 match self.ctrl.pop_front() {
