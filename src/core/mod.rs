@@ -582,6 +582,15 @@ impl Core {
         self.out.drain(..)
     }
 
+    /// Take the frames and closes produced so far, in order, leaving the
+    /// emptied `spare` in their place: the shell's vector and the core's
+    /// trade places each turn, so the output is neither copied nor grown
+    /// afresh.
+    pub fn take_output(&mut self, mut spare: Vec<(ConnId, Output)>) -> Vec<(ConnId, Output)> {
+        spare.clear();
+        std::mem::replace(&mut self.out, spare)
+    }
+
     /// Tell everyone the server is going away.
     pub fn shutdown(&mut self, reason: &str) {
         let frame = encode_shared(&ServerMsg::Bye {

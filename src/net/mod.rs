@@ -71,6 +71,10 @@ const PAGE_MESSAGES_PER_TURN: usize = 256;
 const READ_BUDGET: usize = 64 * 1024;
 /// How long a closing connection may take to flush and say goodbye.
 const LINGER_MS: u64 = 2_000;
+/// Capacity (entries) the output vector keeps from one turn to the next:
+/// enough for a turn of a busy room, at most 160 KiB; a burst past it (a
+/// thousand logins in flight) is not kept while idle.
+const SPARE_OUTPUT: usize = 4096;
 
 /// The clock, read only here: the core gets it as a value.
 struct Clock {
@@ -113,6 +117,9 @@ pub struct Server {
     /// Connections in a lingering close.
     closing: Vec<Slot>,
     outbox: Vec<(ConnId, Output)>,
+    /// The emptied output vector of the last turn, for the core to fill next
+    /// (see `Core::take_output`); at most [`SPARE_OUTPUT`] entries' capacity.
+    spare_out: Vec<(ConnId, Output)>,
     /// TLS configuration when listening with TLS.
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// The effect runners.
@@ -189,6 +196,7 @@ impl Server {
             dirty: Vec::new(),
             closing: Vec::new(),
             outbox: Vec::new(),
+            spare_out: Vec::new(),
             tls,
             workers,
             next_gen: 1,
@@ -316,7 +324,11 @@ impl Server {
         while let Some(e) = self.core.poll_effect() {
             self.workers.submit(e);
         }
-        self.outbox.extend(self.core.drain());
+        if self.outbox.is_empty() {
+            self.outbox = self.core.take_output(std::mem::take(&mut self.spare_out));
+        } else {
+            self.outbox.extend(self.core.drain());
+        }
         self.deliver(now);
     }
 
@@ -327,14 +339,14 @@ impl Server {
             if self.outbox.is_empty() {
                 return;
             }
-            let batch = std::mem::take(&mut self.outbox);
+            let mut batch = std::mem::take(&mut self.outbox);
             // A fan-out hands one frame to many connections (in any order:
             // a group commit releases each connection's frames together),
             // and a server's WebSocket frame (unmasked) is the same for
             // every browser: each is framed once per batch, keyed by the
             // shared buffer (kept alive here, so its address is not reused).
             let mut ws_framed: HashMap<*const u8, Framed> = HashMap::new();
-            for (id, out) in batch {
+            for (id, out) in batch.drain(..) {
                 // Output for a connection that is gone, even if its slot
                 // was reused since, is dropped.
                 let k = key_of(id);
@@ -412,6 +424,10 @@ impl Server {
                     }
                 }
             }
+            // The emptied vector goes back to the core next turn; one that
+            // grew for a burst is trimmed, so a turn's peak is not kept.
+            batch.shrink_to(SPARE_OUTPUT);
+            self.spare_out = batch;
             self.outbox.extend(self.core.drain());
         }
     }
@@ -546,3 +562,12 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), Serve
 
 /// A native frame and its WebSocket form.
 type Framed = (Rc<[u8]>, Rc<[u8]>);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_output_vector_is_at_most_160_kib() {
+        let entry = std::mem::size_of::<(crate::core::ConnId, crate::core::Output)>();
+        assert!(entry * super::SPARE_OUTPUT <= 160 << 10, "{entry} bytes each");
+    }
+}
