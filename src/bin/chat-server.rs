@@ -7,6 +7,10 @@ use std::io::IsTerminal;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// jemalloc (see Cargo.toml): small allocations are the loop's most frequent work.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const USAGE: &str = "\
 usage: chat-server [OPTIONS]
 

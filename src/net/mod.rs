@@ -568,6 +568,9 @@ mod tests {
     #[test]
     fn the_kept_output_vector_is_at_most_160_kib() {
         let entry = std::mem::size_of::<(crate::core::ConnId, crate::core::Output)>();
-        assert!(entry * super::SPARE_OUTPUT <= 160 << 10, "{entry} bytes each");
+        assert!(
+            entry * super::SPARE_OUTPUT <= 160 << 10,
+            "{entry} bytes each"
+        );
     }
 }
