@@ -336,7 +336,7 @@ fn classify_server_frames() {
         replay: None,
     });
     match wire::classify(&room_message, 100) {
-        ChatIn::Message(t) => assert_eq!(t, &payload[..]),
+        ChatIn::Message { id: 42, text } => assert_eq!(text, &payload[..]),
         other => panic!("{other:?}"),
     }
     let dm = body_of(&ServerMsg::Message {
@@ -348,7 +348,35 @@ fn classify_server_frames() {
         text: text.clone(),
         replay: None,
     });
-    assert!(matches!(wire::classify(&dm, 100), ChatIn::Message(t) if t == &payload[..]));
+    assert!(
+        matches!(wire::classify(&dm, 100), ChatIn::Message { id: 43, text } if text == &payload[..])
+    );
+    // The largest id a message can have (below 2^53) and 0.
+    for id in [0, (1 << 53) - 1] {
+        let m = body_of(&ServerMsg::Message {
+            id,
+            ts: 1,
+            from: "alice".into(),
+            room: Some("general".into()),
+            to: None,
+            text: text.clone(),
+            replay: None,
+        });
+        assert!(matches!(wire::classify(&m, 100), ChatIn::Message { id: i, .. } if i == id));
+    }
+    // A message whose id is not where the fast path expects it still
+    // yields its id and text through the slow path.
+    let moved = String::from_utf8(room_message.clone()).unwrap().replace(
+        r#""id":42,"ts":1700000000000,"#,
+        r#""ts":1700000000000,"id":42,"#,
+    );
+    assert_ne!(moved.as_bytes(), &room_message[..]);
+    match wire::classify(moved.as_bytes(), 100) {
+        ChatIn::Other(ServerMsg::Message {
+            id: 42, text: t, ..
+        }) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
     // Another text size takes the slow path and still yields the text.
     match wire::classify(&room_message, 50) {
         ChatIn::Other(ServerMsg::Message { text: t, .. }) => assert_eq!(t, text),
@@ -387,7 +415,51 @@ fn classify_server_frames() {
         wire::classify(&leave, 100),
         ChatIn::Other(ServerMsg::Notice { .. })
     ));
+    let receipts = body_of(&ServerMsg::Receipts {
+        room: Some("general".into()),
+        peer: None,
+        markers: vec![chat::protocol::Marker {
+            user: "bob".into(),
+            delivered: 42,
+            read: 0,
+        }],
+    });
+    assert!(matches!(wire::classify(&receipts, 100), ChatIn::Receipts));
     assert!(matches!(wire::classify(b"{nope", 100), ChatIn::Bad(_)));
+}
+
+#[test]
+fn delivered_receipts_match_the_library_encoder() {
+    for up_to in [0, 1, 9, 10, 42, 1_000_000, (1 << 53) - 1] {
+        let mut out = Vec::new();
+        wire::DeliveredReceipt::new("bench-room", false).push(&mut out, up_to);
+        let want = encode(&ClientMsg::Receipt {
+            kind: chat::protocol::ReceiptKind::Delivered,
+            room: Some("bench-room".into()),
+            peer: None,
+            up_to,
+        });
+        assert_eq!(out, want, "up_to {up_to}");
+        // Over WebSocket: the same body after a client frame header.
+        let mut ws = Vec::new();
+        wire::DeliveredReceipt::new("bench-room", true).push(&mut ws, up_to);
+        assert_eq!(ws, wire::ws_frame(&want), "up_to {up_to}");
+    }
+    // Appended, not overwritten: two receipts in one write.
+    let rc = wire::DeliveredReceipt::new("r", false);
+    let mut out = Vec::new();
+    rc.push(&mut out, 5);
+    rc.push(&mut out, 7);
+    let (b1, n) = wire::split_frame(&out, 1000).unwrap().unwrap();
+    assert_eq!(
+        b1,
+        br#"{"type":"receipt","kind":"delivered","room":"r","up_to":5}"#
+    );
+    let (b2, _) = wire::split_frame(&out[n..], 1000).unwrap().unwrap();
+    assert_eq!(
+        b2,
+        br#"{"type":"receipt","kind":"delivered","room":"r","up_to":7}"#
+    );
 }
 
 #[test]
