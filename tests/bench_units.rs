@@ -768,6 +768,72 @@ fn report_keeps_diagnostic_variants_apart() {
     );
 }
 
+#[test]
+fn report_shows_the_receipt_load_and_the_receipt_free_variant() {
+    let fan = |target: &str, variant: Option<&str>, d: f64, receipts: Option<f64>| {
+        serde_json::to_string(&chat::bench::fanout::FanoutResult {
+            scenario: "fanout".into(),
+            target: target.into(),
+            variant: variant.map(str::to_string),
+            members: 100,
+            publishers: 10,
+            window: 32,
+            delivered_per_s: d,
+            p99_us: 1000.0,
+            interval_s: 1.0,
+            receipts: receipts.is_some(),
+            receipts_per_s: receipts.unwrap_or(0.0),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let off = Some("without receipts");
+    let lines = [
+        fan("chat", None, 2e6, Some(25_000.0)),
+        fan("redis", None, 4e6, None),
+        fan("chat", off, 3e6, None),
+    ];
+    let md = report::render(&Results::parse(&lines.join("\n")), &[]);
+    assert!(
+        md.contains("Chat members, publishers included, answer each batch"),
+        "{md}"
+    );
+    assert!(md.contains("as chat-client does"), "{md}");
+    assert!(md.contains("Redis has no equivalent"), "{md}");
+    // The receipts/s column: the judged chat row, none for Redis or the
+    // receipt-free variant.
+    assert!(
+        md.contains("| 100 | 10 | 32 | chat | 0 /s | 2.00 M/s | 25.0 k/s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 100 | 10 | 32 | redis | 0 /s | 4.00 M/s | – |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 100 | 10 | 32 | chat, without receipts | 0 /s | 3.00 M/s | – |"),
+        "{md}"
+    );
+    // Judged with receipts; the receipt-free run is a labelled diagnostic.
+    assert!(
+        md.contains("| 100 | 10 | 0.50× | **missed** | 1.00× | **met** |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 100 | 10 | without receipts | 3.00 M/s | 1.50× | 0.75× | 1.00 ms | 1.00× |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- **without receipts**: members only read and send no receipts"),
+        "{md}"
+    );
+    // Results from before receipts existed say so.
+    let old = [fan("chat", None, 2e6, None), fan("redis", None, 4e6, None)];
+    let md = report::render(&Results::parse(&old.join("\n")), &[]);
+    assert!(md.contains("sent **no receipts**"), "{md}");
+    assert!(!md.contains("publishers included, answer"), "{md}");
+}
+
 // ---- bystander (issue 9) ----
 
 mod bystander_units {
