@@ -129,6 +129,9 @@ fn chat_fanout_over_websocket_counts_exactly() {
         let r = fanout::run(&cfg).unwrap();
         let delivered = n * p as u64 * (s as u64 - 1);
         let what = format!("S={s} P={p} W={w} N={n} over WebSocket: {r:?}");
+        // Receipts go over the WebSocket too, and the server answers them.
+        assert!(r.receipts && r.total_receipts_sent > 0, "{what}");
+        assert!(r.receipt_frames_received > 0, "{what}");
         assert_eq!(r.total_delivered, delivered, "{what}");
         assert_eq!(r.latency_samples, delivered, "{what}");
         assert_eq!(
@@ -555,6 +558,29 @@ fn the_binary_writes_json_lines_and_a_report() {
         j,
     ]);
     assert!(line.contains("fanout chat S=3 P=2"), "{line}");
+    assert!(line.contains("delivered receipts sent"), "{line}");
+    let line = run(&[
+        "fanout",
+        "--target",
+        "chat",
+        "--addr",
+        &addr,
+        "-S",
+        "3",
+        "-P",
+        "2",
+        "--messages",
+        "10",
+        "--no-receipts",
+        "--variant",
+        "without receipts",
+        "--json",
+        j,
+    ]);
+    assert!(
+        line.contains("(without receipts)") && line.contains("no receipts,"),
+        "{line}"
+    );
     run(&[
         "transfer", "--addr", &addr, "--pid", &pid, "--bytes", "100000", "--json", j,
     ]);
@@ -572,10 +598,15 @@ fn the_binary_writes_json_lines_and_a_report() {
     assert!(text.contains("| command | test |"), "{text}");
     assert!(text.contains("| 3 | 2 | 32 | chat |"), "{text}");
     assert!(
+        text.contains("| 3 | 2 | 32 | chat, without receipts |"),
+        "{text}"
+    );
+    assert!(text.contains("as chat-client does"), "{text}");
+    assert!(
         text.contains("Relayed through chat-server: 97.66 KiB"),
         "{text}"
     );
-    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3);
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 4);
     let port = run(&["free-port"]);
     assert!(port.trim().parse::<u16>().unwrap() > 0);
 }
