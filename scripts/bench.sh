@@ -23,7 +23,7 @@ T0=$(date +%s)
 LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 
 if [ $QUICK = 1 ]; then
-  SETTINGS="100:10 1000:1 10:10"; REPS=1; WARMUP=0.3; DURATION=1
+  SETTINGS="100:10 1000:1 10:10"; REPS=1; VARIANT_REPS=1; WARMUP=0.3; DURATION=1
   FANOUT_BUDGET=40
   IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20))
   RTT_SAMPLES=300
@@ -35,7 +35,9 @@ if [ $QUICK = 1 ]; then
   OUT=$ROOT/target/bench/RESULTS-quick.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
 else
-  SETTINGS="100:10 1000:1 10:10"; REPS=5; WARMUP=1; DURATION=4
+  # The diagnostic variants (history on tmpfs, without receipts) run in the
+  # first VARIANT_REPS rounds only, to keep the wall time.
+  SETTINGS="100:10 1000:1 10:10"; REPS=5; VARIANT_REPS=3; WARMUP=1; DURATION=4
   FANOUT_BUDGET=420   # seconds (build included) after which no new fan-out round starts
   IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30))
   RTT_SAMPLES=2000
@@ -170,16 +172,22 @@ run() {
 }
 
 # ---- 1, 2: fan-out ----
-# Diagnostic beside each chat run: the same with chat-server's data directory
-# (the history log it fdatasyncs every turn) on tmpfs. Not judged; it shows
-# what waiting for the disk costs.
+# Chat members send a cumulative delivered receipt per read batch, as
+# chat-client does (chat-bench's default); Redis subscribers only read (it has
+# no equivalent). Beside each judged chat run: the same over the WebSocket
+# (judged against native), and two diagnostics, not judged: chat-server's data
+# directory (the history log it fdatasyncs every turn) on tmpfs, which shows
+# what waiting for the disk costs, and members sending no receipts, which
+# shows what the server's inbound receipt load costs.
 TMPFS=""
 if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
   TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
 fi
-KINDS="chat redis chat-ws"
-[ -n "$TMPFS" ] && KINDS="chat redis chat-ws chat-tmpfs"
+DIAG_KINDS="chat-norcpt"
+[ -n "$TMPFS" ] && DIAG_KINDS="chat-tmpfs chat-norcpt"
 for rep in $(seq "$REPS"); do
+  KINDS="chat redis chat-ws"
+  [ "$rep" -le "$VARIANT_REPS" ] && KINDS="$KINDS $DIAG_KINDS"
   if [ "$rep" -gt 1 ] && [ $(( $(date +%s) - T0 )) -gt $FANOUT_BUDGET ]; then
     log "time budget spent: fan-out stops after $((rep - 1)) round(s)"
     break
@@ -195,6 +203,10 @@ for rep in $(seq "$REPS"); do
         chat-tmpfs)
           start_chat "$TMPFS" || { FAILED+=("fanout chat tmpfs S=$S P=$P"); continue; }
           target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID; variant=(--variant "history on tmpfs") ;;
+        chat-norcpt)
+          start_chat || { FAILED+=("fanout chat without receipts S=$S P=$P"); continue; }
+          target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID
+          variant=(--variant "without receipts" --no-receipts) ;;
         chat-ws)
           start_chat || { FAILED+=("fanout chat over WebSocket S=$S P=$P"); continue; }
           target=chat; addr=$CHAT_ADDR; pid=$CHAT_PID
@@ -300,7 +312,7 @@ FAILS="none"
   --meta "load average at start=$LOAD0" \
   --meta "chat-server=release build of $COMMIT; options: ${CHAT_OPTS[*]:-defaults} (abuse limits off: one loopback address stands for every user); fresh process and data dir (on $(df -T "$WORK" | awk 'NR==2{print $2}')) per run" \
   --meta "Redis=$REDIS_VERSION, --save '' --appendonly no, fresh process per run" \
-  --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; up to $REPS runs each (as time allows), median shown" \
+  --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; up to $REPS runs each (diagnostic variants $VARIANT_REPS) as time allows, median shown; chat members send delivered receipts as chat-client does" \
   --meta "bystander (issue 9)=ping every 2 ms; loads on fresh servers grouped as: ${BYSTANDER_GROUPS// / | }; $BYSTANDER_OPTS" \
   ${PROFILE_META[@]+"${PROFILE_META[@]}"} \
   --meta "wall time=${ELAPSED} s" \

@@ -129,6 +129,9 @@ fn chat_fanout_over_websocket_counts_exactly() {
         let r = fanout::run(&cfg).unwrap();
         let delivered = n * p as u64 * (s as u64 - 1);
         let what = format!("S={s} P={p} W={w} N={n} over WebSocket: {r:?}");
+        // Receipts go over the WebSocket too, and the server takes them.
+        assert!(r.receipts && r.total_receipts_sent > 0, "{what}");
+        expect_markers(srv.addr, &cfg.tag, s, &what);
         assert_eq!(r.total_delivered, delivered, "{what}");
         assert_eq!(r.latency_samples, delivered, "{what}");
         assert_eq!(
@@ -136,6 +139,138 @@ fn chat_fanout_over_websocket_counts_exactly() {
             (0, 0, 0),
             "{what}"
         );
+    }
+}
+
+/// The server's view of a room after a fan-out: every message in it (id,
+/// author) and every member's markers (user -> delivered), from a fresh
+/// client's catch-up (`resume.since: 0`), which ends with a `receipts`
+/// snapshot. A `ping` after `synced` fences the snapshot: none means no
+/// markers at all.
+fn room_markers(
+    addr: SocketAddr,
+    room: &str,
+    me: &str,
+) -> (Vec<(u64, String)>, HashMap<String, u64>) {
+    use chat::bench::wire;
+    use chat::protocol::{parse_body, ServerMsg};
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let hello = serde_json::json!({
+        "type": "hello", "version": chat::protocol::PROTOCOL_VERSION, "name": me,
+        "room": room, "resume": {"rooms": [room], "since": 0},
+    })
+    .to_string();
+    let frame = |body: &str| {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body.as_bytes());
+        f
+    };
+    sock.write_all(&frame(&hello)).unwrap();
+    let (mut msgs, mut markers) = (Vec::new(), HashMap::new());
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        while let Some((body, used)) = wire::split_frame(&buf, 1 << 24).unwrap() {
+            let msg: ServerMsg = parse_body(body).unwrap();
+            buf.drain(..used);
+            match msg {
+                ServerMsg::Message { id, from, .. } => msgs.push((id, from)),
+                ServerMsg::Synced { .. } => sock
+                    .write_all(&frame(r#"{"type":"ping","seq":7}"#))
+                    .unwrap(),
+                ServerMsg::Receipts { markers: m, .. } => {
+                    for mk in m {
+                        markers.insert(mk.user, mk.delivered);
+                    }
+                }
+                ServerMsg::Pong { .. } => return (msgs, markers),
+                ServerMsg::Error { message, .. } => panic!("checker {me}: {message}"),
+                _ => {}
+            }
+        }
+        let n = sock.read(&mut chunk).expect("checker read");
+        assert!(n > 0, "the server closed the checker's connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Chat members acknowledge what they read as chat-client does, and the
+/// server agrees: afterwards every member's delivered marker is the newest
+/// message of the room it received (all but its own), and the authors were
+/// told. Without receipts the server holds no markers for the room.
+#[test]
+fn chat_fanout_members_send_delivered_receipts() {
+    let srv = ChatServer::start();
+    for receipts in [true, false] {
+        let (s, p, n) = (5usize, 2usize, 30u64);
+        let mut cfg = counted(Target::Chat, srv.addr, s, p, 4, n);
+        cfg.receipts = receipts;
+        let r = fanout::run(&cfg).unwrap();
+        let what = format!("receipts {receipts}: {r:?}");
+        assert_eq!(r.total_delivered, n * p as u64 * (s as u64 - 1), "{what}");
+        assert_eq!(
+            (r.lost, r.order_errors, r.server_errors),
+            (0, 0, 0),
+            "{what}"
+        );
+        assert_eq!(r.receipts, receipts, "{what}");
+        if !receipts {
+            assert_eq!(
+                (r.total_receipts_sent, r.receipt_frames_received),
+                (0, 0),
+                "{what}"
+            );
+            let (msgs, markers) = room_markers(srv.addr, &cfg.tag, &format!("{}-chk", cfg.tag));
+            assert_eq!(msgs.len() as u64, n * p as u64, "{what}");
+            assert!(markers.is_empty(), "{what}: {markers:?}");
+            continue;
+        }
+        // At least one receipt per member (each read something), at most
+        // one per delivered message.
+        assert!(
+            r.total_receipts_sent >= s as u64 && r.total_receipts_sent <= r.total_delivered,
+            "{what}"
+        );
+        assert_eq!(r.receipts_sent, r.total_receipts_sent, "{what}");
+        assert!(r.receipts_per_s > 0.0, "{what}");
+        // (`receipt_frames_received` may be 0 in a run this short: the
+        // server's answers to the last receipts can come after it ended.)
+        let (msgs, _) = room_markers(srv.addr, &cfg.tag, &format!("{}-count", cfg.tag));
+        assert_eq!(msgs.len() as u64, n * p as u64, "{what}");
+        expect_markers(srv.addr, &cfg.tag, s, &what);
+    }
+}
+
+/// The server holds each of the `s` members' delivered marker at the newest
+/// message of the room it received (all but its own). The bench wrote its
+/// last receipts before it closed its connections, but the server may take
+/// the checker's hello first: look again until they are all in (or give up).
+fn expect_markers(addr: SocketAddr, room: &str, s: usize, what: &str) {
+    let mut tries = 0;
+    loop {
+        let (msgs, markers) = room_markers(addr, room, &format!("{room}-chk{tries}"));
+        let want: HashMap<String, u64> = (0..s)
+            .map(|i| {
+                let name = format!("{room}-{i}");
+                let newest = msgs
+                    .iter()
+                    .filter(|(_, f)| *f != name)
+                    .map(|(id, _)| *id)
+                    .max();
+                (name, newest.unwrap())
+            })
+            .collect();
+        if markers == want {
+            return;
+        }
+        tries += 1;
+        assert!(
+            tries < 50,
+            "{what}: server markers {markers:?}, expected {want:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -429,6 +564,29 @@ fn the_binary_writes_json_lines_and_a_report() {
         j,
     ]);
     assert!(line.contains("fanout chat S=3 P=2"), "{line}");
+    assert!(line.contains("delivered receipts sent"), "{line}");
+    let line = run(&[
+        "fanout",
+        "--target",
+        "chat",
+        "--addr",
+        &addr,
+        "-S",
+        "3",
+        "-P",
+        "2",
+        "--messages",
+        "10",
+        "--no-receipts",
+        "--variant",
+        "without receipts",
+        "--json",
+        j,
+    ]);
+    assert!(
+        line.contains("(without receipts)") && line.contains("no receipts,"),
+        "{line}"
+    );
     run(&[
         "transfer", "--addr", &addr, "--pid", &pid, "--bytes", "100000", "--json", j,
     ]);
@@ -446,10 +604,15 @@ fn the_binary_writes_json_lines_and_a_report() {
     assert!(text.contains("| command | test |"), "{text}");
     assert!(text.contains("| 3 | 2 | 32 | chat |"), "{text}");
     assert!(
+        text.contains("| 3 | 2 | 32 | chat, without receipts |"),
+        "{text}"
+    );
+    assert!(text.contains("as chat-client does"), "{text}");
+    assert!(
         text.contains("Relayed through chat-server: 97.66 KiB"),
         "{text}"
     );
-    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3);
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 4);
     let port = run(&["free-port"]);
     assert!(port.trim().parse::<u16>().unwrap() > 0);
 }

@@ -1,9 +1,9 @@
 //! The bench's own parts on known data: percentiles, the latency histogram,
 //! the Redis adapter's RESP codec on canned bytes, the chat frames the load
 //! generator builds and recognises, a client connection's reads against a
-//! local socket, /proc parsing and the report.
+//! local socket, /proc parsing; the report and issue 9's bystander in
+//! bench_units/.
 
-use chat::bench::report::{self, Results};
 use chat::bench::resp::{self, Reply};
 use chat::bench::stats::{percentile, Histogram};
 use chat::bench::wire::{self, ChatIn, Stamp, Template};
@@ -336,7 +336,7 @@ fn classify_server_frames() {
         replay: None,
     });
     match wire::classify(&room_message, 100) {
-        ChatIn::Message(t) => assert_eq!(t, &payload[..]),
+        ChatIn::Message { id: 42, text } => assert_eq!(text, &payload[..]),
         other => panic!("{other:?}"),
     }
     let dm = body_of(&ServerMsg::Message {
@@ -348,7 +348,35 @@ fn classify_server_frames() {
         text: text.clone(),
         replay: None,
     });
-    assert!(matches!(wire::classify(&dm, 100), ChatIn::Message(t) if t == &payload[..]));
+    assert!(
+        matches!(wire::classify(&dm, 100), ChatIn::Message { id: 43, text } if text == &payload[..])
+    );
+    // The largest id a message can have (below 2^53) and 0.
+    for id in [0, (1 << 53) - 1] {
+        let m = body_of(&ServerMsg::Message {
+            id,
+            ts: 1,
+            from: "alice".into(),
+            room: Some("general".into()),
+            to: None,
+            text: text.clone(),
+            replay: None,
+        });
+        assert!(matches!(wire::classify(&m, 100), ChatIn::Message { id: i, .. } if i == id));
+    }
+    // A message whose id is not where the fast path expects it still
+    // yields its id and text through the slow path.
+    let moved = String::from_utf8(room_message.clone()).unwrap().replace(
+        r#""id":42,"ts":1700000000000,"#,
+        r#""ts":1700000000000,"id":42,"#,
+    );
+    assert_ne!(moved.as_bytes(), &room_message[..]);
+    match wire::classify(moved.as_bytes(), 100) {
+        ChatIn::Other(ServerMsg::Message {
+            id: 42, text: t, ..
+        }) => assert_eq!(t, text),
+        other => panic!("{other:?}"),
+    }
     // Another text size takes the slow path and still yields the text.
     match wire::classify(&room_message, 50) {
         ChatIn::Other(ServerMsg::Message { text: t, .. }) => assert_eq!(t, text),
@@ -387,7 +415,51 @@ fn classify_server_frames() {
         wire::classify(&leave, 100),
         ChatIn::Other(ServerMsg::Notice { .. })
     ));
+    let receipts = body_of(&ServerMsg::Receipts {
+        room: Some("general".into()),
+        peer: None,
+        markers: vec![chat::protocol::Marker {
+            user: "bob".into(),
+            delivered: 42,
+            read: 0,
+        }],
+    });
+    assert!(matches!(wire::classify(&receipts, 100), ChatIn::Receipts));
     assert!(matches!(wire::classify(b"{nope", 100), ChatIn::Bad(_)));
+}
+
+#[test]
+fn delivered_receipts_match_the_library_encoder() {
+    for up_to in [0, 1, 9, 10, 42, 1_000_000, (1 << 53) - 1] {
+        let mut out = Vec::new();
+        wire::DeliveredReceipt::new("bench-room", false).push(&mut out, up_to);
+        let want = encode(&ClientMsg::Receipt {
+            kind: chat::protocol::ReceiptKind::Delivered,
+            room: Some("bench-room".into()),
+            peer: None,
+            up_to,
+        });
+        assert_eq!(out, want, "up_to {up_to}");
+        // Over WebSocket: the same body after a client frame header.
+        let mut ws = Vec::new();
+        wire::DeliveredReceipt::new("bench-room", true).push(&mut ws, up_to);
+        assert_eq!(ws, wire::ws_frame(&want), "up_to {up_to}");
+    }
+    // Appended, not overwritten: two receipts in one write.
+    let rc = wire::DeliveredReceipt::new("r", false);
+    let mut out = Vec::new();
+    rc.push(&mut out, 5);
+    rc.push(&mut out, 7);
+    let (b1, n) = wire::split_frame(&out, 1000).unwrap().unwrap();
+    assert_eq!(
+        b1,
+        br#"{"type":"receipt","kind":"delivered","room":"r","up_to":5}"#
+    );
+    let (b2, _) = wire::split_frame(&out[n..], 1000).unwrap().unwrap();
+    assert_eq!(
+        b2,
+        br#"{"type":"receipt","kind":"delivered","room":"r","up_to":7}"#
+    );
 }
 
 #[test]
@@ -527,60 +599,6 @@ mod conn_units {
     }
 }
 
-// ---- report ----
-
-#[test]
-fn report_shows_ratios_targets_and_gaps() {
-    let lines = [
-        r#"{"scenario":"fanout","target":"chat","members":100,"publishers":10,"window":32,"size":100,"mode":"timed","interval_s":5.0,"published":1,"delivered":1,"published_per_s":60000.0,"delivered_per_s":6000000.0,"latency_samples":10,"p50_us":3000.0,"p99_us":9000.0,"p999_us":12000.0,"max_us":15000.0,"mean_us":3500.0,"total_published":1,"total_delivered":1,"expected_delivered":1,"lost":0,"order_errors":0,"server_errors":0,"first_error":null,"setup_s":0.2,"server_cpu_s":5.0,"server_peak_rss":10485760,"server_rss":10000000,"bench_cpu_s":3.0}"#,
-        r#"{"scenario":"fanout","target":"redis","members":100,"publishers":10,"window":32,"size":100,"mode":"timed","interval_s":5.0,"published":1,"delivered":1,"published_per_s":75000.0,"delivered_per_s":7500000.0,"latency_samples":10,"p50_us":3000.0,"p99_us":7000.0,"p999_us":9000.0,"max_us":10000.0,"mean_us":3200.0,"total_published":1,"total_delivered":1,"expected_delivered":1,"lost":0,"order_errors":0,"server_errors":0,"first_error":null,"setup_s":0.2,"server_cpu_s":5.0,"server_peak_rss":20971520,"server_rss":20000000,"bench_cpu_s":3.5}"#,
-        r#"{"scenario":"idle","target":"chat","count":10000,"room_size":100,"login_s":1.5,"logins_per_s":6666.0,"notices":495000,"server_errors":0,"first_error":null,"server_rss_before":2000000,"server_rss_after":22480000,"server_peak_rss":30000000,"rss_per_conn":2048.0,"bench_cpu_s":1.0}"#,
-        r#"{"scenario":"relay","bytes":2147483648,"seconds":1.0,"mb_per_s":2147.5,"bench_cpu_s":1.2}"#,
-        r#"{"scenario":"transfer","available":false,"reason":"no frames yet","transfers":1}"#,
-        r#"{"scenario":"rtt","label":"idle","samples":2000,"p50_us":50.0,"p99_us":120.0,"p999_us":200.0,"max_us":300.0,"mean_us":60.0,"seconds":2.0}"#,
-        "garbage",
-    ];
-    let res = Results::parse(&lines.join("\n"));
-    assert_eq!(res.fanout.len(), 2);
-    assert_eq!(res.unknown.len(), 1);
-    let md = report::render(&res, &[("cores (nproc)".into(), "2".into())]);
-    assert!(md.contains("| cores (nproc) | 2 |"), "{md}");
-    assert!(
-        md.contains("| 100 | 10 | 0.80× | **missed** | 1.29× | **met** |"),
-        "{md}"
-    );
-    assert!(md.contains("6.00 M/s vs 7.50 M/s (0.80×)"), "{md}");
-    assert!(
-        md.contains(
-            "| 10000 connections at 2 KiB of server memory or less each | 2.00 KiB | **met** |"
-        ),
-        "{md}"
-    );
-    assert!(md.contains("2.00 GiB in 1.00 s = **2148 MB/s**"), "{md}");
-    assert!(md.contains("**not available yet** (no frames yet)"), "{md}");
-    assert!(
-        md.contains(
-            "| chat p99 during 4 transfers at most 2× idle | not available yet | not measured |"
-        ),
-        "{md}"
-    );
-}
-
-#[test]
-fn median_run_picks_the_middle() {
-    let mk = |d: f64| chat::bench::fanout::FanoutResult {
-        delivered_per_s: d,
-        ..Default::default()
-    };
-    let runs = [mk(3.0), mk(1.0), mk(2.0)];
-    let refs: Vec<_> = runs.iter().collect();
-    assert_eq!(report::median_run(&refs).unwrap().delivered_per_s, 2.0);
-    let two = [mk(3.0), mk(1.0)];
-    let refs: Vec<_> = two.iter().collect();
-    assert_eq!(report::median_run(&refs).unwrap().delivered_per_s, 1.0);
-    assert!(report::median_run(&[]).is_none());
-}
-
 // ---- file transfer frames ----
 
 #[test]
@@ -623,363 +641,12 @@ fn synthetic_file_checksum() {
     assert_eq!(sha256_of(&b, size), want);
 }
 
-#[test]
-fn report_keeps_diagnostic_variants_apart() {
-    let fan = |target: &str, variant: Option<&str>, d: f64, p99: f64| {
-        serde_json::to_string(&chat::bench::fanout::FanoutResult {
-            scenario: "fanout".into(),
-            target: target.into(),
-            variant: variant.map(str::to_string),
-            members: 10,
-            publishers: 10,
-            window: 32,
-            delivered_per_s: d,
-            p99_us: p99,
-            interval_s: 1.0,
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    let rtt = |label: &str, variant: Option<&str>, p99: f64| {
-        serde_json::to_string(&chat::bench::rtt::RttResult {
-            scenario: "rtt".into(),
-            label: label.into(),
-            variant: variant.map(str::to_string),
-            samples: 10,
-            p50_us: p99 / 2.0,
-            p99_us: p99,
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    let v = Some("history on tmpfs");
-    let ws = Some("over WebSocket");
-    let lines = [
-        fan("chat", None, 1e6, 4000.0),
-        fan("redis", None, 4e6, 2000.0),
-        fan("chat", v, 2e6, 1000.0),
-        fan("chat", ws, 0.7e6, 4000.0),
-        rtt("idle", None, 8000.0),
-        rtt("4 transfers", None, 8000.0),
-        rtt("idle", v, 800.0),
-        rtt("4 transfers", v, 8000.0),
-    ];
-    let md = report::render(&Results::parse(&lines.join("\n")), &[]);
-    // Judged on the plain runs only.
-    assert!(
-        md.contains("| 10 | 10 | 0.25× | **missed** | 2.00× | **missed** |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("| 10 | 10 | 32 | chat, history on tmpfs | "),
-        "{md}"
-    );
-    // The variant against native chat on the same shape, then against Redis.
-    assert!(
-        md.contains("| 10 | 10 | history on tmpfs | 2.00 M/s | 2.00× | 0.50× | 1.00 ms | 0.50× |"),
-        "{md}"
-    );
-    // WebSocket is judged against native chat: 0.7 M/s is 0.70×, under 0.8×.
-    assert!(
-        md.contains("| fan-out S=10,P=10 over WebSocket: at least 0.8× native | 700.0 k/s vs 1.00 M/s (0.70×) | **missed** |"),
-        "{md}"
-    );
-    assert!(
-        !md.contains("fan-out S=10,P=10 over WebSocket: delivered/s at least Redis's"),
-        "{md}"
-    );
-    assert!(md.contains("| chat p99 during 4 transfers at most 2× idle | 8.00 ms vs 8.00 ms (1.00×) | **met** |"), "{md}");
-    assert!(md.contains("| chat p99 during 4 transfers at most 2× idle (history on tmpfs, diagnostic) | 8.00 ms vs 800 µs (10.00×) | **missed** |"), "{md}");
-    assert!(
-        md.contains("| 4 transfers (history on tmpfs) | 10 |"),
-        "{md}"
-    );
-}
+// ---- report (tests/bench_units/report.rs) ----
 
-// ---- bystander (issue 9) ----
+#[path = "bench_units/report.rs"]
+mod report_units;
 
-mod bystander_units {
-    use chat::bench::bystander::{
-        fmt_ratio, huge_hello, parse_size, pong_seq, ratio, room_names, BystanderResult, Load,
-        PingBook, Tally, SERVER_MAX_FRAME, TARGET_P99_RATIO,
-    };
-    use chat::bench::report::{self, Results};
-    use chat::protocol::{encode, parse_body, ClientMsg, ServerMsg};
+// ---- bystander, issue 9 (tests/bench_units/bystander.rs) ----
 
-    #[test]
-    fn ratios_against_the_idle_baseline() {
-        assert_eq!(ratio(240.0, 120.0), Some(2.0));
-        assert_eq!(ratio(60.0, 120.0), Some(0.5));
-        assert_eq!(ratio(0.0, 120.0), Some(0.0));
-        assert_eq!(ratio(100.0, 0.0), None);
-        assert_eq!(ratio(100.0, -1.0), None);
-        assert_eq!(ratio(f64::NAN, 1.0), None);
-        assert_eq!(ratio(1.0, f64::INFINITY), None);
-        assert_eq!(fmt_ratio(Some(1.934)), "1.93×");
-        assert_eq!(fmt_ratio(None), "–");
-        assert_eq!(TARGET_P99_RATIO, 2.0);
-    }
-
-    fn phase(load: &str, p99: f64, idle_p99: f64) -> BystanderResult {
-        BystanderResult {
-            scenario: "bystander".into(),
-            run: "y1x0".into(),
-            load: load.into(),
-            label: format!("{load} label"),
-            interval_ms: 2.0,
-            pings: 500,
-            samples: 500,
-            p50_us: p99 / 2.0,
-            p99_us: p99,
-            max_us: p99 * 3.0,
-            idle_p50_us: idle_p99 / 2.0,
-            idle_p99_us: idle_p99,
-            idle_max_us: idle_p99 * 3.0,
-            load_s: 1.0,
-            rounds: 1,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn the_target_is_p99_at_most_twice_idle() {
-        assert_eq!(phase("idle", 100.0, 100.0).meets_target(), None);
-        let at = phase("receipts", 200.0, 100.0);
-        assert_eq!(at.p99_ratio(), Some(2.0));
-        assert_eq!(at.p50_ratio(), Some(2.0));
-        assert_eq!(at.max_ratio(), Some(2.0));
-        assert_eq!(at.meets_target(), Some(true));
-        assert_eq!(phase("receipts", 201.0, 100.0).meets_target(), Some(false));
-        assert_eq!(phase("history", 50.0, 100.0).meets_target(), Some(true));
-        let mut slow = phase("hello", 100.0, 100.0);
-        slow.timed_out = true;
-        assert_eq!(slow.meets_target(), Some(false));
-        let mut lost = phase("hello", 100.0, 100.0);
-        lost.unanswered = 1;
-        assert_eq!(lost.meets_target(), Some(false));
-        let mut failed = phase("resumes", 100.0, 100.0);
-        failed.failed = Some("upload: quota_exceeded".into());
-        assert_eq!(failed.meets_target(), None);
-        let mut empty = phase("resumes", 0.0, 100.0);
-        empty.samples = 0;
-        empty.pings = 0;
-        assert_eq!(empty.meets_target(), None);
-        assert_eq!(phase("receipts", 200.0, 0.0).meets_target(), None);
-    }
-
-    #[test]
-    fn ping_book_credits_each_pong_to_the_phase_its_ping_was_sent_in() {
-        let mut b = PingBook::default();
-        assert_eq!(b.resolved(), 0);
-        assert_eq!(b.send(1_000, 1), 0);
-        assert_eq!(b.send(2_000, 1), 1);
-        assert_eq!(b.send(3_000, 2), 2);
-        assert_eq!(b.send(4_000, 0), 3);
-        assert_eq!(b.in_flight(), 4);
-        assert_eq!(b.resolved(), 0);
-        assert_eq!(b.answer(0, 1_500), Some((1, 500)));
-        assert_eq!(b.resolved(), 1);
-        // A pong for seq 2: seq 1 was passed over (lost).
-        assert_eq!(b.answer(2, 10_000), Some((2, 7_000)));
-        assert_eq!(b.lost, 1);
-        assert_eq!(b.resolved(), 3);
-        // Unknown or repeated sequence numbers change nothing.
-        assert_eq!(b.answer(1, 11_000), None);
-        assert_eq!(b.answer(99, 11_000), None);
-        assert_eq!(b.in_flight(), 1);
-        assert_eq!(
-            b.answer(3, 3_000),
-            Some((0, 0)),
-            "clock skew saturates at 0"
-        );
-        assert_eq!(b.resolved(), 4);
-        assert_eq!(b.in_flight(), 0);
-    }
-
-    #[test]
-    fn pongs_are_recognised_and_nothing_else() {
-        let body = |m: &ServerMsg| encode(m)[4..].to_vec();
-        assert_eq!(pong_seq(&body(&ServerMsg::Pong { seq: Some(7) })), Some(7));
-        assert_eq!(
-            pong_seq(&body(&ServerMsg::Pong { seq: Some(1 << 40) })),
-            Some(1 << 40)
-        );
-        assert_eq!(pong_seq(&body(&ServerMsg::Pong { seq: None })), None);
-        assert_eq!(pong_seq(br#"{"seq":5,"type":"pong"}"#), Some(5));
-        assert_eq!(pong_seq(br#"{"type":"pong","seq":5,"extra":1}"#), Some(5));
-        assert_eq!(pong_seq(br#"{"type":"ping","seq":5}"#), None);
-        assert_eq!(pong_seq(br#"{"type":"pong","seq":}"#), None);
-        let msg = ServerMsg::Message {
-            id: 1,
-            ts: 2,
-            from: "a".into(),
-            room: Some("r".into()),
-            to: None,
-            text: "\"pong\"".into(),
-            replay: None,
-        };
-        assert_eq!(pong_seq(&body(&msg)), None);
-    }
-
-    fn valid_room(s: &str) -> bool {
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
-        (1..=32).contains(&s.len())
-            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && s.chars().all(ok_char)
-    }
-
-    #[test]
-    fn resume_room_names_are_distinct_valid_and_short() {
-        let names = room_names(110_000);
-        assert_eq!(names.len(), 110_000);
-        assert_eq!(&names[..3], &["r0", "r1", "r2"]);
-        assert_eq!(names[10], "ra");
-        assert_eq!(names[35], "rz");
-        assert_eq!(names[36], "r10");
-        let set: std::collections::HashSet<&String> = names.iter().collect();
-        assert_eq!(set.len(), names.len(), "duplicates");
-        assert!(names.iter().all(|n| valid_room(n)));
-        assert!(names.iter().all(|n| n.len() <= 5));
-        assert!(room_names(0).is_empty());
-    }
-
-    #[test]
-    fn the_huge_hello_is_the_largest_legal_frame_with_type_last() {
-        let rooms = room_names(110_000);
-        let (frame, used) = huge_hello("y123x4-z0", "hhy123x4", &rooms, SERVER_MAX_FRAME);
-        let body = &frame[4..];
-        assert_eq!(
-            u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
-            body.len()
-        );
-        assert!(body.len() <= SERVER_MAX_FRAME, "{} bytes", body.len());
-        assert!(
-            body.len() > SERVER_MAX_FRAME - 16,
-            "as large as the limit allows"
-        );
-        assert!(used > 10_000 && used < rooms.len(), "{used} rooms");
-        assert!(body.ends_with(br#""type":"hello"}"#), "type last");
-        // The server's decoder refuses it, having looked at no more than
-        // 1,024 names.
-        let err = parse_body::<ClientMsg>(body).unwrap_err().to_string();
-        assert!(err.contains("more than 1024 rooms"), "{err}");
-        // A few rooms: a hello the server accepts.
-        let (small, n) = huge_hello("a", "b", &rooms[..3], SERVER_MAX_FRAME);
-        assert_eq!(n, 3);
-        match parse_body::<ClientMsg>(&small[4..]).unwrap() {
-            ClientMsg::Hello { name, resume, .. } => {
-                assert_eq!(name, "a");
-                assert_eq!(resume.unwrap().rooms, rooms[..3]);
-            }
-            other => panic!("not a hello: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_size("500M"), Ok(500 << 20));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("2G"), Ok(2 << 30));
-        assert_eq!(parse_size(" 1048576 "), Ok(1_048_576));
-        assert!(parse_size("5X").is_err());
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("").is_err());
-        assert!(parse_size("99999999999T").is_err(), "overflow");
-    }
-
-    #[test]
-    fn load_lists() {
-        assert_eq!(Load::parse_list("all").unwrap(), Load::ALL.to_vec());
-        assert_eq!(
-            Load::parse_list("hello, receipts,hello").unwrap(),
-            vec![Load::Hello, Load::Receipts]
-        );
-        assert_eq!(
-            Load::parse_list("receipts4,all").unwrap()[..2],
-            [Load::Receipts4, Load::Receipts]
-        );
-        assert!(Load::parse_list("nope").is_err());
-        assert!(Load::parse_list(" , ").is_err());
-        for l in Load::ALL {
-            assert_eq!(Load::parse_list(l.key()).unwrap(), vec![l]);
-        }
-    }
-
-    #[test]
-    fn tally_counts_and_summarises() {
-        let mut t = Tally::default();
-        assert_eq!(t.summary(), "sent nothing; got nothing; no errors");
-        t.add_sent("receipt", 2000);
-        t.add_sent("ping", 1);
-        t.add_received("pong");
-        t.add_received("error");
-        t.add_received("error");
-        t.add_error("too_many_rooms", "you are in 50 rooms");
-        t.add_error("too_many_rooms", "second");
-        t.closed = 1;
-        assert_eq!(t.errors["too_many_rooms"], 2);
-        assert_eq!(
-            t.summary(),
-            "sent 1 ping, 2000 receipt; got 2 error, 1 pong; errors: 2 too_many_rooms \
-             (first: too_many_rooms: you are in 50 rooms); 1 connection(s) closed by the server"
-        );
-        let mut long = Tally::default();
-        long.add_error("invalid", &"x".repeat(500));
-        assert!(long.first_error.unwrap().chars().count() < 140);
-    }
-
-    #[test]
-    fn report_section_shows_ratios_verdicts_and_what_the_attacker_got() {
-        let idle = phase("idle", 100.0, 100.0);
-        let mut fine = phase("receipts", 150.0, 100.0);
-        fine.label = "receipts flood, 1 reader".into();
-        fine.attacker.add_sent("receipt", 2000);
-        fine.note = "2000 receipts.".into();
-        let mut bad = phase("resumes", 8000.0, 100.0);
-        bad.label = "10 bogus download resumes".into();
-        bad.timed_out = true;
-        let mut broken = phase("hello", 0.0, 100.0);
-        broken.label = "hello with 110000 resume rooms".into();
-        broken.failed = Some("setup failed".into());
-        let lines: Vec<String> = [&idle, &fine, &bad, &broken]
-            .iter()
-            .map(|r| serde_json::to_string(r).unwrap())
-            .collect();
-        let res = Results::parse(&lines.join("\n"));
-        assert_eq!(res.bystander.len(), 4);
-        assert!(res.unknown.is_empty());
-        let md = report::render(&res, &[]);
-        assert!(
-            md.contains("## 6. A bystander beside loads of legal frames"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| 1 | idle label | 500 (0) | 1.00 s (1) | 50 µs | 100 µs | 300 µs | 1.00× | 1.00× | 1.00× | – | baseline |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| 1 | receipts flood, 1 reader | 500 (0) | 1.00 s (1) | 75 µs | 150 µs | 450 µs | 1.50× | 1.50× | 1.50× | – | **met** |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| bystander p99 during receipts flood, 1 reader at most 2× idle | 150 µs vs 100 µs (1.50×) | **met** |"),
-            "{md}"
-        );
-        assert!(md.contains("1.00 s (1), **timed out** |"), "{md}");
-        assert!(
-            md.contains("| bystander p99 during 10 bogus download resumes at most 2× idle | timed out; 8.00 ms vs 100 µs (80.00×) | **missed** |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("not measured (setup failed) | not measured |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("- run 1, **receipts flood, 1 reader**: 2000 receipts. Attacker: sent 2000 receipt; got nothing; no errors."),
-            "{md}"
-        );
-        // Without bystander lines the section says so.
-        let none = report::render(&Results::parse(""), &[]);
-        assert!(none.contains("A bystander beside loads of legal frames (issue 9)\n\nNot run."));
-    }
-}
+#[path = "bench_units/bystander.rs"]
+mod bystander_units;

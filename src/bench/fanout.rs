@@ -23,6 +23,15 @@
 //!   a server acknowledges as soon as it has queued the fan-out. Acks
 //!   (PUBLISH replies) are still counted: their receiver counts say how many
 //!   deliveries to expect.
+//! - **Receipts** (chat, on by default): every member, publishers included,
+//!   answers each batch of frames it read that brought new messages with one
+//!   cumulative `receipt{kind:"delivered", room, up_to}`, `up_to` the newest
+//!   id it read, as chat-client does (`client::receipts::Incoming`). The
+//!   server then tells the authors (`receipts` frames to the publishers,
+//!   counted, not parsed). The receipts are counted (the server's inbound
+//!   receipt load) and do not move the window. `receipts: false` gives the
+//!   receipt-free workload, where members only read. Redis has no
+//!   equivalent: its subscribers only read.
 //! - **Latency**: at every receiving member, the time the read returned minus
 //!   the stamp's send time (one clock, one process).
 //! - **Rates**: in a timed run, messages published (queued by a publisher)
@@ -41,13 +50,14 @@
 use super::net::{Conn, ReadEnd};
 use super::procfs;
 use super::resp::{self, Reply};
-use super::stats::Histogram;
 use super::wire::{self, ChatIn, Stamp, Template};
 use crate::protocol::ServerMsg;
 use mio::{Events, Interest, Poll, Token};
 use std::time::{Duration, Instant};
 
 mod config;
+mod tally;
+use tally::Tally;
 
 pub use config::{unique_tag, FanoutConfig, FanoutResult, Target, MAX_FRAME};
 
@@ -67,15 +77,10 @@ struct Peer {
     publ: Option<u32>,
     /// Over WebSocket, still reading the server's `101` response head.
     http_head: bool,
-}
-
-struct Pub {
-    peer: usize,
-    sent: u64,
-    /// Messages read by every receiving member (all sequence numbers below).
-    done: u64,
-    acked: u64,
-    flagged: bool,
+    /// Chat: the newest message id read, and the `up_to` of the last
+    /// `delivered` receipt sent.
+    newest: u64,
+    receipted: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,103 +88,6 @@ enum Phase {
     Setup,
     Run,
     Drain,
-}
-
-/// Counters and figures, kept apart from the connections so that a read
-/// callback can update them while a connection is borrowed.
-struct Tally {
-    publishers: usize,
-    t_warm: u64,
-    t_stop: u64,
-    hist: Histogram,
-    delivered_total: u64,
-    delivered_window: u64,
-    published_window: u64,
-    expected: u64,
-    last_seq: Vec<u64>,
-    order_errors: u64,
-    server_errors: u64,
-    first_error: Option<String>,
-    fatal: Option<String>,
-    notices: u64,
-    pubs: Vec<Pub>,
-    topup: Vec<u32>,
-    /// W counters per publisher: readers so far of each message in flight
-    /// (slot `seq % W`).
-    readers: Vec<u32>,
-    window: u64,
-    /// Receiving members per message.
-    fanout: u32,
-}
-
-impl Tally {
-    #[inline]
-    fn on_message(&mut self, recv: Option<u32>, text: &[u8], now: u64) {
-        let Some(recv) = recv else {
-            self.note_error("message on a connection that is not a member".into());
-            return;
-        };
-        let Some(st) = wire::read_stamp(text) else {
-            self.note_error("message without a bench stamp".into());
-            return;
-        };
-        self.delivered_total += 1;
-        if now >= self.t_warm && now < self.t_stop {
-            self.delivered_window += 1;
-        }
-        if st.ts_ns >= self.t_warm && st.ts_ns < self.t_stop {
-            self.hist.record(now.saturating_sub(st.ts_ns));
-        }
-        let p = st.publisher as usize;
-        if p >= self.publishers {
-            self.note_error(format!("message from unknown publisher {p}"));
-            return;
-        }
-        let slot = recv as usize * self.publishers + p;
-        if self.last_seq[slot] != st.seq {
-            self.order_errors += 1;
-        }
-        self.last_seq[slot] = st.seq + 1;
-        let pb = &mut self.pubs[p];
-        if st.seq < pb.done || st.seq >= pb.done + self.window {
-            self.note_error(format!(
-                "message {} of publisher {p} outside its window",
-                st.seq
-            ));
-            return;
-        }
-        let base = p * self.window as usize;
-        let w = self.window;
-        self.readers[base + (st.seq % w) as usize] += 1;
-        // Retire the oldest messages once every member has read them.
-        let mut retired = false;
-        while pb.done < pb.sent && self.readers[base + (pb.done % w) as usize] == self.fanout {
-            self.readers[base + (pb.done % w) as usize] = 0;
-            pb.done += 1;
-            retired = true;
-        }
-        if retired && !pb.flagged {
-            pb.flagged = true;
-            self.topup.push(p as u32);
-        }
-    }
-
-    fn on_ack(&mut self, publ: Option<u32>, recipients: u64) {
-        match publ {
-            Some(p) => {
-                self.pubs[p as usize].acked += 1;
-                self.expected += recipients;
-            }
-            None => self.note_error("ack on a connection that does not publish".into()),
-        }
-    }
-
-    fn note_error(&mut self, e: String) {
-        self.server_errors += 1;
-        if self.first_error.is_none() {
-            self.first_error = Some(e);
-        }
-    }
 }
 
 fn ns(d: Duration) -> u64 {
@@ -223,48 +131,13 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     let epoch = Instant::now();
     let now_ns = || epoch.elapsed().as_nanos() as u64;
 
-    let pubs: Vec<Pub> = (0..p)
-        .map(|i| match cfg.target {
-            Target::Chat => Pub {
-                peer: i,
-                sent: 0,
-                done: 0,
-                acked: 0,
-                flagged: false,
-            },
-            Target::Redis => Pub {
-                peer: s + i,
-                sent: 0,
-                done: 0,
-                acked: 0,
-                flagged: false,
-            },
-        })
-        .collect();
-    let mut t = Tally {
-        publishers: p,
-        t_warm: u64::MAX,
-        t_stop: u64::MAX,
-        hist: Histogram::new(),
-        delivered_total: 0,
-        delivered_window: 0,
-        published_window: 0,
-        expected: 0,
-        last_seq: vec![0; s * p],
-        order_errors: 0,
-        server_errors: 0,
-        first_error: None,
-        fatal: None,
-        notices: 0,
-        pubs,
-        topup: Vec::new(),
-        readers: vec![0; p * window as usize],
-        window,
-        fanout: match cfg.target {
-            Target::Chat => (s - 1) as u32,
-            Target::Redis => s as u32,
-        },
+    let (pub_peers, fanout) = match cfg.target {
+        Target::Chat => ((0..p).collect(), (s - 1) as u32),
+        Target::Redis => ((s..s + p).collect(), s as u32),
     };
+    let mut t = Tally::new(pub_peers, s, window, fanout);
+    let receipts = (cfg.target == Target::Chat && cfg.receipts)
+        .then(|| wire::DeliveredReceipt::new(&cfg.tag, cfg.websocket));
     let mut peers: Vec<Peer> = Vec::with_capacity(total);
     let mut scratch = Vec::new();
     let mut ready = 0usize;
@@ -304,6 +177,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 recv,
                 publ,
                 http_head: cfg.websocket,
+                newest: 0,
+                receipted: 0,
             });
         }
 
@@ -330,6 +205,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 recv,
                 publ,
                 http_head,
+                newest,
+                receipted,
             } = &mut peers[i];
             let (recv, publ) = (*recv, *publ);
             if *stage == Stage::Connecting && (ev.is_writable() || ev.is_error()) {
@@ -396,15 +273,20 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                                 Ok(Some((body, used))) => {
                                     off += used;
                                     match wire::classify(body, cfg.size) {
-                                        ChatIn::Message(text) => t.on_message(recv, text, now),
+                                        ChatIn::Message { id, text } => {
+                                            *newest = (*newest).max(id);
+                                            t.on_message(recv, text, now)
+                                        }
                                         ChatIn::Ack { recipients } => {
                                             t.on_ack(publ, recipients as u64)
                                         }
                                         ChatIn::JoinNotice => t.notices += 1,
+                                        ChatIn::Receipts => t.receipt_frames_in += 1,
                                         ChatIn::Other(ServerMsg::Joined { .. }) => {
                                             became_ready = true
                                         }
-                                        ChatIn::Other(ServerMsg::Message { text, .. }) => {
+                                        ChatIn::Other(ServerMsg::Message { id, text, .. }) => {
+                                            *newest = (*newest).max(id);
                                             t.on_message(recv, text.as_bytes(), now)
                                         }
                                         ChatIn::Other(ServerMsg::Error {
@@ -467,6 +349,18 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                     }
                     Err(e) => {
                         t.fatal.get_or_insert_with(|| format!("read: {e}"));
+                    }
+                }
+                // As chat-client does after each batch it read: one
+                // cumulative `delivered` receipt if the batch brought news.
+                if let Some(rc) = &receipts {
+                    if *newest > *receipted {
+                        rc.push(conn.out(), *newest);
+                        *receipted = *newest;
+                        t.on_receipt_sent(now_ns());
+                        if let Err(e) = conn.flush() {
+                            return Err(format!("write to {}: {e}", cfg.addr));
+                        }
                     }
                 }
                 if became_ready && *stage == Stage::LoggingIn {
@@ -537,7 +431,10 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         }
         if phase == Phase::Drain {
             let all_acked = t.pubs.iter().all(|pb| pb.acked == pb.sent);
-            if (all_acked && t.delivered_total >= t.expected) || now > drain_deadline {
+            // The last receipts are written out before the run ends.
+            let all_written = peers.iter().all(|pr| pr.conn.pending() == 0);
+            if (all_acked && all_written && t.delivered_total >= t.expected) || now > drain_deadline
+            {
                 if cfg.messages.is_some() {
                     srv1 = pid_sample(cfg.server_pid);
                     me1 = procfs::cpu_seconds(None).unwrap_or(0.0);
@@ -586,9 +483,9 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     let interval_s = interval_ns as f64 / 1e9;
     let total_published: u64 = t.pubs.iter().map(|pb| pb.sent).sum();
     let total_acked: u64 = t.pubs.iter().map(|pb| pb.acked).sum();
-    let (published, delivered) = match cfg.messages {
-        Some(_) => (total_published, t.delivered_total),
-        None => (t.published_window, t.delivered_window),
+    let (published, delivered, receipts_sent) = match cfg.messages {
+        Some(_) => (total_published, t.delivered_total, t.receipts_total),
+        None => (t.published_window, t.delivered_window, t.receipts_window),
     };
     let us = |v: Option<u64>| v.map_or(0.0, |x| x as f64 / 1e3);
     let _ = run_start;
@@ -629,6 +526,11 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         server_peak_rss: cfg.server_pid.map(|_| srv1.peak_rss),
         server_rss: cfg.server_pid.map(|_| srv1.rss),
         bench_cpu_s: (me1 - me0).max(0.0),
+        receipts: receipts.is_some(),
+        receipts_sent,
+        receipts_per_s: receipts_sent as f64 / interval_s,
+        total_receipts_sent: t.receipts_total,
+        receipt_frames_received: t.receipt_frames_in,
     })
 }
 

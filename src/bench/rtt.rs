@@ -162,7 +162,7 @@ pub fn run(cfg: &RttConfig) -> Result<RttResult, String> {
                         Ok(Some((body, used))) => {
                             off += used;
                             match wire::classify(body, cfg.size) {
-                                ChatIn::Message(t) => texts.push((t.to_vec(), now)),
+                                ChatIn::Message { text, .. } => texts.push((text.to_vec(), now)),
                                 ChatIn::Other(ServerMsg::Message { text, .. }) => {
                                     texts.push((text.into_bytes(), now))
                                 }

@@ -1,8 +1,9 @@
 //! The bench's side of the chat wire, built for speed: frames the load
 //! generator sends are assembled from templates (byte-identical to what
 //! `chat::protocol::encode` produces, which the tests check), and the frames
-//! it receives most (`message`, `ack`, `notice`) are recognised without a JSON
-//! parse. Anything else falls back to the library's serde decoder.
+//! it receives most (`message`, `ack`, `notice`, `receipts`) are recognised
+//! without a JSON parse. Anything else falls back to the library's serde
+//! decoder.
 //!
 //! Every benchmark message carries a [`Stamp`] at the start of its text: the
 //! send time in nanoseconds since the bench started, the publisher and a
@@ -155,12 +156,14 @@ impl Template {
 /// What a received chat frame body is, as far as the bench cares.
 #[derive(Debug)]
 pub enum ChatIn<'a> {
-    /// A `message`: its text.
-    Message(&'a [u8]),
+    /// A `message`: its id and text.
+    Message { id: u64, text: &'a [u8] },
     /// An `ack`: how many others the message was addressed to.
     Ack { recipients: u32 },
     /// A `join` notice (counted during setup).
     JoinNotice,
+    /// A `receipts` frame (markers the server tells an author), not parsed.
+    Receipts,
     /// Anything else, decoded (including a `message` the fast path did not
     /// recognise, e.g. one whose text has another size).
     Other(ServerMsg),
@@ -171,13 +174,15 @@ pub enum ChatIn<'a> {
 const MSG_PREFIX: &[u8] = br#"{"type":"message","#;
 const ACK_PREFIX: &[u8] = br#"{"type":"ack","#;
 const JOIN_PREFIX: &[u8] = br#"{"type":"notice","event":"join","#;
+const RECEIPTS_PREFIX: &[u8] = br#"{"type":"receipts","#;
+const ID_KEY: &[u8] = br#""id":"#;
 const TEXT_KEY: &[u8] = br#""text":""#;
 const RECIPIENTS_KEY: &[u8] = br#""recipients":"#;
 
 /// Classify a frame body. `text_len` is the payload size the bench sends:
-/// a `message` whose text is the last field and has exactly that many bytes
-/// is recognised without a parse (the server writes fields in declaration
-/// order, `text` last).
+/// a `message` whose `id` is the first field after the type and whose text is
+/// the last field with exactly that many bytes is recognised without a parse
+/// (the server writes fields in declaration order: `id` first, `text` last).
 #[inline]
 pub fn classify(body: &[u8], text_len: usize) -> ChatIn<'_> {
     if body.starts_with(MSG_PREFIX) {
@@ -185,7 +190,12 @@ pub fn classify(body: &[u8], text_len: usize) -> ChatIn<'_> {
         if n >= MSG_PREFIX.len() + TEXT_KEY.len() + text_len + 2 && body.ends_with(b"\"}") {
             let start = n - 2 - text_len;
             if &body[start - TEXT_KEY.len()..start] == TEXT_KEY {
-                return ChatIn::Message(&body[start..n - 2]);
+                if let Some(id) = leading_id(&body[MSG_PREFIX.len()..start]) {
+                    return ChatIn::Message {
+                        id,
+                        text: &body[start..n - 2],
+                    };
+                }
             }
         }
     } else if body.starts_with(ACK_PREFIX) && body.ends_with(b"}") {
@@ -204,6 +214,8 @@ pub fn classify(body: &[u8], text_len: usize) -> ChatIn<'_> {
         }
     } else if body.starts_with(JOIN_PREFIX) {
         return ChatIn::JoinNotice;
+    } else if body.starts_with(RECEIPTS_PREFIX) && body.ends_with(b"}") {
+        return ChatIn::Receipts;
     }
     match parse_body::<ServerMsg>(body) {
         Ok(ServerMsg::Ack { recipients, .. }) => ChatIn::Ack { recipients },
@@ -211,9 +223,21 @@ pub fn classify(body: &[u8], text_len: usize) -> ChatIn<'_> {
             event: crate::protocol::NoticeKind::Join,
             ..
         }) => ChatIn::JoinNotice,
+        Ok(ServerMsg::Receipts { .. }) => ChatIn::Receipts,
         Ok(m) => ChatIn::Other(m),
         Err(e) => ChatIn::Bad(e.to_string()),
     }
+}
+
+/// The value of a leading `"id":N,` (what follows a message's type).
+#[inline]
+fn leading_id(s: &[u8]) -> Option<u64> {
+    let rest = s.strip_prefix(ID_KEY)?;
+    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || n > 19 || rest.get(n) != Some(&b',') {
+        return None;
+    }
+    get_digits(&rest[..n])
 }
 
 /// Split one length-prefixed frame off the front of `buf`: the body and the
@@ -319,5 +343,52 @@ impl Template {
             tail: self.tail.clone(),
             payload_len: self.payload_len,
         }
+    }
+}
+
+/// A cumulative `receipt{kind:"delivered", room, up_to}`, the frame
+/// chat-client sends after each batch of frames it read (one per
+/// conversation with news, `up_to` the newest id read). Only `up_to` changes
+/// from one to the next, so the body is a fixed head, the digits and `}`.
+#[derive(Debug, Clone)]
+pub struct DeliveredReceipt {
+    body_head: Vec<u8>,
+    websocket: bool,
+}
+
+impl DeliveredReceipt {
+    /// Receipts for `room` (a valid room name: nothing JSON escapes), as
+    /// native frames or, with `websocket`, as WebSocket client frames.
+    pub fn new(room: &str, websocket: bool) -> DeliveredReceipt {
+        DeliveredReceipt {
+            body_head: format!(r#"{{"type":"receipt","kind":"delivered","room":"{room}","up_to":"#)
+                .into_bytes(),
+            websocket,
+        }
+    }
+
+    /// Append the receipt covering everything up to `up_to`.
+    #[inline]
+    pub fn push(&self, out: &mut Vec<u8>, up_to: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = up_to;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let body_len = self.body_head.len() + (digits.len() - at) + 1;
+        if self.websocket {
+            out.extend_from_slice(&ws_header(body_len));
+        } else {
+            out.extend_from_slice(&(body_len as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&self.body_head);
+        out.extend_from_slice(&digits[at..]);
+        out.push(b'}');
     }
 }

@@ -22,6 +22,9 @@ Commands (each appends one JSON line to --json FILE if given):
               --target chat|redis --addr HOST:PORT [--pid PID]
               --members S --publishers P [--window W] [--size BYTES]
               [--messages N (per publisher) | --duration SECS] [--warmup SECS]
+              [--no-receipts (chat: members only read; by default each sends a
+                              cumulative delivered receipt per read batch, as
+                              chat-client does)]
   idle      C idle logged-in connections (scenario 3)
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
               [--max-connecting N (logins in flight, default 500)]
@@ -94,6 +97,7 @@ struct Args {
     label: String,
     variant: Option<String>,
     websocket: bool,
+    no_receipts: bool,
     json: Option<String>,
     input: Option<String>,
     output: Option<String>,
@@ -140,6 +144,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         label: "idle".into(),
         variant: None,
         websocket: false,
+        no_receipts: false,
         json: None,
         input: None,
         output: None,
@@ -198,6 +203,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("label") => a.label = p.value()?.string()?,
             Long("variant") => a.variant = Some(p.value()?.string()?),
             Long("websocket") => a.websocket = true,
+            Long("no-receipts") => a.no_receipts = true,
             Long("json") => a.json = Some(p.value()?.string()?),
             Long("in") => a.input = Some(p.value()?.string()?),
             Long("out") => a.output = Some(p.value()?.string()?),
@@ -273,6 +279,7 @@ fn run(a: Args) -> Result<(), String> {
             cfg.max_connecting = a.max_connecting;
             cfg.server_pid = a.pid;
             cfg.websocket = a.websocket;
+            cfg.receipts = !a.no_receipts;
             let mut r = fanout::run(&cfg)?;
             r.variant = a.variant.clone();
             emit(&a.json, &r.summary(), &r)?;

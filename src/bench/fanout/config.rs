@@ -76,6 +76,12 @@ pub struct FanoutConfig {
     /// Chat only: every member connects as a browser does, over the
     /// WebSocket at `/ws` (one text message per frame).
     pub websocket: bool,
+    /// Chat only: every member answers each batch of frames it read that
+    /// brought new messages with one cumulative `delivered` receipt for the
+    /// room (`up_to` the newest id read), as chat-client does. On by default;
+    /// off gives the receipt-free workload (readers only read). Redis has no
+    /// equivalent: its subscribers only read either way.
+    pub receipts: bool,
 }
 
 impl FanoutConfig {
@@ -96,6 +102,7 @@ impl FanoutConfig {
             server_pid: None,
             tag: unique_tag("f"),
             websocket: false,
+            receipts: true,
         }
     }
 }
@@ -146,6 +153,23 @@ pub struct FanoutResult {
     pub server_peak_rss: Option<u64>,
     pub server_rss: Option<u64>,
     pub bench_cpu_s: f64,
+    /// Chat members sent `delivered` receipts (false for Redis, for a
+    /// receipt-free chat run, and in results from before receipts existed).
+    #[serde(default)]
+    pub receipts: bool,
+    /// `delivered` receipts the members sent in the interval (the server's
+    /// inbound receipt load), and their rate.
+    #[serde(default)]
+    pub receipts_sent: u64,
+    #[serde(default)]
+    pub receipts_per_s: f64,
+    /// Over the whole run.
+    #[serde(default)]
+    pub total_receipts_sent: u64,
+    /// `receipts` frames the server sent the publishers (authors) in the
+    /// whole run: its answer to the members' receipts.
+    #[serde(default)]
+    pub receipt_frames_received: u64,
 }
 
 impl FanoutResult {
@@ -161,7 +185,7 @@ impl FanoutResult {
     /// One line for people.
     pub fn summary(&self) -> String {
         format!(
-            "fanout {}{} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
+            "fanout {}{} S={} P={} W={}: published {:.0}/s, delivered {:.0}/s, {}latency p50 {:.0} us p99 {:.0} us p99.9 {:.0} us max {:.0} us; server CPU {} peak RSS {}; bench CPU {:.2} cores; lost {} order errors {} server errors {}",
             self.target,
             self.variant
                 .as_ref()
@@ -171,6 +195,11 @@ impl FanoutResult {
             self.window,
             self.published_per_s,
             self.delivered_per_s,
+            if self.receipts {
+                format!("delivered receipts sent {:.0}/s, ", self.receipts_per_s)
+            } else {
+                "no receipts, ".to_string()
+            },
             self.p50_us,
             self.p99_us,
             self.p999_us,
