@@ -296,7 +296,7 @@ done
 # ---- report ----
 PROFILE_META=()
 [ $QUICK = 0 ] && [ -f "$ROOT/bench/PROFILE.md" ] && \
-  PROFILE_META=(--meta "where the server spends its time=[PROFILE.md](PROFILE.md) (perf, massif; written by hand)")
+  PROFILE_META=(--meta "where the server spends its time=[PROFILE.md](PROFILE.md) (callgrind, perf, heaptrack; written by hand)")
 REDIS_VERSION=$( (redis-server --version 2>/dev/null || echo "not installed") | head -n1)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
