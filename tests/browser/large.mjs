@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import puppeteer from 'puppeteer-core';
+import { launch } from './launch.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -204,14 +204,14 @@ async function main() {
 
   let page;
   await step('the page logs in as "web"', async () => {
-    browser = await puppeteer.launch({
+    browser = await launch({
       executablePath: CHROMIUM,
       headless: true,
       userDataDir: path.join(tmp, 'profile'),
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
       protocolTimeout: 60000,
-    });
+    }, log);
     // What the page receives goes to pageDir, as the browser's downloads.
     const cdp = await browser.target().createCDPSession();
     await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: pageDir, eventsEnabled: true });

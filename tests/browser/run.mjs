@@ -27,7 +27,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import puppeteer from 'puppeteer-core';
+import { launch } from './launch.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -306,14 +306,14 @@ async function main() {
   }
   relay = await startRelay(Number(new URL(webUrl).port));
 
-  browser = await puppeteer.launch({
+  browser = await launch({
     executablePath: CHROMIUM,
     headless: true,
     userDataDir: path.join(tmp, 'profile'),
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
     protocolTimeout: 20000,
-  });
+  }, log);
 
   // alice reconnects only when told (a long first delay, then the banner's button), so that
   // what bob sends while she is away is a missed message, deterministically.
