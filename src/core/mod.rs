@@ -52,35 +52,9 @@ use effect::{Completion, Effect, OnFail};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Identifies a connection to the core. The shell makes it from its slab
-/// key (the low 32 bits) and a generation (above), so an id is never reused:
-/// output for a connection that closed can never reach a new connection in
-/// the same slab slot. The core treats it as opaque.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct ConnId(pub u64);
-
-impl ConnId {
-    /// The id of the connection in slab slot `slot`, generation `gen`.
-    pub fn new(slot: usize, gen: u64) -> ConnId {
-        ConnId(((gen & 0xffff_ffff) << 32) | (slot as u64 & 0xffff_ffff))
-    }
-
-    /// The shell's slab key.
-    pub fn slot(self) -> usize {
-        (self.0 & 0xffff_ffff) as usize
-    }
-}
-
-/// A map keyed by connection. Ids are the server's own numbers, never a
-/// client's choice, so a fast hash (foldhash) is safe here; maps keyed by
-/// names and rooms keep std's SipHash, which resists chosen keys.
-pub(crate) type ConnMap<V> = HashMap<ConnId, V, foldhash::fast::RandomState>;
-
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}#{}", self.slot(), self.0 >> 32)
-    }
-}
+mod conn_id;
+pub use conn_id::ConnId;
+pub(crate) use conn_id::ConnMap;
 
 /// The current time, given by the caller: monotonic milliseconds for timers and
 /// Unix milliseconds (UTC) for message timestamps.
