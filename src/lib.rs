@@ -5,12 +5,14 @@
 //! - [`core`]: the server's chat state machine: no sockets, no clock reads.
 //! - [`net`]: the server's mio shell: one `Poll`, a `slab` of connections.
 //! - [`client`]: the terminal client: command parsing, state, network thread, UI.
+//! - [`cluster`]: several nodes acting as one through Redis (`--cluster`).
 //! - [`store`]: what outlives a process, and the effect runners that touch it.
 //! - [`size`]: byte counts with K/M/G/T suffixes, for options.
 //! - [`sim`]: the server in memory for tests: core, fake clock, effects run inline.
 
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod core;
 pub mod net;
 pub mod protocol;

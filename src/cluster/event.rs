@@ -1,0 +1,1 @@
+//! What nodes publish to each other (being written).
