@@ -51,7 +51,8 @@ impl Core {
             self.error(conn, ErrorCode::CallState, msg, "call");
             return;
         }
-        self.calls.next += 1;
+        // In a cluster, the event's sequence number: the same on every node.
+        self.calls.next = self.applying_seq().unwrap_or(self.calls.next + 1);
         let id = self.calls.next;
         if self.in_call(&to).is_some() {
             self.send(

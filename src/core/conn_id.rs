@@ -1,4 +1,5 @@
-//! Connection ids as the core sees them ([`ConnId`]), and maps keyed by them
+//! Connection ids as the core sees them ([`ConnId`]): the shell's, and the
+//! stand-ins for users on other nodes of a cluster; and maps keyed by them
 //! ([`ConnMap`]).
 
 use std::collections::HashMap;
@@ -16,11 +17,27 @@ impl ConnId {
         ConnId(((gen & 0xffff_ffff) << 32) | (slot as u64 & 0xffff_ffff))
     }
 
+    /// The id standing for connection number `n` of users on other nodes
+    /// of a cluster (see `core::cluster`): never a slab slot's.
+    pub fn remote(n: u64) -> ConnId {
+        ConnId(REMOTE_BIT | n)
+    }
+
+    /// Whether this stands for a user on another node, whose frames that
+    /// node sends.
+    pub fn is_remote(self) -> bool {
+        self.0 & REMOTE_BIT != 0
+    }
+
     /// The shell's slab key.
     pub fn slot(self) -> usize {
         (self.0 & 0xffff_ffff) as usize
     }
 }
+
+/// Set in the ids of users on other nodes. A shell's generations never
+/// reach it (2^31 connections).
+const REMOTE_BIT: u64 = 1 << 63;
 
 /// A map keyed by connection. Ids are the server's own numbers, never a
 /// client's choice, so a fast hash (foldhash) is safe here; maps keyed by

@@ -37,6 +37,13 @@ pub enum Effect {
     },
     /// Search stored messages; answered by [`Completion::Search`].
     Search(SearchQuery),
+    /// Sequence this event through the cluster's backplane (see
+    /// `core::cluster`); it comes back as a [`Completion::Cluster`] event,
+    /// or a refusal naming `conn`.
+    Publish {
+        conn: super::ConnId,
+        payload: String,
+    },
 }
 
 /// A finished effect, handed back to the core.
@@ -61,6 +68,8 @@ pub enum Completion {
     Pruned {
         through: u64,
     },
+    /// The cluster's backplane reports (events in sequence order).
+    Cluster(crate::cluster::event::Input),
 }
 
 /// A full-text search over the conversations a user may read.

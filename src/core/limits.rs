@@ -296,6 +296,12 @@ impl Core {
     /// without a pause for `flood_ms` is closed (the answer is still `Hold`;
     /// the close is in the core's output).
     pub fn admit(&mut self, conn: ConnId, msg: &ClientMsg, now: Now) -> Admit {
+        if self.cluster_full(conn) {
+            // Read again when the cluster has taken some (`Output::Resume`).
+            return Admit::Hold {
+                until_ms: now.mono_ms,
+            };
+        }
         self.admit_cost(conn, cost(msg), now)
     }
 

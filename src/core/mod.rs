@@ -19,6 +19,7 @@
 
 pub mod accounts;
 mod calls;
+mod cluster;
 pub mod effect;
 mod filename;
 pub mod history;
@@ -261,6 +262,8 @@ pub struct Core {
     pub(crate) searches: HashMap<u64, (ConnId, String)>,
     /// Room topics (kept in the history database, for empty rooms too).
     pub(crate) topics: HashMap<String, topics::Topic>,
+    /// This node's part in a cluster, if it is in one (see `cluster`).
+    pub(crate) cluster: Option<Box<cluster::Cluster>>,
 }
 
 impl Core {
@@ -304,6 +307,7 @@ impl Core {
             next_query: 0,
             searches: HashMap::new(),
             topics,
+            cluster: None,
         }
     }
 
@@ -347,6 +351,17 @@ impl Core {
             self.error_cid(conn, ErrorCode::Invalid, e.to_string(), msg.kind(), cid);
             return;
         }
+        // In a cluster, a logged-in user's frames (and whatever follows a
+        // login on its way) go through the sequence: see `cluster`.
+        if self.cluster.is_some() && (logged_in || self.cluster_login_pending(conn)) {
+            return self.cluster_frame(conn, msg, now);
+        }
+        self.dispatch(conn, msg, now);
+    }
+
+    /// Act on one checked frame from `conn` (see [`Core::handle`]).
+    pub(crate) fn dispatch(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
+        let logged_in = self.sessions.get(&conn).is_some_and(|s| s.name.is_some());
         match msg {
             ClientMsg::Ping { seq } => self.send(conn, &ServerMsg::Pong { seq }),
             ClientMsg::Hello {
@@ -465,12 +480,25 @@ impl Core {
     /// Timers due at `now` (one table, see `timers`): typing expiry,
     /// unanswered calls, reserved names, login deadlines.
     pub fn tick(&mut self, now: Now) {
+        use crate::cluster::event::Expiry;
         use timers::Timer;
         while let Some(t) = self.timers.pop_due(now.mono_ms) {
             match t {
                 Timer::Typing(name, conv) => self.typing_expired(&name, &conv),
-                Timer::Ring(id) => self.ring_expired(id),
-                Timer::Reservation(name) => self.reservation_expired(&name),
+                Timer::Ring(id) => {
+                    if !self.cluster_expire(Expiry::Ring { call: id }, now) {
+                        self.ring_expired(id)
+                    }
+                }
+                Timer::Reservation(name) => {
+                    if !self.reserved.contains_key(&name) {
+                        continue;
+                    }
+                    let what = Expiry::Reservation { name: name.clone() };
+                    if !self.cluster_expire(what, now) {
+                        self.reservation_expired(&name)
+                    }
+                }
                 Timer::Login(conn) => self.login_expired(conn),
                 Timer::Throttle(conn) => self.throttle_over(conn),
                 Timer::PartialFrame(conn) => self.partial_frame_expired(conn),
@@ -498,6 +526,10 @@ impl Core {
         if let Some(b) = self.history.seal() {
             self.effects.push_back(Effect::Log(b));
         }
+    }
+
+    pub(crate) fn push_effect(&mut self, e: Effect) {
+        self.effects.push_back(e);
     }
 
     /// The next effect to run, oldest first.
@@ -531,6 +563,7 @@ impl Core {
             }
             Completion::Search(done) => self.search_done(done),
             Completion::Pruned { through } => self.history.pruned(through),
+            Completion::Cluster(input) => self.cluster_input(input, now),
         }
     }
 

@@ -91,6 +91,9 @@ impl Core {
     /// Queue `out` for `conn` after everything queued for it before; it
     /// waits for `gate` (a batch that must be durable) if that is unsettled.
     pub(crate) fn emit(&mut self, conn: ConnId, out: Output, gate: Option<(u64, OnFail)>) {
+        if conn.is_remote() {
+            return; // a user on another node: that node tells them
+        }
         let gate = gate.filter(|(seq, _)| *seq > self.outbox.settled);
         if let Some(q) = self.outbox.waiting.get_mut(&conn) {
             if let (Output::Frame(b, _), Some(parked)) = (&out, self.outbox.parked.get_mut(&conn)) {

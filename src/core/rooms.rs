@@ -143,8 +143,13 @@ impl Core {
         self.send(conn, &ServerMsg::RoomList { rooms });
     }
 
+    /// The id of a new message: the next one here, or in a cluster the
+    /// sequence number of the event being applied (the same on every node).
     fn next_message_id(&mut self) -> u64 {
-        self.history.last_id() + 1
+        match self.applying_seq() {
+            Some(seq) => seq.max(self.history.last_id() + 1),
+            None => self.history.last_id() + 1,
+        }
     }
 
     /// Answer a resent message (same `cid`) with its original id. True if it was one.
@@ -211,7 +216,7 @@ impl Core {
     /// Store `m`, show it to `others` and tell its sender it is `sent`,
     /// all once its batch is durable; if that fails, the others never see
     /// it and the sender gets `store_failed`.
-    fn store_and_deliver(
+    pub(crate) fn store_and_deliver(
         &mut self,
         conn: ConnId,
         m: StoredMsg,

@@ -48,7 +48,7 @@ impl Core {
             name,
             room,
             status,
-            resume,
+            mut resume,
             verified,
             ..
         } = login;
@@ -81,7 +81,7 @@ impl Core {
         }
         let first = room.unwrap_or_else(|| DEFAULT_ROOM.to_string());
         let mut rooms = vec![first];
-        for r in resume.rooms {
+        for r in std::mem::take(&mut resume.rooms) {
             if !rooms.contains(&r) {
                 rooms.push(r);
             }
@@ -93,6 +93,38 @@ impl Core {
             self.error(conn, ErrorCode::Invalid, &bad, "hello");
             return;
         }
+        let commit = super::cluster::LoginCommit {
+            name,
+            rooms,
+            status,
+            resume,
+            verified,
+            token: None,
+        };
+        if self.cluster.is_some() {
+            return self.cluster_login(conn, commit, now);
+        }
+        self.login_commit(conn, commit, now);
+    }
+
+    /// The rest of a login, once its own checks passed: everything that
+    /// depends on who else is online (in a cluster, every node does this in
+    /// the sequence's order, so all agree).
+    pub(crate) fn login_commit(
+        &mut self,
+        conn: ConnId,
+        commit: super::cluster::LoginCommit,
+        now: Now,
+    ) {
+        let super::cluster::LoginCommit {
+            name,
+            rooms,
+            status,
+            resume,
+            verified,
+            token: fresh,
+        } = commit;
+        let remote = conn.is_remote();
         // A name that looks like another registered, online or held one is
         // refused before anything else about it (the exact same name goes
         // through the usual rules below).
@@ -161,7 +193,7 @@ impl Core {
             Some(t) if token_ok => t,
             _ => {
                 self.accounts.floors.remove(&name);
-                self.new_token()
+                fresh.unwrap_or_else(|| self.new_token())
             }
         };
         let last_id = self.history.last_id();
@@ -193,8 +225,10 @@ impl Core {
         for r in rooms {
             self.join(conn, r, false, now);
         }
-        self.catch_up(conn, &name, resume.since);
-        self.transfers_back(conn, &name);
+        if !remote {
+            self.catch_up(conn, &name, resume.since);
+            self.transfers_back(conn, &name);
+        }
     }
 
     /// Replay what `name` missed: with `since`, everything newer in their
@@ -331,7 +365,7 @@ impl Core {
         out
     }
 
-    fn new_token(&mut self) -> String {
+    pub(crate) fn new_token(&mut self) -> String {
         self.token_seq += 1;
         let mut out = String::with_capacity(32);
         for salt in [0x5151_u64, 0xa3a3] {
@@ -372,6 +406,14 @@ impl Core {
     /// The reactor lost `conn` (or closed it). Safe to call more than once.
     pub fn disconnect(&mut self, conn: ConnId, gone: Gone, now: Now) {
         let _ = gone;
+        if self.cluster_disconnect(conn, now) {
+            // The user stays until the cluster applies their `gone`.
+            self.http_gone(conn);
+            self.guard_gone(conn);
+            self.forget_output(conn);
+            self.reads.retain(|_, r| r.conn != conn);
+            return;
+        }
         self.drop_user(conn, true, now);
         self.sessions.remove(&conn);
         self.http_gone(conn);

@@ -127,6 +127,15 @@ impl Core {
                 "you cannot send a file to yourself".into(),
             );
         }
+        if self.conn_of(&to).is_some_and(ConnId::is_remote) {
+            return fail(
+                self,
+                ErrorCode::UnknownUser,
+                format!(
+                    "\"{to}\" is connected to another node of this cluster, and files go only between users of the same node for now; one of you can reconnect to the other's node"
+                ),
+            );
+        }
         if self.conn_of(&to).is_none() {
             return fail(
                 self,

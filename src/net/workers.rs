@@ -151,6 +151,8 @@ impl Workers {
             Effect::SaveAccounts { ticket, accounts } => {
                 send(&self.auth, AuthWork::Save { ticket, accounts })
             }
+            // The shell hands these to the backplane (see `net::cluster`).
+            Effect::Publish { .. } => false,
         };
         if !sent {
             log::error!("a worker thread is gone; an effect was not run");

@@ -19,6 +19,8 @@ use crate::store::search::Searcher;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
+pub mod cluster;
+
 /// A `hello` for `name`: this protocol version, no room, status, resume or
 /// password.
 pub fn hello(name: &str) -> ClientMsg {
@@ -54,6 +56,8 @@ pub fn texts(frames: &[ServerMsg]) -> Vec<String> {
 
 /// Runs a core's effects inline.
 pub struct Runner {
+    /// Events the core asked to publish to its cluster, in order.
+    pub published: Vec<(ConnId, String)>,
     log: HistoryDb,
     searcher: Searcher,
     store: DiskStore,
@@ -75,6 +79,7 @@ impl Runner {
         let store = DiskStore::open(&dir.path().join("files"), STORE_QUOTA).expect("a new store");
         let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
         Runner {
+            published: Vec::new(),
             log,
             searcher,
             store,
@@ -166,6 +171,11 @@ impl Runner {
                 ticket,
                 result: self.accounts.save(&accounts).map_err(|e| e.to_string()),
             }],
+            // Kept for a cluster of sims to sequence (`sim::cluster`).
+            Effect::Publish { conn, payload } => {
+                self.published.push((conn, payload));
+                Vec::new()
+            }
             Effect::Search(q) => {
                 // The worker would have indexed what was committed before.
                 self.log.index_all().expect("indexing");

@@ -1,0 +1,610 @@
+//! The core's side of a cluster (`--cluster`): frames that change shared
+//! state go out as events and are applied when they come back sequenced.
+//!
+//! Every node runs its own core. A logged-in user's frame that changes what
+//! others see (a message, a join, a status, a receipt, a call) is not acted
+//! on when it arrives: it is published ([`Effect::Publish`]), and every node,
+//! this one included, applies it when the backplane hands it back in the
+//! cluster's one order ([`Input::Event`]). On the user's own node it is
+//! applied to their connection; on the others to a stand-in connection
+//! ([`ConnId::remote`]) whose output is dropped, since the user's own node
+//! tells them. So every core holds the same users, rooms, markers and
+//! calls, and gives a message the same id (its sequence number) and the
+//! same recipients count. A frame that only reads (`ping`, `history`,
+//! `users`, `search`) or a file frame is answered by the user's own node,
+//! after the user's earlier frames came back, so the answers keep their
+//! order.
+//!
+//! Logins split in two: the origin checks what needs no one else (version,
+//! name rules, the password), then every node applies the rest in order,
+//! so two nodes never both give a name away. A lost connection is an event
+//! too ([`Body::Gone`]); until it comes back its user stays, as on the
+//! other nodes.
+//!
+//! Timers that change shared state (a held name freed, a call unanswered)
+//! do not act where they run out: they publish an [`Expiry`] that everyone
+//! applies. A node that starts ([`Body::Boot`]) is sent every other node's
+//! users ([`Body::Roster`]); a node that stops heartbeating is declared down
+//! ([`Body::NodeDown`]) and its users leave everywhere.
+
+use super::effect::Effect;
+use super::{ConnId, ConnMap, Core, Now, Output};
+use crate::cluster::event::{Body, Event, Expiry, Input, Login, RosterUser};
+use crate::protocol::{ClientMsg, ErrorCode, Resume, ServerMsg, Status};
+use std::collections::{HashMap, VecDeque};
+
+/// Frames a connection may have waiting behind its unsequenced ones before
+/// the shell stops reading it (TCP then holds the rest back).
+pub(crate) const MAX_HELD: usize = 256;
+
+/// A login's fields once its own checks passed (see `Core::login_commit`).
+pub(crate) struct LoginCommit {
+    pub name: String,
+    pub rooms: Vec<String>,
+    pub status: Status,
+    pub resume: Resume,
+    pub verified: bool,
+    /// The token a new session gets (made by the origin, so every node
+    /// agrees); `None` outside a cluster: made on the spot.
+    pub token: Option<String>,
+}
+
+/// This node's part in a cluster.
+#[derive(Debug, Default)]
+pub(crate) struct Cluster {
+    /// This node's id.
+    pub node: String,
+    /// Local connections with events on their way: how many, and the
+    /// frames that arrived behind them.
+    pending: ConnMap<Pending>,
+    /// Users of other nodes: (node, connection there) -> stand-in here.
+    remote: HashMap<(String, u64), ConnId>,
+    next_remote: u64,
+    /// Local connections that closed and whose `gone` is on its way.
+    departed: ConnMap<()>,
+    /// The sequence number of the event being applied.
+    applying: Option<u64>,
+    /// The last sequence number applied.
+    pub last_seq: u64,
+    /// Redis answers (the backplane's last word).
+    pub up: bool,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Published, not back yet: each one's frame type and `cid`, oldest
+    /// first.
+    inflight: VecDeque<(&'static str, Option<String>)>,
+    /// Arrived behind them, in order.
+    held: VecDeque<ClientMsg>,
+    /// The shell was told to stop reading (see [`MAX_HELD`]).
+    paused: bool,
+}
+
+/// Frames whose effect others see: they go through the sequence.
+fn shared(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::Logout {}
+            | ClientMsg::RoomMsg { .. }
+            | ClientMsg::PrivateMsg { .. }
+            | ClientMsg::SetStatus { .. }
+            | ClientMsg::SetTopic { .. }
+            | ClientMsg::Typing { .. }
+            | ClientMsg::Receipt { .. }
+            | ClientMsg::CreateRoom { .. }
+            | ClientMsg::Join { .. }
+            | ClientMsg::Leave { .. }
+            | ClientMsg::Call { .. }
+            | ClientMsg::CallAccept { .. }
+            | ClientMsg::CallDecline { .. }
+            | ClientMsg::Hangup { .. }
+    )
+}
+
+impl Core {
+    /// Make this core node `node` of a cluster: from now on shared changes
+    /// go through the backplane. Publishes this node's `boot`.
+    pub fn join_cluster(&mut self, node: &str, now: Now) {
+        self.cluster = Some(Box::new(Cluster {
+            node: node.to_string(),
+            ..Default::default()
+        }));
+        self.publish(ConnId(0), Body::Boot, now);
+    }
+
+    /// This node's id, in a cluster.
+    pub fn cluster_node(&self) -> Option<&str> {
+        self.cluster.as_deref().map(|c| c.node.as_str())
+    }
+
+    /// The sequence number of the event being applied: the id a message
+    /// gets, in a cluster.
+    pub(crate) fn applying_seq(&self) -> Option<u64> {
+        self.cluster.as_deref().and_then(|c| c.applying)
+    }
+
+    fn publish(&mut self, conn: ConnId, body: Body, now: Now) {
+        let Some(c) = self.cluster.as_deref() else {
+            return;
+        };
+        let ev = Event {
+            node: c.node.clone(),
+            conn: conn.0,
+            ts: now.unix_ms,
+            body,
+        };
+        self.push_effect(Effect::Publish {
+            conn,
+            payload: ev.to_payload(),
+        });
+    }
+
+    /// A login on `conn` is on its way through the sequence.
+    pub(crate) fn cluster_login_pending(&self, conn: ConnId) -> bool {
+        self.cluster
+            .as_deref()
+            .is_some_and(|c| c.pending.contains_key(&conn))
+    }
+
+    /// `login` passed its own checks on this node: the rest is applied by
+    /// every node in the sequence's order.
+    pub(crate) fn cluster_login(&mut self, conn: ConnId, commit: LoginCommit, now: Now) {
+        let token = self.new_token();
+        let body = Body::Login(Login {
+            name: commit.name,
+            rooms: commit.rooms,
+            status: commit.status,
+            resume: commit.resume,
+            verified: commit.verified,
+            token,
+        });
+        if let Some(c) = self.cluster.as_deref_mut() {
+            let p = c.pending.entry(conn).or_default();
+            p.inflight.push_back(("hello", None));
+        }
+        self.publish(conn, body, now);
+    }
+
+    /// A checked frame from a logged-in local user: queued behind its
+    /// unsequenced ones, then published or answered in order.
+    pub(crate) fn cluster_frame(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.pending.entry(conn).or_default().held.push_back(msg);
+        }
+        self.release_held(conn, now);
+    }
+
+    /// Move `conn`'s held frames on: shared ones are published at once,
+    /// a local one waits until everything before it came back.
+    fn release_held(&mut self, conn: ConnId, now: Now) {
+        loop {
+            let Some(c) = self.cluster.as_deref_mut() else {
+                return;
+            };
+            let Some(p) = c.pending.get_mut(&conn) else {
+                return;
+            };
+            let next = match p.held.front() {
+                Some(m) if shared(m) => p.held.pop_front().map(|m| (m, true)),
+                Some(_) if p.inflight.is_empty() => p.held.pop_front().map(|m| (m, false)),
+                _ => None,
+            };
+            let Some((msg, publish)) = next else {
+                if p.paused && p.held.len() <= MAX_HELD / 2 {
+                    p.paused = false;
+                    self.out.push((conn, Output::Resume));
+                    continue;
+                }
+                if p.inflight.is_empty() && p.held.is_empty() {
+                    c.pending.remove(&conn);
+                }
+                return;
+            };
+            if publish {
+                p.inflight
+                    .push_back((msg.kind(), msg.cid().map(str::to_string)));
+                let user = self.name_of(conn).map(str::to_string);
+                self.publish(conn, Body::Frame { user, frame: msg }, now);
+            } else {
+                self.dispatch(conn, msg, now);
+            }
+        }
+    }
+
+    /// Whether the shell should stop reading `conn` for now: too many of
+    /// its frames wait for the sequence (it reads again on `Resume`).
+    pub(crate) fn cluster_full(&mut self, conn: ConnId) -> bool {
+        let Some(p) = self
+            .cluster
+            .as_deref_mut()
+            .and_then(|c| c.pending.get_mut(&conn))
+        else {
+            return false;
+        };
+        if p.held.len() >= MAX_HELD {
+            p.paused = true;
+        }
+        p.paused
+    }
+
+    /// Something the backplane reported.
+    pub(crate) fn cluster_input(&mut self, input: Input, now: Now) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        match input {
+            Input::Up { seq } => {
+                if !c.up {
+                    log::info!("cluster: Redis answers (sequence at {seq})");
+                }
+                c.up = true;
+            }
+            Input::Down { reason } => {
+                if c.up {
+                    log::warn!(
+                        "cluster: lost Redis ({reason}); messages wait (bounded) until it is back"
+                    );
+                }
+                c.up = false;
+            }
+            Input::Event { seq, payload } => match Event::from_payload(&payload) {
+                Ok(ev) => self.apply(seq, ev, now),
+                Err(e) => log::warn!("cluster: event {seq} is unreadable ({e}); skipped"),
+            },
+            Input::Skipped { from, to } => log::warn!(
+                "cluster: events {from} to {to} could not be read back from Redis; this node's history lacks any messages among them"
+            ),
+            Input::NodeDown { node } => {
+                log::warn!("cluster: node {node} stopped heartbeating; its users leave");
+                self.publish(ConnId(0), Body::NodeDown { down: node }, now);
+            }
+            Input::Refused { conn, reason } => self.refused(conn, reason, now),
+        }
+    }
+
+    /// The backplane would not take `conn`'s event (its queue is full, Redis
+    /// is away): the frame is answered with an error, not applied anywhere.
+    fn refused(&mut self, conn: ConnId, reason: String, now: Now) {
+        // Refused as it was queued: the newest of the connection's.
+        let last = self
+            .cluster
+            .as_deref_mut()
+            .and_then(|c| c.pending.get_mut(&conn))
+            .and_then(|p| p.inflight.pop_back());
+        let Some((re, cid)) = last else {
+            log::warn!("cluster: an event of this node was refused ({reason})");
+            return;
+        };
+        let msg = format!(
+            "the server could not pass this on to the rest of the cluster ({reason}), so it was not done; try again shortly"
+        );
+        self.error_cid(conn, ErrorCode::SlowDown, msg, re, cid);
+        self.release_held(conn, now);
+    }
+
+    /// Apply event `seq` (they come in order, each once).
+    fn apply(&mut self, seq: u64, ev: Event, now: Now) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if seq <= c.last_seq {
+            return;
+        }
+        c.last_seq = seq;
+        c.applying = Some(seq);
+        let local = ev.node == c.node;
+        // Stamped with the origin's clock: the same on every node.
+        let at = Now {
+            mono_ms: now.mono_ms,
+            unix_ms: ev.ts,
+        };
+        match ev.body {
+            Body::Frame { user, frame } => match self.conn_for(&ev.node, ev.conn, local) {
+                Some(conn) => {
+                    self.dispatch(conn, frame, at);
+                    self.reap(conn);
+                }
+                None => {
+                    if let Some(user) = user {
+                        self.deliver_unknown(&user, frame, at);
+                    }
+                }
+            },
+            Body::Login(l) => self.apply_login(&ev.node, ev.conn, local, l, at),
+            Body::Gone { abrupt } => {
+                if let Some(conn) = self.conn_for(&ev.node, ev.conn, local) {
+                    self.gone(conn, abrupt, at);
+                }
+            }
+            Body::Boot => {
+                self.node_gone(&ev.node, at);
+                if !local {
+                    self.send_roster(now);
+                }
+            }
+            Body::NodeDown { down } => {
+                if self.cluster_node() == Some(down.as_str()) {
+                    self.evicted(at);
+                } else {
+                    self.node_gone(&down, at);
+                }
+            }
+            Body::Expire(Expiry::Reservation { name }) => self.reservation_expired(&name),
+            Body::Expire(Expiry::Ring { call }) => self.ring_expired(call),
+            Body::Roster { users } => {
+                if !local {
+                    self.install_roster(&ev.node, users);
+                }
+            }
+        }
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.applying = None;
+        }
+        if local && ev.conn != 0 {
+            self.came_back(ConnId(ev.conn), now);
+        }
+    }
+
+    /// One of `conn`'s events came back: the next held frames may go.
+    fn came_back(&mut self, conn: ConnId, now: Now) {
+        if let Some(p) = self
+            .cluster
+            .as_deref_mut()
+            .and_then(|c| c.pending.get_mut(&conn))
+        {
+            p.inflight.pop_front();
+        }
+        self.release_held(conn, now);
+    }
+
+    /// The connection here standing for `conn` on `node`.
+    fn conn_for(&self, node: &str, conn: u64, local: bool) -> Option<ConnId> {
+        if local {
+            let id = ConnId(conn);
+            return self.sessions.contains_key(&id).then_some(id);
+        }
+        let c = self.cluster.as_deref()?;
+        c.remote.get(&(node.to_string(), conn)).copied()
+    }
+
+    fn new_remote(&mut self, node: &str, conn: u64) -> Option<ConnId> {
+        let c = self.cluster.as_deref_mut()?;
+        if let Some(&id) = c.remote.get(&(node.to_string(), conn)) {
+            return Some(id);
+        }
+        c.next_remote += 1;
+        let id = ConnId::remote(c.next_remote);
+        c.remote.insert((node.to_string(), conn), id);
+        self.sessions.insert(id, Default::default());
+        Some(id)
+    }
+
+    fn apply_login(&mut self, node: &str, origin: u64, local: bool, l: Login, now: Now) {
+        let conn = if local {
+            let id = ConnId(origin);
+            if !self.sessions.contains_key(&id) {
+                return; // gone without a trace (it never logged in)
+            }
+            id
+        } else {
+            match self.new_remote(node, origin) {
+                Some(id) => id,
+                None => return,
+            }
+        };
+        let commit = LoginCommit {
+            name: l.name,
+            rooms: l.rooms,
+            status: l.status,
+            resume: l.resume,
+            verified: l.verified,
+            token: Some(l.token),
+        };
+        self.login_commit(conn, commit, now);
+        self.reap(conn);
+    }
+
+    /// A stand-in whose user is no longer logged in (refused, logged out)
+    /// is forgotten.
+    fn reap(&mut self, conn: ConnId) {
+        if !conn.is_remote() || self.name_of(conn).is_some() {
+            return;
+        }
+        self.sessions.remove(&conn);
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.remote.retain(|_, v| *v != conn);
+        }
+    }
+
+    /// `conn`'s user is gone (their `gone` event, or their node's).
+    fn gone(&mut self, conn: ConnId, abrupt: bool, now: Now) {
+        self.drop_user(conn, abrupt, now);
+        self.sessions.remove(&conn);
+        self.forget_output(conn);
+        self.reads.retain(|_, r| r.conn != conn);
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.remote.retain(|_, v| *v != conn);
+            c.pending.remove(&conn);
+            c.departed.remove(&conn);
+        }
+    }
+
+    /// Every user of `node` (an earlier run of it, or a dead one) leaves.
+    fn node_gone(&mut self, node: &str, now: Now) {
+        let Some(c) = self.cluster.as_deref() else {
+            return;
+        };
+        let theirs: Vec<ConnId> = c
+            .remote
+            .iter()
+            .filter(|((n, _), _)| n == node)
+            .map(|(_, v)| *v)
+            .collect();
+        for conn in theirs {
+            self.gone(conn, true, now);
+        }
+    }
+
+    /// The others declared this node down and dropped its users: so does
+    /// this node, telling them to reconnect (to any node).
+    fn evicted(&mut self, now: Now) {
+        log::error!("cluster: the other nodes declared this node down; its users must reconnect");
+        let ours: Vec<ConnId> = self
+            .sessions
+            .iter()
+            .filter(|(c, s)| !c.is_remote() && s.name.is_some())
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in ours {
+            self.send(
+                conn,
+                &ServerMsg::Bye {
+                    code: crate::protocol::ByeCode::Shutdown,
+                    reason: "this server lost touch with the rest of the cluster; reconnect".into(),
+                },
+            );
+            self.drop_user(conn, true, now);
+            self.close(conn, "evicted from the cluster".into());
+        }
+    }
+
+    /// The users of this node, for a node that just started.
+    fn send_roster(&mut self, now: Now) {
+        let users: Vec<RosterUser> = self
+            .sessions
+            .iter()
+            .filter(|(c, _)| !c.is_remote())
+            .filter_map(|(c, s)| {
+                let name = s.name.clone()?;
+                Some(RosterUser {
+                    conn: c.0,
+                    token: self.tokens.get(&name).cloned().unwrap_or_default(),
+                    name,
+                    status: s.status,
+                    away: s.away.clone(),
+                    rooms: s.rooms.iter().cloned().collect(),
+                })
+            })
+            .collect();
+        if !users.is_empty() {
+            self.publish(ConnId(0), Body::Roster { users }, now);
+        }
+    }
+
+    /// Learn the users of `node` (this node started after they logged in).
+    fn install_roster(&mut self, node: &str, users: Vec<RosterUser>) {
+        for u in users {
+            let known = self
+                .cluster
+                .as_deref()
+                .is_some_and(|c| c.remote.contains_key(&(node.to_string(), u.conn)));
+            if known || self.names.contains_key(&u.name) {
+                continue;
+            }
+            let Some(conn) = self.new_remote(node, u.conn) else {
+                continue;
+            };
+            for r in &u.rooms {
+                self.rooms
+                    .entry(r.clone())
+                    .or_default()
+                    .members
+                    .insert(u.name.clone(), conn);
+            }
+            if let Some(s) = self.sessions.get_mut(&conn) {
+                s.name = Some(u.name.clone());
+                s.status = u.status;
+                s.away = u.away;
+                for r in u.rooms {
+                    s.rooms.insert(r);
+                }
+            }
+            self.history.see(&u.name);
+            self.accounts
+                .holders
+                .set(&u.name, super::accounts::ONLINE, true);
+            self.tokens.insert(u.name.clone(), u.token);
+            self.names.insert(u.name, conn);
+        }
+    }
+
+    /// A message from a user this node has not met yet (it started a moment
+    /// ago, and their node's roster is on its way): stored and shown to
+    /// whoever here is in the conversation, so nothing is lost.
+    fn deliver_unknown(&mut self, user: &str, frame: ClientMsg, now: Now) {
+        let Some(id) = self.applying_seq() else {
+            return;
+        };
+        let (room, to, text, cid) = match frame {
+            ClientMsg::RoomMsg { room, text, cid } => (Some(room), None, text, cid),
+            ClientMsg::PrivateMsg { to, text, cid } => (None, Some(to), text, cid),
+            _ => return,
+        };
+        if self.history.duplicate(user, cid.as_deref()).is_some() {
+            return;
+        }
+        let others: Vec<ConnId> = match (&room, &to) {
+            (Some(r), _) => self
+                .rooms
+                .get(r)
+                .map(|r| r.members.values().copied().collect())
+                .unwrap_or_default(),
+            (_, Some(t)) => self.names.get(t).copied().into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let m = super::history::StoredMsg {
+            id,
+            ts: now.unix_ms,
+            from: user.to_string(),
+            recipients: if room.is_some() {
+                others.len() as u32
+            } else {
+                1
+            },
+            room,
+            to,
+            text,
+            cid,
+        };
+        self.history.see(user);
+        self.store_and_deliver(ConnId::remote(0), m, others, "room_msg");
+    }
+
+    /// The shell lost local `conn`. In a cluster its user stays until the
+    /// `gone` event comes back (so every node drops them at the same point);
+    /// true if that is so, and the caller must not forget the session yet.
+    pub(crate) fn cluster_disconnect(&mut self, conn: ConnId, now: Now) -> bool {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return false;
+        };
+        if c.departed.contains_key(&conn) {
+            return true;
+        }
+        let logged_in = self.sessions.get(&conn).is_some_and(|s| s.name.is_some());
+        let on_its_way = c.pending.get(&conn).is_some_and(|p| !p.inflight.is_empty());
+        if !logged_in && !on_its_way {
+            c.pending.remove(&conn);
+            return false;
+        }
+        c.departed.insert(conn, ());
+        if let Some(p) = c.pending.get_mut(&conn) {
+            p.held.clear();
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.closing = true;
+        }
+        self.publish(conn, Body::Gone { abrupt: true }, now);
+        true
+    }
+
+    /// A timer for shared state ran out here: in a cluster it is published
+    /// for all to apply (true), else the caller applies it.
+    pub(crate) fn cluster_expire(&mut self, what: Expiry, now: Now) -> bool {
+        if self.cluster.is_none() {
+            return false;
+        }
+        self.publish(ConnId(0), Body::Expire(what), now);
+        true
+    }
+}

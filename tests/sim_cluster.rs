@@ -1,0 +1,403 @@
+//! Several nodes acting as one server, in memory (`chat::sim::cluster`): a
+//! user on one node and a user on another see one server: rooms, joins,
+//! messages with one id each, private messages, who is online, typing,
+//! receipts, calls; a name is held once across nodes; a resend reaching
+//! another node is answered as a duplicate; a dead node's users leave and
+//! resume elsewhere with nothing lost or doubled; a node that starts late
+//! learns who is online; events wait while the bus is away.
+
+use chat::core::{Config, ConnId};
+use chat::protocol::{ClientMsg as C, ErrorCode, Resume, ServerMsg as S, PROTOCOL_VERSION};
+use chat::sim::cluster::ClusterSim;
+use chat::sim::{frames_to, texts};
+
+fn room_msg(text: &str, cid: &str) -> C {
+    C::RoomMsg {
+        room: "general".into(),
+        text: text.into(),
+        cid: Some(cid.into()),
+    }
+}
+
+fn session_of(frames: &[S]) -> String {
+    frames
+        .iter()
+        .find_map(|m| match m {
+            S::Welcome { session, .. } => Some(session.clone()),
+            _ => None,
+        })
+        .expect("a welcome")
+}
+
+/// (id, recipients, duplicate) of the acks among `frames`.
+fn acks(frames: &[S]) -> Vec<(u64, u32, bool)> {
+    frames
+        .iter()
+        .filter_map(|m| match m {
+            S::Ack {
+                id,
+                recipients,
+                duplicate,
+                ..
+            } => Some((*id, *recipients, *duplicate)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn message_ids(frames: &[S]) -> Vec<u64> {
+    frames
+        .iter()
+        .filter_map(|m| match m {
+            S::Message { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn three() -> ClusterSim {
+    ClusterSim::new(3, Config::default())
+}
+
+#[test]
+fn users_on_two_nodes_share_a_room_and_one_id_per_message() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(1), "bob");
+    // bob's join reached alice, on the other node.
+    c.send(0, ConnId(1), room_msg("hello bob", "c1"));
+    let out = c.settle();
+    let to_alice = frames_to(&out[0], ConnId(1));
+    let to_bob = frames_to(&out[1], ConnId(1));
+    let a = acks(&to_alice);
+    assert_eq!(a.len(), 1, "{to_alice:?}");
+    assert_eq!(a[0].1, 1, "bob, on another node, counts as a recipient");
+    assert_eq!(texts(&to_bob), ["hello bob"]);
+    assert_eq!(message_ids(&to_bob), [a[0].0], "one id for the message");
+    // And back, with a larger id.
+    c.send(1, ConnId(1), room_msg("hi alice", "c2"));
+    let out = c.settle();
+    let to_alice = frames_to(&out[0], ConnId(1));
+    assert_eq!(texts(&to_alice), ["hi alice"]);
+    assert!(message_ids(&to_alice)[0] > a[0].0);
+}
+
+#[test]
+fn joins_leaves_and_the_user_list_span_the_nodes() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.send(1, ConnId(5), C::Ping { seq: Some(1) }); // (not logged in: answered)
+    c.nodes[1].connect(ConnId(5));
+    c.nodes[1].send(
+        ConnId(5),
+        C::Hello {
+            version: PROTOCOL_VERSION,
+            name: "bob".into(),
+            room: None,
+            status: None,
+            resume: None,
+            password: None,
+        },
+    );
+    let out = c.settle();
+    let joined: Vec<_> = frames_to(&out[0], ConnId(1))
+        .into_iter()
+        .filter(|m| matches!(m, S::Notice { user, .. } if user == "bob"))
+        .collect();
+    assert_eq!(joined.len(), 1, "alice saw bob join: {out:?}");
+    // The third node, with nobody on it, knows both.
+    c.login(2, ConnId(9), "carol");
+    c.send(2, ConnId(9), C::ListUsers {});
+    let out = c.settle();
+    let users = frames_to(&out[2], ConnId(9))
+        .into_iter()
+        .find_map(|m| match m {
+            S::UserList { users } => Some(users),
+            _ => None,
+        })
+        .expect("a user list");
+    let mut names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    // bob leaves #general: alice and carol are told.
+    c.send(
+        1,
+        ConnId(5),
+        C::Leave {
+            room: "general".into(),
+        },
+    );
+    let out = c.settle();
+    for (node, conn) in [(0, 1), (2, 9)] {
+        let left = frames_to(&out[node], ConnId(conn)).into_iter().any(
+            |m| matches!(m, S::Notice { user, text, .. } if user == "bob" && text.contains("left")),
+        );
+        assert!(left, "n{node} told its user: {out:?}");
+    }
+}
+
+#[test]
+fn a_name_is_held_once_across_the_nodes() {
+    let mut c = three();
+    // Two logins as "alice" on two nodes in the same moment.
+    for node in [0, 2] {
+        c.nodes[node].connect(ConnId(1));
+        c.send(node, ConnId(1), chat::sim::hello("alice"));
+    }
+    let out = c.settle();
+    let welcomed: Vec<usize> = (0..3)
+        .filter(|&n| {
+            frames_to(&out[n], ConnId(1))
+                .iter()
+                .any(|m| matches!(m, S::Welcome { .. }))
+        })
+        .collect();
+    assert_eq!(welcomed.len(), 1, "exactly one welcome: {out:?}");
+    let loser = if welcomed[0] == 0 { 2 } else { 0 };
+    let refused = frames_to(&out[loser], ConnId(1)).into_iter().any(|m| {
+        matches!(
+            m,
+            S::Error {
+                code: ErrorCode::NameTaken,
+                ..
+            }
+        )
+    });
+    assert!(refused, "{out:?}");
+    // And the loser is not online anywhere as a second alice.
+    c.send(1, ConnId(7), C::Ping { seq: None });
+    c.login(1, ConnId(7), "zed");
+    c.send(1, ConnId(7), C::ListUsers {});
+    let out = c.settle();
+    let n = frames_to(&out[1], ConnId(7))
+        .into_iter()
+        .find_map(|m| match m {
+            S::UserList { users } => Some(users.iter().filter(|u| u.name == "alice").count()),
+            _ => None,
+        });
+    assert_eq!(n, Some(1));
+}
+
+#[test]
+fn private_messages_typing_and_receipts_cross_nodes() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(2, ConnId(1), "bob");
+    c.send(
+        0,
+        ConnId(1),
+        C::Typing {
+            room: None,
+            to: Some("bob".into()),
+            active: true,
+        },
+    );
+    c.send(
+        0,
+        ConnId(1),
+        C::PrivateMsg {
+            to: "bob".into(),
+            text: "psst".into(),
+            cid: Some("p1".into()),
+        },
+    );
+    let out = c.settle();
+    let to_bob = frames_to(&out[2], ConnId(1));
+    assert!(
+        to_bob
+            .iter()
+            .any(|m| matches!(m, S::Typing { from, active: true, .. } if from == "alice")),
+        "{to_bob:?}"
+    );
+    assert_eq!(texts(&to_bob), ["psst"]);
+    let id = message_ids(&to_bob)[0];
+    c.send(
+        2,
+        ConnId(1),
+        C::Receipt {
+            kind: chat::protocol::ReceiptKind::Read,
+            room: None,
+            peer: Some("alice".into()),
+            up_to: id,
+        },
+    );
+    let out = c.settle();
+    let read = frames_to(&out[0], ConnId(1)).into_iter().any(|m| {
+        matches!(m, S::Receipts { markers, .. } if markers.iter().any(|k| k.user == "bob" && k.read >= id))
+    });
+    assert!(read, "alice, on n0, learns bob read it: {out:?}");
+}
+
+#[test]
+fn a_call_rings_across_nodes_and_is_answered() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(1), "bob");
+    c.send(
+        0,
+        ConnId(1),
+        C::Call {
+            to: "bob".into(),
+            media: chat::protocol::Media::Voice,
+        },
+    );
+    let out = c.settle();
+    let call = frames_to(&out[1], ConnId(1))
+        .into_iter()
+        .find_map(|m| match m {
+            S::CallIncoming { call, .. } => Some(call),
+            _ => None,
+        })
+        .expect("bob's phone rings");
+    c.send(1, ConnId(1), C::CallAccept { call });
+    let out = c.settle();
+    let accepted = frames_to(&out[0], ConnId(1))
+        .into_iter()
+        .any(|m| matches!(m, S::CallAccepted { call: id, .. } if id == call));
+    assert!(accepted, "{out:?}");
+}
+
+#[test]
+fn a_resend_reaching_another_node_is_answered_as_a_duplicate() {
+    let mut c = three();
+    let alice = c.login(0, ConnId(1), "alice");
+    let token = session_of(&alice);
+    c.login(1, ConnId(1), "bob");
+    c.send(0, ConnId(1), room_msg("only once", "c9"));
+    let out = c.settle();
+    let first = acks(&frames_to(&out[0], ConnId(1)))[0].0;
+    // alice's node dies before she saw the ack; she reconnects to n2 and
+    // sends it again.
+    c.kill(0);
+    let out = c.settle();
+    let left = frames_to(&out[1], ConnId(1))
+        .into_iter()
+        .any(|m| matches!(m, S::Notice { user, .. } if user == "alice"));
+    assert!(left, "bob sees alice leave: {out:?}");
+    c.nodes[2].connect(ConnId(3));
+    c.send(
+        2,
+        ConnId(3),
+        C::Hello {
+            version: PROTOCOL_VERSION,
+            name: "alice".into(),
+            room: None,
+            status: None,
+            resume: Some(Resume {
+                session: Some(token),
+                rooms: vec!["general".into()],
+                since: Some(first - 1),
+            }),
+            password: None,
+        },
+    );
+    c.send(2, ConnId(3), room_msg("only once", "c9"));
+    let out = c.settle();
+    let got = frames_to(&out[2], ConnId(3));
+    assert!(
+        got.iter().any(|m| matches!(m, S::Welcome { .. })),
+        "the held name is hers again: {got:?}"
+    );
+    assert_eq!(acks(&got), [(first, 1, true)], "{got:?}");
+    assert!(
+        texts(&frames_to(&out[1], ConnId(1))).is_empty(),
+        "bob does not get it twice"
+    );
+}
+
+#[test]
+fn a_dead_nodes_user_resumes_elsewhere_and_catches_up() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    let bob = c.login(1, ConnId(1), "bob");
+    let token = session_of(&bob);
+    c.send(0, ConnId(1), room_msg("one", "a1"));
+    let out = c.settle();
+    let seen = message_ids(&frames_to(&out[1], ConnId(1)))[0];
+    c.kill(1);
+    c.settle();
+    c.send(0, ConnId(1), room_msg("two", "a2"));
+    c.send(0, ConnId(1), room_msg("three", "a3"));
+    c.settle();
+    c.nodes[2].connect(ConnId(4));
+    c.send(
+        2,
+        ConnId(4),
+        C::Hello {
+            version: PROTOCOL_VERSION,
+            name: "bob".into(),
+            room: None,
+            status: None,
+            resume: Some(Resume {
+                session: Some(token),
+                rooms: vec!["general".into()],
+                since: Some(seen),
+            }),
+            password: None,
+        },
+    );
+    let out = c.settle();
+    let got = frames_to(&out[2], ConnId(4));
+    assert_eq!(
+        texts(&got),
+        ["two", "three"],
+        "nothing lost, nothing doubled"
+    );
+}
+
+#[test]
+fn a_node_that_starts_late_learns_who_is_online() {
+    let mut c = ClusterSim::new(2, Config::default());
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(1), "bob");
+    let mut late = chat::sim::Sim::new(Config::default());
+    late.core.join_cluster("n2", late.now);
+    c.nodes.push(late);
+    c.settle();
+    c.login(2, ConnId(1), "carol");
+    c.send(2, ConnId(1), C::ListUsers {});
+    let out = c.settle();
+    let users = frames_to(&out[2], ConnId(1))
+        .into_iter()
+        .find_map(|m| match m {
+            S::UserList { users } => Some(users),
+            _ => None,
+        })
+        .expect("a user list");
+    assert_eq!(users.len(), 3, "{users:?}");
+    // And the late node's user reaches the others.
+    c.send(2, ConnId(1), room_msg("hi all", "k1"));
+    let out = c.settle();
+    assert_eq!(texts(&frames_to(&out[0], ConnId(1))), ["hi all"]);
+    assert_eq!(texts(&frames_to(&out[1], ConnId(1))), ["hi all"]);
+}
+
+#[test]
+fn while_the_bus_is_away_messages_wait_and_pings_are_answered() {
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(1), "bob");
+    c.bus_down = true;
+    c.send(0, ConnId(1), room_msg("later", "w1"));
+    c.send(0, ConnId(1), C::Ping { seq: Some(5) });
+    let out = c.settle();
+    assert!(texts(&frames_to(&out[1], ConnId(1))).is_empty());
+    // The ping waits behind the message (order is kept)...
+    assert!(!frames_to(&out[0], ConnId(1))
+        .iter()
+        .any(|m| matches!(m, S::Pong { .. })));
+    // ...but another user's ping is answered at once.
+    c.send(1, ConnId(1), C::Ping { seq: Some(6) });
+    let out = c.settle();
+    assert!(frames_to(&out[1], ConnId(1))
+        .iter()
+        .any(|m| matches!(m, S::Pong { seq: Some(6) })));
+    c.bus_down = false;
+    let out = c.settle();
+    assert_eq!(texts(&frames_to(&out[1], ConnId(1))), ["later"]);
+    let to_alice = frames_to(&out[0], ConnId(1));
+    assert_eq!(acks(&to_alice).len(), 1);
+    assert!(to_alice
+        .iter()
+        .any(|m| matches!(m, S::Pong { seq: Some(5) })));
+}
