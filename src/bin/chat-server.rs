@@ -53,6 +53,17 @@ TLS (use it on any network beyond loopback; `make certs` makes a test pair):
   --tls-cert FILE        certificate chain, PEM (with --tls-key: listen with TLS)
   --tls-key FILE         private key, PEM
 
+A cluster (several nodes acting as one server through Redis; docs/CLUSTER.md):
+  --cluster URL          redis://HOST:PORT[/DB]: be a node of the cluster that
+                         the Redis there coordinates
+  --node-id ID           this node's id: 1 to 64 letters, digits, '.', '_', '-'
+                         (default: host name and process id; a fixed id lets
+                         a restarted node's earlier users leave at once)
+  --reuse-port           share --port with other nodes on this machine
+                         (SO_REUSEPORT: the kernel spreads connections)
+  --cluster-queue N      events held while Redis is slow or away (default
+                         10000); past that, frames are refused with slow_down
+
 Abuse limits (0 turns a limit off):
   --max-connections N    connections at once (default 16384)
   --max-connections-per-ip N
@@ -90,6 +101,7 @@ fn parse() -> Result<Args, lexopt::Error> {
     let mut level = LevelFilter::Info;
     let mut check_db = false;
     let (mut tls_cert, mut tls_key) = (None, None);
+    let (mut cluster, mut node_id, mut cluster_queue) = (None, None, 10_000);
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -110,6 +122,22 @@ fn parse() -> Result<Args, lexopt::Error> {
             }
             Long("http-origin") => cfg.web.origins.push(p.value()?.string()?),
             Long("no-web") => cfg.web.off = true,
+            Long("cluster") => {
+                let url = p.value()?.string()?;
+                if !url.starts_with("redis://") {
+                    return Err(
+                        format!("--cluster takes redis://HOST:PORT[/DB], not {url:?}").into(),
+                    );
+                }
+                cluster = Some(url);
+            }
+            Long("node-id") => {
+                let id = p.value()?.string()?;
+                chat::net::check_node_id(&id).map_err(|e| format!("--node-id: {e}"))?;
+                node_id = Some(id);
+            }
+            Long("reuse-port") => cfg.reuse_port = true,
+            Long("cluster-queue") => cluster_queue = at_least_one(&mut p)?,
             Long("max-outbound") => {
                 cfg.max_outbound = p.value()?.parse()?;
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);
@@ -151,6 +179,17 @@ fn parse() -> Result<Args, lexopt::Error> {
             }
             _ => return Err(arg.unexpected()),
         }
+    }
+    if let Some(url) = cluster {
+        let node = node_id.unwrap_or_else(chat::net::default_node_id);
+        cfg.core.server_name = format!("{} (node {node})", cfg.core.server_name);
+        cfg.cluster = Some(chat::net::ClusterConfig {
+            url,
+            node: Some(node),
+            max_queue: cluster_queue,
+        });
+    } else if node_id.is_some() {
+        return Err("--node-id is for a node of a cluster: give --cluster too".into());
     }
     cfg.tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(chat::net::tls::TlsFiles { cert, key }),

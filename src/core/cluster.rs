@@ -598,6 +598,14 @@ impl Core {
         true
     }
 
+    /// This node is shutting down: its users leave every other node now
+    /// (not after its heartbeat runs out).
+    pub(crate) fn cluster_leaving(&mut self) {
+        if let Some(node) = self.cluster_node().map(str::to_string) {
+            self.publish(ConnId(0), Body::NodeDown { down: node }, Now::default());
+        }
+    }
+
     /// A timer for shared state ran out here: in a cluster it is published
     /// for all to apply (true), else the caller applies it.
     pub(crate) fn cluster_expire(&mut self, what: Expiry, now: Now) -> bool {

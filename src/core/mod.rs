@@ -600,6 +600,7 @@ impl Core {
 
     /// Tell everyone the server is going away.
     pub fn shutdown(&mut self, reason: &str) {
+        self.cluster_leaving();
         let frame = encode_shared(&ServerMsg::Bye {
             code: crate::protocol::ByeCode::Shutdown,
             reason: reason.to_string(),

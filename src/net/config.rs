@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub retention: crate::store::history::Retention,
     /// The browser client (HTTP and WebSocket on the same port).
     pub web: super::web::WebConfig,
+    /// Be a node of a cluster through Redis (`--cluster`).
+    pub cluster: Option<super::ClusterConfig>,
+    /// SO_REUSEPORT: several nodes on one machine share the port.
+    pub reuse_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,8 @@ impl Default for ServerConfig {
                 max_bytes: 10 << 30,
             },
             web: super::web::WebConfig::default(),
+            cluster: None,
+            reuse_port: false,
         }
     }
 }

@@ -16,10 +16,15 @@ use std::net::SocketAddr;
 pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// A non-blocking listener on `addr`: SO_REUSEADDR (as mio sets it, so a
-/// restart does not wait out TIME_WAIT), bind, `listen(LISTEN_BACKLOG)`.
-pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// restart does not wait out TIME_WAIT), with `reuse_port` SO_REUSEPORT too
+/// (several nodes of a cluster on one machine share the port; the kernel
+/// spreads new connections over them), bind, `listen(LISTEN_BACKLOG)`.
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;

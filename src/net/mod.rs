@@ -15,6 +15,8 @@
 
 use crate::core::logsafe::Safe;
 mod auth;
+mod cluster;
+pub use cluster::{check_node_id, default_node_id, ClusterConfig, MAX_NODE_ID};
 mod config;
 mod conn;
 mod files;
@@ -34,6 +36,7 @@ pub use listen::LISTEN_BACKLOG;
 
 pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
+use crate::core::effect::Effect;
 use crate::core::{ConnId, Core, Now, Output, Priority};
 use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
@@ -63,6 +66,9 @@ const LOG_BACKLOG_LIMIT: usize = 64 << 20;
 /// A paced history read's next page is asked for once the connection's
 /// queue is down to this.
 const READ_PACE_LOW: usize = 256 * 1024;
+
+/// Cluster events applied per loop turn (the rest the next turn).
+const CLUSTER_EVENTS_PER_TURN: usize = 1024;
 
 /// History messages turned into frames per loop turn (read-back pages).
 const PAGE_MESSAGES_PER_TURN: usize = 256;
@@ -126,6 +132,8 @@ pub struct Server {
     workers: workers::Workers,
     /// Generation of the next connection id.
     next_gen: usize,
+    /// The backplane, in a cluster (`--cluster`).
+    cluster: Option<cluster::ClusterLink>,
 }
 
 impl Server {
@@ -148,7 +156,7 @@ impl Server {
             .ok_or_else(|| bind_err(io::Error::other("host name did not resolve")))?;
         // SO_REUSEADDR and an explicit backlog (`listen::LISTEN_BACKLOG`):
         // mio's and std's `bind` fix it at 128, too few for a burst of logins.
-        let mut listener = listen::listen(addr).map_err(bind_err)?;
+        let mut listener = listen::listen(addr, cfg.reuse_port).map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         poll.registry()
@@ -171,6 +179,13 @@ impl Server {
             std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
         let store = files::attach_store(&cfg, &mut core)?;
         let accounts = auth::attach_accounts(&cfg, &mut core)?;
+        let clock = Clock {
+            start: Instant::now(),
+        };
+        let cluster = cfg
+            .cluster
+            .as_ref()
+            .map(|c| cluster::ClusterLink::start(c, &mut core, waker.clone(), clock.now()));
         let workers = workers::Workers::start(log, searcher, Some(store), Some(accounts), waker)
             .map_err(ServerError::Poll)?;
         let web = web::WebCtx {
@@ -185,9 +200,7 @@ impl Server {
             signals: Some(signals),
             conns: Slab::new(),
             core,
-            clock: Clock {
-                start: Instant::now(),
-            },
+            clock,
             scratch: vec![0; 64 * 1024],
             web,
             backlog: VecDeque::new(),
@@ -200,6 +213,7 @@ impl Server {
             tls,
             workers,
             next_gen: 1,
+            cluster,
         })
     }
 
@@ -264,6 +278,13 @@ impl Server {
     fn collect_done(&mut self, now: Now) {
         let mut budget = PAGE_MESSAGES_PER_TURN;
         self.done_left = false;
+        if let Some(c) = self.cluster.as_mut() {
+            // Bounded per turn too: a node catching up on many events
+            // still answers its users between batches.
+            if c.collect(&mut self.core, now, CLUSTER_EVENTS_PER_TURN) {
+                self.done_left = true;
+            }
+        }
         while let Some(done) = self.workers.try_done() {
             if let crate::core::effect::Completion::HistoryPage(p) = &done {
                 budget = budget.saturating_sub(p.msgs.len().max(1));
@@ -322,7 +343,12 @@ impl Server {
     /// connection queues (what waits for a batch or a read, the core keeps).
     fn dispatch(&mut self, now: Now) {
         while let Some(e) = self.core.poll_effect() {
-            self.workers.submit(e);
+            match (e, self.cluster.as_mut()) {
+                (Effect::Publish { conn, payload }, Some(c)) => {
+                    c.publish(&mut self.core, conn, payload, now)
+                }
+                (e, _) => self.workers.submit(e),
+            }
         }
         if self.outbox.is_empty() {
             self.outbox = self.core.take_output(std::mem::take(&mut self.spare_out));
@@ -498,6 +524,10 @@ impl Server {
             log::debug!("effect left at shutdown: {}", Safe(&format!("{e:?}")));
         }
         self.dispatch(now);
+        if let Some(mut c) = self.cluster.take() {
+            // This node's users leave the others now, not after a timeout.
+            c.finish(Duration::from_secs(1));
+        }
         self.flush_dirty();
         let deadline = Instant::now() + Duration::from_millis(LINGER_MS);
         let mut events = Events::with_capacity(256);
