@@ -401,3 +401,114 @@ fn while_the_bus_is_away_messages_wait_and_pings_are_answered() {
         .iter()
         .any(|m| matches!(m, S::Pong { seq: Some(5) })));
 }
+
+fn hello_with(name: &str, password: &str) -> C {
+    C::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        room: None,
+        status: None,
+        resume: None,
+        password: Some(chat::protocol::Secret::new(password)),
+    }
+}
+
+#[test]
+fn a_name_registered_on_one_node_is_registered_on_all() {
+    let mut c = three();
+    c.nodes[0].connect(ConnId(1));
+    c.send(0, ConnId(1), hello_with("dora", "correct horse battery"));
+    let out = c.settle();
+    assert!(
+        frames_to(&out[0], ConnId(1))
+            .iter()
+            .any(|m| matches!(m, S::Welcome { .. })),
+        "{out:?}"
+    );
+    c.send(0, ConnId(1), C::Logout {});
+    c.settle();
+    // Another node asks for the password, and checks it.
+    c.nodes[2].connect(ConnId(2));
+    c.send(2, ConnId(2), chat::sim::hello("dora"));
+    c.nodes[2].connect(ConnId(3));
+    c.send(2, ConnId(3), hello_with("dora", "wrong password here"));
+    c.nodes[1].connect(ConnId(4));
+    c.send(1, ConnId(4), hello_with("dora", "correct horse battery"));
+    let out = c.settle();
+    let code = |node: usize, conn: u64| {
+        frames_to(&out[node], ConnId(conn))
+            .into_iter()
+            .find_map(|m| match m {
+                S::Error { code, .. } => Some(code),
+                _ => None,
+            })
+    };
+    assert_eq!(code(2, 2), Some(ErrorCode::AuthRequired));
+    assert_eq!(code(2, 3), Some(ErrorCode::BadPassword));
+    assert!(
+        frames_to(&out[1], ConnId(4))
+            .iter()
+            .any(|m| matches!(m, S::Welcome { .. })),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn history_search_and_held_private_messages_are_on_every_node() {
+    let mut c = three();
+    // dora registers on n0 and leaves.
+    c.nodes[0].connect(ConnId(1));
+    c.send(0, ConnId(1), hello_with("dora", "correct horse battery"));
+    c.settle();
+    c.send(0, ConnId(1), C::Logout {});
+    c.login(1, ConnId(2), "alice");
+    c.send(1, ConnId(2), room_msg("the quarterly numbers", "h1"));
+    c.send(
+        1,
+        ConnId(2),
+        C::PrivateMsg {
+            to: "dora".into(),
+            text: "read this when you are back".into(),
+            cid: Some("h2".into()),
+        },
+    );
+    c.settle();
+    // dora comes back on n2: the message held for her is there.
+    c.nodes[2].connect(ConnId(3));
+    c.send(2, ConnId(3), hello_with("dora", "correct horse battery"));
+    let out = c.settle();
+    let got = frames_to(&out[2], ConnId(3));
+    assert_eq!(texts(&got), ["read this when you are back"], "{got:?}");
+    // History and search on n2 see what alice said on n1.
+    c.send(
+        2,
+        ConnId(3),
+        C::History {
+            room: Some("general".into()),
+            peer: None,
+            before: None,
+            limit: 10,
+        },
+    );
+    c.send(
+        2,
+        ConnId(3),
+        C::Search {
+            text: "quarterly".into(),
+            room: None,
+            peer: None,
+            before: None,
+            limit: Some(10),
+        },
+    );
+    let out = c.settle();
+    let got = frames_to(&out[2], ConnId(3));
+    assert!(
+        texts(&got).iter().any(|t| t == "the quarterly numbers"),
+        "history: {got:?}"
+    );
+    assert!(
+        got.iter().any(|m| matches!(m, S::SearchResults { results, .. } if results.iter().any(|h| h.text == "the quarterly numbers"))),
+        "search: {got:?}"
+    );
+}

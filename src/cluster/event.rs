@@ -52,6 +52,12 @@ pub enum Body {
     NodeDown { down: String },
     /// A timer on some node ran out for shared state: applied once, by all.
     Expire(Expiry),
+    /// A name registered, or its password changed, on the origin (saved
+    /// there): every node keeps the same accounts.
+    Account {
+        name: String,
+        account: crate::store::accounts::Account,
+    },
     /// The node's own users, in answer to another node's `boot`, so a node
     /// that starts late learns who is online.
     Roster { users: Vec<RosterUser> },

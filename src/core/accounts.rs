@@ -135,6 +135,9 @@ pub(crate) struct Accounts {
     saving: Option<(u64, Vec<Save>)>,
     /// Changes made while a save is in flight, for the next one.
     unsaved: Vec<Save>,
+    /// Accounts other nodes of the cluster registered or changed, not yet
+    /// in this node's file.
+    others_unsaved: bool,
     jobs: Vec<AuthJob>,
     next_id: u64,
     /// Failures per name, from every address (the distributed cap).

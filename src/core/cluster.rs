@@ -332,6 +332,11 @@ impl Core {
             }
             Body::Expire(Expiry::Reservation { name }) => self.reservation_expired(&name),
             Body::Expire(Expiry::Ring { call }) => self.ring_expired(call),
+            Body::Account { name, account } => {
+                if !local {
+                    self.account_from_cluster(name, account);
+                }
+            }
             Body::Roster { users } => {
                 if !local {
                     self.install_roster(&ev.node, users);
@@ -596,6 +601,19 @@ impl Core {
         }
         self.publish(conn, Body::Gone { abrupt: true }, now);
         true
+    }
+
+    /// An account change saved here: in a cluster, published for the
+    /// other nodes.
+    pub(crate) fn cluster_account(
+        &mut self,
+        name: String,
+        account: crate::store::accounts::Account,
+        now: Now,
+    ) {
+        if self.cluster.is_some() {
+            self.publish(ConnId(0), Body::Account { name, account }, now);
+        }
     }
 
     /// This node is shutting down: its users leave every other node now

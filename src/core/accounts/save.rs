@@ -99,9 +99,11 @@ impl Core {
 
     /// Queue a save of the whole map if changes wait and none is in flight.
     fn save_accounts(&mut self) {
-        if self.accounts.saving.is_some() || self.accounts.unsaved.is_empty() {
+        let nothing = self.accounts.unsaved.is_empty() && !self.accounts.others_unsaved;
+        if self.accounts.saving.is_some() || nothing {
             return;
         }
+        self.accounts.others_unsaved = false;
         self.accounts.next_id += 1;
         let ticket = self.accounts.next_id;
         let saves = std::mem::take(&mut self.accounts.unsaved);
@@ -133,6 +135,10 @@ impl Core {
             let ok = result.is_ok();
             if !ok {
                 self.roll_back(&save);
+            } else if let Some(account) = self.accounts.map.get(&save.name) {
+                // Every other node of a cluster learns it (and saves it).
+                let account = account.clone();
+                self.cluster_account(save.name.clone(), account, now);
             }
             let waiting = self.accounts.pending.get(&save.conn).map(|(id, _)| *id) == Some(save.id);
             if !waiting {
@@ -174,6 +180,18 @@ impl Core {
                 }
             }
         }
+        self.save_accounts();
+    }
+
+    /// Another node registered `name` or changed its password: the same
+    /// here, saved to this node's file too.
+    pub(crate) fn account_from_cluster(&mut self, name: String, account: Account) {
+        if self.accounts.map.get(&name) == Some(&account) {
+            return;
+        }
+        self.accounts.holders.set(&name, REGISTERED, true);
+        self.accounts.map.insert(name, account);
+        self.accounts.others_unsaved = true;
         self.save_accounts();
     }
 
