@@ -3,6 +3,10 @@
 # conversation across two rooms (#general and #dev) and a private message,
 # synchronised with /wait; then checks what each of them saw.
 #
+# With DEMO_NODES=N (N > 1) the server is a cluster: a redis-server of its
+# own on a free loopback port and N chat-server nodes (`--cluster`), with
+# alice, bob and carol each on another node (node 1, 2, 3, ...).
+#
 # Builds nothing: run `cargo build` first (`make scripts-test` does). The
 # binaries are taken from $CHAT_BIN_DIR (default: target/debug of this
 # checkout). Every step is bounded: this never hangs.
@@ -50,7 +54,7 @@ wait_for() {
     local deadline=$((SECONDS + secs))
     until grep -qF -- "$text" "$file" 2>/dev/null; do
         if ((SECONDS >= deadline)); then
-            echo "demo: timed out after ${secs}s waiting for \"$text\" in $(basename "$file")" >&2
+            echo "${what:-demo}: timed out after ${secs}s waiting for \"$text\" in $(basename "$file")" >&2
             return 1
         fi
         sleep 0.05
@@ -67,18 +71,44 @@ show() {
 
 # --- server ------------------------------------------------------------------
 
-"$server_bin" --port 0 --data-dir "$tmp/data" >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-pids+=("$server_pid")
-if ! wait_for "$tmp/server.out" "listening on " "$START_SECS"; then
-    show "$tmp/server.out" "$tmp/server.err"
-    echo "demo: 0 passed, 1 failed"
-    exit 1
+nodes=${DEMO_NODES:-1}
+what=demo
+cluster_args=()
+if ((nodes > 1)); then
+    what="demo ($nodes nodes)"
+    redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$tmp" >"$tmp/redis.out" 2>&1 &
+    pids+=("$!")
+    deadline=$((SECONDS + START_SECS))
+    until [[ $(redis-cli -p "$redis_port" ping 2>/dev/null) == PONG ]]; do
+        if ((SECONDS >= deadline)); then
+            show "$tmp/redis.out"
+            echo "$what: redis-server did not start; 0 passed, 1 failed"
+            exit 1
+        fi
+        sleep 0.05
+    done
+    cluster_args=(--cluster "redis://127.0.0.1:$redis_port")
 fi
-listen=$(grep -m1 '^listening on ' "$tmp/server.out")
-addr=${listen#listening on }
-host=${addr%:*}
-port=${addr##*:}
+
+declare -A node_host node_port
+for ((i = 1; i <= nodes; i++)); do
+    node_args=()
+    if ((nodes > 1)); then node_args=("${cluster_args[@]}" --node-id "node$i"); fi
+    "$server_bin" --port 0 --data-dir "$tmp/data$i" "${node_args[@]}" \
+        >"$tmp/server$i.out" 2>"$tmp/server$i.err" &
+    pids+=("$!")
+    if ! wait_for "$tmp/server$i.out" "listening on " "$START_SECS"; then
+        show "$tmp/server$i.out" "$tmp/server$i.err"
+        echo "$what: 0 passed, 1 failed"
+        exit 1
+    fi
+    listen=$(grep -m1 '^listening on ' "$tmp/server$i.out")
+    addr=${listen#listening on }
+    node_host[$i]=${addr%:*}
+    node_port[$i]=${addr##*:}
+done
 
 # --- the conversation ----------------------------------------------------------
 # Each /wait looks at the lines after the one the previous /wait matched, so
@@ -119,10 +149,12 @@ hey alice
 bye all
 EOF
 
-declare -A client_pid
+declare -A client_pid client_node
+client_node=([alice]=1 [bob]=2 [carol]=3)
 start_client() {
     local name=$1
-    timeout "$CLIENT_SECS" "$client_bin" --name "$name" --host "$host" --port "$port" \
+    local n=$(((${client_node[$name]} - 1) % nodes + 1))
+    timeout "$CLIENT_SECS" "$client_bin" --name "$name" --host "${node_host[$n]}" --port "${node_port[$n]}" \
         <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     client_pid[$name]=$!
     pids+=("$!")
@@ -159,7 +191,7 @@ ok() {
 }
 fail() {
     failed=$((failed + 1))
-    echo "demo: FAIL: $*" >&2
+    echo "$what: FAIL: $*" >&2
 }
 # saw NAME TEXT: NAME printed a line containing TEXT.
 saw() {
@@ -204,7 +236,7 @@ saw alice "read by bob"
 
 if ((failed > 0)); then
     show "$tmp/alice.out" "$tmp/alice.err" "$tmp/bob.out" "$tmp/bob.err" \
-        "$tmp/carol.out" "$tmp/carol.err" "$tmp/server.err"
+        "$tmp/carol.out" "$tmp/carol.err" "$tmp"/server*.err
 fi
-echo "demo: $passed passed, $failed failed"
+echo "$what: $passed passed, $failed failed"
 ((failed == 0))

@@ -63,6 +63,8 @@ A cluster (several nodes acting as one server through Redis; docs/CLUSTER.md):
                          (SO_REUSEPORT: the kernel spreads connections)
   --cluster-queue N      events held while Redis is slow or away (default
                          10000); past that, frames are refused with slow_down
+  --node-timeout SECS    a node silent this long is down: its users leave and
+                         reconnect elsewhere (default 5; at least 0.25)
 
 Abuse limits (0 turns a limit off):
   --max-connections N    connections at once (default 16384)
@@ -102,6 +104,7 @@ fn parse() -> Result<Args, lexopt::Error> {
     let mut check_db = false;
     let (mut tls_cert, mut tls_key) = (None, None);
     let (mut cluster, mut node_id, mut cluster_queue) = (None, None, 10_000);
+    let mut node_timeout_ms = 5_000;
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -138,6 +141,12 @@ fn parse() -> Result<Args, lexopt::Error> {
             }
             Long("reuse-port") => cfg.reuse_port = true,
             Long("cluster-queue") => cluster_queue = at_least_one(&mut p)?,
+            Long("node-timeout") => {
+                node_timeout_ms = secs_to_ms(p.value()?.parse()?);
+                if node_timeout_ms < 250 {
+                    return Err("--node-timeout is at least 0.25 s".into());
+                }
+            }
             Long("max-outbound") => {
                 cfg.max_outbound = p.value()?.parse()?;
                 cfg.high_watermark = cfg.high_watermark.min(cfg.max_outbound / 2);
@@ -187,6 +196,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             url,
             node: Some(node),
             max_queue: cluster_queue,
+            node_timeout_ms,
         });
     } else if node_id.is_some() {
         return Err("--node-id is for a node of a cluster: give --cluster too".into());

@@ -22,6 +22,9 @@ pub struct ClusterConfig {
     pub node: Option<String>,
     /// Events held while Redis is slow or away, at most.
     pub max_queue: usize,
+    /// A node whose heartbeat is this old is down (its users leave); this
+    /// node heartbeats five times as often.
+    pub node_timeout_ms: u64,
 }
 
 /// Longest node id; its characters are letters, digits, `.`, `_` and `-`.
@@ -68,6 +71,8 @@ impl ClusterLink {
             url: cfg.url.clone(),
             node: node.clone(),
             max_queue: cfg.max_queue,
+            node_ttl_ms: cfg.node_timeout_ms,
+            heartbeat_ms: (cfg.node_timeout_ms / 5).max(50),
             ..BackplaneConfig::default()
         };
         let from = core.last_id();
