@@ -42,7 +42,10 @@ fn a_switch_during_a_reconnect_survives_the_welcome() {
         "rooms": ["lab", "general"], "session": "s2", "last_id": 0
     }));
     peer.send(&json!({"type": "synced", "count": 0, "last_id": 0}));
-    bob.wait("reconnected; caught up on 0 missed message(s)");
+    bob.wait(&format!(
+        "reconnected to {}; caught up on 0 missed message(s)",
+        hostile.addr()
+    ));
 
     // A plain line goes where the user said.
     bob.send_line("meant for general");

@@ -73,7 +73,9 @@ fn server_restart_mid_conversation_clients_come_back_by_themselves_and_catch_up(
     server.restart();
 
     // bob is back by himself (nothing missed) and talks while alice is still away.
-    bob.wait("reconnected; caught up on 0 missed message(s)");
+    bob.wait(&format!(
+        "reconnected to {addr}; caught up on 0 missed message(s)"
+    ));
     bob.send_line("said while alice was away");
     bob.wait("sent to #general (nobody else is there)");
 
@@ -82,7 +84,9 @@ fn server_restart_mid_conversation_clients_come_back_by_themselves_and_catch_up(
     // printed after the network thread's first lines: checked at the end.)
     alice.send_line("/reconnect");
     alice.wait("#general <bob> said while alice was away (missed)");
-    alice.wait("reconnected; caught up on 1 missed message(s)");
+    alice.wait(&format!(
+        "reconnected to {addr}; caught up on 1 missed message(s)"
+    ));
     bob.wait("* alice joined #general");
     bob.wait("#general <alice> typed while the server was down");
     alice.wait("sent to #general");
@@ -127,7 +131,9 @@ fn a_graceful_shutdown_counts_as_a_drop_and_the_client_resumes_when_the_server_i
     alice.wait("connection to the server lost; reconnecting in");
     assert!(server.wait_exit(EXIT_TIMEOUT).success());
     server.restart();
-    alice.wait("reconnected; caught up on 0 missed message(s)");
+    alice.wait(&format!(
+        "reconnected to {addr}; caught up on 0 missed message(s)"
+    ));
 
     // Rooms, current room and status came back without a word from the user.
     let mut bob = login(addr, "bob", FAST_MS);
@@ -194,8 +200,12 @@ fn history_shows_older_messages_after_a_restart_and_pages_backwards() {
     bob.wait("delivered to alice");
 
     server.restart();
-    alice.wait("reconnected; caught up on 0 missed message(s)");
-    bob.wait("reconnected; caught up on 0 missed message(s)");
+    alice.wait(&format!(
+        "reconnected to {addr}; caught up on 0 missed message(s)"
+    ));
+    bob.wait(&format!(
+        "reconnected to {addr}; caught up on 0 missed message(s)"
+    ));
 
     // Someone new reads back, two at a time.
     let mut carol = login(addr, "carol", FAST_MS);

@@ -7,14 +7,21 @@ use chat::client::{self, Options};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: chat-client [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--json]
-                   [--download-dir DIR] [--auto-accept] [--no-reconnect]
-                   [--tls] [--ca FILE] [--password | --password-file FILE]
-                   [--no-bell]
+usage: chat-client [--name NAME] [--host HOST[:PORT][,...]] [--port PORT]
+                   [--room ROOM] [--json] [--download-dir DIR] [--auto-accept]
+                   [--no-reconnect] [--tls] [--ca FILE]
+                   [--password | --password-file FILE] [--no-bell]
 
   -n, --name NAME   your user name (default: the settings file's, else $USER)
-      --host HOST   server address (default 127.0.0.1)
-  -p, --port PORT   server port (default 5555)
+      --host ADDRESS[,ADDRESS...]
+                    server address (default 127.0.0.1): HOST, HOST:PORT or
+                    [IPv6]:PORT. Several (repeat --host, or separate them
+                    with commas; at most 16), for a server run as several
+                    nodes: the client starts with the first, moves to the
+                    next when one cannot be reached or its connection is
+                    lost, and resumes the session there; it backs off only
+                    after trying them all
+  -p, --port PORT   port of an address that names none (default 5555)
   -r, --room ROOM   room to join at login (default general)
       --json        print events as JSON objects, one per line
       --download-dir DIR
@@ -23,7 +30,8 @@ usage: chat-client [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--js
       --no-reconnect
                     exit (status 1) when the connection is lost instead of
                     reconnecting with backoff (1 s doubling to 30 s; the
-                    CHAT_RECONNECT_BASE_MS environment variable sets the 1 s)
+                    CHAT_RECONNECT_BASE_MS environment variable sets the 1 s);
+                    the first connection still tries each --host address once
       --tls         connect with TLS, trusting the system's certificates
       --ca FILE     trust the certificate(s) in this PEM file instead (a
                     self-signed server certificate, e.g. certs/cert.pem from
@@ -39,8 +47,8 @@ usage: chat-client [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--js
   -h, --help        show this help
 
 Settings: $XDG_CONFIG_HOME/chat/config.toml (else ~/.config/chat/config.toml)
-may set name, host, port, room, tls, ca, download_dir, bell and colours;
-flags override it.
+may set name, host (one address or a comma-separated list, as --host),
+port, room, tls, ca, download_dir, bell and colours; flags override it.
 
 Interactive when stdin and stdout are terminals (type /help for commands);
 otherwise reads one command per line from stdin (scripts: /sleep, /wait, and
@@ -54,10 +62,11 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
     let mut opts = client::config::Config::load()?.options();
     let mut ask = false;
     let mut password_file: Option<std::path::PathBuf> = None;
+    let mut hosts: Vec<String> = Vec::new();
     while let Some(arg) = parser.next()? {
         match arg {
             Short('n') | Long("name") => name = Some(parser.value()?.string()?),
-            Long("host") => opts.host = parser.value()?.string()?,
+            Long("host") => hosts.push(parser.value()?.string()?),
             Short('p') | Long("port") => opts.port = parser.value()?.parse()?,
             Short('r') | Long("room") => {
                 let room = parser.value()?.string()?;
@@ -82,6 +91,11 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
     if let Some(n) = name {
         opts.name = n;
     }
+    // --host replaces the settings file's list; several add up.
+    if !hosts.is_empty() {
+        opts.host = hosts.join(",");
+    }
+    opts.servers().map_err(|e| format!("bad --host: {e}"))?;
     if opts.name.is_empty() {
         return Err(
             "missing --name NAME (or name = \"...\" in the settings file; $USER is not set)".into(),

@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! name = "alice"          # default: $USER
-//! host = "chat.example.org"
+//! host = "chat.example.org"  # or several: "node1:5555,node2:5555"
 //! port = 5555
 //! room = "general"
 //! tls = true
@@ -56,10 +56,16 @@ fn expand(p: &Path) -> PathBuf {
 impl Config {
     /// Parse the text of a settings file (`shown` names it in errors).
     pub fn parse(text: &str, shown: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| {
+        let c: Config = toml::from_str(text).map_err(|e| {
             let why = e.message().trim().to_string();
             format!("cannot use the settings in {shown}: {why}; fix or remove that line (keys: name, host, port, room, tls, ca, download_dir, bell, colours)")
-        })
+        })?;
+        if let Some(h) = &c.host {
+            // The default port does not matter here, only the form.
+            super::servers::parse(h, 1)
+                .map_err(|e| format!("cannot use the settings in {shown}: host: {e}"))?;
+        }
+        Ok(c)
     }
 
     /// Read the file at [`path`]; no file is an empty configuration.
@@ -136,5 +142,19 @@ mod tests {
         );
         let tls = Config::parse("ca = \"/c.pem\"\n", "x").unwrap().options();
         assert!(tls.tls && tls.ca.is_some());
+    }
+
+    #[test]
+    fn host_takes_a_list_of_addresses_and_a_bad_one_is_named() {
+        let o = Config::parse("host = \"a:1, b\"\nport = 7\n", "x.toml")
+            .unwrap()
+            .options();
+        let shown: Vec<String> = o.servers().unwrap().iter().map(|a| a.to_string()).collect();
+        assert_eq!(shown, ["a:1", "b:7"]);
+        let e = Config::parse("host = \"a,b:99999\"\n", "x.toml").unwrap_err();
+        assert_eq!(
+            e,
+            "cannot use the settings in x.toml: host: \"99999\" in server address \"b:99999\" is not a port; a port is a number from 1 to 65535 (HOST:PORT)"
+        );
     }
 }

@@ -157,20 +157,28 @@ pub enum Event {
     Bye {
         reason: String,
     },
-    /// The connection dropped; the next try is in `retry_ms`.
+    /// The connection dropped; the next try is in `retry_ms`, at `next`
+    /// (given when there are several server addresses).
     ConnectionLost {
         retry_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
-    /// A try to connect (or log in) failed for `reason`; the next is in `retry_ms`.
+    /// A try to connect (or log in) failed for `reason`; the next is in
+    /// `retry_ms`, at `next` (given when there are several server addresses).
     Retrying {
         reason: String,
         retry_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     /// The catch-up after a login is complete: `missed` messages were shown
-    /// (`reconnected`: this login resumed a dropped session).
+    /// (`reconnected`: this login resumed a dropped session, at `addr`).
     Synced {
         missed: u32,
         reconnected: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        addr: Option<String>,
     },
     /// The answer to `/search`: hits newest first; `more` exist before them.
     SearchResults {

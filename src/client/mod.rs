@@ -1,5 +1,5 @@
-//! The terminal chat client: `chat-client --name NAME [--host H] [--port P]
-//! [--room R] [--json]`.
+//! The terminal chat client: `chat-client --name NAME [--host H[:P][,...]]
+//! [--port P] [--room R] [--json]`.
 //!
 //! A network thread owns the socket and a sans-I/O [`state::ClientState`];
 //! the main thread runs a front end: an interactive rustyline prompt when
@@ -19,6 +19,7 @@
 //! - [`net`]: network thread: its own mio `Poll` + `Waker`, incremental decode, write queue,
 //!   and the reconnect loop around each connection.
 //! - [`reconnect`]: backoff schedule with jitter (pure), per-process client id prefix.
+//! - [`servers`]: the `--host` address list and the order addresses are tried in (pure).
 //! - [`output`]: where lines go: above the live prompt, or to stdout plus a transcript for `/wait`.
 //! - [`tls`]: the connection: plain TCP or rustls over the same mio socket; `--ca`, system roots.
 //! - [`text`]: others' text made safe to show (hidden characters escaped) and wrapped, pure.
@@ -38,6 +39,7 @@ pub mod output;
 pub mod receipts;
 pub mod reconnect;
 pub mod render;
+pub mod servers;
 pub mod state;
 pub mod term;
 pub mod terminal;
@@ -57,7 +59,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub name: String,
+    /// Server addresses, comma-separated: `HOST`, `HOST:PORT`, `[IPv6]:PORT`
+    /// (see [`servers::parse`]).
     pub host: String,
+    /// The port of an address that names none.
     pub port: u16,
     /// Room to join at login, without `#`.
     pub room: String,
@@ -101,9 +106,10 @@ impl Options {
         }
     }
 
-    /// `host:port`.
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+    /// The server addresses, those without a port on [`Options::port`]; or
+    /// a sentence saying what is wrong with them.
+    pub fn servers(&self) -> Result<Vec<servers::ServerAddr>, String> {
+        servers::parse(&self.host, self.port)
     }
 }
 

@@ -10,28 +10,31 @@
 //!
 //! Login outcome and the end of the session are reported on a status channel.
 //!
-//! [`net_main`] wraps [`connect`] and [`Link::run`] in a reconnect loop: when
-//! a connection that was logged in drops (a `bye` from a server shutting down
-//! included; our own logout's is not), it prints one line, waits with
-//! exponential backoff and jitter (see `reconnect`) while still taking frames
-//! from the front end (`/reconnect` cuts the wait short), connects again and
-//! sends a resuming `hello`. After its `welcome` the state's unacknowledged
+//! `redial::net_main` wraps [`connect`] and `Link::run` in a reconnect
+//! loop: when a connection that was logged in drops (a `bye` from a server
+//! shutting down included; our own logout's is not), it prints one line,
+//! moves to the next server address (`--host A,B`: the nodes of a cluster)
+//! and, once a whole round of addresses has failed, waits with exponential
+//! backoff and jitter (see `reconnect`), still taking frames from the front
+//! end (`/reconnect` cuts the wait short); then it connects again and sends
+//! a resuming `hello`. After its `welcome` the state's unacknowledged
 //! messages go first, in client id order, with our receipt markers, then
 //! whatever the front end sent meanwhile. A refused re-login (the name was
 //! taken) ends the client; `--no-reconnect` restores exiting on a drop.
-//! The first connection backs off the same way when the server cannot be
-//! reached or cuts the connection before `welcome` (each try is shown);
-//! only a refused first login, or `--no-reconnect`, ends the client at once.
+//! The first connection goes round the addresses and backs off the same way
+//! when no server can be reached or one cuts the connection before
+//! `welcome` (each try is shown); only a refused first login, or
+//! `--no-reconnect` (after one try per address), ends the client at once.
 
 mod connect;
 mod files;
+mod redial;
 
 pub use connect::connect;
-use connect::{connect_to, retrying};
 
 use super::event::Event;
 use super::output::Sink;
-use super::reconnect::{self, Backoff};
+use super::servers::ServerAddr;
 use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
@@ -104,8 +107,8 @@ impl NetHandle {
 /// Where to connect and what to ask for.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
-    pub host: String,
-    pub port: u16,
+    /// Server addresses, tried in turn (see `servers::Rotation`); not empty.
+    pub servers: Vec<ServerAddr>,
     pub room: String,
     /// Reconnect after a drop (else the client ends with `Lost`).
     pub reconnect: bool,
@@ -129,7 +132,7 @@ pub fn spawn(
     thread::Builder::new()
         .name("chat-net".into())
         .spawn(move || {
-            let end = net_main(&cfg, poll, rx, &shared, sink.as_ref(), &status_tx);
+            let end = redial::net_main(&cfg, poll, rx, &shared, sink.as_ref(), &status_tx);
             shared.notify();
             let _ = status_tx.send(NetStatus::Ended(end));
         })
@@ -141,95 +144,6 @@ pub fn spawn(
         },
         status_rx,
     ))
-}
-
-/// The connections of one client run: the first must connect and log in;
-/// after a drop, reconnect (backing off) until logout or a refused login.
-fn net_main(
-    cfg: &NetConfig,
-    poll: Poll,
-    rx: Receiver<ToNet>,
-    shared: &Shared,
-    sink: &dyn Sink,
-    status: &Sender<NetStatus>,
-) -> Option<ClientError> {
-    let mut backoff = Backoff::new(cfg.reconnect_base, reconnect::seed());
-    // The first connection backs off and retries like a reconnect (unless
-    // --no-reconnect), saying so each time.
-    let stream = loop {
-        match connect_to(cfg) {
-            Ok(s) => break s,
-            Err(e @ ClientError::CannotReach { .. }) if cfg.reconnect => {
-                let delay = backoff.next_delay();
-                sink.emit(&[retrying(&e, delay)]);
-                thread::sleep(delay);
-            }
-            Err(e) => return Some(e),
-        }
-    };
-    let mut link = Link {
-        poll,
-        rx,
-        shared,
-        sink,
-        status,
-        stream,
-        inbuf: Vec::new(),
-        out: Vec::new(),
-        out_pos: 0,
-        want_write: true,
-        logged_in: false,
-        logout_by: None,
-        held: Vec::new(),
-        refused: None,
-        taken_over: None,
-    };
-    let mut ever = false;
-    loop {
-        let result = link.run(&cfg.room);
-        ever |= link.logged_in;
-        let e = match result {
-            Ok(()) => return None,
-            Err(e) => e,
-        };
-        let refused = link.refused.take();
-        if !ever {
-            // The first login: a refusal or a TLS failure is final; a
-            // connection cut before `welcome` is tried again (with backoff).
-            let cut = matches!(e, ClientError::Lost { .. } | ClientError::Login { .. });
-            if refused.is_some() || !cut || !cfg.reconnect {
-                return Some(e);
-            }
-            let delay = backoff.next_delay();
-            sink.emit(&[retrying(&e, delay)]);
-            let stream = link.reconnect_after(cfg, &mut backoff, delay)?;
-            link.reset(stream);
-            continue;
-        }
-        let fatal = match (&e, refused) {
-            _ if link.taken_over.is_some() => Some(ClientError::TakenOver {
-                message: link.taken_over.take().unwrap_or_default(),
-            }),
-            (ClientError::NameTaken { name }, Some(message)) => Some(ClientError::NameLost {
-                name: name.clone(),
-                message,
-            }),
-            (_, Some(_)) => Some(e),
-            _ if !cfg.reconnect => Some(e),
-            _ => None,
-        };
-        if let Some(e) = fatal {
-            sink.fatal(&e);
-            return Some(e);
-        }
-        if link.logged_in {
-            backoff.reset();
-        }
-        shared.lock().connection_lost();
-        shared.notify();
-        let stream = link.reconnect(cfg, &mut backoff, link.logged_in)?;
-        link.reset(stream);
-    }
 }
 
 /// Whether an error answering `hello` means trying again cannot help.
@@ -285,73 +199,6 @@ enum Idle {
 }
 
 impl Link<'_> {
-    /// Wait out the backoff, still serving the front end, and connect again.
-    /// `None` when the user logs out meanwhile. `announce`: print the line
-    /// saying the connection was lost (once per outage).
-    fn reconnect(
-        &mut self,
-        cfg: &NetConfig,
-        backoff: &mut Backoff,
-        announce: bool,
-    ) -> Option<Transport> {
-        let delay = backoff.next_delay();
-        if announce {
-            let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-            self.emit(vec![Event::ConnectionLost { retry_ms }]);
-        }
-        self.reconnect_after(cfg, backoff, delay)
-    }
-
-    /// Wait `delay`, still serving the front end, then connect; each failed
-    /// try is shown with the time to the next.
-    fn reconnect_after(
-        &mut self,
-        cfg: &NetConfig,
-        backoff: &mut Backoff,
-        mut delay: Duration,
-    ) -> Option<Transport> {
-        let _ = self.poll.registry().deregister(&mut self.stream);
-        loop {
-            if let Idle::Quit = self.idle_until(Instant::now() + delay) {
-                return None;
-            }
-            // Refused or unreachable: keep trying (the server may be restarting).
-            match connect_to(cfg) {
-                Ok(stream) => return Some(stream),
-                Err(e) => {
-                    delay = backoff.next_delay();
-                    self.emit(vec![retrying(&e, delay)]);
-                }
-            }
-        }
-    }
-
-    /// Disconnected until `at`: hold the front end's frames for the next login.
-    fn idle_until(&mut self, at: Instant) -> Idle {
-        let mut events = Events::with_capacity(8);
-        loop {
-            loop {
-                match self.rx.try_recv() {
-                    Ok(ToNet::Frame(ClientMsg::Logout {})) | Err(TryRecvError::Disconnected) => {
-                        return Idle::Quit
-                    }
-                    Ok(ToNet::Frame(msg)) => self.hold(msg),
-                    Ok(ToNet::Reconnect) => return Idle::Try,
-                    Err(TryRecvError::Empty) => break,
-                }
-            }
-            let now = Instant::now();
-            if now >= at {
-                return Idle::Try;
-            }
-            if let Err(e) = self.poll.poll(&mut events, Some(at - now)) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    thread::sleep((at - now).min(Duration::from_millis(100)));
-                }
-            }
-        }
-    }
-
     /// A fresh connection: empty buffers, not logged in.
     fn reset(&mut self, stream: Transport) {
         self.stream = stream;

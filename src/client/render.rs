@@ -525,20 +525,7 @@ mod tests {
             g.render(&replayed(Replay::Missed)),
             vec!["[12:01] bob @ #general:", "    while you were out (missed)"]
         );
-        assert_eq!(
-            one(&mut r, Event::ConnectionLost { retry_ms: 1234 }),
-            "connection to the server lost; reconnecting in 1.2s (/reconnect to try now)"
-        );
-        assert_eq!(
-            one(
-                &mut r,
-                Event::Synced {
-                    missed: 3,
-                    reconnected: true
-                }
-            ),
-            "reconnected; caught up on 3 missed message(s)"
-        );
+        // Connection lost and reconnected lines: see render/lines.rs.
         let end = |conv, count, more| Event::HistoryEnd { conv, count, more };
         let general = || Conv::Room("general".into());
         assert_eq!(

@@ -66,7 +66,8 @@ struct Call {
 #[derive(Debug)]
 pub struct ClientState {
     me: String,
-    /// `host:port` as the user gave it, for the connected line.
+    /// The server address of the current connection (`host:port`), for
+    /// the connected and reconnected lines.
     addr: String,
     logged_in: bool,
     current: Option<String>,
@@ -152,6 +153,10 @@ impl ClientState {
 
     pub fn me(&self) -> &str {
         &self.me
+    }
+    /// Connected to `addr` (`host:port`), which the next lines name.
+    pub fn set_addr(&mut self, addr: &str) {
+        self.addr = addr.to_string();
     }
     pub fn logged_in(&self) -> bool {
         self.logged_in

@@ -27,23 +27,30 @@ use std::sync::Arc;
 /// Bytes of a handshake answer kept to recognise a plaintext server.
 const SNIFF: usize = 256;
 
-/// What `--tls` connects with: the rustls configuration and the name the
-/// certificate must carry.
+/// What `--tls` connects with: the rustls configuration. The name the
+/// certificate must carry is the host part of the address each connection
+/// uses ([`server_name`]).
 #[derive(Clone)]
 pub struct TlsSetup {
     pub config: Arc<ClientConfig>,
-    pub server_name: ServerName<'static>,
 }
 
 impl std::fmt::Debug for TlsSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TlsSetup({:?})", self.server_name)
+        f.write_str("TlsSetup")
     }
 }
 
+/// The name checked against the certificate of the server at `host` (a
+/// host name or an IP address, without port or brackets).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("\"{host}\" cannot be checked against a certificate: {e}"))
+}
+
 /// The rustls configuration for `--tls`: trust `ca` (PEM) if given, else the
-/// system's roots. `host` is the name checked against the certificate.
-pub fn setup(host: &str, ca: Option<&Path>) -> Result<TlsSetup, String> {
+/// system's roots.
+pub fn setup(ca: Option<&Path>) -> Result<TlsSetup, String> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
@@ -78,11 +85,8 @@ pub fn setup(host: &str, ca: Option<&Path>) -> Result<TlsSetup, String> {
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let server_name = ServerName::try_from(host.to_string())
-        .map_err(|e| format!("\"{host}\" cannot be checked against a certificate: {e}"))?;
     Ok(TlsSetup {
         config: Arc::new(config),
-        server_name,
     })
 }
 
@@ -126,12 +130,13 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Wrap a connected socket, starting a TLS handshake if `tls` is given.
-    pub fn new(sock: TcpStream, tls: Option<&TlsSetup>) -> Result<Transport, String> {
+    /// Wrap a socket connected to `host`, starting a TLS handshake (checking
+    /// the certificate against `host`) if `tls` is given.
+    pub fn new(sock: TcpStream, tls: Option<&TlsSetup>, host: &str) -> Result<Transport, String> {
         let Some(t) = tls else {
             return Ok(Transport::Plain(sock));
         };
-        let session = ClientConnection::new(t.config.clone(), t.server_name.clone())
+        let session = ClientConnection::new(t.config.clone(), server_name(host)?)
             .map_err(|e| format!("TLS setup: {e}"))?;
         Ok(Transport::Tls {
             sock,
@@ -314,7 +319,19 @@ mod tests {
 
     #[test]
     fn a_missing_ca_file_is_named() {
-        let e = setup("localhost", Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        let e = setup(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn the_certificate_name_is_the_host_part_of_an_address() {
+        assert!(server_name("localhost").is_ok());
+        assert!(server_name("127.0.0.1").is_ok());
+        assert!(server_name("::1").is_ok());
+        let e = server_name("localhost:5555").unwrap_err();
+        assert!(
+            e.starts_with("\"localhost:5555\" cannot be checked against a certificate"),
+            "{e}"
+        );
     }
 }

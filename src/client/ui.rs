@@ -64,13 +64,18 @@ pub(super) struct Session {
 impl Session {
     /// Connect, log in, and return once `welcome` has arrived.
     pub(super) fn start(opts: &Options, sink: Arc<dyn Sink>) -> Result<Session, ClientError> {
+        let servers = opts.servers().map_err(ClientError::Local)?;
         let tls = match opts.tls {
             true => {
-                Some(super::tls::setup(&opts.host, opts.ca.as_deref()).map_err(ClientError::Tls)?)
+                // Every address's host must be a name a certificate can carry.
+                for s in &servers {
+                    super::tls::server_name(&s.host).map_err(ClientError::Tls)?;
+                }
+                Some(super::tls::setup(opts.ca.as_deref()).map_err(ClientError::Tls)?)
             }
             false => None,
         };
-        let mut state = ClientState::new(&opts.name, &opts.addr());
+        let mut state = ClientState::new(&opts.name, &servers[0].to_string());
         state.set_password(opts.password.clone());
         // Client ids unique across runs: the server drops a repeated one.
         state.set_cid_prefix(&reconnect::cid_prefix(reconnect::seed()));
@@ -79,20 +84,21 @@ impl Session {
             .files
             .configure(opts.download_dir.clone(), opts.auto_accept);
         let cfg = NetConfig {
-            host: opts.host.clone(),
-            port: opts.port,
+            servers,
             room: opts.room.clone(),
             reconnect: opts.reconnect,
             reconnect_base: reconnect::base_from_env(),
             tls,
         };
+        let connecting = Duration::from_secs(30) * u32::try_from(cfg.servers.len()).unwrap_or(1);
         let (net, status) = net::spawn(cfg, shared.clone(), sink.clone())?;
         // Without --no-reconnect the first connection retries until it logs
         // in or is refused (each try is shown); with it, connecting is bounded
-        // by its own timeout (5 s per address) plus the login timeout.
+        // by its own timeout (5 s per resolved address, each server address
+        // tried once) plus the login timeout.
         let first = match opts.reconnect {
             true => status.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            false => status.recv_timeout(LOGIN_TIMEOUT + Duration::from_secs(30)),
+            false => status.recv_timeout(LOGIN_TIMEOUT + connecting),
         };
         match first {
             Ok(NetStatus::LoggedIn) => Ok(Session {

@@ -1,7 +1,9 @@
-//! Opening a connection: resolve, connect (bounded), hand the socket to
-//! mio, start TLS; and the line shown when a try fails and will be retried.
+//! Opening a connection to one server address: resolve, connect (bounded),
+//! hand the socket to mio, start TLS; and the line shown when a try fails
+//! and will be retried.
 
 use super::super::event::Event;
+use super::super::servers::ServerAddr;
 use super::super::tls::Transport;
 use super::super::ClientError;
 use super::NetConfig;
@@ -13,19 +15,20 @@ use std::time::Duration;
 /// How long one address gets to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connect (see [`connect`]) and start TLS if configured.
-pub(super) fn connect_to(cfg: &NetConfig) -> Result<Transport, ClientError> {
-    let sock = connect(&cfg.host, cfg.port)?;
-    Transport::new(sock, cfg.tls.as_ref()).map_err(ClientError::Tls)
+/// Connect to `addr` (see [`connect`]) and start TLS if configured, the
+/// certificate checked against `addr`'s host.
+pub(super) fn connect_to(cfg: &NetConfig, addr: &ServerAddr) -> Result<Transport, ClientError> {
+    let sock = connect(addr)?;
+    Transport::new(sock, cfg.tls.as_ref(), &addr.host).map_err(ClientError::Tls)
 }
 
 /// Resolve and connect (blocking, bounded), then hand the socket to mio.
-pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+pub fn connect(addr: &ServerAddr) -> Result<TcpStream, ClientError> {
     let cannot = |reason: String| ClientError::CannotReach {
-        addr: format!("{host}:{port}"),
+        addr: addr.to_string(),
         reason,
     };
-    let addrs: Vec<SocketAddr> = (host, port)
+    let addrs: Vec<SocketAddr> = (addr.host.as_str(), addr.port)
         .to_socket_addrs()
         .map_err(|e| cannot(e.to_string()))?
         .collect();
@@ -47,8 +50,9 @@ pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
     )))
 }
 
-/// The line shown after a failed try to connect or log in.
-pub(super) fn retrying(e: &ClientError, delay: Duration) -> Event {
+/// The line shown after a failed try to connect or log in; `next` names the
+/// address the next try goes to (with several addresses).
+pub(super) fn retrying(e: &ClientError, delay: Duration, next: Option<String>) -> Event {
     let reason = match e {
         ClientError::CannotReach { addr, reason } => {
             format!("cannot reach the chat server at {addr} ({reason})")
@@ -61,6 +65,7 @@ pub(super) fn retrying(e: &ClientError, delay: Duration) -> Event {
     Event::Retrying {
         reason,
         retry_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        next,
     }
 }
 

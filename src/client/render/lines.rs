@@ -163,28 +163,52 @@ impl Renderer {
                 "* the server is closing the connection: {}",
                 clean(reason)
             )),
-            Event::Retrying { reason, retry_ms } => self.paint(
+            Event::Retrying {
+                reason,
+                retry_ms,
+                next,
+            } => self.paint(
                 "33",
-                &format!(
-                    "{}; trying again in {:.1}s",
-                    clean(reason),
-                    *retry_ms as f64 / 1000.0
-                ),
+                &format!("{}; {}", clean(reason), next_try(*retry_ms, next)),
             ),
-            Event::ConnectionLost { retry_ms } => self.paint(
+            Event::ConnectionLost {
+                retry_ms,
+                next: None,
+            } => self.paint(
                 "33",
                 &format!(
                     "connection to the server lost; reconnecting in {:.1}s (/reconnect to try now)",
                     *retry_ms as f64 / 1000.0
                 ),
             ),
+            Event::ConnectionLost {
+                retry_ms,
+                next: Some(next),
+            } => self.paint(
+                "33",
+                &match *retry_ms {
+                    0 => format!("connection to the server lost; reconnecting to {} now", clean(next)),
+                    ms => format!(
+                        "connection to the server lost; reconnecting to {} in {:.1}s (/reconnect to try now)",
+                        clean(next),
+                        ms as f64 / 1000.0
+                    ),
+                },
+            ),
             Event::Synced {
                 missed,
                 reconnected: true,
-            } => self.paint(
-                "33",
-                &format!("reconnected; caught up on {missed} missed message(s)"),
-            ),
+                addr,
+            } => {
+                let to = addr
+                    .as_ref()
+                    .map(|a| format!(" to {}", clean(a)))
+                    .unwrap_or_default();
+                self.paint(
+                    "33",
+                    &format!("reconnected{to}; caught up on {missed} missed message(s)"),
+                )
+            }
             Event::Synced { missed, .. } => {
                 dim(format!("* {missed} message(s) arrived while you were away"))
             }
@@ -250,5 +274,93 @@ impl Renderer {
             out.push(dim("-- older hits: /search again".into()));
         }
         out
+    }
+}
+
+/// When and where the next try goes: `trying again in 1.0s` (one address),
+/// `trying HOST:PORT now` or `trying HOST:PORT in 1.0s` (several).
+fn next_try(retry_ms: u64, next: &Option<String>) -> String {
+    let secs = retry_ms as f64 / 1000.0;
+    match (next, retry_ms) {
+        (None, _) => format!("trying again in {secs:.1}s"),
+        (Some(n), 0) => format!("trying {} now", clean(n)),
+        (Some(n), _) => format!("trying {} in {secs:.1}s", clean(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::render::Style;
+
+    fn line(ev: Event) -> String {
+        let style = Style {
+            color: false,
+            grouped: false,
+            compact: false,
+            json: false,
+        };
+        Renderer::new(style, 0, 0).line(&ev)
+    }
+
+    #[test]
+    fn retry_lines_name_the_next_address_when_there_are_several() {
+        let lost = |retry_ms, next: Option<&str>| Event::ConnectionLost {
+            retry_ms,
+            next: next.map(String::from),
+        };
+        assert_eq!(
+            line(lost(1500, None)),
+            "connection to the server lost; reconnecting in 1.5s (/reconnect to try now)"
+        );
+        assert_eq!(
+            line(lost(0, Some("b:2"))),
+            "connection to the server lost; reconnecting to b:2 now"
+        );
+        assert_eq!(
+            line(lost(2000, Some("[::1]:2"))),
+            "connection to the server lost; reconnecting to [::1]:2 in 2.0s (/reconnect to try now)"
+        );
+        let retry = |retry_ms, next: Option<&str>| Event::Retrying {
+            reason: "cannot reach the chat server at a:1 (connection refused)".into(),
+            retry_ms,
+            next: next.map(String::from),
+        };
+        let reason = "cannot reach the chat server at a:1 (connection refused)";
+        assert_eq!(
+            line(retry(1000, None)),
+            format!("{reason}; trying again in 1.0s")
+        );
+        assert_eq!(
+            line(retry(0, Some("b:2"))),
+            format!("{reason}; trying b:2 now")
+        );
+        assert_eq!(
+            line(retry(4000, Some("a:1"))),
+            format!("{reason}; trying a:1 in 4.0s")
+        );
+        let synced = Event::Synced {
+            missed: 0,
+            reconnected: true,
+            addr: Some("b:2".into()),
+        };
+        assert_eq!(
+            line(synced.clone()),
+            "reconnected to b:2; caught up on 0 missed message(s)"
+        );
+        // --json: `next` only with several addresses; `addr` on a reconnect.
+        let json = |e: &Event| serde_json::to_string(e).unwrap();
+        assert_eq!(
+            json(&lost(1500, None)),
+            r#"{"event":"connection_lost","retry_ms":1500}"#
+        );
+        assert_eq!(
+            json(&retry(0, Some("b:2"))),
+            r#"{"event":"retrying","reason":"cannot reach the chat server at a:1 (connection refused)","retry_ms":0,"next":"b:2"}"#
+        );
+        assert_eq!(
+            json(&synced),
+            r#"{"event":"synced","missed":0,"reconnected":true,"addr":"b:2"}"#
+        );
     }
 }

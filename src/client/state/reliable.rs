@@ -230,6 +230,7 @@ impl ClientState {
             Outcome::event(Event::Synced {
                 missed,
                 reconnected,
+                addr: reconnected.then(|| self.addr.clone()),
             })
         } else {
             Outcome::default()
@@ -410,6 +411,8 @@ mod tests {
 
         s.connection_lost();
         assert!(!s.logged_in());
+        // Back through another of the server's addresses: the line names it.
+        s.set_addr("10.0.0.2:6000");
         assert_eq!(
             s.hello("lab"),
             ClientMsg::Hello {
@@ -450,7 +453,8 @@ mod tests {
             out.events,
             [Event::Synced {
                 missed: 1,
-                reconnected: true
+                reconnected: true,
+                addr: Some("10.0.0.2:6000".into())
             }]
         );
         // The status the server confirms is the one the next hello carries.
@@ -504,7 +508,8 @@ mod tests {
             out.events,
             [Event::Synced {
                 missed: 1,
-                reconnected: true
+                reconnected: true,
+                addr: Some("127.0.0.1:5555".into())
             }]
         );
         // Live after the catch-up, once.
