@@ -12,6 +12,8 @@
 //! - `receipts`: cumulative delivered/read markers and their coalescing.
 //! - `typing`: typing indicators and their expiry.
 //! - `calls`: call signalling.
+//! - `cluster`: shared changes applied in the cluster's one order (`--cluster`).
+//! - `output`: frames, fan-outs, errors and closes.
 //! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
 //! - [`accounts`]: password-protected names, failed-login lockouts.
@@ -28,6 +30,7 @@ mod http_sink;
 pub mod limits;
 pub mod logsafe;
 mod outbox;
+mod output;
 pub use outbox::slow_consumer_bye;
 mod reads;
 mod receipts;
@@ -49,7 +52,7 @@ pub mod validate;
 mod tests;
 
 use crate::protocol::{encode_shared, ClientMsg, ErrorCode, FrameError, ServerMsg};
-use effect::{Completion, Effect, OnFail};
+use effect::{Completion, Effect};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -610,113 +613,5 @@ impl Core {
             self.emit(c, Output::Frame(frame.clone(), Priority::Normal), None);
         }
         self.seal_log();
-    }
-
-    // ---- output helpers ----
-
-    pub(crate) fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
-        self.emit(
-            conn,
-            Output::Frame(encode_shared(msg), Priority::Normal),
-            None,
-        );
-    }
-
-    /// Encode once, queue to every connection in `conns`.
-    pub(crate) fn fanout<I: IntoIterator<Item = ConnId>>(
-        &mut self,
-        conns: I,
-        msg: &ServerMsg,
-        prio: Priority,
-    ) {
-        let mut it = conns.into_iter().peekable();
-        if it.peek().is_none() {
-            return;
-        }
-        let frame = encode_shared(msg);
-        for c in it {
-            self.emit(c, Output::Frame(frame.clone(), prio), None);
-        }
-    }
-
-    /// Queue an already encoded frame to every connection in `conns`, each
-    /// copy waiting for batch `seq` to be durable (dropped if it fails).
-    pub(crate) fn fanout_stored<I: IntoIterator<Item = ConnId>>(
-        &mut self,
-        conns: I,
-        frame: Rc<[u8]>,
-        seq: u64,
-    ) {
-        for c in conns {
-            let out = Output::Frame(frame.clone(), Priority::Normal);
-            self.emit(c, out, Some((seq, OnFail::Drop)));
-        }
-    }
-
-    pub(crate) fn error(&mut self, conn: ConnId, code: ErrorCode, message: &str, re: &str) {
-        self.error_cid(conn, code, message.to_string(), re, None);
-    }
-
-    /// Refuse a frame about `room`, which the user is not in: `unknown_room`
-    /// when no room of that name exists (nobody is in it), else
-    /// `not_in_room` with `message`.
-    pub(crate) fn not_member(
-        &mut self,
-        conn: ConnId,
-        room: &str,
-        message: String,
-        re: &str,
-        cid: Option<String>,
-    ) {
-        if self.rooms.contains_key(room) {
-            self.error_cid(conn, ErrorCode::NotInRoom, message, re, cid);
-        } else {
-            let msg = format!("there is no room #{room}; /join {room} creates it");
-            self.error_cid(conn, ErrorCode::UnknownRoom, msg, re, cid);
-        }
-    }
-
-    pub(crate) fn error_cid(
-        &mut self,
-        conn: ConnId,
-        code: ErrorCode,
-        message: String,
-        re: &str,
-        cid: Option<String>,
-    ) {
-        self.send(
-            conn,
-            &ServerMsg::Error {
-                code,
-                message,
-                re: Some(re.to_string()),
-                cid,
-            },
-        );
-    }
-
-    pub(crate) fn close(&mut self, conn: ConnId, reason: String) {
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.closing = true;
-        }
-        self.emit(conn, Output::Close(reason), None);
-    }
-
-    pub(crate) fn name_of(&self, conn: ConnId) -> Option<&str> {
-        self.sessions.get(&conn).and_then(|s| s.name.as_deref())
-    }
-
-    /// Connections of the users who share at least one room with `name`, plus `name`'s own.
-    pub(crate) fn audience_of(&self, conn: ConnId) -> Vec<ConnId> {
-        let mut set = std::collections::BTreeSet::new();
-        set.insert(conn);
-        if let Some(s) = self.sessions.get(&conn) {
-            for r in &s.rooms {
-                if let Some(room) = self.rooms.get(r) {
-                    set.extend(room.members.values().copied());
-                }
-            }
-        }
-        set.into_iter().collect()
     }
 }
