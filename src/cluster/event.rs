@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 pub struct Event {
     /// The node that published it.
     pub node: String,
+    /// Which run of that node (its start time): a restarted node's
+    /// connection numbers start again, so an event of an earlier run must
+    /// never be taken for one of the connections it has now.
+    #[serde(default)]
+    pub run: u64,
     /// The connection on that node it is about (0 when none).
     #[serde(default)]
     pub conn: u64,
@@ -139,6 +144,7 @@ mod tests {
         let evs = [
             Event {
                 node: "a".into(),
+                run: 9,
                 conn: 7,
                 ts: 1,
                 body: Body::Frame {
@@ -152,6 +158,7 @@ mod tests {
             },
             Event {
                 node: "b".into(),
+                run: 1,
                 conn: 3,
                 ts: 2,
                 body: Body::Login(Login {
@@ -165,6 +172,7 @@ mod tests {
             },
             Event {
                 node: "b".into(),
+                run: 1,
                 conn: 0,
                 ts: 3,
                 body: Body::Expire(Expiry::Ring { call: 4 }),

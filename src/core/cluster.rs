@@ -57,8 +57,11 @@ pub(crate) struct Cluster {
     /// Local connections with events on their way: how many, and the
     /// frames that arrived behind them.
     pending: ConnMap<Pending>,
-    /// Users of other nodes: (node, connection there) -> stand-in here.
-    remote: HashMap<(String, u64), ConnId>,
+    /// This run of this node (`Config::boot`).
+    run: u64,
+    /// Users of other nodes: (node, its run, connection there) -> stand-in
+    /// here.
+    remote: HashMap<(String, u64, u64), ConnId>,
     next_remote: u64,
     /// Local connections that closed and whose `gone` is on its way.
     departed: ConnMap<()>,
@@ -108,6 +111,7 @@ impl Core {
     pub fn join_cluster(&mut self, node: &str, now: Now) {
         self.cluster = Some(Box::new(Cluster {
             node: node.to_string(),
+            run: self.cfg.boot,
             ..Default::default()
         }));
         self.publish(ConnId(0), Body::Boot, now);
@@ -130,6 +134,7 @@ impl Core {
         };
         let ev = Event {
             node: c.node.clone(),
+            run: c.run,
             conn: conn.0,
             ts: now.unix_ms,
             body,
@@ -293,14 +298,15 @@ impl Core {
         }
         c.last_seq = seq;
         c.applying = Some(seq);
-        let local = ev.node == c.node;
+        let local = ev.node == c.node && ev.run == c.run;
+        let from = (ev.node.clone(), ev.run);
         // Stamped with the origin's clock: the same on every node.
         let at = Now {
             mono_ms: now.mono_ms,
             unix_ms: ev.ts,
         };
         match ev.body {
-            Body::Frame { user, frame } => match self.conn_for(&ev.node, ev.conn, local) {
+            Body::Frame { user, frame } => match self.conn_for(&from, ev.conn, local) {
                 Some(conn) => {
                     self.dispatch(conn, frame, at);
                     self.reap(conn);
@@ -311,13 +317,14 @@ impl Core {
                     }
                 }
             },
-            Body::Login(l) => self.apply_login(&ev.node, ev.conn, local, l, at),
+            Body::Login(l) => self.apply_login(&from, ev.conn, local, l, at),
             Body::Gone { abrupt } => {
-                if let Some(conn) = self.conn_for(&ev.node, ev.conn, local) {
+                if let Some(conn) = self.conn_for(&from, ev.conn, local) {
                     self.gone(conn, abrupt, at);
                 }
             }
             Body::Boot => {
+                // (Its earlier runs; this run has no users yet.)
                 self.node_gone(&ev.node, at);
                 if !local {
                     self.send_roster(now);
@@ -339,7 +346,7 @@ impl Core {
             }
             Body::Roster { users } => {
                 if !local {
-                    self.install_roster(&ev.node, users);
+                    self.install_roster(&from, users);
                 }
             }
         }
@@ -363,29 +370,31 @@ impl Core {
         self.release_held(conn, now);
     }
 
-    /// The connection here standing for `conn` on `node`.
-    fn conn_for(&self, node: &str, conn: u64, local: bool) -> Option<ConnId> {
+    /// The connection here standing for `conn` of `from` (a node and its
+    /// run).
+    fn conn_for(&self, from: &(String, u64), conn: u64, local: bool) -> Option<ConnId> {
         if local {
             let id = ConnId(conn);
             return self.sessions.contains_key(&id).then_some(id);
         }
         let c = self.cluster.as_deref()?;
-        c.remote.get(&(node.to_string(), conn)).copied()
+        c.remote.get(&(from.0.clone(), from.1, conn)).copied()
     }
 
-    fn new_remote(&mut self, node: &str, conn: u64) -> Option<ConnId> {
+    fn new_remote(&mut self, from: &(String, u64), conn: u64) -> Option<ConnId> {
         let c = self.cluster.as_deref_mut()?;
-        if let Some(&id) = c.remote.get(&(node.to_string(), conn)) {
+        let key = (from.0.clone(), from.1, conn);
+        if let Some(&id) = c.remote.get(&key) {
             return Some(id);
         }
         c.next_remote += 1;
         let id = ConnId::remote(c.next_remote);
-        c.remote.insert((node.to_string(), conn), id);
+        c.remote.insert(key, id);
         self.sessions.insert(id, Default::default());
         Some(id)
     }
 
-    fn apply_login(&mut self, node: &str, origin: u64, local: bool, l: Login, now: Now) {
+    fn apply_login(&mut self, from: &(String, u64), origin: u64, local: bool, l: Login, now: Now) {
         let conn = if local {
             let id = ConnId(origin);
             if !self.sessions.contains_key(&id) {
@@ -393,7 +402,7 @@ impl Core {
             }
             id
         } else {
-            match self.new_remote(node, origin) {
+            match self.new_remote(from, origin) {
                 Some(id) => id,
                 None => return,
             }
@@ -443,7 +452,7 @@ impl Core {
         let theirs: Vec<ConnId> = c
             .remote
             .iter()
-            .filter(|((n, _), _)| n == node)
+            .filter(|((n, _, _), _)| n == node)
             .map(|(_, v)| *v)
             .collect();
         for conn in theirs {
@@ -498,16 +507,17 @@ impl Core {
     }
 
     /// Learn the users of `node` (this node started after they logged in).
-    fn install_roster(&mut self, node: &str, users: Vec<RosterUser>) {
+    fn install_roster(&mut self, from: &(String, u64), users: Vec<RosterUser>) {
         for u in users {
+            let key = (from.0.clone(), from.1, u.conn);
             let known = self
                 .cluster
                 .as_deref()
-                .is_some_and(|c| c.remote.contains_key(&(node.to_string(), u.conn)));
+                .is_some_and(|c| c.remote.contains_key(&key));
             if known || self.names.contains_key(&u.name) {
                 continue;
             }
-            let Some(conn) = self.new_remote(node, u.conn) else {
+            let Some(conn) = self.new_remote(from, u.conn) else {
                 continue;
             };
             for r in &u.rooms {
