@@ -1,1 +1,0 @@
-//! The Redis backplane worker (being written).
