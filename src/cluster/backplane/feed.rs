@@ -17,6 +17,7 @@
 
 use super::{as_u64, Report, Shared, BACKOFF_MIN, IO_TIMEOUT};
 use redis::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,7 @@ impl Feed {
             self.shared.cfg.url
         );
         self.link = Link::Up;
+        self.shared.feed_started.store(true, Ordering::Release);
         if !self.shared.report(Report::Up { seq }) {
             return End::Stopped;
         }

@@ -156,6 +156,9 @@ struct Shared {
     stop_cv: Condvar,
     /// The highest sequence number this node has seen.
     floor: AtomicU64,
+    /// Set by the feed once it knows where it starts: the publish thread sends
+    /// nothing before, so this node's own events are never before its start.
+    feed_started: AtomicBool,
     /// Payloads queued and not yet confirmed: (count, bytes).
     backlog: Mutex<(usize, usize)>,
     reports: SyncSender<Report>,
@@ -439,6 +442,7 @@ impl Shared {
             stop_lock: Mutex::new(()),
             stop_cv: Condvar::new(),
             floor: AtomicU64::new(0),
+            feed_started: AtomicBool::new(false),
             backlog: Mutex::new((0, 0)),
             reports,
             waker,

@@ -7,6 +7,9 @@
 //! (`prev`): the script refuses a ticket whose predecessor has not run, so one
 //! failed script in a pipeline cannot let a later one raise the mark over it.
 //!
+//! Nothing is sent before the feed thread has first connected and fixed where
+//! its delivery starts (otherwise this node could miss its own first events).
+//!
 //! On every connect the thread loads the script, raises `{prefix}:seq` to the
 //! floor, and reads this node's mark in `{prefix}:tickets`: pending payloads with
 //! tickets at or below it ran and are confirmed; new tickets start above it.
@@ -14,12 +17,15 @@
 use super::{as_u64, Shared, BACKOFF_MAX, BACKOFF_MIN, IO_TIMEOUT, PIPELINE, SEQUENCE_LUA};
 use redis::Value;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the thread waits for a payload before checking for stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// How often the thread looks whether the feed has started, before its first send.
+const FEED_WAIT: Duration = Duration::from_millis(10);
 
 /// A payload waiting for its script reply.
 struct Pending {
@@ -136,6 +142,14 @@ impl Publisher {
                 return Ok(());
             }
             if self.pending.is_empty() {
+                continue;
+            }
+            if !self.shared.feed_started.load(Ordering::Acquire) {
+                // Until the feed knows where it starts, an event sequenced now
+                // could be before it: this node would miss its own event.
+                if !self.shared.sleep(FEED_WAIT) {
+                    return Ok(());
+                }
                 continue;
             }
             match self.send_batch(con)? {

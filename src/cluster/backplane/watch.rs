@@ -75,7 +75,7 @@ impl Watch {
     fn beat(&mut self, con: &mut redis::Connection, ttl: Duration) -> redis::RedisResult<()> {
         let cfg = &self.shared.cfg;
         let nodes_key = cfg.key("nodes");
-        let (members,): (Vec<String>,) = redis::pipe()
+        let (members,): (Value,) = redis::pipe()
             .cmd("SET")
             .arg(cfg.key(&format!("node:{}", cfg.node)))
             .arg(1)
@@ -89,7 +89,19 @@ impl Watch {
             .cmd("SMEMBERS")
             .arg(&nodes_key)
             .query(con)?;
-        let others: Vec<String> = members.into_iter().filter(|n| *n != cfg.node).collect();
+        // Members that are not text cannot be ours: ignored.
+        let members = match members {
+            Value::Array(m) | Value::Set(m) => m,
+            _ => Vec::new(),
+        };
+        let others: Vec<String> = members
+            .into_iter()
+            .filter_map(|m| match m {
+                Value::BulkString(b) => String::from_utf8(b).ok(),
+                _ => None,
+            })
+            .filter(|n| *n != cfg.node)
+            .collect();
         if others.is_empty() {
             return Ok(());
         }
