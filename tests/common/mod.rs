@@ -7,6 +7,8 @@
 //!   what was expected.
 //! - [`ChatClient`] drives the real `chat-client` binary in scripted mode (stdin is a pipe, so it
 //!   is not a tty) and waits for output lines, expect-style.
+//! - [`redis::RedisServer`] runs a private `redis-server` (its own port and data directory) for
+//!   the cluster tests.
 //!
 //! Tests synchronise on events (a frame arriving, a line printed), never on sleeps, and never on
 //! "nothing arrived within N ms": a negative check is a barrier ([`Client::sync`]: a `ping`
@@ -16,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod redis;
 pub mod tmux;
 
 /// Every client frame type (`ClientMsg`'s tags), for the docs check and the fuzzer.
