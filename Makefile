@@ -27,8 +27,10 @@ run-server: release
 run-client: release
 	./target/release/chat-client --name $(or $(NAME),$(USER)) --host $(HOST) --port $(PORT)
 
-## Everything CI checks: formatting, lints, unit + integration tests, the
-## 1 GiB transfer (release build, flat server memory), script scenarios, the
+## Everything CI checks: formatting, lints, unit + integration tests (the
+## cluster's start their own redis-server), the
+## 1 GiB transfer (release build, flat server memory), script scenarios (the
+## demo on one server and on a cluster of three nodes), the
 ## Python bot of docs/PROTOCOL.md and the browser client in headless chromium
 ## (with 200 MiB each way between a page and a terminal).
 test: lint unit-test large-test scripts-test
@@ -45,6 +47,7 @@ large-test:
 ## about 15 s optimised, more in a debug build.
 scripts-test: build release
 	./scripts/demo.sh
+	DEMO_NODES=3 ./scripts/demo.sh
 	./scripts/example-bot-test.sh
 	CHAT_SERVER=$(TARGET_DIR)/release/chat-server CHAT_CLIENT=$(TARGET_DIR)/release/chat-client \
 	  ./scripts/browser-test.sh
