@@ -121,6 +121,9 @@ pub enum Input {
     NodeDown { node: String },
     /// The backplane would not queue `conn`'s newest event (its bound).
     Refused { conn: ConnId, reason: String },
+    /// A message another node sent this one (a transfer's frames between
+    /// the nodes of its ends: see `core::cluster_files`).
+    Direct { payload: String },
 }
 
 impl Event {

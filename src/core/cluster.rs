@@ -58,10 +58,10 @@ pub(crate) struct Cluster {
     /// frames that arrived behind them.
     pending: ConnMap<Pending>,
     /// This run of this node (`Config::boot`).
-    run: u64,
+    pub run: u64,
     /// Users of other nodes: (node, its run, connection there) -> stand-in
     /// here.
-    remote: HashMap<(String, u64, u64), ConnId>,
+    pub remote: HashMap<(String, u64, u64), ConnId>,
     next_remote: u64,
     /// Local connections that closed and whose `gone` is on its way.
     departed: ConnMap<()>,
@@ -71,6 +71,14 @@ pub(crate) struct Cluster {
     pub last_seq: u64,
     /// Redis answers (the backplane's last word).
     pub up: bool,
+    /// Stand-ins -> (node, run, connection there): where to forward.
+    pub remote_of: ConnMap<(String, u64, u64)>,
+    /// Transfers of local users that run on other nodes: id -> that node
+    /// (see `cluster_files`).
+    pub homes: std::collections::BTreeMap<u64, String>,
+    /// The stand-in whose forwarded file frame is being applied: every
+    /// answer to it goes back to its node.
+    pub replying: Option<ConnId>,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +110,8 @@ fn shared(msg: &ClientMsg) -> bool {
             | ClientMsg::CallAccept { .. }
             | ClientMsg::CallDecline { .. }
             | ClientMsg::Hangup { .. }
+            // (for its id: one number across the cluster)
+            | ClientMsg::FileOffer { .. }
     )
 }
 
@@ -265,6 +275,7 @@ impl Core {
                 self.publish(ConnId(0), Body::NodeDown { down: node }, now);
             }
             Input::Refused { conn, reason } => self.refused(conn, reason, now),
+            Input::Direct { payload } => self.direct(&payload),
         }
     }
 
@@ -306,6 +317,11 @@ impl Core {
             unix_ms: ev.ts,
         };
         match ev.body {
+            // An offer runs on its sender's node only (`cluster_files`).
+            Body::Frame {
+                frame: ClientMsg::FileOffer { .. },
+                ..
+            } if !local => {}
             Body::Frame { user, frame } => match self.conn_for(&from, ev.conn, local) {
                 Some(conn) => {
                     self.dispatch(conn, frame, at);
@@ -389,6 +405,7 @@ impl Core {
         }
         c.next_remote += 1;
         let id = ConnId::remote(c.next_remote);
+        c.remote_of.insert(id, key.clone());
         c.remote.insert(key, id);
         self.sessions.insert(id, Default::default());
         Some(id)
@@ -426,8 +443,15 @@ impl Core {
             return;
         }
         self.sessions.remove(&conn);
+        self.forget_remote(conn);
+    }
+
+    /// `conn` (a stand-in) stands for nobody any more.
+    fn forget_remote(&mut self, conn: ConnId) {
         if let Some(c) = self.cluster.as_deref_mut() {
-            c.remote.retain(|_, v| *v != conn);
+            if let Some(key) = c.remote_of.remove(&conn) {
+                c.remote.remove(&key);
+            }
         }
     }
 
@@ -437,8 +461,9 @@ impl Core {
         self.sessions.remove(&conn);
         self.forget_output(conn);
         self.reads.retain(|_, r| r.conn != conn);
+        self.relay.forget_conn(conn);
+        self.forget_remote(conn);
         if let Some(c) = self.cluster.as_deref_mut() {
-            c.remote.retain(|_, v| *v != conn);
             c.pending.remove(&conn);
             c.departed.remove(&conn);
         }

@@ -44,6 +44,9 @@ pub enum Effect {
         conn: super::ConnId,
         payload: String,
     },
+    /// Send this straight to another node of the cluster (not sequenced;
+    /// see `core::cluster_files`). Nothing answers it.
+    Forward { node: String, payload: String },
 }
 
 /// A finished effect, handed back to the core.

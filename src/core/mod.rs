@@ -13,6 +13,7 @@
 //! - `typing`: typing indicators and their expiry.
 //! - `calls`: call signalling.
 //! - `cluster`: shared changes applied in the cluster's one order (`--cluster`).
+//! - `cluster_files`: transfers between users of two nodes.
 //! - `output`: frames, fan-outs, errors and closes.
 //! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
@@ -22,6 +23,7 @@
 pub mod accounts;
 mod calls;
 mod cluster;
+mod cluster_files;
 pub mod effect;
 mod filename;
 pub mod history;

@@ -92,7 +92,9 @@ impl Core {
     /// waits for `gate` (a batch that must be durable) if that is unsettled.
     pub(crate) fn emit(&mut self, conn: ConnId, out: Output, gate: Option<(u64, OnFail)>) {
         if conn.is_remote() {
-            return; // a user on another node: that node tells them
+            // A user on another node: that node tells them (but what a
+            // transfer running here has for them goes there).
+            return self.forward_remote(conn, out);
         }
         let gate = gate.filter(|(seq, _)| *seq > self.outbox.settled);
         if let Some(q) = self.outbox.waiting.get_mut(&conn) {

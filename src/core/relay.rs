@@ -137,6 +137,13 @@ impl Core {
     /// The shell wrote out, in full, one chunk of each transfer listed (in
     /// order) to `conn`: their room goes back to the receiver's transfers.
     pub fn chunks_sent(&mut self, conn: ConnId, transfers: &[u64]) {
+        let own;
+        let transfers = if self.cluster.is_some() && !conn.is_remote() {
+            own = self.remote_chunks_sent(conn, transfers);
+            &own[..]
+        } else {
+            transfers
+        };
         let mut drained = false;
         for &id in transfers {
             drained |= self.relay.pop(conn, id).is_some();

@@ -227,8 +227,9 @@ impl Core {
         }
         if !remote {
             self.catch_up(conn, &name, resume.since);
-            self.transfers_back(conn, &name);
         }
+        // (To a stand-in: forwarded to its node for the transfers run here.)
+        self.transfers_back(conn, &name);
     }
 
     /// Replay what `name` missed: with `since`, everything newer in their

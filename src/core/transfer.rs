@@ -183,13 +183,20 @@ const TRANSFER_ID_BLOCK: u64 = 1024;
 impl Core {
     /// A transfer id never used before, on this run or an earlier one.
     pub(crate) fn new_transfer_id(&mut self) -> u64 {
+        // In a cluster an offer's id is its event's sequence number, the
+        // same on every node; a node's own ids (uploads, downloads) are
+        // kept apart from those by bit 52 (still below 2^53).
+        if let Some(seq) = self.applying_seq() {
+            return seq;
+        }
+        let tag = if self.cluster.is_some() { 1 << 52 } else { 0 };
         let t = &mut self.transfers;
         t.next_id += 1;
         if t.next_id + TRANSFER_ID_BLOCK / 2 >= t.reserved {
             t.reserved = t.next_id + TRANSFER_ID_BLOCK;
             self.history.reserve_transfer_ids(t.reserved);
         }
-        self.transfers.next_id
+        tag | self.transfers.next_id
     }
 
     /// Start-up: ids below `next` may have been used by an earlier run.

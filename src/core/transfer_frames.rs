@@ -17,6 +17,9 @@ use std::rc::Rc;
 impl Core {
     /// One file-transfer frame from `conn`.
     pub(crate) fn file_msg(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
+        if self.cluster.is_some() && self.forward_file_frame(conn, &msg) {
+            return; // about a transfer another node runs
+        }
         if matches!(
             msg,
             ClientMsg::FileOffer { .. } | ClientMsg::Upload { .. } | ClientMsg::Download { .. }
@@ -78,14 +81,19 @@ impl Core {
         raw: Rc<[u8]>,
         _now: Now,
     ) {
-        match self.sessions.get(&conn) {
-            Some(s) if s.closing => {}
-            Some(s) if s.name.is_none() => self.error(
+        let state = self
+            .sessions
+            .get(&conn)
+            .map(|s| (s.closing, s.name.is_some()));
+        match state {
+            Some((true, _)) => {}
+            Some((_, false)) => self.error(
                 conn,
                 ErrorCode::NotLoggedIn,
                 "log in first: the first frame must be hello",
                 "file_chunk",
             ),
+            Some(_) if self.cluster.is_some() && self.forward_chunk(conn, id, &raw) => {}
             Some(_) => self.file_chunk(conn, id, offset, data, raw),
             None => {}
         }
@@ -125,15 +133,6 @@ impl Core {
                 self,
                 ErrorCode::Invalid,
                 "you cannot send a file to yourself".into(),
-            );
-        }
-        if self.conn_of(&to).is_some_and(ConnId::is_remote) {
-            return fail(
-                self,
-                ErrorCode::UnknownUser,
-                format!(
-                    "\"{to}\" is connected to another node of this cluster, and files go only between users of the same node for now; one of you can reconnect to the other's node"
-                ),
             );
         }
         if self.conn_of(&to).is_none() {

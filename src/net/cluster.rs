@@ -96,6 +96,14 @@ impl ClusterLink {
         }
     }
 
+    /// Send `payload` to `node` directly (a transfer's frames); if the
+    /// backplane's queue is full it is dropped, and said so.
+    pub fn forward(&mut self, node: &str, payload: String) {
+        if let Err(r) = self.bp.send_to(node, payload) {
+            log::warn!("cluster: a message for node {node} was dropped: {r}");
+        }
+    }
+
     /// Hand what the backplane reported to the core, at most `budget`
     /// reports; true if more may be waiting.
     pub fn collect(&mut self, core: &mut Core, now: Now, budget: usize) -> bool {
@@ -109,6 +117,7 @@ impl ClusterLink {
                 Report::Event { seq, payload } => Input::Event { seq, payload },
                 Report::Skipped { from, to } => Input::Skipped { from, to },
                 Report::NodeDown { node } => Input::NodeDown { node },
+                Report::Direct { payload } => Input::Direct { payload },
             };
             core.complete(now, Completion::Cluster(input));
         }

@@ -347,6 +347,7 @@ impl Server {
                 (Effect::Publish { conn, payload }, Some(c)) => {
                     c.publish(&mut self.core, conn, payload, now)
                 }
+                (Effect::Forward { node, payload }, Some(c)) => c.forward(&node, payload),
                 (e, _) => self.workers.submit(e),
             }
         }

@@ -152,7 +152,7 @@ impl Workers {
                 send(&self.auth, AuthWork::Save { ticket, accounts })
             }
             // The shell hands these to the backplane (see `net::cluster`).
-            Effect::Publish { .. } => false,
+            Effect::Publish { .. } | Effect::Forward { .. } => false,
         };
         if !sent {
             log::error!("a worker thread is gone; an effect was not run");

@@ -95,12 +95,27 @@ impl ClusterSim {
         let mut outs: Vec<Out> = vec![Vec::new(); self.nodes.len()];
         for _ in 0..1_000 {
             let mut batch = Vec::new();
+            let mut direct = Vec::new();
             for (i, n) in self.nodes.iter_mut().enumerate() {
                 if self.dead.contains(&i) {
                     continue;
                 }
                 outs[i].extend(n.turn());
                 batch.extend(n.runner.published.drain(..).map(|(_, p)| p));
+                direct.append(&mut n.runner.forwarded);
+            }
+            // Direct messages go at once (they are not sequenced).
+            let sent = !direct.is_empty();
+            for (node, payload) in direct {
+                let Some(i) = node.strip_prefix('n').and_then(|i| i.parse::<usize>().ok()) else {
+                    continue;
+                };
+                if self.dead.contains(&i) || i >= self.nodes.len() {
+                    continue;
+                }
+                let n = &mut self.nodes[i];
+                n.core
+                    .complete(n.now, Completion::Cluster(Input::Direct { payload }));
             }
             if self.bus_down {
                 self.waiting.extend(batch);
@@ -111,6 +126,9 @@ impl ClusterSim {
                 .chain(batch)
                 .collect();
             if batch.is_empty() {
+                if sent {
+                    continue; // their answers may publish or send more
+                }
                 return outs;
             }
             for payload in batch.drain(..) {

@@ -58,6 +58,8 @@ pub fn texts(frames: &[ServerMsg]) -> Vec<String> {
 pub struct Runner {
     /// Events the core asked to publish to its cluster, in order.
     pub published: Vec<(ConnId, String)>,
+    /// Messages the core sent straight to another node: (node, payload).
+    pub forwarded: Vec<(String, String)>,
     log: HistoryDb,
     searcher: Searcher,
     store: DiskStore,
@@ -80,6 +82,7 @@ impl Runner {
         let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
         Runner {
             published: Vec::new(),
+            forwarded: Vec::new(),
             log,
             searcher,
             store,
@@ -174,6 +177,10 @@ impl Runner {
             // Kept for a cluster of sims to sequence (`sim::cluster`).
             Effect::Publish { conn, payload } => {
                 self.published.push((conn, payload));
+                Vec::new()
+            }
+            Effect::Forward { node, payload } => {
+                self.forwarded.push((node, payload));
                 Vec::new()
             }
             Effect::Search(q) => {

@@ -13,7 +13,8 @@
 //! The subscribed connection reads with a short timeout, to notice a stop; after a
 //! quiet spell it sends `PING` (with the long timeout) to notice a dead connection.
 //! This thread's connection state is the backplane's [`Report::Up`] /
-//! [`Report::Down`].
+//! [`Report::Down`]. The same connection also subscribes to the node's own
+//! channel (`{prefix}:node:{id}:direct`), whose messages are [`Report::Direct`].
 
 use super::{as_u64, Report, Shared, BACKOFF_MIN, IO_TIMEOUT};
 use redis::Value;
@@ -98,8 +99,10 @@ impl Feed {
 
     fn session(&mut self, sub: &mut redis::Connection, range: &mut redis::Connection) -> End {
         let channel = self.shared.cfg.key("events");
+        // This node's own channel: what other nodes send it directly.
+        let direct = self.shared.cfg.direct_channel(&self.shared.cfg.node);
         let mut ps = sub.as_pubsub();
-        if let Err(e) = ps.subscribe(&channel) {
+        if let Err(e) = ps.subscribe(&channel).and_then(|()| ps.subscribe(&direct)) {
             return e.into();
         }
         let seq = match self.shared.raise(range) {
@@ -128,6 +131,13 @@ impl Feed {
             match ps.get_message() {
                 Ok(msg) => {
                     heard = Instant::now();
+                    if msg.get_channel_name() == direct {
+                        let payload = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
+                        if !self.shared.report(Report::Direct { payload }) {
+                            return End::Stopped;
+                        }
+                        continue;
+                    }
                     if let Err(end) = self.on_message(range, msg.get_payload_bytes()) {
                         return end;
                     }

@@ -10,6 +10,8 @@
 //! - [`feed`]: subscribes to `{prefix}:events` and delivers every sequenced
 //!   event once, in order, reading gaps back from the `{prefix}:events`
 //!   stream. Its connection decides [`Report::Up`] and [`Report::Down`].
+//! - [`direct`]: messages to one other node (`PUBLISH {prefix}:node:{id}:direct`),
+//!   not sequenced: a transfer's frames between the nodes of its two ends.
 //! - [`watch`]: the heartbeat (`{prefix}:node:{id}`, `{prefix}:nodes`) and the
 //!   watch on the other nodes' heartbeats ([`Report::NodeDown`]).
 //!
@@ -39,6 +41,7 @@
 //! Events sequenced by the lost Redis and not yet delivered are gone; the
 //! feed reports them as [`Report::Skipped`] when it sees a later number.
 
+mod direct;
 mod feed;
 mod publish;
 mod watch;
@@ -111,6 +114,11 @@ impl BackplaneConfig {
     fn key(&self, name: &str) -> String {
         format!("{}:{name}", self.prefix)
     }
+
+    /// The pub/sub channel of messages sent straight to `node`.
+    fn direct_channel(&self, node: &str) -> String {
+        format!("{}:node:{node}:direct", self.prefix)
+    }
 }
 
 /// [`Backplane::publish`] refused a payload.
@@ -144,6 +152,9 @@ pub enum Report {
     /// Another node's heartbeat key expired: that node is down. Reported once per down
     /// transition.
     NodeDown { node: String },
+    /// A message another node sent this one directly ([`Backplane::send_to`]): not
+    /// sequenced, at most once, in the order that node sent them.
+    Direct { payload: String },
 }
 
 /// What the threads share.
@@ -276,6 +287,8 @@ pub struct Backplane {
     /// Payloads for the publish thread (bounded by `shared.backlog`, checked in
     /// [`Backplane::publish`]). None once stopped.
     payloads: Option<Sender<String>>,
+    /// Messages for other nodes (see [`Backplane::send_to`]).
+    direct: Option<SyncSender<(String, String)>>,
     reports: Receiver<Report>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -302,6 +315,7 @@ impl Backplane {
                 return Backplane {
                     shared: Arc::new(Shared::new(cfg, None, report_tx, waker)),
                     payloads: Some(payload_tx),
+                    direct: None,
                     reports,
                     threads: Vec::new(),
                 };
@@ -316,9 +330,13 @@ impl Backplane {
         threads.push(spawn("bp-feed", move || feed::run(s, from_seq)));
         let s = Arc::clone(&shared);
         threads.push(spawn("bp-watch", move || watch::run(s)));
+        let (direct_tx, direct_rx) = mpsc::sync_channel(direct::QUEUE);
+        let s = Arc::clone(&shared);
+        threads.push(spawn("bp-direct", move || direct::run(s, direct_rx)));
         Backplane {
             shared,
             payloads: Some(payload_tx),
+            direct: Some(direct_tx),
             reports,
             threads,
         }
@@ -367,6 +385,29 @@ impl Backplane {
         Ok(())
     }
 
+    /// Send `payload` straight to `node` (PUBLISH on its own channel), not
+    /// sequenced: at most once, in order per sender. Never blocks; refused
+    /// when [`direct::QUEUE`] messages already wait (Redis slow or away).
+    pub fn send_to(&self, node: &str, payload: String) -> Result<(), Refused> {
+        let Some(tx) = &self.direct else {
+            return Err(Refused {
+                reason: "The backplane is stopped.".into(),
+            });
+        };
+        match tx.try_send((node.to_string(), payload)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Refused {
+                reason: format!(
+                    "{} messages for other nodes already wait for Redis (the limit).",
+                    direct::QUEUE
+                ),
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(Refused {
+                reason: "The backplane's direct thread has ended.".into(),
+            }),
+        }
+    }
+
     /// The next report, if any (the loop drains this after each wake).
     pub fn try_recv(&self) -> Option<Report> {
         self.reports.try_recv().ok()
@@ -385,6 +426,7 @@ impl Backplane {
     /// Waits up to a few seconds for the threads (one may be in a Redis call), then
     /// leaves them to end alone.
     pub fn stop(&mut self) {
+        self.direct = None;
         if self.payloads.take().is_none() && self.threads.is_empty() {
             return;
         }
