@@ -59,3 +59,44 @@ fn a_client_whose_node_dies_moves_to_another_and_misses_nothing() {
         "{theirs}"
     );
 }
+
+/// The transfer id in a line like "transfer 57: alice offers ...".
+fn transfer_id(line: &str) -> u64 {
+    let rest = &line[line.find("transfer ").expect("a transfer line") + 9..];
+    rest[..rest.find(':').expect("an id")].parse().expect("a number")
+}
+
+#[test]
+fn a_file_moves_between_users_on_two_nodes_under_pause_and_resume() {
+    let redis = RedisServer::start();
+    let nodes = [node(&redis, "n1"), node(&redis, "n2")];
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("bob-dl");
+    let mut alice = chat_login(nodes[0].addr(), "alice", &[]);
+    let mut bob = chat_login(
+        nodes[1].addr(),
+        "bob",
+        &["--download-dir", dl.to_str().unwrap()],
+    );
+    alice.wait("* bob joined #general");
+    let src = dir.path().join("plans.bin");
+    let bytes: Vec<u8> = (0..24 << 20).map(|i: u32| (i * 7 + i / 4093) as u8).collect();
+    std::fs::write(&src, &bytes).unwrap();
+    alice.send_line(&format!("/send bob {}", src.display()));
+    let offer = bob.wait("alice offers plans.bin");
+    let id = transfer_id(&offer);
+    bob.send_line(&format!("/accept {id}"));
+    bob.wait(&format!("transfer {id}: plans.bin from alice: in progress"));
+    bob.send_line(&format!("/pause {id}"));
+    alice.wait(&format!("transfer {id}: plans.bin to bob: paused"));
+    // Chat goes on between the nodes meanwhile.
+    alice.send_line("is it there yet?");
+    bob.wait("#general <alice> is it there yet?");
+    bob.send_line(&format!("/resume {id}"));
+    let done = bob.wait(&format!("transfer {id}: plans.bin from alice: completed"));
+    assert!(done.contains("SHA-256 verified"), "{done}");
+    alice.wait(&format!("transfer {id}: plans.bin to bob: completed"));
+    assert!(std::fs::read(dl.join("plans.bin")).unwrap() == bytes);
+    assert!(alice.finish().success(), "{}", alice.transcript());
+    assert!(bob.finish().success(), "{}", bob.transcript());
+}
