@@ -16,7 +16,7 @@ fn node(redis: &RedisServer, id: &str) -> Server {
         "--node-id",
         id,
         "--node-timeout",
-        "1",
+        "2",
     ])
 }
 
@@ -63,7 +63,9 @@ fn a_client_whose_node_dies_moves_to_another_and_misses_nothing() {
 /// The transfer id in a line like "transfer 57: alice offers ...".
 fn transfer_id(line: &str) -> u64 {
     let rest = &line[line.find("transfer ").expect("a transfer line") + 9..];
-    rest[..rest.find(':').expect("an id")].parse().expect("a number")
+    rest[..rest.find(':').expect("an id")]
+        .parse()
+        .expect("a number")
 }
 
 #[test]
@@ -80,7 +82,9 @@ fn a_file_moves_between_users_on_two_nodes_under_pause_and_resume() {
     );
     alice.wait("* bob joined #general");
     let src = dir.path().join("plans.bin");
-    let bytes: Vec<u8> = (0..24 << 20).map(|i: u32| (i * 7 + i / 4093) as u8).collect();
+    let bytes: Vec<u8> = (0..24 << 20)
+        .map(|i: u32| (i * 7 + i / 4093) as u8)
+        .collect();
     std::fs::write(&src, &bytes).unwrap();
     alice.send_line(&format!("/send bob {}", src.display()));
     let offer = bob.wait("alice offers plans.bin");
@@ -97,6 +101,44 @@ fn a_file_moves_between_users_on_two_nodes_under_pause_and_resume() {
     assert!(done.contains("SHA-256 verified"), "{done}");
     alice.wait(&format!("transfer {id}: plans.bin to bob: completed"));
     assert!(std::fs::read(dl.join("plans.bin")).unwrap() == bytes);
+    assert!(alice.finish().success(), "{}", alice.transcript());
+    assert!(bob.finish().success(), "{}", bob.transcript());
+}
+
+#[test]
+fn a_file_stored_on_one_node_is_listed_and_downloaded_from_another() {
+    let redis = RedisServer::start();
+    let nodes = [node(&redis, "n1"), node(&redis, "n2")];
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("bob-dl");
+    let mut alice = chat_login(nodes[0].addr(), "alice", &[]);
+    let mut bob = chat_login(
+        nodes[1].addr(),
+        "bob",
+        &["--download-dir", dl.to_str().unwrap()],
+    );
+    alice.wait("* bob joined #general");
+    let src = dir.path().join("shared.pdf");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &bytes).unwrap();
+    alice.send_line(&format!("/upload {}", src.display()));
+    alice.wait_line(
+        "shared.pdf to the store: completed",
+        std::time::Duration::from_secs(60),
+    );
+    // bob, on the other node, hears of it, lists it and fetches it.
+    bob.wait("alice uploaded shared.pdf");
+    bob.send_line("/files");
+    bob.wait("shared.pdf  2.9 MiB  uploaded by alice");
+    bob.send_line("/download shared.pdf");
+    bob.wait_line(
+        "shared.pdf from the store: completed",
+        std::time::Duration::from_secs(60),
+    );
+    assert!(std::fs::read(dl.join("shared.pdf")).unwrap() == bytes);
+    // The name is taken on every node.
+    bob.send_line(&format!("/upload {}", src.display()));
+    bob.wait("is already in the shared store");
     assert!(alice.finish().success(), "{}", alice.transcript());
     assert!(bob.finish().success(), "{}", bob.transcript());
 }

@@ -11,7 +11,7 @@ use common::redis::RedisServer;
 use common::{Client, Server};
 use std::time::Duration;
 
-/// Node `id` of the cluster on `redis`, declared down after 1 s of silence.
+/// Node `id` of the cluster on `redis`, declared down after 2 s of silence.
 fn node(redis: &RedisServer, id: &str) -> Server {
     let url = redis.url();
     Server::start(&["--cluster", &url, "--node-id", id, "--node-timeout", "1"])

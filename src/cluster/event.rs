@@ -63,6 +63,16 @@ pub enum Body {
         name: String,
         account: crate::store::accounts::Account,
     },
+    /// The origin's store took a file (an upload committed): every node
+    /// lists it, and the origin serves it.
+    Stored {
+        name: String,
+        size: u64,
+        sha256: String,
+        uploader: String,
+        /// When it was uploaded, Unix ms (not `ts`: that is the event's).
+        uploaded: u64,
+    },
     /// The node's own users, in answer to another node's `boot`, so a node
     /// that starts late learns who is online.
     Roster { users: Vec<RosterUser> },
@@ -181,6 +191,49 @@ mod tests {
                 body: Body::Expire(Expiry::Ring { call: 4 }),
             },
         ];
+        // Every other kind, so a field named like the event's own (`ts`,
+        // `node`, `conn`...) would fail here rather than on a live node.
+        let more = [
+            Body::Gone { abrupt: true },
+            Body::Boot,
+            Body::NodeDown { down: "c".into() },
+            Body::Expire(Expiry::Reservation { name: "x".into() }),
+            Body::Roster {
+                users: vec![RosterUser {
+                    conn: 3,
+                    name: "x".into(),
+                    status: Status::Away,
+                    away: Some("lunch".into()),
+                    rooms: vec!["general".into()],
+                    token: "t".into(),
+                }],
+            },
+            Body::Account {
+                name: "x".into(),
+                account: crate::store::accounts::Account {
+                    hash: "h".into(),
+                    since: 5,
+                    dms_from: 6,
+                },
+            },
+            Body::Stored {
+                name: "a.pdf".into(),
+                size: 9,
+                sha256: "ab".into(),
+                uploader: "x".into(),
+                uploaded: 7,
+            },
+        ];
+        let evs: Vec<Event> = evs
+            .into_iter()
+            .chain(more.into_iter().map(|body| Event {
+                node: "n".into(),
+                run: 2,
+                conn: 4,
+                ts: 8,
+                body,
+            }))
+            .collect();
         for e in evs {
             let back = Event::from_payload(&e.to_payload()).unwrap();
             assert_eq!(back, e);

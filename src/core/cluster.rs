@@ -79,6 +79,8 @@ pub(crate) struct Cluster {
     /// The stand-in whose forwarded file frame is being applied: every
     /// answer to it goes back to its node.
     pub replying: Option<ConnId>,
+    /// Other nodes' stored files (see `cluster_store`).
+    pub files: super::cluster_store::RemoteFiles,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +114,10 @@ fn shared(msg: &ClientMsg) -> bool {
             | ClientMsg::Hangup { .. }
             // (for its id: one number across the cluster)
             | ClientMsg::FileOffer { .. }
+            // (run by the node holding the file)
+            | ClientMsg::Download { .. }
+            // (for its id; run on its own node)
+            | ClientMsg::Upload { .. }
     )
 }
 
@@ -136,6 +142,10 @@ impl Core {
     /// gets, in a cluster.
     pub(crate) fn applying_seq(&self) -> Option<u64> {
         self.cluster.as_deref().and_then(|c| c.applying)
+    }
+
+    pub(crate) fn publish_event(&mut self, conn: ConnId, body: Body, now: Now) {
+        self.publish(conn, body, now);
     }
 
     fn publish(&mut self, conn: ConnId, body: Body, now: Now) {
@@ -317,11 +327,16 @@ impl Core {
             unix_ms: ev.ts,
         };
         match ev.body {
-            // An offer runs on its sender's node only (`cluster_files`).
+            // An offer (or upload) runs on its sender's node only.
             Body::Frame {
-                frame: ClientMsg::FileOffer { .. },
+                frame: ClientMsg::FileOffer { .. } | ClientMsg::Upload { .. },
                 ..
             } if !local => {}
+            // A download runs on the node holding the file.
+            Body::Frame {
+                frame: ClientMsg::Download { ref name, .. },
+                ..
+            } if self.download_runner(&ev.node, name) != self.cluster_node().unwrap_or("") => {}
             Body::Frame { user, frame } => match self.conn_for(&from, ev.conn, local) {
                 Some(conn) => {
                     self.dispatch(conn, frame, at);
@@ -355,6 +370,24 @@ impl Core {
             }
             Body::Expire(Expiry::Reservation { name }) => self.reservation_expired(&name),
             Body::Expire(Expiry::Ring { call }) => self.ring_expired(call),
+            Body::Stored {
+                name,
+                size,
+                sha256,
+                uploader,
+                uploaded,
+            } => {
+                if !local {
+                    let file = super::store_ops::StoredFile {
+                        name,
+                        size,
+                        sha256,
+                        uploader,
+                        ts: uploaded,
+                    };
+                    self.stored_elsewhere(&ev.node, file);
+                }
+            }
             Body::Account { name, account } => {
                 if !local {
                     self.account_from_cluster(name, account);

@@ -14,6 +14,7 @@
 //! - `calls`: call signalling.
 //! - `cluster`: shared changes applied in the cluster's one order (`--cluster`).
 //! - `cluster_files`: transfers between users of two nodes.
+//! - `cluster_store`: every node's stored files, listed and served from any node.
 //! - `output`: frames, fan-outs, errors and closes.
 //! - [`history`]: the message log index, duplicate detection, catch-up ranges.
 //! - `validate`: name, room and text rules.
@@ -24,6 +25,7 @@ pub mod accounts;
 mod calls;
 mod cluster;
 mod cluster_files;
+mod cluster_store;
 pub mod effect;
 mod filename;
 pub mod history;

@@ -70,6 +70,11 @@ impl Relay {
         self.receiving.entry(conn).or_default().insert(id);
     }
 
+    /// Bytes of every transfer queued to `conn` (see `cluster_store`).
+    pub fn total_of(&self, conn: ConnId) -> u64 {
+        self.total(conn)
+    }
+
     pub fn forget_conn(&mut self, conn: ConnId) {
         self.queued.remove(&conn);
         self.receiving.remove(&conn);

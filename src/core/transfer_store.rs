@@ -68,12 +68,21 @@ impl Core {
                 ),
             );
         }
-        let Some(store) = self.transfers.store.as_ref() else {
+        if self.transfers.store.is_none() {
             return fail(
                 self,
                 ErrorCode::Internal,
                 "this server has no file store".into(),
             );
+        }
+        if self.stored_elsewhere_as(&name) {
+            let msg = format!(
+                "\"{name}\" is already in the shared store (on another node of this cluster); pick another name"
+            );
+            return fail(self, ErrorCode::FileExists, msg);
+        }
+        let Some(store) = self.transfers.store.as_ref() else {
+            return;
         };
         if let Err(e) = store.check(&name, size) {
             let code = match e {
@@ -119,12 +128,15 @@ impl Core {
     }
 
     pub(crate) fn list_files(&mut self, conn: ConnId) {
-        let files = self
+        let mut files = self
             .transfers
             .store
             .as_ref()
             .map(|s| s.list())
             .unwrap_or_default();
+        // In a cluster, the other nodes' files too.
+        files.extend(self.remote_file_list());
+        files.sort_by(|a, b| a.name.cmp(&b.name));
         self.send(conn, &ServerMsg::FileList { files });
     }
 
@@ -349,6 +361,7 @@ impl Core {
         }
         if result.is_ok() {
             self.announce_upload(&file);
+            self.cluster_stored(&file, Now::default());
         }
         if let Some(up) = self
             .transfers
@@ -372,7 +385,7 @@ impl Core {
 
     /// A file is in the store: everyone who shares a room with its uploader
     /// (the uploader too, if online) gets an `upload` notice.
-    fn announce_upload(&mut self, file: &StoredFile) {
+    pub(crate) fn announce_upload(&mut self, file: &StoredFile) {
         let Some(conn) = self.conn_of(&file.uploader) else {
             return;
         };
@@ -434,6 +447,10 @@ impl Core {
             data: base64::engine::general_purpose::STANDARD.encode(&data),
         });
         self.emit(conn, Output::Frame(frame, Priority::Chunk(id)), None);
+        if conn.is_remote() {
+            // Its node reports it written out (see `cluster_store`).
+            self.relay.push(conn, id, len);
+        }
     }
 
     /// A prefix hash came back: the accept it waited for goes on, unless

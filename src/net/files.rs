@@ -49,9 +49,11 @@ impl Server {
     pub(super) fn downloads_ready(&self) -> bool {
         let high = self.cfg.high_watermark;
         self.core.download_conns().into_iter().any(|id| {
-            self.conns
-                .get(super::key_of(id).0)
-                .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high))
+            self.core.remote_room(id)
+                || self
+                    .conns
+                    .get(super::key_of(id).0)
+                    .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high))
         })
     }
 
@@ -63,10 +65,12 @@ impl Server {
         for _ in 0..PULL_ROUNDS {
             let mut pulled = false;
             for id in self.core.download_conns() {
-                let free = self
-                    .conns
-                    .get(super::key_of(id).0)
-                    .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high));
+                // (A user of another node: while its node keeps up.)
+                let free = self.core.remote_room(id)
+                    || self
+                        .conns
+                        .get(super::key_of(id).0)
+                        .is_some_and(|c| c.id == id && !c.closing && c.chunk_slot_free(high));
                 if free && self.core.pull_chunk(id) {
                     pulled = true;
                 }
