@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Node `id` of the cluster on `redis`, declared down after 2 s of silence.
 fn node(redis: &RedisServer, id: &str) -> Server {
     let url = redis.url();
-    Server::start(&["--cluster", &url, "--node-id", id, "--node-timeout", "1"])
+    Server::start(&["--cluster", &url, "--node-id", id, "--node-timeout", "2"])
 }
 
 fn say(c: &mut Client, text: &str, cid: &str) {
