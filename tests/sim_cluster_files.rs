@@ -168,3 +168,50 @@ fn a_user_elsewhere_gets_no_frames_of_a_transfer_between_others() {
     )));
     assert!(states(&out[0], 1).is_empty());
 }
+
+#[test]
+fn when_the_senders_node_dies_the_receiver_is_told_its_transfer_failed() {
+    let mut c = ClusterSim::new(3, Config::default());
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(2), "bob");
+    c.send(
+        0,
+        ConnId(1),
+        C::FileOffer {
+            to: "bob".into(),
+            name: "big.iso".into(),
+            size: 1 << 30,
+            sha256: "0".repeat(64),
+            cid: None,
+        },
+    );
+    let out = c.settle();
+    let id = states(&out[1], 2)[0].0;
+    c.send(
+        1,
+        ConnId(2),
+        C::FileAccept {
+            id,
+            offset: 0,
+            prefix_sha256: None,
+        },
+    );
+    c.settle();
+    c.kill(0);
+    let out = c.settle();
+    let failed = frames_to(&out[1], ConnId(2))
+        .into_iter()
+        .find_map(|m| match m {
+            M::FileState {
+                id: i,
+                state: TransferState::Failed,
+                reason,
+                name,
+                ..
+            } if i == id => Some((name, reason)),
+            _ => None,
+        });
+    let (name, reason) = failed.expect("bob is told");
+    assert_eq!(name, "big.iso");
+    assert!(reason.unwrap_or_default().contains("n0"));
+}

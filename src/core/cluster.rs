@@ -75,7 +75,7 @@ pub(crate) struct Cluster {
     pub remote_of: ConnMap<(String, u64, u64)>,
     /// Transfers of local users that run on other nodes: id -> that node
     /// (see `cluster_files`).
-    pub homes: std::collections::BTreeMap<u64, String>,
+    pub homes: std::collections::BTreeMap<u64, super::cluster_files::Home>,
     /// The stand-in whose forwarded file frame is being applied: every
     /// answer to it goes back to its node.
     pub replying: Option<ConnId>,
@@ -516,6 +516,7 @@ impl Core {
         for conn in theirs {
             self.gone(conn, true, now);
         }
+        self.homes_gone(node);
     }
 
     /// The others declared this node down and dropped its users: so does

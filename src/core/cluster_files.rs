@@ -29,6 +29,17 @@ use std::rc::Rc;
 /// most: the oldest are forgotten past it.
 pub(crate) const MAX_HOMES: usize = 4096;
 
+/// A transfer of a local user that another node runs.
+#[derive(Debug)]
+pub(crate) struct Home {
+    /// The node running it.
+    pub node: String,
+    /// The local user's connection it was last told to.
+    pub conn: ConnId,
+    /// The last `file_state` it sent (to tell the user if that node dies).
+    pub last: ServerMsg,
+}
+
 /// A frame's body (after the 4-byte length).
 fn body(frame: &[u8]) -> &[u8] {
     frame.get(4..).unwrap_or_default()
@@ -115,19 +126,19 @@ impl Core {
             None => Priority::Normal,
         };
         if prio == Priority::Normal && text.starts_with("{\"type\":\"file_") {
-            self.learn_home(from, text);
+            self.learn_home(from, conn, text);
         }
         self.emit(conn, Output::Frame(framed(text.as_bytes()), prio), None);
     }
 
     /// Remember (or forget, once it ended) where the transfer a `file_offer`
     /// or `file_state` frame is about runs.
-    fn learn_home(&mut self, from: &str, text: &str) {
+    fn learn_home(&mut self, from: &str, conn: ConnId, text: &str) {
         let Ok(msg) = crate::protocol::parse_body::<ServerMsg>(text.as_bytes()) else {
             return;
         };
-        let (id, ended) = match msg {
-            ServerMsg::FileState { id, state, .. } => (id, state.is_final()),
+        let (id, ended) = match &msg {
+            ServerMsg::FileState { id, state, .. } => (*id, state.is_final()),
             _ => return,
         };
         let Some(c) = self.cluster.as_deref_mut() else {
@@ -143,7 +154,65 @@ impl Core {
                 c.homes.remove(&o);
             }
         }
-        c.homes.insert(id, from.to_string());
+        let home = Home {
+            node: from.to_string(),
+            conn,
+            last: msg,
+        };
+        c.homes.insert(id, home);
+    }
+
+    /// `node` is gone: the transfers it ran for local users fail, and they
+    /// are told so (with the last state they had of each).
+    pub(crate) fn homes_gone(&mut self, node: &str) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let ids: Vec<u64> = c
+            .homes
+            .iter()
+            .filter(|(_, h)| h.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(h) = self
+                .cluster
+                .as_deref_mut()
+                .and_then(|c| c.homes.remove(&id))
+            else {
+                continue;
+            };
+            let ServerMsg::FileState {
+                id,
+                role,
+                peer,
+                name,
+                size,
+                sha256,
+                offset,
+                ..
+            } = h.last
+            else {
+                continue;
+            };
+            let msg = ServerMsg::FileState {
+                id,
+                state: crate::protocol::files::TransferState::Failed,
+                role,
+                peer,
+                name,
+                size,
+                sha256,
+                offset,
+                prefix_sha256: None,
+                by: None,
+                reason: Some(format!(
+                    "the server node running this transfer ({node}) stopped; send it again"
+                )),
+                cid: None,
+            };
+            self.send(h.conn, &msg);
+        }
     }
 
     /// A user of another node sent a file frame about a transfer that runs
@@ -175,7 +244,7 @@ impl Core {
         if self.transfers.map.contains_key(&id) {
             return None;
         }
-        self.cluster.as_deref()?.homes.get(&id).cloned()
+        Some(self.cluster.as_deref()?.homes.get(&id)?.node.clone())
     }
 
     /// A local user's file frame about a transfer another node runs: sent
