@@ -72,6 +72,10 @@ pub enum Body {
         uploader: String,
         /// When it was uploaded, Unix ms (not `ts`: that is the event's).
         uploaded: u64,
+        /// Listed without an upload notice (a node starting publishes its
+        /// whole store so).
+        #[serde(default)]
+        quiet: bool,
     },
     /// The node's own users, in answer to another node's `boot`, so a node
     /// that starts late learns who is online.
@@ -222,6 +226,7 @@ mod tests {
                 sha256: "ab".into(),
                 uploader: "x".into(),
                 uploaded: 7,
+                quiet: true,
             },
         ];
         let evs: Vec<Event> = evs

@@ -357,7 +357,9 @@ impl Core {
             Body::Boot => {
                 // (Its earlier runs; this run has no users yet.)
                 self.node_gone(&ev.node, at);
-                if !local {
+                if local {
+                    self.publish_catalog(now);
+                } else {
                     self.send_roster(now);
                 }
             }
@@ -376,6 +378,7 @@ impl Core {
                 sha256,
                 uploader,
                 uploaded,
+                quiet,
             } => {
                 if !local {
                     let file = super::store_ops::StoredFile {
@@ -385,7 +388,7 @@ impl Core {
                         uploader,
                         ts: uploaded,
                     };
-                    self.stored_elsewhere(&ev.node, file);
+                    self.stored_elsewhere(&ev.node, file, quiet);
                 }
             }
             Body::Account { name, account } => {
@@ -517,6 +520,7 @@ impl Core {
             self.gone(conn, true, now);
         }
         self.homes_gone(node);
+        self.files_gone(node);
     }
 
     /// The others declared this node down and dropped its users: so does

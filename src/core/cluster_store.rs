@@ -4,7 +4,8 @@
 //!
 //! A committed upload is published ([`Body::Stored`]); every node adds it
 //! to its catalog of other nodes' files, and tells its users who share a
-//! room with the uploader. A `download` is sequenced: the node holding the
+//! room with the uploader. A node that starts publishes its whole store
+//! (quietly); a node that goes down is taken out of every catalog. A `download` is sequenced: the node holding the
 //! file (the asker's own if it has it, else the first holder by node id)
 //! runs it, with the asker's stand-in as receiver: its frames and chunks
 //! reach the asker's node as direct messages (see `cluster_files`), read
@@ -38,12 +39,47 @@ impl Core {
             sha256: file.sha256.clone(),
             uploader: file.uploader.clone(),
             uploaded: file.ts,
+            quiet: false,
         };
         self.publish_event(ConnId(0), body, now);
     }
 
+    /// This node (re)joined: its files are published for the others to list
+    /// (they forgot them if it was down). Quiet: no upload notices.
+    pub(crate) fn publish_catalog(&mut self, now: Now) {
+        let files: Vec<StoredFile> = match self.transfers.store.as_ref() {
+            Some(s) => s
+                .list()
+                .iter()
+                .filter_map(|f| s.lookup(&f.name).cloned())
+                .collect(),
+            None => return,
+        };
+        for f in files {
+            let body = Body::Stored {
+                name: f.name,
+                size: f.size,
+                sha256: f.sha256,
+                uploader: f.uploader,
+                uploaded: f.ts,
+                quiet: true,
+            };
+            self.publish_event(ConnId(0), body, now);
+        }
+    }
+
+    /// `node` is down: its files are out of reach, no longer listed.
+    pub(crate) fn files_gone(&mut self, node: &str) {
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.files.retain(|_, by| {
+                by.remove(node);
+                !by.is_empty()
+            });
+        }
+    }
+
     /// Another node stored `file`: in the catalog, and announced here.
-    pub(crate) fn stored_elsewhere(&mut self, node: &str, file: StoredFile) {
+    pub(crate) fn stored_elsewhere(&mut self, node: &str, file: StoredFile, quiet: bool) {
         let Some(c) = self.cluster.as_deref_mut() else {
             return;
         };
@@ -59,7 +95,9 @@ impl Core {
             .entry(file.name.clone())
             .or_default()
             .insert(node.to_string(), file.clone());
-        self.announce_upload(&file);
+        if !quiet {
+            self.announce_upload(&file);
+        }
     }
 
     /// Other nodes' files not in this node's store, for `/files`.
