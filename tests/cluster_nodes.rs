@@ -180,3 +180,54 @@ fn while_redis_restarts_messages_wait_and_then_arrive_once() {
     assert!(b > id);
     assert_eq!(message(&mut alice).0, b);
 }
+
+#[test]
+fn with_reuse_port_two_nodes_share_one_port_and_the_kernel_spreads_clients() {
+    let redis = RedisServer::start();
+    let port = common::unused_port().to_string();
+    let url = redis.url();
+    let args = |id: &'static str| {
+        vec![
+            "--port",
+            &port,
+            "--reuse-port",
+            "--cluster",
+            &url,
+            "--node-id",
+            id,
+        ]
+    };
+    // Without SO_REUSEPORT the second could not listen on the same port.
+    let a = Server::start(&args("n1"));
+    let b = Server::start(&args("n2"));
+    assert_eq!(a.addr(), b.addr());
+    let mut on = std::collections::BTreeMap::new();
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let name = format!("user{i}");
+        let mut c = Client::connect(a.addr());
+        c.send(&common::hello(&name, None, None));
+        match c.recv_until_what("welcome", |m| matches!(m, ServerMsg::Welcome { .. })) {
+            ServerMsg::Welcome { server, .. } => {
+                let node = if server.contains("(node n1)") {
+                    "n1"
+                } else {
+                    "n2"
+                };
+                assert!(server.contains(&format!("(node {node})")), "{server}");
+                *on.entry(node).or_insert(0) += 1;
+            }
+            _ => unreachable!(),
+        }
+        clients.push(c);
+    }
+    assert_eq!(on.len(), 2, "both nodes took connections: {on:?}");
+    // And they are one server: the first user's message reaches the last.
+    clients[0].send(&ClientMsg::RoomMsg {
+        room: "general".into(),
+        text: "to everyone on either node".into(),
+        cid: None,
+    });
+    let last = clients.last_mut().unwrap();
+    assert_eq!(message(last).2, "to everyone on either node");
+}
