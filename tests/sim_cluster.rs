@@ -512,3 +512,51 @@ fn history_search_and_held_private_messages_are_on_every_node() {
         "search: {got:?}"
     );
 }
+
+#[test]
+fn one_client_cannot_fill_the_shared_queue_while_the_bus_is_away() {
+    use chat::core::limits::Admit;
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(1, ConnId(1), "bob");
+    c.bus_down = true;
+    for i in 0..300 {
+        c.send(0, ConnId(1), room_msg(&format!("m{i}"), &format!("c{i}")));
+    }
+    c.settle();
+    assert_eq!(c.waiting.len(), 256, "one connection's share of the queue");
+    // Its later frames wait in the core; past 64 its input is not read.
+    let now = c.nodes[0].now;
+    let ping = C::Ping { seq: Some(1) };
+    assert!(matches!(
+        c.nodes[0].core.admit(ConnId(1), &ping, now),
+        Admit::Go
+    ));
+    for i in 300..330 {
+        c.send(0, ConnId(1), room_msg(&format!("m{i}"), &format!("c{i}")));
+    }
+    assert!(matches!(
+        c.nodes[0].core.admit(ConnId(1), &ping, now),
+        Admit::Hold { .. }
+    ));
+    // bob's node still answers him.
+    c.send(1, ConnId(1), C::Ping { seq: Some(2) });
+    let out = c.settle();
+    assert!(frames_to(&out[1], ConnId(1))
+        .iter()
+        .any(|m| matches!(m, S::Pong { seq: Some(2) })));
+    // The bus is back: all 330 arrive, in order, once; alice may send again.
+    c.bus_down = false;
+    let mut got = Vec::new();
+    let mut resumed = false;
+    for _ in 0..10 {
+        let out = c.settle();
+        got.extend(texts(&frames_to(&out[1], ConnId(1))));
+        resumed |= out[0]
+            .iter()
+            .any(|(conn, m)| *conn == ConnId(1) && m.as_ref().err().is_some_and(|e| e == "resume"));
+    }
+    let want: Vec<String> = (0..330).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    assert!(resumed, "the shell is told to read alice again");
+}

@@ -34,8 +34,14 @@ use crate::protocol::{ClientMsg, ErrorCode, Resume, ServerMsg, Status};
 use std::collections::{HashMap, VecDeque};
 
 /// Frames a connection may have waiting behind its unsequenced ones before
-/// the shell stops reading it (TCP then holds the rest back).
-pub(crate) const MAX_HELD: usize = 256;
+/// the shell stops reading it (TCP then holds the rest back): with
+/// `--max-frame` 128 KiB, at most 8 MiB of a connection's frames wait here.
+pub(crate) const MAX_HELD: usize = 64;
+
+/// Events of one connection on their way through the sequence, at most:
+/// past it its frames wait (then its reading stops), so one client cannot
+/// fill the backplane's queue (`--cluster-queue`) that every user shares.
+pub(crate) const MAX_INFLIGHT: usize = 256;
 
 /// A login's fields once its own checks passed (see `Core::login_commit`).
 pub(crate) struct LoginCommit {
@@ -210,8 +216,10 @@ impl Core {
             let Some(p) = c.pending.get_mut(&conn) else {
                 return;
             };
+            let room = p.inflight.len() < MAX_INFLIGHT;
             let next = match p.held.front() {
-                Some(m) if shared(m) => p.held.pop_front().map(|m| (m, true)),
+                Some(m) if shared(m) && room => p.held.pop_front().map(|m| (m, true)),
+                Some(m) if shared(m) => None,
                 Some(_) if p.inflight.is_empty() => p.held.pop_front().map(|m| (m, false)),
                 _ => None,
             };

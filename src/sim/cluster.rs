@@ -25,7 +25,8 @@ pub struct ClusterSim {
     pub log: Vec<(u64, String)>,
     /// While set, published events wait unsequenced.
     pub bus_down: bool,
-    waiting: Vec<String>,
+    /// Events published while the bus was down, in order.
+    pub waiting: Vec<String>,
     /// Nodes that no longer run (see [`ClusterSim::kill`]).
     dead: Vec<usize>,
 }
