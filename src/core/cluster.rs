@@ -87,6 +87,9 @@ pub(crate) struct Cluster {
     pub replying: Option<ConnId>,
     /// Other nodes' stored files (see `cluster_store`).
     pub files: super::cluster_store::RemoteFiles,
+    /// Reading back: the sequence number Redis had when this node
+    /// connected, and when (monotonic ms), until the events reach it.
+    catching_up: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -272,6 +275,9 @@ impl Core {
                     log::info!("cluster: Redis answers (sequence at {seq})");
                 }
                 c.up = true;
+                if seq > c.last_seq && c.catching_up.is_none() {
+                    c.catching_up = Some((seq, now.mono_ms));
+                }
             }
             Input::Down { reason } => {
                 if c.up {
@@ -327,6 +333,16 @@ impl Core {
         }
         c.last_seq = seq;
         c.applying = Some(seq);
+        if let Some((target, since)) = c.catching_up {
+            if seq >= target {
+                c.catching_up = None;
+                log::info!(
+                    "cluster: caught up to event {seq} in {} ms ({} message(s) stored here now)",
+                    now.mono_ms.saturating_sub(since),
+                    self.history.message_count()
+                );
+            }
+        }
         let local = ev.node == c.node && ev.run == c.run;
         let from = (ev.node.clone(), ev.run);
         // Stamped with the origin's clock: the same on every node.

@@ -304,7 +304,11 @@ impl Backplane {
     pub fn start(cfg: BackplaneConfig, waker: Arc<mio::Waker>, from_seq: Option<u64>) -> Backplane {
         let (report_tx, reports) = mpsc::sync_channel(REPORT_QUEUE);
         let (payload_tx, payload_rx) = mpsc::channel();
-        let client = match redis::Client::open(cfg.url.as_str()) {
+        // TCP_NODELAY: a pipeline's scripts or a PUBLISH must not wait for
+        // the previous segment's ACK (redis-rs leaves Nagle on by default).
+        let info = redis::IntoConnectionInfo::into_connection_info(cfg.url.as_str())
+            .map(|i| i.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)));
+        let client = match info.and_then(redis::Client::open) {
             Ok(c) => c,
             Err(e) => {
                 let reason = format!("bad Redis URL {:?}: {e}", cfg.url);
