@@ -79,14 +79,19 @@ certs:
 	chmod 600 certs/key.pem
 	@echo "wrote certs/cert.pem and certs/key.pem (valid 365 days)"
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-cluster
 
 ## Benchmarks: fan-out vs Redis, idle connections, transfers, latency under
-## transfer, a bystander beside hostile loads (under ~10 min); writes
-## bench/RESULTS.md.
+## transfer, a bystander beside hostile loads, history, the cluster's Redis
+## backplane (under ~12 min); writes bench/RESULTS.md.
 bench:
 	BENCH_COMMAND="make bench" ./scripts/bench.sh
 
 ## A short benchmark run (under ~1 min); writes target/bench/RESULTS-quick.md.
 bench-quick:
 	BENCH_COMMAND="make bench-quick" ./scripts/bench.sh --quick
+
+## The cluster section alone: one plain server, one --cluster node, two nodes
+## (a few minutes); writes target/bench/RESULTS-cluster.md.
+bench-cluster:
+	BENCH_COMMAND="make bench-cluster" ./scripts/bench.sh cluster

@@ -2,21 +2,55 @@
 # Benchmarks of issue 5: fan-out against chat-server and Redis, idle
 # connections, transfers, latency under transfer; issue 9's bystander
 # beside loads of legal frames; issue 11's history database (start-up,
-# reads and search on 3M stored messages, write rate). Builds release binaries,
-# starts a fresh chat-server (--port 0) and redis-server (a free loopback
-# port) for every run, drives them with chat-bench, and writes the report.
+# reads and search on 3M stored messages, write rate); the cluster's Redis
+# backplane (the same fan-out on one plain server, one node with --cluster,
+# two nodes). Builds release binaries, starts a fresh chat-server (--port 0)
+# and redis-server (a free loopback port) for every run, drives them with
+# chat-bench, and writes the report.
 #
-#   scripts/bench.sh           full run (< ~10 min): bench/RESULTS.md
-#   scripts/bench.sh --quick   short run (< ~1 min): target/bench/RESULTS-quick.md
+#   scripts/bench.sh                 full run (< ~12 min): bench/RESULTS.md
+#   scripts/bench.sh --quick         short run (< ~1.5 min): target/bench/RESULTS-quick.md
+#   scripts/bench.sh [--quick] SECTION...
+#                                    only those sections (fanout idle transfer
+#                                    latency bystander history cluster):
+#                                    target/bench/RESULTS-SECTION[-...][-quick].md,
+#                                    never bench/RESULTS.md
 #
 # Only loopback addresses are used. Everything started here is stopped on
-# exit (trap). Environment: BENCH_COMMAND (shown in the report), CARGO.
+# exit (trap). Environment: BENCH_COMMAND (shown in the report), CARGO,
+# BENCH_SECTIONS (sections to run, space-separated, as the arguments).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+ALL_SECTIONS="fanout idle transfer latency bystander history cluster"
 QUICK=0
-[ "${1:-}" = "--quick" ] && QUICK=1
+SECTIONS=""
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *)
+      case " $ALL_SECTIONS " in
+        *" $arg "*) SECTIONS="$SECTIONS $arg" ;;
+        *) echo "unknown section $arg (sections: $ALL_SECTIONS)" >&2; exit 2 ;;
+      esac ;;
+  esac
+done
+[ -z "$SECTIONS" ] && SECTIONS=${BENCH_SECTIONS:-}
+for sec in $SECTIONS; do
+  case " $ALL_SECTIONS " in
+    *" $sec "*) ;;
+    *) echo "unknown section $sec (sections: $ALL_SECTIONS)" >&2; exit 2 ;;
+  esac
+done
+# Sections in the script's order; all of them when none is named.
+PICKED=""
+for sec in $ALL_SECTIONS; do
+  case " ${SECTIONS:-$ALL_SECTIONS} " in *" $sec "*) PICKED="$PICKED $sec" ;; esac
+done
+SECTIONS=${PICKED# }
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 CARGO=${CARGO:-cargo}
 BIN=$ROOT/target/release
 T0=$(date +%s)
@@ -32,6 +66,7 @@ if [ $QUICK = 1 ]; then
   BYSTANDER_OPTS="--idle-secs 1 --min-load-secs 0.5 --load-secs 1 --file-size 64M --phase-timeout 30"
   BYSTANDER_LIMIT=150
   HISTORY_MESSAGES=200000; HISTORY_SAMPLES=20; HISTORY_WRITE_SECS=2
+  CLUSTER_SETTINGS="100:10 1000:1"; CLUSTER_REPS=1
   OUT=$ROOT/target/bench/RESULTS-quick.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh --quick}
 else
@@ -47,8 +82,18 @@ else
   BYSTANDER_OPTS="--idle-secs 3 --min-load-secs 2 --load-secs 3 --file-size 500M --phase-timeout 60"
   BYSTANDER_LIMIT=200
   HISTORY_MESSAGES=3000000; HISTORY_SAMPLES=50; HISTORY_WRITE_SECS=5
+  # Section 8: the same load on one plain server, one --cluster node, two
+  # nodes; median of CLUSTER_REPS runs each.
+  CLUSTER_SETTINGS="100:10 1000:1"; CLUSTER_REPS=3
   OUT=$ROOT/bench/RESULTS.md
   COMMAND=${BENCH_COMMAND:-scripts/bench.sh}
+fi
+# A run of some sections only never replaces the full report.
+if [ "$SECTIONS" != "$ALL_SECTIONS" ]; then
+  suffix=""
+  [ $QUICK = 1 ] && suffix="-quick"
+  OUT=$ROOT/target/bench/RESULTS-${SECTIONS// /-}$suffix.md
+  [ -z "${BENCH_COMMAND:-}" ] && COMMAND="$COMMAND $SECTIONS"
 fi
 WINDOW=32
 SIZE=100
@@ -60,6 +105,8 @@ JSON=$WORK/results.jsonl
 FAILED=()
 CHAT_PID=""
 REDIS_PID=""
+NODE_PIDS=()
+NODE_DIRS=()
 
 log() { printf '[bench %3ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
 
@@ -81,7 +128,17 @@ stop_redis() {
   fi
 }
 
+# stop_nodes: the cluster nodes of section 8 (SIGTERM, then their data).
+stop_nodes() {
+  local p
+  for p in ${NODE_PIDS[@]+"${NODE_PIDS[@]}"}; do kill "$p" 2>/dev/null; done
+  for p in ${NODE_PIDS[@]+"${NODE_PIDS[@]}"}; do wait "$p" 2>/dev/null; done
+  for p in ${NODE_DIRS[@]+"${NODE_DIRS[@]}"}; do rm -rf "$p" "$p.out"; done
+  NODE_PIDS=(); NODE_DIRS=()
+}
+
 cleanup() {
+  stop_nodes
   stop_chat
   stop_redis
   rm -rf "$WORK"
@@ -117,16 +174,17 @@ if "$BIN/chat-server" --help 2>/dev/null | grep -q -- '--msg-rate'; then
   CHAT_OPTS+=(--max-connections 0 --max-connections-per-ip 0 --msg-rate 0)
 fi
 
-# start_chat [PARENT]: a fresh chat-server whose data directory is under
-# PARENT (default: the work directory, on the same disk as /tmp).
-start_chat() {
-  CHAT_DATA=$(mktemp -d "${1:-$WORK}/chat-data.XXXXXX")
+# launch_chat DATA_DIR [ARGS...]: a chat-server on a free port (--port 0)
+# with its data in DATA_DIR and ARGS added; LAUNCHED_PID is its pid (set even
+# when it does not start), LAUNCHED_ADDR the address of its `listening on`.
+launch_chat() {
+  local dir=$1; shift
   # A fresh file per server: reading a shared one could find the previous
   # server's address before the new process has truncated it.
-  local out="$CHAT_DATA.out"
-  "$BIN/chat-server" --host 127.0.0.1 --port 0 --data-dir "$CHAT_DATA" --log-level warn \
-    ${CHAT_OPTS[@]+"${CHAT_OPTS[@]}"} > "$out" 2>> "$WORK/chat.err" &
-  CHAT_PID=$!
+  local out="$dir.out"
+  "$BIN/chat-server" --host 127.0.0.1 --port 0 --data-dir "$dir" --log-level warn \
+    ${CHAT_OPTS[@]+"${CHAT_OPTS[@]}"} "$@" > "$out" 2>> "$WORK/chat.err" &
+  LAUNCHED_PID=$!
   local line=""
   for _ in $(seq 200); do
     line=$(head -n1 "$out" 2>/dev/null)
@@ -134,9 +192,39 @@ start_chat() {
     sleep 0.05
   done
   case "$line" in
-    "listening on "*) CHAT_ADDR=${line#listening on } ;;
+    "listening on "*) LAUNCHED_ADDR=${line#listening on } ;;
     *) echo "chat-server did not start:" >&2; tail -5 "$WORK/chat.err" >&2; return 1 ;;
   esac
+}
+
+# start_chat [PARENT]: a fresh chat-server whose data directory is under
+# PARENT (default: the work directory, on the same disk as /tmp).
+start_chat() {
+  CHAT_DATA=$(mktemp -d "${1:-$WORK}/chat-data.XXXXXX")
+  launch_chat "$CHAT_DATA"
+  local rc=$?
+  CHAT_PID=$LAUNCHED_PID
+  CHAT_ADDR=${LAUNCHED_ADDR:-}
+  return $rc
+}
+
+# start_nodes N: N fresh cluster nodes (n1..nN, fresh data directories) on
+# the Redis at REDIS_ADDR; NODE_ADDRS and NODE_PIDLIST are their addresses
+# and pids, comma-separated, for chat-bench.
+start_nodes() {
+  local i dir
+  NODE_ADDRS=""; NODE_PIDLIST=""
+  for i in $(seq "$1"); do
+    dir=$(mktemp -d "$WORK/node-data.XXXXXX")
+    NODE_DIRS+=("$dir")
+    LAUNCHED_ADDR=""
+    launch_chat "$dir" --cluster "redis://$REDIS_ADDR" --node-id "n$i"
+    local rc=$?
+    NODE_PIDS+=("$LAUNCHED_PID")
+    [ $rc = 0 ] || return 1
+    NODE_ADDRS="$NODE_ADDRS${NODE_ADDRS:+,}$LAUNCHED_ADDR"
+    NODE_PIDLIST="$NODE_PIDLIST${NODE_PIDLIST:+,}$LAUNCHED_PID"
+  done
 }
 
 start_redis() {
@@ -171,6 +259,12 @@ run() {
   fi
 }
 
+# History on tmpfs (a diagnostic of sections 1-2 and 5), where there is one.
+TMPFS=""
+if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
+  TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
+fi
+
 # ---- 1, 2: fan-out ----
 # Chat members send a cumulative delivered receipt per read batch, as
 # chat-client does (chat-bench's default); Redis subscribers only read (it has
@@ -179,10 +273,7 @@ run() {
 # directory (the history log it fdatasyncs every turn) on tmpfs, which shows
 # what waiting for the disk costs, and members sending no receipts, which
 # shows what the server's inbound receipt load costs.
-TMPFS=""
-if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2{print $2}')" = tmpfs ]; then
-  TMPFS=$(mktemp -d /dev/shm/chat-bench.XXXXXX)
-fi
+if want fanout; then
 DIAG_KINDS="chat-norcpt"
 [ -n "$TMPFS" ] && DIAG_KINDS="chat-tmpfs chat-norcpt"
 for rep in $(seq "$REPS"); do
@@ -223,8 +314,10 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+fi  # fanout
 
 # ---- 3: idle connections ----
+if want idle; then
 for c in $IDLE_COUNTS; do
   for target in chat redis; do
     if [ $target = chat ]; then
@@ -239,8 +332,10 @@ for c in $IDLE_COUNTS; do
     stop_chat; stop_redis
   done
 done
+fi  # idle
 
 # ---- 4: transfer vs plain relay ----
+if want transfer; then
 log "plain relay, $RELAY_BYTES bytes"
 run 300 "plain relay" relay --bytes "$RELAY_BYTES"
 start_chat && {
@@ -248,8 +343,10 @@ start_chat && {
   run 300 "transfer" transfer --addr "$CHAT_ADDR" --pid "$CHAT_PID" --bytes "$TRANSFER_BYTES"
   stop_chat
 }
+fi  # transfer
 
 # ---- 5: chat latency, idle and under transfer ----
+if want latency; then
 start_chat && {
   log "chat round trips, idle and beside 4 transfers"
   run 180 "latency under transfer" latency --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
@@ -262,6 +359,7 @@ if [ -n "$TMPFS" ] && start_chat "$TMPFS"; then
     --transfers 4 --samples "$RTT_SAMPLES" --variant "history on tmpfs"
   stop_chat
 fi
+fi  # latency
 
 # ---- 6: a bystander beside loads of legal frames (issue 9) ----
 # A client in a room of its own pings every 2 ms while others send receipt
@@ -269,6 +367,7 @@ fi
 # neighbouring room and history pages; p50/p99/max against an idle baseline
 # measured first on the same server. Every load phase has a deadline
 # (--phase-timeout): a stalled server is reported, not waited for.
+if want bystander; then
 for loads in $BYSTANDER_GROUPS; do
   start_chat || { FAILED+=("bystander $loads"); continue; }
   log "bystander beside $loads"
@@ -277,10 +376,12 @@ for loads in $BYSTANDER_GROUPS; do
     --loads "$loads" $BYSTANDER_OPTS
   stop_chat
 done
+fi  # bystander
 
 # ---- 7: the history database (issue 11) ----
 # chat-bench starts the server itself here (it times the start-up and reads
 # the server's own log), on a data directory it fills first.
+if want history; then
 log "history: $HISTORY_MESSAGES stored messages, start-up, reads, search"
 run 900 "history start-up" history-startup --server "$BIN/chat-server" \
   --data-dir "$WORK/history-big" --messages "$HISTORY_MESSAGES" --samples "$HISTORY_SAMPLES"
@@ -292,6 +393,50 @@ for p in 1 10; do
     --duration "$HISTORY_WRITE_SECS"
   rm -rf "$WORK/history-write-$p"
 done
+fi  # history
+
+# ---- 8: the cluster's Redis backplane ----
+# The same load (S members, P publishers, receipts, W in flight) on (a) one
+# chat-server without --cluster, (b) one node with --cluster on a Redis of
+# its own, (c) two nodes on one Redis, members and publishers round-robin
+# between them. A fresh Redis and fresh nodes for every run. (a) is the
+# judged chat run of section 1-2 when this run made it for the same shape;
+# otherwise it runs here. chat-bench reads the nodes' CPU, Redis's CPU and
+# Redis's INFO commandstats at both ends of the measured interval.
+if want cluster; then
+if [ $HAVE_REDIS = 0 ]; then
+  FAILED+=("cluster: no redis-server")
+else
+for rep in $(seq "$CLUSTER_REPS"); do
+  for s in $CLUSTER_SETTINGS; do
+    S=${s%%:*}; P=${s##*:}
+    KINDS="cluster1 cluster2"
+    if ! want fanout || [[ " $SETTINGS " != *" $s "* ]]; then
+      KINDS="plain $KINDS"
+    fi
+    for kind in $KINDS; do
+      name="cluster $kind S=$S P=$P"
+      extra=()
+      case $kind in
+        plain)
+          start_chat || { FAILED+=("$name"); stop_chat; continue; }
+          addrs=$CHAT_ADDR; pids=$CHAT_PID ;;
+        cluster*)
+          start_redis || { FAILED+=("$name"); continue; }
+          start_nodes "${kind#cluster}" || { FAILED+=("$name"); stop_nodes; stop_redis; continue; }
+          addrs=$NODE_ADDRS; pids=$NODE_PIDLIST
+          extra=(--redis-pid "$REDIS_PID" --redis-addr "$REDIS_ADDR") ;;
+      esac
+      log "$name (run $rep of $CLUSTER_REPS)"
+      run 180 "$name" fanout --target chat --addr "$addrs" --pid "$pids" \
+        --members "$S" --publishers "$P" --window $WINDOW --size $SIZE \
+        --warmup $WARMUP --duration $DURATION ${extra[@]+"${extra[@]}"}
+      stop_nodes; stop_chat; stop_redis
+    done
+  done
+done
+fi
+fi  # cluster
 
 # ---- report ----
 PROFILE_META=()
@@ -313,6 +458,8 @@ FAILS="none"
   --meta "chat-server=release build of $COMMIT; options: ${CHAT_OPTS[*]:-defaults} (abuse limits off: one loopback address stands for every user); fresh process and data dir (on $(df -T "$WORK" | awk 'NR==2{print $2}')) per run" \
   --meta "Redis=$REDIS_VERSION, --save '' --appendonly no, fresh process per run" \
   --meta "fan-out settings=S:P = $SETTINGS; W=$WINDOW; ${SIZE}-byte messages; ${WARMUP} s warm-up + ${DURATION} s measured; up to $REPS runs each (diagnostic variants $VARIANT_REPS) as time allows, median shown; chat members send delivered receipts as chat-client does" \
+  --meta "sections run=$SECTIONS" \
+  --meta "cluster (section 8)=S:P = $CLUSTER_SETTINGS; up to $CLUSTER_REPS runs each, median shown; nodes with --cluster on a fresh redis-server (--save '' --appendonly no) per run, the same chat-server options; two nodes: members and publishers round-robin" \
   --meta "bystander (issue 9)=ping every 2 ms; loads on fresh servers grouped as: ${BYSTANDER_GROUPS// / | }; $BYSTANDER_OPTS" \
   ${PROFILE_META[@]+"${PROFILE_META[@]}"} \
   --meta "wall time=${ELAPSED} s" \

@@ -42,13 +42,17 @@
 //!   counts and the interval runs until the last delivery.
 //! - **CPU and memory**: server and bench CPU seconds (utime + stime from
 //!   /proc) over the same interval, server VmHWM and VmRSS at the end.
+//! - **Several servers** (cluster nodes, `addrs`): connection `i` goes to
+//!   node `i % n`, so members, and the publishers among them, are spread
+//!   round-robin; every node's process is measured and the figures summed.
+//!   For a cluster, its Redis's CPU and the commands it ran (`INFO
+//!   commandstats` at both ends of the interval) are read too.
 //!
 //! Every received message is checked: each member must see each publisher's
 //! sequence numbers in order, without gaps or repeats (`order_errors`), and
 //! the total delivered must equal what the acks announced (`lost`).
 
 use super::net::{Conn, ReadEnd};
-use super::procfs;
 use super::resp::{self, Reply};
 use super::wire::{self, ChatIn, Stamp, Template};
 use crate::protocol::ServerMsg;
@@ -56,10 +60,14 @@ use mio::{Events, Interest, Poll, Token};
 use std::time::{Duration, Instant};
 
 mod config;
+mod probe;
 mod tally;
+use probe::Reading;
 use tally::Tally;
 
-pub use config::{unique_tag, FanoutConfig, FanoutResult, Target, MAX_FRAME};
+pub use config::{
+    parse_addrs, parse_pids, unique_tag, FanoutConfig, FanoutResult, ServerProc, Target, MAX_FRAME,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -147,10 +155,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     let mut run_start = 0u64;
     let mut setup_s = 0.0;
     let mut warm_sampled = false;
-    let mut srv0 = procfs::Sample::default();
-    let mut me0 = 0.0;
-    let mut srv1 = procfs::Sample::default();
-    let mut me1 = 0.0;
+    let mut r0 = Reading::default();
+    let mut r1 = Reading::default();
     let mut end_ns = 0u64;
     let expected_notices = (s as u64 * (s as u64 - 1)) / 2;
 
@@ -158,7 +164,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         // Open more connections, keeping at most max_connecting logins open.
         while peers.len() < total && peers.len() - ready < cfg.max_connecting.max(1) {
             let i = peers.len();
-            let mut conn = Conn::connect(cfg.addr).map_err(|e| format!("connect: {e}"))?;
+            let to = cfg.addr_of(i);
+            let mut conn = Conn::connect(to).map_err(|e| format!("connect to {to}: {e}"))?;
             poll.registry()
                 .register(
                     &mut conn.stream,
@@ -216,7 +223,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                             let hello = wire::hello(&format!("{}-{i}", cfg.tag), &cfg.tag);
                             if cfg.websocket {
                                 // The upgrade, then the first frame at once.
-                                let host = cfg.addr.to_string();
+                                let host = cfg.addr_of(i).to_string();
                                 conn.out().extend_from_slice(&wire::ws_upgrade(&host));
                                 conn.out().extend_from_slice(&wire::ws_frame(&hello));
                             } else {
@@ -234,12 +241,12 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                         }
                     },
                     Ok(false) => {}
-                    Err(e) => return Err(format!("connect to {}: {e}", cfg.addr)),
+                    Err(e) => return Err(format!("connect to {}: {e}", cfg.addr_of(i))),
                 }
             }
             if ev.is_writable() {
                 if let Err(e) = conn.flush() {
-                    return Err(format!("write to {}: {e}", cfg.addr));
+                    return Err(format!("write to {}: {e}", cfg.addr_of(i)));
                 }
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -359,7 +366,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                         *receipted = *newest;
                         t.on_receipt_sent(now_ns());
                         if let Err(e) = conn.flush() {
-                            return Err(format!("write to {}: {e}", cfg.addr));
+                            return Err(format!("write to {}: {e}", cfg.addr_of(i)));
                         }
                     }
                 }
@@ -393,8 +400,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                         }
                     }
                     if cfg.messages.is_some() || cfg.warmup.is_zero() {
-                        srv0 = pid_sample(cfg.server_pid);
-                        me0 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                        r0 = Reading::take(cfg)?;
                         warm_sampled = true;
                     }
                     for i in 0..p {
@@ -409,8 +415,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
             }
             Phase::Run => {
                 if !warm_sampled && now >= t.t_warm {
-                    srv0 = pid_sample(cfg.server_pid);
-                    me0 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                    r0 = Reading::take(cfg)?;
                     warm_sampled = true;
                 }
                 let done_sending = match cfg.messages {
@@ -419,8 +424,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 };
                 if done_sending {
                     if cfg.messages.is_none() {
-                        srv1 = pid_sample(cfg.server_pid);
-                        me1 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                        r1 = Reading::take(cfg)?;
                         end_ns = t.t_stop;
                     }
                     phase = Phase::Drain;
@@ -436,8 +440,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
             if (all_acked && all_written && t.delivered_total >= t.expected) || now > drain_deadline
             {
                 if cfg.messages.is_some() {
-                    srv1 = pid_sample(cfg.server_pid);
-                    me1 = procfs::cpu_seconds(None).unwrap_or(0.0);
+                    r1 = Reading::take(cfg)?;
                     end_ns = now;
                 }
                 break;
@@ -471,7 +474,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                     }
                 }
                 if let Err(e) = conn.flush() {
-                    return Err(format!("write to {}: {e}", cfg.addr));
+                    return Err(format!("write to {}: {e}", cfg.addr_of(pb.peer)));
                 }
             }
             t.topup = flagged;
@@ -489,7 +492,7 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     };
     let us = |v: Option<u64>| v.map_or(0.0, |x| x as f64 / 1e3);
     let _ = run_start;
-    Ok(FanoutResult {
+    let mut r = FanoutResult {
         scenario: "fanout".into(),
         target: cfg.target.as_str().into(),
         variant: None,
@@ -522,21 +525,13 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         server_errors: t.server_errors,
         first_error: t.first_error,
         setup_s,
-        server_cpu_s: cfg.server_pid.map(|_| (srv1.cpu_s - srv0.cpu_s).max(0.0)),
-        server_peak_rss: cfg.server_pid.map(|_| srv1.peak_rss),
-        server_rss: cfg.server_pid.map(|_| srv1.rss),
-        bench_cpu_s: (me1 - me0).max(0.0),
         receipts: receipts.is_some(),
         receipts_sent,
         receipts_per_s: receipts_sent as f64 / interval_s,
         total_receipts_sent: t.receipts_total,
         receipt_frames_received: t.receipt_frames_in,
-    })
-}
-
-fn pid_sample(pid: Option<u32>) -> procfs::Sample {
-    match pid {
-        Some(p) => procfs::sample(Some(p)),
-        None => procfs::Sample::default(),
-    }
+        ..Default::default()
+    };
+    r0.fill(&r1, cfg, &mut r);
+    Ok(r)
 }

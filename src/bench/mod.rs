@@ -6,7 +6,8 @@
 //! so a saturated generator shows. The same workloads run against Redis
 //! (RESP pub/sub) for a side-by-side figure.
 //!
-//! - [`fanout`]: S members of one room, P publishing (scenarios 1 and 2).
+//! - [`fanout`]: S members of one room, P publishing (scenarios 1 and 2), on
+//!   one server or spread over a cluster's nodes (section 8).
 //! - [`idle`]: C idle logged-in connections: login time, memory per connection (3).
 //! - [`relay`]: the plain byte relay baseline for transfers (4).
 //! - [`transfer`]: file transfers relayed by the server (4, and the load of 5).
@@ -16,9 +17,11 @@
 //! - [`history`], [`history_run`]: the history database: start-up, reads
 //!   and search on millions of stored messages, and the write rate (issue 11).
 //! - [`report`]: bench/RESULTS.md from the scenarios' JSON lines.
-//! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts.
+//! - [`stats`], [`procfs`], [`resp`], [`wire`], [`net`]: the parts;
+//!   [`commandstats`]: what a cluster's Redis ran (`INFO commandstats`).
 
 pub mod bystander;
+pub mod commandstats;
 pub mod fanout;
 pub mod history;
 pub mod history_run;

@@ -1,11 +1,13 @@
 //! bench/RESULTS.md from the JSON lines the scenarios wrote: every figure,
 //! the Redis and plain-relay ratios, and the targets with whether
 //! each was met. Repeated runs of a fan-out setting are summarised by their
-//! median (by delivered/s), with every run listed.
+//! median (by delivered/s), with every run listed. Fan-out runs against a
+//! cluster go to their own section (8, `cluster_section`).
 
 use super::bystander::BystanderResult;
 
 mod bystander_section;
+pub mod cluster_section;
 mod fanout_section;
 mod history_section;
 use super::fanout::FanoutResult;
@@ -209,7 +211,14 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
     let _ = writeln!(o);
 
     // ---- fan-out ----
-    fanout_section::render_fanout(&res.fanout, &mut body, &mut targets);
+    // Cluster runs have a section of their own (8).
+    let single: Vec<FanoutResult> = res
+        .fanout
+        .iter()
+        .filter(|f| !cluster_section::is_cluster(f))
+        .cloned()
+        .collect();
+    fanout_section::render_fanout(&single, &mut body, &mut targets);
 
     // ---- idle connections ----
     let _ = writeln!(body, "## 3. Idle connections\n");
@@ -451,6 +460,7 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
         &mut body,
         &mut targets,
     );
+    cluster_section::render_cluster(&res.fanout, &mut body);
     if !res.unknown.is_empty() {
         let _ = writeln!(body, "\n## Unreadable result lines\n");
         for u in &res.unknown {

@@ -19,7 +19,11 @@ usage: chat-bench COMMAND [OPTIONS]
 
 Commands (each appends one JSON line to --json FILE if given):
   fanout    S members in one room, P publishing (scenarios 1, 2)
-              --target chat|redis --addr HOST:PORT [--pid PID]
+              --target chat|redis --addr HOST:PORT[,HOST:PORT...] [--pid PID[,PID...]]
+              (several addresses: cluster nodes, connections spread round-robin;
+               several pids: each process's CPU and RSS reported, and summed)
+              [--redis-pid PID] [--redis-addr HOST:PORT] (chat with --cluster:
+               the backplane Redis's CPU and its commands per message)
               --members S --publishers P [--window W] [--size BYTES]
               [--messages N (per publisher) | --duration SECS] [--warmup SECS]
               [--no-receipts (chat: members only read; by default each sends a
@@ -78,7 +82,11 @@ struct Args {
     cmd: String,
     target: Target,
     addr: Option<SocketAddr>,
+    addrs: Vec<SocketAddr>,
     pid: Option<u32>,
+    pids: Vec<u32>,
+    redis_pid: Option<u32>,
+    redis_addr: Option<SocketAddr>,
     members: usize,
     publishers: usize,
     window: usize,
@@ -125,7 +133,11 @@ fn parse() -> Result<Args, lexopt::Error> {
         cmd: String::new(),
         target: Target::Chat,
         addr: None,
+        addrs: Vec::new(),
         pid: None,
+        pids: Vec::new(),
+        redis_pid: None,
+        redis_addr: None,
         members: 100,
         publishers: 10,
         window: 32,
@@ -176,15 +188,23 @@ fn parse() -> Result<Args, lexopt::Error> {
                     .map_err(|e: String| lexopt::Error::Custom(e.into()))?
             }
             Long("addr") => {
+                a.addrs = fanout::parse_addrs(&p.value()?.string()?).map_err(custom)?;
+                a.addr = a.addrs.first().copied();
+            }
+            Long("pid") => {
+                a.pids = fanout::parse_pids(&p.value()?.string()?).map_err(custom)?;
+                a.pid = a.pids.first().copied();
+            }
+            Long("redis-pid") => a.redis_pid = Some(p.value()?.parse()?),
+            Long("redis-addr") => {
                 let s = p.value()?.string()?;
-                a.addr = Some(
+                a.redis_addr = Some(
                     s.to_socket_addrs()
                         .ok()
                         .and_then(|mut i| i.next())
-                        .ok_or_else(|| lexopt::Error::Custom(format!("bad address {s}").into()))?,
+                        .ok_or_else(|| custom(format!("bad address {s}")))?,
                 );
             }
-            Long("pid") => a.pid = Some(p.value()?.parse()?),
             Short('S') | Long("members") => a.members = p.value()?.parse()?,
             Short('P') | Long("publishers") => a.publishers = p.value()?.parse()?,
             Short('W') | Long("window") => a.window = p.value()?.parse()?,
@@ -263,6 +283,12 @@ fn emit<T: serde::Serialize>(
 }
 
 fn need_addr(a: &Args) -> Result<SocketAddr, String> {
+    if a.addrs.len() > 1 || a.pids.len() > 1 {
+        return Err(format!(
+            "{} takes one address and one pid (several are for fanout)",
+            a.cmd
+        ));
+    }
     a.addr
         .ok_or_else(|| format!("{} needs --addr HOST:PORT", a.cmd))
 }
@@ -270,7 +296,16 @@ fn need_addr(a: &Args) -> Result<SocketAddr, String> {
 fn run(a: Args) -> Result<(), String> {
     match a.cmd.as_str() {
         "fanout" => {
-            let mut cfg = FanoutConfig::new(a.target, need_addr(&a)?, a.members, a.publishers);
+            let addr = a
+                .addr
+                .ok_or("fanout needs --addr HOST:PORT[,HOST:PORT...]")?;
+            let mut cfg = FanoutConfig::new(a.target, addr, a.members, a.publishers);
+            if a.addrs.len() > 1 {
+                cfg.addrs = a.addrs.clone();
+            }
+            cfg.server_pids = a.pids.clone();
+            cfg.redis_pid = a.redis_pid;
+            cfg.redis_addr = a.redis_addr;
             cfg.window = a.window;
             cfg.size = a.size;
             cfg.messages = a.messages;

@@ -68,6 +68,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The process id of the running Redis (None once stopped or killed).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
