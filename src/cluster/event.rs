@@ -9,7 +9,7 @@
 //! is written.
 
 use crate::core::ConnId;
-use crate::protocol::{ClientMsg, Resume, Status};
+use crate::protocol::{ClientMsg, ReceiptKind, Resume, Status};
 use serde::{Deserialize, Serialize};
 
 /// One change to shared state, from one node.
@@ -77,6 +77,10 @@ pub enum Body {
         #[serde(default)]
         quiet: bool,
     },
+    /// The receipts the origin's users sent in one turn, in one event (a
+    /// member answers every message it reads with one: sequenced one by
+    /// one they were most of the backplane's load).
+    Receipts { items: Vec<ReceiptItem> },
     /// The node's own users, in answer to another node's `boot`, so a node
     /// that starts late learns who is online.
     Roster { users: Vec<RosterUser> },
@@ -95,6 +99,18 @@ pub struct Login {
     pub verified: bool,
     /// The token a new session gets (a resumed one keeps its own).
     pub token: String,
+}
+
+/// One `receipt` frame of a [`Body::Receipts`], from connection `conn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptItem {
+    pub conn: u64,
+    pub kind: ReceiptKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    pub up_to: u64,
 }
 
 /// A timer that changes shared state.
@@ -219,6 +235,15 @@ mod tests {
                     since: 5,
                     dms_from: 6,
                 },
+            },
+            Body::Receipts {
+                items: vec![ReceiptItem {
+                    conn: 3,
+                    kind: ReceiptKind::Read,
+                    room: Some("general".into()),
+                    peer: None,
+                    up_to: 12,
+                }],
             },
             Body::Stored {
                 name: "a.pdf".into(),

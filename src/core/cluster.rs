@@ -43,6 +43,10 @@ pub(crate) const MAX_HELD: usize = 64;
 /// fill the backplane's queue (`--cluster-queue`) that every user shares.
 pub(crate) const MAX_INFLIGHT: usize = 256;
 
+/// Receipts one turn's event carries, at most (past it a receipt goes
+/// through the sequence alone, as any frame).
+const MAX_TURN_RECEIPTS: usize = 4096;
+
 /// A login's fields once its own checks passed (see `Core::login_commit`).
 pub(crate) struct LoginCommit {
     pub name: String,
@@ -87,6 +91,8 @@ pub(crate) struct Cluster {
     pub replying: Option<ConnId>,
     /// Other nodes' stored files (see `cluster_store`).
     pub files: super::cluster_store::RemoteFiles,
+    /// Receipts of local users this turn, published together at its end.
+    receipts: Vec<crate::cluster::event::ReceiptItem>,
     /// Reading back: the sequence number Redis had when this node
     /// connected, and when (monotonic ms), until the events reach it.
     catching_up: Option<(u64, u64)>,
@@ -203,10 +209,41 @@ impl Core {
     /// A checked frame from a logged-in local user: queued behind its
     /// unsequenced ones, then published or answered in order.
     pub(crate) fn cluster_frame(&mut self, conn: ConnId, msg: ClientMsg, now: Now) {
-        if let Some(c) = self.cluster.as_deref_mut() {
-            c.pending.entry(conn).or_default().held.push_back(msg);
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        match msg {
+            // Cumulative markers: one event per turn carries them all.
+            ClientMsg::Receipt {
+                kind,
+                room,
+                peer,
+                up_to,
+            } if c.receipts.len() < MAX_TURN_RECEIPTS => {
+                c.receipts.push(crate::cluster::event::ReceiptItem {
+                    conn: conn.0,
+                    kind,
+                    room,
+                    peer,
+                    up_to,
+                });
+                return;
+            }
+            msg => c.pending.entry(conn).or_default().held.push_back(msg),
         }
         self.release_held(conn, now);
+    }
+
+    /// End of a turn: this turn's receipts go out as one event.
+    pub(crate) fn flush_cluster_receipts(&mut self, now: Now) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if c.receipts.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut c.receipts);
+        self.publish(ConnId(0), Body::Receipts { items }, now);
     }
 
     /// Move `conn`'s held frames on: shared ones are published at once,
@@ -418,6 +455,20 @@ impl Core {
             Body::Account { name, account } => {
                 if !local {
                     self.account_from_cluster(name, account);
+                }
+            }
+            Body::Receipts { items } => {
+                for r in items {
+                    let Some(conn) = self.conn_for(&from, r.conn, local) else {
+                        continue;
+                    };
+                    let frame = ClientMsg::Receipt {
+                        kind: r.kind,
+                        room: r.room,
+                        peer: r.peer,
+                        up_to: r.up_to,
+                    };
+                    self.dispatch(conn, frame, at);
                 }
             }
             Body::Roster { users } => {

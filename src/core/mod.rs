@@ -523,6 +523,7 @@ impl Core {
     /// receipts, logs changed markers, and hands the turn's history records
     /// to the writer as one batch (an [`Effect::Log`]).
     pub fn end_of_turn(&mut self) {
+        self.flush_cluster_receipts(Now::default());
         self.flush_receipts();
         self.seal_log();
     }
