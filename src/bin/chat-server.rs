@@ -65,6 +65,9 @@ A cluster (several nodes acting as one server through Redis; docs/CLUSTER.md):
                          10000); past that, frames are refused with slow_down
   --node-timeout SECS    a node silent this long is down: its users leave and
                          reconnect elsewhere (default 5; at least 0.25)
+  --cluster-keep N       events Redis keeps for nodes that were down or start
+                         late to copy (default 1000000: about 300 MB of Redis
+                         memory with short messages; at least 1000)
 
 Abuse limits (0 turns a limit off):
   --max-connections N    connections at once (default 16384)
@@ -105,6 +108,7 @@ fn parse() -> Result<Args, lexopt::Error> {
     let (mut tls_cert, mut tls_key) = (None, None);
     let (mut cluster, mut node_id, mut cluster_queue) = (None, None, 10_000);
     let mut node_timeout_ms = 5_000;
+    let mut keep_events = 1_000_000;
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -141,6 +145,12 @@ fn parse() -> Result<Args, lexopt::Error> {
             }
             Long("reuse-port") => cfg.reuse_port = true,
             Long("cluster-queue") => cluster_queue = at_least_one(&mut p)?,
+            Long("cluster-keep") => {
+                keep_events = p.value()?.parse()?;
+                if keep_events < 1000 {
+                    return Err("--cluster-keep is at least 1000 events".into());
+                }
+            }
             Long("node-timeout") => {
                 node_timeout_ms = secs_to_ms(p.value()?.parse()?);
                 if node_timeout_ms < 250 {
@@ -197,6 +207,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             node: Some(node),
             max_queue: cluster_queue,
             node_timeout_ms,
+            keep_events,
         });
     } else if node_id.is_some() {
         return Err("--node-id is for a node of a cluster: give --cluster too".into());

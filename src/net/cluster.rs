@@ -22,6 +22,9 @@ pub struct ClusterConfig {
     pub node: Option<String>,
     /// Events held while Redis is slow or away, at most.
     pub max_queue: usize,
+    /// Events Redis keeps in its stream for nodes that were down or start
+    /// late (about 300 bytes of Redis memory each for short messages).
+    pub keep_events: u64,
     /// A node whose heartbeat is this old is down (its users leave); this
     /// node heartbeats five times as often.
     pub node_timeout_ms: u64,
@@ -72,6 +75,7 @@ impl ClusterLink {
             node: node.clone(),
             max_queue: cfg.max_queue,
             node_ttl_ms: cfg.node_timeout_ms,
+            stream_maxlen: cfg.keep_events,
             heartbeat_ms: (cfg.node_timeout_ms / 5).max(50),
             ..BackplaneConfig::default()
         };
