@@ -232,3 +232,22 @@ fn with_reuse_port_two_nodes_share_one_port_and_the_kernel_spreads_clients() {
     let last = clients.last_mut().unwrap();
     assert_eq!(message(last).2, "to everyone on either node");
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_says_so_and_its_users_leave_at_once() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // A heartbeat timeout far beyond the wait below: only the node's own
+    // goodbye can make its users leave in time.
+    let slow =
+        |id: &str| Server::start(&["--cluster", &url, "--node-id", id, "--node-timeout", "60"]);
+    let (n1, mut n2) = (slow("n1"), slow("n2"));
+    let mut alice = Client::login(n1.addr(), "alice");
+    let _bob = Client::login(n2.addr(), "bob");
+    saw_join(&mut alice, "bob");
+    n2.terminate();
+    alice.recv_until_within(Duration::from_secs(10), "bob leaves", |m| {
+        matches!(m, ServerMsg::Notice { user, text, .. } if user == "bob" && text.contains("left"))
+    });
+    n2.wait_exit(Duration::from_secs(10));
+}
