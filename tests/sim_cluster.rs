@@ -221,6 +221,12 @@ fn private_messages_typing_and_receipts_cross_nodes() {
             up_to: id,
         },
     );
+    // A node sends its users' receipts together, 20 ms after the first.
+    let out = c.settle();
+    assert!(!frames_to(&out[0], ConnId(1))
+        .iter()
+        .any(|m| matches!(m, S::Receipts { .. })));
+    c.advance(chat::core::RECEIPT_BATCH_MS);
     let out = c.settle();
     let read = frames_to(&out[0], ConnId(1)).into_iter().any(|m| {
         matches!(m, S::Receipts { markers, .. } if markers.iter().any(|k| k.user == "bob" && k.read >= id))

@@ -77,9 +77,9 @@ pub enum Body {
         #[serde(default)]
         quiet: bool,
     },
-    /// The receipts the origin's users sent in one turn, in one event (a
-    /// member answers every message it reads with one: sequenced one by
-    /// one they were most of the backplane's load).
+    /// The receipts the origin's users sent in the last few ms, in one
+    /// event (a member answers what it reads with one: sequenced one by one
+    /// they were most of the backplane's load).
     Receipts { items: Vec<ReceiptItem> },
     /// The node's own users, in answer to another node's `boot`, so a node
     /// that starts late learns who is online.

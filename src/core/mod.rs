@@ -24,6 +24,7 @@
 pub mod accounts;
 mod calls;
 mod cluster;
+pub use cluster::RECEIPT_BATCH_MS;
 mod cluster_files;
 mod cluster_store;
 pub mod effect;
@@ -510,6 +511,7 @@ impl Core {
                 Timer::Throttle(conn) => self.throttle_over(conn),
                 Timer::PartialFrame(conn) => self.partial_frame_expired(conn),
                 Timer::TransferExpiry(id) => self.transfer_expired(id),
+                Timer::ClusterReceipts => self.flush_cluster_receipts(now),
             }
         }
     }
@@ -523,7 +525,6 @@ impl Core {
     /// receipts, logs changed markers, and hands the turn's history records
     /// to the writer as one batch (an [`Effect::Log`]).
     pub fn end_of_turn(&mut self) {
-        self.flush_cluster_receipts(Now::default());
         self.flush_receipts();
         self.seal_log();
     }

@@ -29,6 +29,8 @@ pub(crate) enum Timer {
     PartialFrame(ConnId),
     /// A transfer interrupted (an end left) and not resumed since.
     TransferExpiry(u64),
+    /// In a cluster: the receipts gathered since the last batch go out.
+    ClusterReceipts,
 }
 
 /// Deadlines by time and by key.
