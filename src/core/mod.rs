@@ -13,6 +13,7 @@
 //! - `typing`: typing indicators and their expiry.
 //! - `calls`: call signalling.
 //! - `cluster`: shared changes applied in the cluster's one order (`--cluster`).
+//! - `cluster_members`: stand-ins for other nodes' users, rosters.
 //! - `cluster_files`: transfers between users of two nodes.
 //! - `cluster_store`: every node's stored files, listed and served from any node.
 //! - `output`: frames, fan-outs, errors and closes.
@@ -26,6 +27,7 @@ mod calls;
 mod cluster;
 pub use cluster::RECEIPT_BATCH_MS;
 mod cluster_files;
+mod cluster_members;
 mod cluster_store;
 pub mod effect;
 mod filename;
