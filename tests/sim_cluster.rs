@@ -566,3 +566,87 @@ fn one_client_cannot_fill_the_shared_queue_while_the_bus_is_away() {
     assert_eq!(got, want);
     assert!(resumed, "the shell is told to read alice again");
 }
+
+#[test]
+fn a_join_between_a_late_nodes_boot_and_the_roster_is_not_lost() {
+    use chat::cluster::event::{Body, Event, Input, RosterUser};
+    use chat::core::effect::Completion;
+    let mut c = ClusterSim::new(1, Config::default());
+    let alice = c.login(0, ConnId(1), "alice");
+    let token = session_of(&alice);
+    // A node starting now: its own boot, then (as Redis may order them)
+    // alice's join of #dev, sequenced after that boot but before n0's
+    // roster, which n0 built when it applied the boot (alice in #general
+    // only).
+    let mut late = chat::sim::Sim::new(Config::default());
+    late.core.join_cluster("n9", late.now);
+    late.turn();
+    let boot = late.runner.published.remove(0).1;
+    let event = |node: &str, conn: u64, body: Body| Event {
+        node: node.into(),
+        run: 0,
+        conn,
+        ts: 1,
+        body,
+    };
+    let join = event(
+        "n0",
+        1,
+        Body::Frame {
+            user: Some("alice".into()),
+            frame: C::Join { room: "dev".into() },
+        },
+    );
+    let roster = event(
+        "n0",
+        0,
+        Body::Roster {
+            users: vec![RosterUser {
+                conn: 1,
+                name: "alice".into(),
+                status: Default::default(),
+                away: None,
+                rooms: vec!["general".into()],
+                token,
+            }],
+        },
+    );
+    let base = c.seq;
+    for (i, payload) in [boot, join.to_payload(), roster.to_payload()]
+        .into_iter()
+        .enumerate()
+    {
+        let input = Input::Event {
+            seq: base + 1 + i as u64,
+            payload,
+        };
+        late.core.complete(late.now, Completion::Cluster(input));
+    }
+    // carol, on the late node, joins #dev: alice is in it there too.
+    late.connect(ConnId(5));
+    late.send(ConnId(5), chat::sim::hello("carol"));
+    late.turn();
+    let pending = late.runner.published.remove(0).1;
+    let input = Input::Event {
+        seq: base + 4,
+        payload: pending,
+    };
+    late.core.complete(late.now, Completion::Cluster(input));
+    late.send(ConnId(5), C::Join { room: "dev".into() });
+    late.turn();
+    let pending = late.runner.published.remove(0).1;
+    let input = Input::Event {
+        seq: base + 5,
+        payload: pending,
+    };
+    late.core.complete(late.now, Completion::Cluster(input));
+    let out = late.turn();
+    let members = frames_to(&out, ConnId(5))
+        .into_iter()
+        .find_map(|m| match m {
+            S::Joined { room, members, .. } if room == "dev" => Some(members),
+            _ => None,
+        })
+        .expect("carol joins #dev");
+    assert_eq!(members, ["alice", "carol"]);
+}

@@ -100,6 +100,14 @@ pub(crate) struct Cluster {
     /// Receipts of local users gathered for the next batch (see
     /// [`RECEIPT_BATCH_MS`]).
     receipts: Vec<crate::cluster::event::ReceiptItem>,
+    /// This run's own `boot` was applied: from then on, the users of a node
+    /// whose roster has not come yet wait for it.
+    pub booted: bool,
+    /// Nodes (and runs) whose roster came since this node's boot, or that
+    /// started after it.
+    pub rostered: std::collections::HashSet<(String, u64)>,
+    /// Their users' events that came before their roster, in order.
+    pub awaiting: HashMap<(String, u64), VecDeque<(u64, Event)>>,
     /// Reading back: the sequence number Redis had when this node
     /// connected, and when (monotonic ms), until the events reach it.
     catching_up: Option<(u64, u64)>,
@@ -114,6 +122,23 @@ pub(crate) struct Pending {
     held: VecDeque<ClientMsg>,
     /// The shell was told to stop reading (see [`MAX_HELD`]).
     paused: bool,
+}
+
+/// Events one node may send before its roster arrives, at most.
+const MAX_AWAITING: usize = 10_000;
+
+/// Whether an event of a node whose roster has not come yet waits for it:
+/// those about its users (a message is stored and shown at once: it needs
+/// nothing the roster brings, and its id must not go back).
+fn waits_for_roster(body: &Body) -> bool {
+    match body {
+        Body::Frame { frame, .. } => !matches!(
+            frame,
+            ClientMsg::RoomMsg { .. } | ClientMsg::PrivateMsg { .. }
+        ),
+        Body::Login(_) | Body::Gone { .. } | Body::Receipts { .. } => true,
+        _ => false,
+    }
 }
 
 /// Frames whose effect others see: they go through the sequence.
@@ -384,7 +409,7 @@ impl Core {
             return;
         }
         c.last_seq = seq;
-        c.applying = Some(seq);
+        let conn_of_event = ev.conn;
         if let Some((target, since)) = c.catching_up {
             if seq >= target {
                 c.catching_up = None;
@@ -395,6 +420,38 @@ impl Core {
                 );
             }
         }
+        let local = ev.node == c.node && ev.run == c.run;
+        let from = (ev.node.clone(), ev.run);
+        if !local && c.booted && !c.rostered.contains(&from) && waits_for_roster(&ev.body) {
+            // A user of a node whose roster (its users as of this node's
+            // boot) is on its way: applied after it, in order.
+            let q = c.awaiting.entry(from).or_default();
+            if q.len() >= MAX_AWAITING {
+                log::warn!(
+                    "cluster: node {} sent {MAX_AWAITING} events before its roster; the oldest is dropped",
+                    crate::core::logsafe::Safe(&ev.node)
+                );
+                q.pop_front();
+            }
+            q.push_back((seq, ev));
+            c.applying = None;
+            return;
+        }
+        self.apply_body(seq, ev, now);
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.applying = None;
+        }
+        if local && conn_of_event != 0 {
+            self.came_back(ConnId(conn_of_event), now);
+        }
+    }
+
+    /// Apply one event's body (see [`Core::apply`]).
+    fn apply_body(&mut self, seq: u64, ev: Event, now: Now) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        c.applying = Some(seq);
         let local = ev.node == c.node && ev.run == c.run;
         let from = (ev.node.clone(), ev.run);
         // Stamped with the origin's clock: the same on every node.
@@ -433,6 +490,17 @@ impl Core {
             Body::Boot => {
                 // (Its earlier runs; this run has no users yet.)
                 self.node_gone(&ev.node, at);
+                if let Some(c) = self.cluster.as_deref_mut() {
+                    if local {
+                        // From here on, each other node's users wait for
+                        // its roster.
+                        c.booted = true;
+                        c.rostered.clear();
+                        c.awaiting.clear();
+                    } else {
+                        c.rostered.insert(from.clone());
+                    }
+                }
                 if local {
                     self.publish_catalog(now);
                 } else {
@@ -443,6 +511,9 @@ impl Core {
                 if self.cluster_node() == Some(down.as_str()) {
                     self.evicted(at);
                 } else {
+                    if let Some(c) = self.cluster.as_deref_mut() {
+                        c.awaiting.retain(|(n, _), _| *n != down);
+                    }
                     self.node_gone(&down, at);
                 }
             }
@@ -489,14 +560,22 @@ impl Core {
             Body::Roster { users } => {
                 if !local {
                     self.install_roster(&from, users);
+                    self.roster_in(from, now);
                 }
             }
         }
-        if let Some(c) = self.cluster.as_deref_mut() {
-            c.applying = None;
-        }
-        if local && ev.conn != 0 {
-            self.came_back(ConnId(ev.conn), now);
+    }
+
+    /// `from`'s roster is in: the events its users sent since this node's
+    /// boot are applied now, in their order.
+    fn roster_in(&mut self, from: (String, u64), now: Now) {
+        let Some(c) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let waiting = c.awaiting.remove(&from).unwrap_or_default();
+        c.rostered.insert(from);
+        for (seq, ev) in waiting {
+            self.apply_body(seq, ev, now);
         }
     }
 

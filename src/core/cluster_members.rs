@@ -159,9 +159,8 @@ impl Core {
                 })
             })
             .collect();
-        if !users.is_empty() {
-            self.publish_event(ConnId(0), Body::Roster { users }, now);
-        }
+        // Even empty: the new node waits for every node's roster.
+        self.publish_event(ConnId(0), Body::Roster { users }, now);
     }
 
     /// Learn the users of `node` (this node started after they logged in).
