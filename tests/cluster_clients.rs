@@ -60,6 +60,39 @@ fn a_client_whose_node_dies_moves_to_another_and_misses_nothing() {
     );
 }
 
+/// Two nodes on one Redis; alice on the first, bob (downloading into
+/// `dl`) on the second.
+struct Two {
+    _redis: RedisServer,
+    _nodes: [Server; 2],
+    dir: tempfile::TempDir,
+    dl: std::path::PathBuf,
+    alice: ChatClient,
+    bob: ChatClient,
+}
+
+fn two() -> Two {
+    let redis = RedisServer::start();
+    let nodes = [node(&redis, "n1"), node(&redis, "n2")];
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("bob-dl");
+    let mut alice = chat_login(nodes[0].addr(), "alice", &[]);
+    let bob = chat_login(
+        nodes[1].addr(),
+        "bob",
+        &["--download-dir", dl.to_str().unwrap()],
+    );
+    alice.wait("* bob joined #general");
+    Two {
+        _redis: redis,
+        _nodes: nodes,
+        dir,
+        dl,
+        alice,
+        bob,
+    }
+}
+
 /// The transfer id in a line like "transfer 57: alice offers ...".
 fn transfer_id(line: &str) -> u64 {
     let rest = &line[line.find("transfer ").expect("a transfer line") + 9..];
@@ -70,17 +103,14 @@ fn transfer_id(line: &str) -> u64 {
 
 #[test]
 fn a_file_moves_between_users_on_two_nodes_under_pause_and_resume() {
-    let redis = RedisServer::start();
-    let nodes = [node(&redis, "n1"), node(&redis, "n2")];
-    let dir = tempfile::tempdir().unwrap();
-    let dl = dir.path().join("bob-dl");
-    let mut alice = chat_login(nodes[0].addr(), "alice", &[]);
-    let mut bob = chat_login(
-        nodes[1].addr(),
-        "bob",
-        &["--download-dir", dl.to_str().unwrap()],
-    );
-    alice.wait("* bob joined #general");
+    let Two {
+        _redis,
+        _nodes,
+        dir,
+        dl,
+        mut alice,
+        mut bob,
+    } = two();
     let src = dir.path().join("plans.bin");
     let bytes: Vec<u8> = (0..24 << 20)
         .map(|i: u32| (i * 7 + i / 4093) as u8)
@@ -107,17 +137,14 @@ fn a_file_moves_between_users_on_two_nodes_under_pause_and_resume() {
 
 #[test]
 fn a_file_stored_on_one_node_is_listed_and_downloaded_from_another() {
-    let redis = RedisServer::start();
-    let nodes = [node(&redis, "n1"), node(&redis, "n2")];
-    let dir = tempfile::tempdir().unwrap();
-    let dl = dir.path().join("bob-dl");
-    let mut alice = chat_login(nodes[0].addr(), "alice", &[]);
-    let mut bob = chat_login(
-        nodes[1].addr(),
-        "bob",
-        &["--download-dir", dl.to_str().unwrap()],
-    );
-    alice.wait("* bob joined #general");
+    let Two {
+        _redis,
+        _nodes,
+        dir,
+        dl,
+        mut alice,
+        mut bob,
+    } = two();
     let src = dir.path().join("shared.pdf");
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&src, &bytes).unwrap();

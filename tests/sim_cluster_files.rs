@@ -43,6 +43,17 @@ fn chunks(out: &Out, conn: u64) -> Vec<u64> {
         .collect()
 }
 
+/// alice's offer of `name` (`size` bytes) to bob.
+fn offer_to_bob(name: &str, size: u64) -> C {
+    C::FileOffer {
+        to: "bob".into(),
+        name: name.into(),
+        size,
+        sha256: "0".repeat(64),
+        cid: None,
+    }
+}
+
 fn chunk(id: u64, offset: u64) -> C {
     C::FileChunk {
         id,
@@ -67,17 +78,7 @@ fn a_transfer_between_nodes_moves_under_the_receivers_credit() {
     }
     c.login(0, ConnId(1), "alice");
     c.login(1, ConnId(2), "bob");
-    c.send(
-        0,
-        ConnId(1),
-        C::FileOffer {
-            to: "bob".into(),
-            name: "plans.pdf".into(),
-            size: 8 * CHUNK as u64,
-            sha256: "0".repeat(64),
-            cid: Some("f1".into()),
-        },
-    );
+    c.send(0, ConnId(1), offer_to_bob("plans.pdf", 8 * CHUNK as u64));
     let out = c.settle();
     let offered = states(&out[1], 2);
     assert_eq!(offered.len(), 1, "bob, on n1, is offered it: {out:?}");
@@ -141,17 +142,7 @@ fn a_user_elsewhere_gets_no_frames_of_a_transfer_between_others() {
     c.login(0, ConnId(1), "alice");
     c.login(1, ConnId(2), "bob");
     c.login(2, ConnId(3), "carol");
-    c.send(
-        0,
-        ConnId(1),
-        C::FileOffer {
-            to: "bob".into(),
-            name: "a.txt".into(),
-            size: 10,
-            sha256: "0".repeat(64),
-            cid: None,
-        },
-    );
+    c.send(0, ConnId(1), offer_to_bob("a.txt", 10));
     let out = c.settle();
     assert_eq!(states(&out[1], 2).len(), 1);
     assert!(states(&out[2], 3).is_empty());
@@ -174,17 +165,7 @@ fn when_the_senders_node_dies_the_receiver_is_told_its_transfer_failed() {
     let mut c = ClusterSim::new(3, Config::default());
     c.login(0, ConnId(1), "alice");
     c.login(1, ConnId(2), "bob");
-    c.send(
-        0,
-        ConnId(1),
-        C::FileOffer {
-            to: "bob".into(),
-            name: "big.iso".into(),
-            size: 1 << 30,
-            sha256: "0".repeat(64),
-            cid: None,
-        },
-    );
+    c.send(0, ConnId(1), offer_to_bob("big.iso", 1 << 30));
     let out = c.settle();
     let id = states(&out[1], 2)[0].0;
     c.send(

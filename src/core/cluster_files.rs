@@ -262,27 +262,17 @@ impl Core {
             | ClientMsg::FileFailed { id, .. } => *id,
             _ => return false,
         };
-        let Some(home) = self.home_of(id) else {
+        if self.home_of(id).is_none() {
             return false;
-        };
-        let Some(c) = self.cluster.as_deref() else {
-            return false;
-        };
+        }
         let frame = crate::protocol::encode_shared(msg);
-        let Ok(text) = std::str::from_utf8(body(&frame)) else {
-            return false;
-        };
-        let payload = format!("U {} {} {}\n{text}", c.node, c.run, conn.0);
-        self.push_effect(Effect::Forward {
-            node: home,
-            payload,
-        });
-        true
+        self.forward_raw(conn, id, &frame)
     }
 
-    /// A relayed chunk `raw` of transfer `id` another node runs, from a
-    /// local sender: forwarded as it is (true), or false to handle it here.
-    pub(crate) fn forward_chunk(&mut self, conn: ConnId, id: u64, raw: &[u8]) -> bool {
+    /// A local user's frame `raw` (as received: a relayed chunk is never
+    /// decoded) about transfer `id`, which another node runs: forwarded
+    /// there as it is (true), or false to handle it here.
+    pub(crate) fn forward_raw(&mut self, conn: ConnId, id: u64, raw: &[u8]) -> bool {
         let Some(home) = self.home_of(id) else {
             return false;
         };

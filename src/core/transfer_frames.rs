@@ -93,7 +93,7 @@ impl Core {
                 "log in first: the first frame must be hello",
                 "file_chunk",
             ),
-            Some(_) if self.cluster.is_some() && self.forward_chunk(conn, id, &raw) => {}
+            Some(_) if self.cluster.is_some() && self.forward_raw(conn, id, &raw) => {}
             Some(_) => self.file_chunk(conn, id, offset, data, raw),
             None => {}
         }
