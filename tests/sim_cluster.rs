@@ -55,6 +55,31 @@ fn message_ids(frames: &[S]) -> Vec<u64> {
         .collect()
 }
 
+fn private(to: &str, text: &str, cid: &str) -> C {
+    C::PrivateMsg {
+        to: to.into(),
+        text: text.into(),
+        cid: Some(cid.into()),
+    }
+}
+
+/// `peer`'s private messages up to `id` were read.
+fn read_up_to(peer: &str, id: u64) -> C {
+    C::Receipt {
+        kind: chat::protocol::ReceiptKind::Read,
+        room: None,
+        peer: Some(peer.into()),
+        up_to: id,
+    }
+}
+
+/// Whether `frames` tell that `user` read up to `id`.
+fn read_by(frames: &[S], user: &str, id: u64) -> bool {
+    frames.iter().any(|m| {
+        matches!(m, S::Receipts { markers, .. } if markers.iter().any(|k| k.user == user && k.read >= id))
+    })
+}
+
 fn three() -> ClusterSim {
     ClusterSim::new(3, Config::default())
 }
@@ -192,15 +217,7 @@ fn private_messages_typing_and_receipts_cross_nodes() {
             active: true,
         },
     );
-    c.send(
-        0,
-        ConnId(1),
-        C::PrivateMsg {
-            to: "bob".into(),
-            text: "psst".into(),
-            cid: Some("p1".into()),
-        },
-    );
+    c.send(0, ConnId(1), private("bob", "psst", "p1"));
     let out = c.settle();
     let to_bob = frames_to(&out[2], ConnId(1));
     assert!(
@@ -211,16 +228,7 @@ fn private_messages_typing_and_receipts_cross_nodes() {
     );
     assert_eq!(texts(&to_bob), ["psst"]);
     let id = message_ids(&to_bob)[0];
-    c.send(
-        2,
-        ConnId(1),
-        C::Receipt {
-            kind: chat::protocol::ReceiptKind::Read,
-            room: None,
-            peer: Some("alice".into()),
-            up_to: id,
-        },
-    );
+    c.send(2, ConnId(1), read_up_to("alice", id));
     // A node sends its users' receipts together, 20 ms after the first.
     let out = c.settle();
     assert!(!frames_to(&out[0], ConnId(1))
@@ -228,10 +236,36 @@ fn private_messages_typing_and_receipts_cross_nodes() {
         .any(|m| matches!(m, S::Receipts { .. })));
     c.advance(chat::core::RECEIPT_BATCH_MS);
     let out = c.settle();
-    let read = frames_to(&out[0], ConnId(1)).into_iter().any(|m| {
-        matches!(m, S::Receipts { markers, .. } if markers.iter().any(|k| k.user == "bob" && k.read >= id))
-    });
+    let read = read_by(&frames_to(&out[0], ConnId(1)), "bob", id);
     assert!(read, "alice, on n0, learns bob read it: {out:?}");
+}
+
+#[test]
+fn a_receipt_goes_out_before_what_its_user_does_next() {
+    // Batched receipts still keep each user's order: bob reads alice's
+    // message, answers and leaves within one batch (20 ms); his receipt is
+    // applied before his answer and his logout, as on one server. (Sent on
+    // the timer, it was applied after his logout, for no one: lost.)
+    let mut c = three();
+    c.login(0, ConnId(1), "alice");
+    c.login(2, ConnId(1), "bob");
+    c.send(0, ConnId(1), private("bob", "psst", "p1"));
+    let out = c.settle();
+    let id = message_ids(&frames_to(&out[2], ConnId(1)))[0];
+    c.send(2, ConnId(1), read_up_to("alice", id));
+    c.send(2, ConnId(1), private("alice", "got it", "b1"));
+    c.send(2, ConnId(1), C::Logout {});
+    // No time passes: the batch went out because bob did something else,
+    // and ahead of it, so alice's node applied the receipt while bob was
+    // still there.
+    let out = c.settle();
+    let to_alice = frames_to(&out[0], ConnId(1));
+    assert!(read_by(&to_alice, "bob", id), "{to_alice:?}");
+    assert_eq!(texts(&to_alice), ["got it"]);
+    c.advance(chat::core::RECEIPT_BATCH_MS);
+    let out = c.settle();
+    let to_alice = frames_to(&out[0], ConnId(1));
+    assert!(!read_by(&to_alice, "bob", 0), "sent once: {to_alice:?}");
 }
 
 #[test]
@@ -472,11 +506,7 @@ fn history_search_and_held_private_messages_are_on_every_node() {
     c.send(
         1,
         ConnId(2),
-        C::PrivateMsg {
-            to: "dora".into(),
-            text: "read this when you are back".into(),
-            cid: Some("h2".into()),
-        },
+        private("dora", "read this when you are back", "h2"),
     );
     c.settle();
     // dora comes back on n2: the message held for her is there.

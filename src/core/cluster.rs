@@ -100,6 +100,10 @@ pub(crate) struct Cluster {
     /// Receipts of local users gathered for the next batch (see
     /// [`RECEIPT_BATCH_MS`]).
     receipts: Vec<crate::cluster::event::ReceiptItem>,
+    /// The connections with receipts in that batch: anything else one of
+    /// them publishes sends the batch out first, so a receipt is never
+    /// applied after what its user did next (a reply, a logout).
+    receipts_from: ConnMap<()>,
     /// This run's own `boot` was applied: from then on, the users of a node
     /// whose roster has not come yet wait for it.
     pub booted: bool,
@@ -199,6 +203,12 @@ impl Core {
         let Some(c) = self.cluster.as_deref() else {
             return;
         };
+        if c.receipts_from.contains_key(&conn) {
+            self.flush_cluster_receipts(now);
+        }
+        let Some(c) = self.cluster.as_deref() else {
+            return;
+        };
         let ev = Event {
             node: c.node.clone(),
             run: c.run,
@@ -253,6 +263,7 @@ impl Core {
                 up_to,
             } => {
                 let first = c.receipts.is_empty();
+                c.receipts_from.insert(conn, ());
                 c.receipts.push(crate::cluster::event::ReceiptItem {
                     conn: conn.0,
                     kind,
@@ -283,6 +294,7 @@ impl Core {
             return;
         }
         let items = std::mem::take(&mut c.receipts);
+        c.receipts_from.clear();
         self.publish(ConnId(0), Body::Receipts { items }, now);
     }
 
