@@ -135,6 +135,74 @@ fn history_offline_messages_and_markers_survive_a_restart() {
     assert!(texts(&f).is_empty(), "already delivered: {f:?}");
 }
 
+/// bob's markers in #general as alice, logging in again with `since`,
+/// is told them: (delivered, read), or none.
+fn bobs_general_marker(sim: &mut Sim, conn: ConnId) -> Option<(u64, u64)> {
+    sim.connect(conn);
+    let mut hello = hello_pw("alice", "alice's password");
+    if let C::Hello { resume, room, .. } = &mut hello {
+        *room = Some("general".into());
+        *resume = Some(Resume {
+            session: None,
+            rooms: vec!["general".into()],
+            since: Some(0),
+        });
+    }
+    let f = ask(sim, conn, hello);
+    assert!(matches!(f.first(), Some(S::Welcome { .. })), "{f:?}");
+    let marker = f.iter().find_map(|m| match m {
+        S::Receipts {
+            room: Some(r),
+            markers,
+            ..
+        } if r == "general" => markers
+            .iter()
+            .find(|k| k.user == "bob")
+            .map(|k| (k.delivered, k.read)),
+        _ => None,
+    });
+    ask(sim, conn, C::Logout {});
+    sim.disconnect(conn);
+    marker
+}
+
+#[test]
+fn room_markers_are_written_within_a_second_and_at_shutdown() {
+    // A room's markers are written once a second (MARKER_LOG_MS), not per
+    // receipt: a crash forgets at most that second; a shutdown nothing.
+    let mut sim = Sim::new(cfg());
+    sim.connect(ConnId(1));
+    ask(&mut sim, ConnId(1), hello_pw("alice", "alice's password"));
+    sim.login(ConnId(2), "bob");
+    let receipt = |kind, up_to| C::Receipt {
+        kind,
+        room: Some("general".into()),
+        peer: None,
+        up_to,
+    };
+    use chat::protocol::ReceiptKind::{Delivered, Read};
+    for t in ["one", "two", "three"] {
+        sim.send(ConnId(1), say("general", t));
+    }
+    sim.turn();
+    sim.send(ConnId(2), receipt(Read, 1));
+    sim.turn();
+    sim.advance(chat::core::MARKER_LOG_MS);
+    sim.turn();
+    sim.send(ConnId(2), receipt(Delivered, 2));
+    sim.turn();
+    // A crash now: the marker written a second after it changed is there,
+    // the newer one is not.
+    sim.restart(cfg(), Retention::default());
+    assert_eq!(bobs_general_marker(&mut sim, ConnId(3)), Some((1, 1)));
+    sim.login(ConnId(4), "bob");
+    sim.send(ConnId(4), receipt(Read, 3));
+    sim.turn();
+    sim.shutdown("restarting");
+    sim.restart(cfg(), Retention::default());
+    assert_eq!(bobs_general_marker(&mut sim, ConnId(5)), Some((3, 3)));
+}
+
 #[test]
 fn start_up_loads_the_newest_messages_and_reads_the_rest_back() {
     let mut sim = Sim::new(cfg());

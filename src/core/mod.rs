@@ -26,6 +26,7 @@ pub mod accounts;
 mod calls;
 mod cluster;
 pub use cluster::RECEIPT_BATCH_MS;
+pub use receipts::MARKER_LOG_MS;
 mod cluster_files;
 mod cluster_members;
 mod cluster_store;
@@ -424,7 +425,7 @@ impl Core {
                 room,
                 peer,
                 up_to,
-            } => self.receipt(conn, kind, room, peer, up_to),
+            } => self.receipt(conn, kind, room, peer, up_to, now),
             ClientMsg::CreateRoom { room } => self.join(conn, room, true, now),
             ClientMsg::Join { room } => self.join(conn, room, false, now),
             ClientMsg::Leave { room } => self.leave(conn, room, now),
@@ -514,6 +515,7 @@ impl Core {
                 Timer::PartialFrame(conn) => self.partial_frame_expired(conn),
                 Timer::TransferExpiry(id) => self.transfer_expired(id),
                 Timer::ClusterReceipts => self.flush_cluster_receipts(now),
+                Timer::LogMarkers => self.log_markers(),
             }
         }
     }
@@ -524,7 +526,7 @@ impl Core {
     }
 
     /// Called once per event-loop turn, after all input: emits coalesced
-    /// receipts, logs changed markers, and hands the turn's history records
+    /// receipts and hands the turn's history records
     /// to the writer as one batch (an [`Effect::Log`]).
     pub fn end_of_turn(&mut self) {
         self.flush_receipts();
@@ -620,6 +622,7 @@ impl Core {
         for c in conns {
             self.emit(c, Output::Frame(frame.clone(), Priority::Normal), None);
         }
+        self.log_markers();
         self.seal_log();
     }
 }

@@ -6,13 +6,26 @@
 //! at once: they collect in `pending` keyed by (conversation, recipient) and go
 //! out in [`Core::end_of_turn`] as one `receipts` frame per key, so a hundred
 //! readers acknowledging in the same turn cost each author one frame. Changed
-//! markers are also appended to the history log once per turn, so they
-//! survive a restart.
+//! markers are appended to the history log at most every
+//! [`MARKER_LOG_MS`], each once with its newest value, so they survive a
+//! restart without a database write per receipt.
 
 use super::history::{ConvKey, Record};
 use super::{ConnId, Core};
 use crate::protocol::{ErrorCode, Marker, ReceiptKind, ServerMsg};
 use std::collections::{BTreeMap, HashMap};
+
+/// How long a changed room marker waits before it is written to the history
+/// database, with every other one changed meanwhile (and at shutdown). A
+/// private conversation's markers are written at the end of the turn: the
+/// delivered one decides which held private messages a login replays.
+/// Readers acknowledge every batch they read (30 receipts a message in a
+/// room of 1000): written each turn, the upserts took the history thread
+/// more time than the messages. The price: a crash (not a shutdown) forgets
+/// the last second of room markers, so authors may see a message as
+/// delivered to fewer people until its readers acknowledge again; no
+/// message is lost and none is replayed twice.
+pub const MARKER_LOG_MS: u64 = 1000;
 
 /// Conversation a pending receipt frame is about, from the recipient's view.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,8 +43,11 @@ pub(crate) struct Receipts {
     dm: HashMap<(String, String), (u64, u64)>,
     /// (conversation, recipient) -> reader -> marker, sent at end of turn.
     pending: BTreeMap<(About, String), BTreeMap<String, Marker>>,
-    /// Markers changed this turn, to be logged: (about, reader) -> value.
+    /// Room markers changed since they were last logged (see
+    /// [`MARKER_LOG_MS`]): (about, reader) -> value.
     changed: BTreeMap<(About, String), (u64, u64)>,
+    /// Private markers changed this turn, logged at its end.
+    changed_dm: BTreeMap<(About, String), (u64, u64)>,
 }
 
 impl Receipts {
@@ -109,10 +125,12 @@ impl Core {
         room: Option<String>,
         peer: Option<String>,
         up_to: u64,
+        now: super::Now,
     ) {
         let Some(reader) = self.name_of(conn).map(str::to_string) else {
             return;
         };
+        let first_change = self.receipts.changed.is_empty();
         match (room, peer) {
             (Some(room), None) => self.room_receipt(conn, reader, room, kind, up_to),
             (None, Some(peer)) => self.dm_receipt(reader, peer, kind, up_to),
@@ -122,6 +140,10 @@ impl Core {
                 "a receipt names exactly one of room or peer",
                 "receipt",
             ),
+        }
+        if first_change && !self.receipts.changed.is_empty() {
+            let at = now.mono_ms + MARKER_LOG_MS;
+            self.timers.set(super::timers::Timer::LogMarkers, at);
         }
     }
 
@@ -213,7 +235,7 @@ impl Core {
         }
         self.receipts.dm.insert(key, new);
         self.receipts
-            .changed
+            .changed_dm
             .insert((About::Peer(peer.clone()), reader.clone()), new);
         self.receipts
             .pending
@@ -229,8 +251,16 @@ impl Core {
             );
     }
 
-    pub(crate) fn flush_receipts(&mut self) {
-        for ((about, user), (delivered, read)) in std::mem::take(&mut self.receipts.changed) {
+    /// Append every room marker changed since the last time to the
+    /// history log.
+    pub(crate) fn log_markers(&mut self) {
+        self.timers.cancel(&super::timers::Timer::LogMarkers);
+        let changed = std::mem::take(&mut self.receipts.changed);
+        self.log_marker_values(changed);
+    }
+
+    fn log_marker_values(&mut self, changed: BTreeMap<(About, String), (u64, u64)>) {
+        for ((about, user), (delivered, read)) in changed {
             let (room, peer) = match about {
                 About::Room(r) => (Some(r), None),
                 About::Peer(p) => (None, Some(p)),
@@ -242,6 +272,15 @@ impl Core {
                 delivered,
                 read,
             });
+        }
+    }
+
+    /// Log the private markers that changed this turn and send each author
+    /// the markers that changed.
+    pub(crate) fn flush_receipts(&mut self) {
+        if !self.receipts.changed_dm.is_empty() {
+            let changed = std::mem::take(&mut self.receipts.changed_dm);
+            self.log_marker_values(changed);
         }
         if self.receipts.pending.is_empty() {
             return;

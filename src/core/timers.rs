@@ -31,6 +31,9 @@ pub(crate) enum Timer {
     TransferExpiry(u64),
     /// In a cluster: the receipts gathered since the last batch go out.
     ClusterReceipts,
+    /// Markers changed since they were last written go to the history log
+    /// (see `receipts::MARKER_LOG_MS`).
+    LogMarkers,
 }
 
 /// Deadlines by time and by key.

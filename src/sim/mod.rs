@@ -245,6 +245,14 @@ impl Sim {
     /// Restart the server: a new core loaded from the database, as a
     /// restarted server would start (every connection is gone); history is
     /// kept by `retention` from now on.
+    /// Stop as on SIGTERM (everyone is told, what is pending is written);
+    /// the frames sent. A [`Sim::restart`] after it is a clean restart, one
+    /// without it a crash.
+    pub fn shutdown(&mut self, reason: &str) -> Vec<(ConnId, Result<ServerMsg, String>)> {
+        self.core.shutdown(reason);
+        self.turn()
+    }
+
     pub fn restart(&mut self, cfg: Config, retention: Retention) {
         self.core = self.runner.restarted_core(cfg, retention);
         self.held.clear();
