@@ -3,12 +3,13 @@
 //! A client says "every message of this conversation up to id N was delivered
 //! to me / read by me" (as XMPP displayed markers and Matrix `m.read` do).
 //! Markers only move forward and read implies delivered. Changes are not sent
-//! at once: they collect in `pending` keyed by (conversation, recipient) and go
+//! at once: they collect keyed by (conversation, recipient) and go
 //! out in [`Core::end_of_turn`] as one `receipts` frame per key, so a hundred
-//! readers acknowledging in the same turn cost each author one frame. Changed
-//! markers are appended to the history log at most every
+//! readers acknowledging in the same turn cost each author one frame. A
+//! room's changed markers are appended to the history log at most every
 //! [`MARKER_LOG_MS`], each once with its newest value, so they survive a
-//! restart without a database write per receipt.
+//! restart without a database write per receipt; a private conversation's
+//! at the end of the turn.
 
 use super::history::{ConvKey, Record};
 use super::{ConnId, Core};
@@ -27,32 +28,59 @@ use std::collections::{BTreeMap, HashMap};
 /// message is lost and none is replayed twice.
 pub const MARKER_LOG_MS: u64 = 1000;
 
-/// Conversation a pending receipt frame is about, from the recipient's view.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum About {
-    Room(String),
-    /// A private conversation with this user (the reader).
-    Peer(String),
-}
+/// A map keyed by a room or user name, with a fast hash: a receipt looks
+/// up several (room, author, reader), and SipHash was a tenth of the loop's
+/// instructions at 1000 members. The keys are names that exist (the reader
+/// is a member, the authors come from the history), at most the room's
+/// members per room, so there are no chosen keys to collide in numbers;
+/// the hash is seeded per process all the same.
+type NameMap<V> = HashMap<String, V, foldhash::quality::RandomState>;
+
+/// reader -> (delivered, read).
+type ByReader = NameMap<(u64, u64)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Receipts {
     /// room -> reader -> (delivered, read)
-    room: HashMap<String, HashMap<String, (u64, u64)>>,
+    room: NameMap<ByReader>,
     /// (reader, peer) -> (delivered, read)
     dm: HashMap<(String, String), (u64, u64)>,
-    /// (conversation, recipient) -> reader -> marker, sent at end of turn.
-    pending: BTreeMap<(About, String), BTreeMap<String, Marker>>,
+    /// room -> author -> reader -> marker, sent at end of turn. (Looked up
+    /// by `&str`: a receipt allocates no key for a room, author or reader
+    /// already there this turn.)
+    room_pending: NameMap<NameMap<ByReader>>,
+    /// Private ones: (reader, recipient) -> reader -> marker, sent at end
+    /// of turn.
+    pending: BTreeMap<(String, String), BTreeMap<String, Marker>>,
     /// Room markers changed since they were last logged (see
-    /// [`MARKER_LOG_MS`]): (about, reader) -> value.
-    changed: BTreeMap<(About, String), (u64, u64)>,
-    /// Private markers changed this turn, logged at its end.
-    changed_dm: BTreeMap<(About, String), (u64, u64)>,
+    /// [`MARKER_LOG_MS`]): room -> reader -> value.
+    changed: NameMap<ByReader>,
+    /// Private markers changed this turn, logged at its end: (peer,
+    /// reader) -> value.
+    changed_dm: BTreeMap<(String, String), (u64, u64)>,
+}
+
+/// `m[k]`, made empty if missing; `k` is copied only then.
+fn slot<'a, V: Default>(m: &'a mut NameMap<V>, k: &str) -> &'a mut V {
+    if !m.contains_key(k) {
+        m.insert(k.to_string(), V::default());
+    }
+    m.get_mut(k).expect("just inserted")
+}
+
+/// `m`'s entries sorted by key.
+fn sorted<V>(m: NameMap<V>) -> Vec<(String, V)> {
+    let mut v: Vec<(String, V)> = m.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 impl Receipts {
     pub fn forget_user(&mut self, name: &str) {
         self.pending.retain(|(_, recipient), _| recipient != name);
+        for authors in self.room_pending.values_mut() {
+            authors.remove(name);
+        }
     }
 
     /// `reader`'s (delivered, read) in their private conversation with `peer`.
@@ -185,16 +213,14 @@ impl Core {
             return;
         };
         let up_to = up_to.min(last);
-        let markers = self.receipts.room.entry(room.clone()).or_default();
+        let markers = slot(&mut self.receipts.room, &room);
         let old = markers.get(&reader).copied().unwrap_or((0, 0));
         let new = advance(old, kind, up_to);
         if new == old {
             return;
         }
-        markers.insert(reader.clone(), new);
-        self.receipts
-            .changed
-            .insert((About::Room(room.clone()), reader.clone()), new);
+        *slot(markers, &reader) = new;
+        *slot(slot(&mut self.receipts.changed, &room), &reader) = new;
         // Authors of the messages whose state this changes: newly delivered
         // (old.0, new.0] and newly read (old.1, new.1], not the span between
         // the two old markers, which did not change.
@@ -208,17 +234,12 @@ impl Core {
             authors.dedup();
         }
         authors.retain(|a| *a != reader);
-        let marker = Marker {
-            user: reader.clone(),
-            delivered: new.0,
-            read: new.1,
-        };
+        if authors.is_empty() {
+            return;
+        }
+        let pending = slot(&mut self.receipts.room_pending, &room);
         for a in authors {
-            self.receipts
-                .pending
-                .entry((About::Room(room.clone()), a))
-                .or_default()
-                .insert(reader.clone(), marker.clone());
+            *slot(slot(pending, &a), &reader) = new;
         }
     }
 
@@ -236,10 +257,10 @@ impl Core {
         self.receipts.dm.insert(key, new);
         self.receipts
             .changed_dm
-            .insert((About::Peer(peer.clone()), reader.clone()), new);
+            .insert((peer.clone(), reader.clone()), new);
         self.receipts
             .pending
-            .entry((About::Peer(reader.clone()), peer))
+            .entry((reader.clone(), peer))
             .or_default()
             .insert(
                 reader.clone(),
@@ -255,19 +276,24 @@ impl Core {
     /// history log.
     pub(crate) fn log_markers(&mut self) {
         self.timers.cancel(&super::timers::Timer::LogMarkers);
-        let changed = std::mem::take(&mut self.receipts.changed);
-        self.log_marker_values(changed);
+        for (room, readers) in sorted(std::mem::take(&mut self.receipts.changed)) {
+            for (user, (delivered, read)) in sorted(readers) {
+                self.history.append_marker(Record::Marker {
+                    room: Some(room.clone()),
+                    peer: None,
+                    user,
+                    delivered,
+                    read,
+                });
+            }
+        }
     }
 
-    fn log_marker_values(&mut self, changed: BTreeMap<(About, String), (u64, u64)>) {
-        for ((about, user), (delivered, read)) in changed {
-            let (room, peer) = match about {
-                About::Room(r) => (Some(r), None),
-                About::Peer(p) => (None, Some(p)),
-            };
+    fn log_marker_values(&mut self, changed: BTreeMap<(String, String), (u64, u64)>) {
+        for ((peer, user), (delivered, read)) in changed {
             self.history.append_marker(Record::Marker {
-                room,
-                peer,
+                room: None,
+                peer: Some(peer),
                 user,
                 delivered,
                 read,
@@ -282,26 +308,45 @@ impl Core {
             let changed = std::mem::take(&mut self.receipts.changed_dm);
             self.log_marker_values(changed);
         }
+        // Rooms first, by name, then each author by name; markers by reader.
+        if !self.receipts.room_pending.is_empty() {
+            for (room, authors) in sorted(std::mem::take(&mut self.receipts.room_pending)) {
+                for (author, readers) in sorted(authors) {
+                    let Some(&conn) = self.names.get(&author) else {
+                        continue;
+                    };
+                    let markers = sorted(readers)
+                        .into_iter()
+                        .map(|(user, (delivered, read))| Marker {
+                            user,
+                            delivered,
+                            read,
+                        })
+                        .collect();
+                    self.send(
+                        conn,
+                        &ServerMsg::Receipts {
+                            room: Some(room.clone()),
+                            peer: None,
+                            markers,
+                        },
+                    );
+                }
+            }
+        }
         if self.receipts.pending.is_empty() {
             return;
         }
         let pending = std::mem::take(&mut self.receipts.pending);
-        for ((about, recipient), markers) in pending {
+        for ((peer, recipient), markers) in pending {
             let Some(&conn) = self.names.get(&recipient) else {
                 continue;
             };
             let markers = markers.into_values().collect();
-            let msg = match about {
-                About::Room(room) => ServerMsg::Receipts {
-                    room: Some(room),
-                    peer: None,
-                    markers,
-                },
-                About::Peer(peer) => ServerMsg::Receipts {
-                    room: None,
-                    peer: Some(peer),
-                    markers,
-                },
+            let msg = ServerMsg::Receipts {
+                room: None,
+                peer: Some(peer),
+                markers,
             };
             self.send(conn, &msg);
         }
