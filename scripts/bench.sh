@@ -266,8 +266,8 @@ if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -T /dev/shm 2>/dev/null | awk '
 fi
 
 # ---- 1, 2: fan-out ----
-# Chat members send a cumulative delivered receipt per read batch, as
-# chat-client does (chat-bench's default); Redis subscribers only read (it has
+# Chat members send a cumulative delivered receipt per read batch, at most
+# one per 200 ms, as chat-client does (chat-bench's default); Redis subscribers only read (it has
 # no equivalent). Beside each judged chat run: the same over the WebSocket
 # (judged against native), and two diagnostics, not judged: chat-server's data
 # directory (the history log it fdatasyncs every turn) on tmpfs, which shows

@@ -89,6 +89,11 @@ struct Peer {
     /// `delivered` receipt sent.
     newest: u64,
     receipted: u64,
+    /// No receipt before this (ns since the epoch), as chat-client's
+    /// pause between rounds (`client::receipts::DELIVERED_EVERY`); and
+    /// whether this peer waits in the queue of held receipts.
+    hold_until: u64,
+    held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +164,10 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
     let mut r1 = Reading::default();
     let mut end_ns = 0u64;
     let expected_notices = (s as u64 * (s as u64 - 1)) / 2;
+    let pause = ns(crate::client::receipts::DELIVERED_EVERY);
+    // Peers whose receipt waits for its pause to end, in the order they
+    // end (every pause is as long).
+    let mut owed: std::collections::VecDeque<(u64, usize)> = Default::default();
 
     loop {
         // Open more connections, keeping at most max_connecting logins open.
@@ -186,6 +195,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 http_head: cfg.websocket,
                 newest: 0,
                 receipted: 0,
+                hold_until: 0,
+                held: false,
             });
         }
 
@@ -197,6 +208,10 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 Duration::from_nanos(next.saturating_sub(now).min(50_000_000))
             }
             Phase::Drain => Duration::from_millis(20),
+        };
+        let timeout = match owed.front() {
+            Some(&(due, _)) => timeout.min(Duration::from_nanos(due.saturating_sub(now))),
+            None => timeout,
         };
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
@@ -214,6 +229,8 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                 http_head,
                 newest,
                 receipted,
+                hold_until,
+                held,
             } = &mut peers[i];
             let (recv, publ) = (*recv, *publ);
             if *stage == Stage::Connecting && (ev.is_writable() || ev.is_error()) {
@@ -359,14 +376,23 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
                     }
                 }
                 // As chat-client does after each batch it read: one
-                // cumulative `delivered` receipt if the batch brought news.
+                // cumulative `delivered` receipt if the batch brought news,
+                // unless the last one went out less than DELIVERED_EVERY
+                // ago; then it goes when that pause ends.
                 if let Some(rc) = &receipts {
                     if *newest > *receipted {
-                        rc.push(conn.out(), *newest);
-                        *receipted = *newest;
-                        t.on_receipt_sent(now_ns());
-                        if let Err(e) = conn.flush() {
-                            return Err(format!("write to {}: {e}", cfg.addr_of(i)));
+                        let now = now_ns();
+                        if now >= *hold_until {
+                            rc.push(conn.out(), *newest);
+                            *receipted = *newest;
+                            *hold_until = now + pause;
+                            t.on_receipt_sent(now);
+                            if let Err(e) = conn.flush() {
+                                return Err(format!("write to {}: {e}", cfg.addr_of(i)));
+                            }
+                        } else if !*held {
+                            *held = true;
+                            owed.push_back((*hold_until, i));
                         }
                     }
                 }
@@ -377,6 +403,28 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
             }
             if let Some(f) = t.fatal.take() {
                 return Err(f);
+            }
+        }
+
+        // Held receipts whose pause is over.
+        if let Some(rc) = &receipts {
+            let now = now_ns();
+            while let Some(&(due, i)) = owed.front() {
+                if due > now {
+                    break;
+                }
+                owed.pop_front();
+                let p = &mut peers[i];
+                p.held = false;
+                if p.newest > p.receipted {
+                    rc.push(p.conn.out(), p.newest);
+                    p.receipted = p.newest;
+                    p.hold_until = now + pause;
+                    t.on_receipt_sent(now);
+                    if let Err(e) = p.conn.flush() {
+                        return Err(format!("write to {}: {e}", cfg.addr_of(i)));
+                    }
+                }
             }
         }
 
@@ -435,8 +483,9 @@ pub fn run(cfg: &FanoutConfig) -> Result<FanoutResult, String> {
         }
         if phase == Phase::Drain {
             let all_acked = t.pubs.iter().all(|pb| pb.acked == pb.sent);
-            // The last receipts are written out before the run ends.
-            let all_written = peers.iter().all(|pr| pr.conn.pending() == 0);
+            // The last receipts (held ones included, at most a pause
+            // later) are written out before the run ends.
+            let all_written = owed.is_empty() && peers.iter().all(|pr| pr.conn.pending() == 0);
             if (all_acked && all_written && t.delivered_total >= t.expected) || now > drain_deadline
             {
                 if cfg.messages.is_some() {

@@ -27,8 +27,8 @@ Commands (each appends one JSON line to --json FILE if given):
               --members S --publishers P [--window W] [--size BYTES]
               [--messages N (per publisher) | --duration SECS] [--warmup SECS]
               [--no-receipts (chat: members only read; by default each sends a
-                              cumulative delivered receipt per read batch, as
-                              chat-client does)]
+                              cumulative delivered receipt per read batch, at
+                              most one per 200 ms, as chat-client does)]
   idle      C idle logged-in connections (scenario 3)
               --target chat|redis --addr HOST:PORT [--pid PID] --count C [--room-size N]
               [--max-connecting N (logins in flight, default 500)]

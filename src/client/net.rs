@@ -291,6 +291,11 @@ impl Link<'_> {
             let eof = if readable { self.read()? } else { false };
             if self.logged_in {
                 self.pump_files();
+                // Receipts held back by their pause, once it is over.
+                let due = self.shared.lock().take_delivered(Instant::now());
+                for r in &due {
+                    self.queue(r);
+                }
             }
             if let Err(e) = self.flush() {
                 return if self.logout_by.is_some() {
@@ -329,6 +334,11 @@ impl Link<'_> {
     fn queue(&mut self, msg: &ClientMsg) {
         if matches!(msg, ClientMsg::Logout {}) && self.logout_by.is_none() {
             self.logout_by = Some(Instant::now() + LOGOUT_GRACE);
+            // What was received is acknowledged before leaving.
+            let owed = self.shared.lock().owed_delivered();
+            for r in &owed {
+                self.out.extend_from_slice(&encode(r));
+            }
         }
         self.out.extend_from_slice(&encode(msg));
     }
@@ -470,7 +480,7 @@ impl Link<'_> {
                     replies.extend(st.resend_receipts());
                 }
             }
-            replies.extend(st.take_delivered());
+            replies.extend(st.take_delivered(now));
         }
         coalesce(&mut events);
         for r in &replies {

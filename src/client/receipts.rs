@@ -8,12 +8,23 @@
 //!
 //! [`Incoming`] follows other people's messages and decides which receipts to
 //! send: one cumulative `delivered` per conversation per batch of frames read,
-//! and one `read` per conversation up to the newest message *displayed* when
-//! the user next submits a line (see `command::READ_RULE`).
+//! at most one batch of them every [`DELIVERED_EVERY`] (the first at once,
+//! what came meanwhile when the pause ends), and one `read` per conversation
+//! up to the newest message *displayed* when the user next submits a line
+//! (see `command::READ_RULE`).
 
 use super::event::{Conv, DeliveryState, Event};
 use crate::protocol::{ClientMsg, Marker, ReceiptKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// The shortest time between two rounds of `delivered` receipts. In a busy
+/// room a client reads about one message per batch, and acknowledging each
+/// made 30 receipts per message in a room of 1000 (the server's largest
+/// inbound load); one round per 200 ms is at most 5 a second per member,
+/// and an author sees "delivered" at most that much later. A quiet
+/// conversation's first message is acknowledged at once.
+pub const DELIVERED_EVERY: Duration = Duration::from_millis(200);
 
 /// Own messages remembered per conversation; older ones are dropped.
 const MAX_TRACKED: usize = 1000;
@@ -167,6 +178,8 @@ struct Marks {
 #[derive(Debug, Default)]
 pub struct Incoming {
     marks: BTreeMap<Conv, Marks>,
+    /// No `delivered` receipts before this (see [`DELIVERED_EVERY`]).
+    delivered_hold: Option<Instant>,
 }
 
 impl Incoming {
@@ -184,8 +197,21 @@ impl Incoming {
         self.marks.remove(conv);
     }
 
-    /// One cumulative `delivered` receipt per conversation with news.
-    pub fn take_delivered(&mut self) -> Vec<ClientMsg> {
+    /// One cumulative `delivered` receipt per conversation with news,
+    /// unless the last round was less than [`DELIVERED_EVERY`] before `now`.
+    pub fn take_delivered(&mut self, now: Instant) -> Vec<ClientMsg> {
+        if self.delivered_hold.is_some_and(|t| now < t) {
+            return Vec::new();
+        }
+        let out = self.owed_delivered();
+        if !out.is_empty() {
+            self.delivered_hold = Some(now + DELIVERED_EVERY);
+        }
+        out
+    }
+
+    /// Every `delivered` receipt owed, now (a logout does not wait).
+    pub fn owed_delivered(&mut self) -> Vec<ClientMsg> {
         let mut out = Vec::new();
         for (conv, m) in self.marks.iter_mut() {
             if m.received > m.delivered_sent {
@@ -194,6 +220,16 @@ impl Incoming {
             }
         }
         out
+    }
+
+    /// When receipts held back by the pause are due, if any are.
+    pub fn delivered_due(&self) -> Option<Instant> {
+        let owed = self.marks.values().any(|m| m.received > m.delivered_sent);
+        if owed {
+            self.delivered_hold
+        } else {
+            None
+        }
     }
 
     /// After a re-login: per conversation, `delivered` up to everything
@@ -336,10 +372,11 @@ mod tests {
         i.received(&g, 5);
         i.received(&g, 7);
         i.received(&b, 6);
-        let d = i.take_delivered();
+        let t0 = Instant::now();
+        let d = i.take_delivered(t0);
         assert_eq!(d.len(), 2);
         assert!(d.contains(&receipt(ReceiptKind::Delivered, &g, 7)));
-        assert!(i.take_delivered().is_empty());
+        assert!(i.take_delivered(t0).is_empty());
         assert!(i.take_read().is_empty());
         i.displayed(&g, 5);
         assert_eq!(i.take_read(), vec![receipt(ReceiptKind::Read, &g, 5)]);
@@ -354,6 +391,39 @@ mod tests {
                 receipt(ReceiptKind::Delivered, &b, 8),
             ]
         );
-        assert!(i.take_delivered().is_empty());
+        assert!(i.take_delivered(t0 + DELIVERED_EVERY).is_empty());
+    }
+
+    #[test]
+    fn delivered_receipts_pause_between_rounds() {
+        let mut i = Incoming::default();
+        let g = Conv::Room("general".into());
+        let t0 = Instant::now();
+        // A quiet conversation's first message: acknowledged at once.
+        i.received(&g, 1);
+        assert_eq!(
+            i.take_delivered(t0),
+            vec![receipt(ReceiptKind::Delivered, &g, 1)]
+        );
+        assert_eq!(i.delivered_due(), None);
+        // More within the pause: held, and due when it ends.
+        i.received(&g, 2);
+        i.received(&g, 3);
+        let half = t0 + DELIVERED_EVERY / 2;
+        assert!(i.take_delivered(half).is_empty());
+        assert_eq!(i.delivered_due(), Some(t0 + DELIVERED_EVERY));
+        let end = t0 + DELIVERED_EVERY;
+        assert_eq!(
+            i.take_delivered(end),
+            vec![receipt(ReceiptKind::Delivered, &g, 3)]
+        );
+        // A logout sends what is owed without waiting.
+        i.received(&g, 4);
+        assert!(i.take_delivered(end).is_empty());
+        assert_eq!(
+            i.owed_delivered(),
+            vec![receipt(ReceiptKind::Delivered, &g, 4)]
+        );
+        assert_eq!(i.delivered_due(), None);
     }
 }

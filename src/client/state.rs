@@ -583,8 +583,13 @@ impl ClientState {
     }
 
     /// When [`ClientState::tick`] next has work (a typing indicator expires).
+    /// The next typing indicator to expire, or held receipts to send.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.typing.values().min().copied()
+        let typing = self.typing.values().min().copied();
+        [typing, self.incoming.delivered_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Expire typing indicators whose stop frame never came.
@@ -620,9 +625,16 @@ impl ClientState {
         }
     }
 
-    /// Delivered receipts owed after a batch of frames (one per conversation).
-    pub fn take_delivered(&mut self) -> Vec<ClientMsg> {
-        self.incoming.take_delivered()
+    /// Delivered receipts owed after a batch of frames (one per
+    /// conversation), unless the last ones went out less than
+    /// `receipts::DELIVERED_EVERY` before `now`.
+    pub fn take_delivered(&mut self, now: Instant) -> Vec<ClientMsg> {
+        self.incoming.take_delivered(now)
+    }
+
+    /// Every delivered receipt owed, without waiting (at logout).
+    pub fn owed_delivered(&mut self) -> Vec<ClientMsg> {
+        self.incoming.owed_delivered()
     }
 
     /// Read receipts owed when the user submits a line / a script runs a command.

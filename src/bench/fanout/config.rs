@@ -124,7 +124,8 @@ pub struct FanoutConfig {
     pub websocket: bool,
     /// Chat only: every member answers each batch of frames it read that
     /// brought new messages with one cumulative `delivered` receipt for the
-    /// room (`up_to` the newest id read), as chat-client does. On by default;
+    /// room (`up_to` the newest id read), at most one per
+    /// `client::receipts::DELIVERED_EVERY`, as chat-client does. On by default;
     /// off gives the receipt-free workload (readers only read). Redis has no
     /// equivalent: its subscribers only read either way.
     pub receipts: bool,

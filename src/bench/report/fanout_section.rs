@@ -16,8 +16,9 @@ fn receipts_note(fanout: &[FanoutResult]) -> String {
     let with = judged.iter().filter(|f| f.receipts).count();
     let how = "answer each batch of frames they read that brought new messages with one \
                cumulative `delivered` receipt for the room (`up_to` the newest message id \
-               read), as chat-client does, and the server tells the authors (`receipts` \
-               frames to the publishers)";
+               read), at most one per 200 ms (what arrives meanwhile is acknowledged when \
+               that pause ends), as chat-client does, and the server tells the authors \
+               (`receipts` frames to the publishers)";
     let judged_says = if with == judged.len() {
         format!("Chat members, publishers included, {how}.")
     } else if with == 0 {

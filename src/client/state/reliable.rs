@@ -601,7 +601,7 @@ mod tests {
             [Event::Message { conv: Conv::Peer(p), .. }] if p == "bob"
         ));
         s.displayed(&out.events);
-        assert!(s.take_delivered().is_empty());
+        assert!(s.take_delivered(Instant::now()).is_empty());
         assert!(s.take_read().is_empty());
     }
 
@@ -612,7 +612,7 @@ mod tests {
         let out = s.handle(msg(3, "bob", Some("general"), None), t);
         s.displayed(&out.events);
         s.handle(msg(4, "bob", None, None), t);
-        assert_eq!(s.take_delivered().len(), 2);
+        assert_eq!(s.take_delivered(t).len(), 2);
         assert_eq!(s.take_read().len(), 1);
         s.connection_lost();
         s.hello("general");

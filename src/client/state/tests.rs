@@ -149,7 +149,7 @@ fn delivered_and_read_receipts() {
     ] {
         shown.extend(s.handle(m, t).events);
     }
-    let d = s.take_delivered();
+    let d = s.take_delivered(t);
     assert_eq!(d.len(), 2, "one per conversation: {d:?}");
     assert!(d.contains(&ClientMsg::Receipt {
         kind: ReceiptKind::Delivered,
