@@ -209,6 +209,7 @@ impl Core {
             s.status = status;
             s.files_key = Some(files_key.clone());
         }
+        self.end_login_deadline(conn);
         self.history.see(&name);
         log::info!("conn {conn}: {} logged in", Safe(&name));
         let welcome = ServerMsg::Welcome {
