@@ -491,8 +491,10 @@ impl Core {
         };
         s.status = status;
         // A new away period (or none): every sender may be told again.
-        s.away = message.filter(|m| status == Status::Away && !m.trim().is_empty());
-        s.away_told.clear();
+        s.set_away(message.filter(|m| status == Status::Away && !m.trim().is_empty()));
+        if let Some(r) = s.rare() {
+            r.away_told.clear();
+        }
         let name = s.name.clone().unwrap_or_default();
         let audience = self.audience_of(conn);
         let text = format!("{name} is now {status}");

@@ -39,7 +39,12 @@ impl Holders {
                     list.swap_remove(i);
                 }
             }
-            None if on => list.push((name.to_string(), what)),
+            None if on => {
+                // Most skeletons have one name: room for exactly that (a
+                // first push would make room for 4).
+                list.reserve_exact(1);
+                list.push((name.to_string(), what));
+            }
             None => {}
         }
         if list.is_empty() {
