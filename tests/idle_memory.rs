@@ -45,8 +45,8 @@ const USERS: u64 = 10_000;
 /// Members per room, as `chat-bench idle`.
 const ROOM: u64 = 100;
 /// Heap bytes the core may keep per idle logged-in user. Measured: 1,604
-/// before issue 15's memory work, 1,011 after its first step.
-const BOUND: isize = 1_300;
+/// before issue 15's memory work, 870 after it.
+const BOUND: isize = 1_100;
 
 fn at(ms: u64) -> Now {
     Now {

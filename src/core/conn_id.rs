@@ -1,6 +1,6 @@
 //! Connection ids as the core sees them ([`ConnId`]): the shell's, and the
 //! stand-ins for users on other nodes of a cluster; and maps keyed by them
-//! ([`ConnMap`]).
+//! ([`ConnMap`], and [`ConnTable`] for what every connection has).
 
 use std::collections::HashMap;
 
@@ -47,5 +47,109 @@ pub(crate) type ConnMap<V> = HashMap<ConnId, V, foldhash::fast::RandomState>;
 impl std::fmt::Display for ConnId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}#{}", self.slot(), self.0 >> 32)
+    }
+}
+
+/// Connections with a slab slot below this are kept in [`ConnTable`]'s
+/// vector; the rest (and stand-ins) in its map.
+const DENSE_SLOTS: usize = 1 << 16;
+
+/// A table of what the core keeps for every connection (sessions, limits),
+/// indexed by the shell's slab slot: slots are reused, so the vector stays
+/// about as long as the most connections open at once, and an entry costs
+/// its own size (a hash map at 10,000 entries has 16,384 places, every one
+/// written). A slot still held by an id whose session the cluster has not
+/// ended, stand-ins for other nodes' users, and slots past
+/// [`DENSE_SLOTS`] go in a map.
+#[derive(Debug)]
+pub(crate) struct ConnTable<V> {
+    dense: Vec<Option<(ConnId, V)>>,
+    sparse: ConnMap<V>,
+    len: usize,
+}
+
+impl<V> Default for ConnTable<V> {
+    fn default() -> Self {
+        ConnTable {
+            dense: Vec::new(),
+            sparse: ConnMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<V> ConnTable<V> {
+    fn dense_slot(id: ConnId) -> Option<usize> {
+        (!id.is_remote() && id.slot() < DENSE_SLOTS).then(|| id.slot())
+    }
+
+    pub fn get(&self, id: &ConnId) -> Option<&V> {
+        if let Some(Some((k, v))) = Self::dense_slot(*id).and_then(|i| self.dense.get(i)) {
+            if k == id {
+                return Some(v);
+            }
+        }
+        self.sparse.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &ConnId) -> Option<&mut V> {
+        if let Some(i) = Self::dense_slot(*id) {
+            if let Some(Some((k, _))) = self.dense.get(i) {
+                if k == id {
+                    return self.dense[i].as_mut().map(|(_, v)| v);
+                }
+            }
+        }
+        self.sparse.get_mut(id)
+    }
+
+    pub fn contains_key(&self, id: &ConnId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Set `id`'s entry; the one it replaces, if any.
+    pub fn insert(&mut self, id: ConnId, v: V) -> Option<V> {
+        if let Some(old) = self.get_mut(&id) {
+            return Some(std::mem::replace(old, v));
+        }
+        self.len += 1;
+        if let Some(i) = Self::dense_slot(id) {
+            if i >= self.dense.len() {
+                self.dense.resize_with(i + 1, || None);
+            }
+            if self.dense[i].is_none() {
+                self.dense[i] = Some((id, v));
+                return None;
+            }
+        }
+        self.sparse.insert(id, v)
+    }
+
+    pub fn remove(&mut self, id: &ConnId) -> Option<V> {
+        let dense = Self::dense_slot(*id).and_then(|i| self.dense.get_mut(i));
+        let v = match dense {
+            Some(place) if place.as_ref().is_some_and(|(k, _)| k == id) => {
+                place.take().map(|(_, v)| v)
+            }
+            _ => self.sparse.remove(id),
+        };
+        if v.is_some() {
+            self.len -= 1;
+        }
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ConnId, &V)> {
+        let dense = self.dense.iter().flatten().map(|(k, v)| (k, v));
+        dense.chain(self.sparse.iter())
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &ConnId> {
+        self.iter().map(|(k, _)| k)
     }
 }

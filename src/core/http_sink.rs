@@ -36,7 +36,8 @@ impl Core {
     /// `GET /transfers/ID?key=K` on HTTP connection `conn`.
     pub fn http_transfer(&mut self, conn: ConnId, key: &str, id: u64) -> HttpGrant {
         let refuse = |status, sentence: String| HttpGrant::Refuse { status, sentence };
-        let Some(me) = self.file_keys.get(key).cloned() else {
+        let me = self.file_keys.get(key).and_then(|c| self.sessions.get(c));
+        let Some(me) = me.and_then(|s| s.name.clone()) else {
             return refuse(
                 "403 Forbidden",
                 "this download link is not valid now: it works while you are logged in".into(),

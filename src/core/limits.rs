@@ -146,7 +146,7 @@ struct Hold {
 /// The limits' state in the core.
 #[derive(Debug, Default)]
 pub(crate) struct Guard {
-    conns: super::ConnMap<ConnGuard>,
+    conns: super::ConnTable<ConnGuard>,
     per_ip: HashMap<IpAddr, usize>,
 }
 

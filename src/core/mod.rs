@@ -65,7 +65,7 @@ use std::rc::Rc;
 
 mod conn_id;
 pub use conn_id::ConnId;
-pub(crate) use conn_id::ConnMap;
+pub(crate) use conn_id::{ConnMap, ConnTable};
 
 /// The current time, given by the caller: monotonic milliseconds for timers and
 /// Unix milliseconds (UTC) for message timestamps.
@@ -141,7 +141,7 @@ pub enum Gone {
     Kicked,
 }
 
-/// Per-connection state: 88 bytes, one per connection, so what few
+/// Per-connection state: 80 bytes, one per connection, so what few
 /// sessions ever set (a call, rooms left, an away message) is boxed in
 /// [`Rare`], made when first needed.
 #[derive(Debug, Default)]
@@ -150,8 +150,9 @@ pub(crate) struct Session {
     pub name: Option<String>,
     /// Rooms joined, sorted.
     pub rooms: RoomSet,
-    /// This session's download key (see `http_files`).
-    pub files_key: Option<String>,
+    /// This session's download key (see `http_files`), shared with
+    /// [`Core::file_keys`].
+    pub files_key: Option<Rc<str>>,
     rare: Option<Box<Rare>>,
     pub status: crate::protocol::Status,
     /// Set when the core asked for the connection to close.
@@ -289,15 +290,16 @@ pub(crate) struct Room {
 /// The chat state machine.
 pub struct Core {
     pub(crate) cfg: Config,
-    pub(crate) sessions: ConnMap<Session>,
+    pub(crate) sessions: ConnTable<Session>,
     /// Online user name -> connection.
     pub(crate) names: HashMap<String, ConnId>,
     pub(crate) rooms: BTreeMap<String, Room>,
     pub(crate) history: history::History,
     /// Session token of each user logged in or with a reserved name.
     pub(crate) tokens: HashMap<String, String>,
-    /// Download key (`welcome.files_key`) -> the user online with it.
-    pub(crate) file_keys: HashMap<String, String>,
+    /// Download key (`welcome.files_key`) -> the connection of the user
+    /// online with it.
+    pub(crate) file_keys: HashMap<Rc<str>, ConnId>,
     /// HTTP downloads from the store in flight (see `http_files`).
     pub(crate) http_streams: HashMap<u64, http_files::HttpStream>,
     pub(crate) http_seq: u64,
@@ -342,7 +344,7 @@ impl Core {
         }
         Core {
             cfg,
-            sessions: ConnMap::default(),
+            sessions: ConnTable::default(),
             names: HashMap::new(),
             rooms: BTreeMap::new(),
             history,

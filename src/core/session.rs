@@ -202,8 +202,8 @@ impl Core {
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         self.accounts.holders.set(&name, ONLINE, true);
-        let files_key = self.files_key(&token);
-        self.file_keys.insert(files_key.clone(), name.clone());
+        let files_key: std::rc::Rc<str> = self.files_key(&token).into();
+        self.file_keys.insert(files_key.clone(), conn);
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.name = Some(name.clone());
             s.status = status;
@@ -220,7 +220,7 @@ impl Core {
             session: token,
             last_id: self.history.last_id(),
             boot: self.cfg.boot,
-            files_key: Some(files_key),
+            files_key: Some(files_key.to_string()),
         };
         self.send(conn, &welcome);
         for r in rooms {
@@ -434,7 +434,7 @@ impl Core {
             return;
         };
         if let Some(key) = s.files_key.take() {
-            self.file_keys.remove(&key);
+            self.file_keys.remove(&*key);
         }
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);

@@ -77,9 +77,9 @@ fn say(room: &str, text: &str) -> C {
 }
 
 #[test]
-fn a_session_is_88_bytes() {
+fn a_session_is_80_bytes() {
     // One per connection: what few sessions set is boxed (`Rare`).
-    assert!(std::mem::size_of::<Session>() <= 88);
+    assert!(std::mem::size_of::<Session>() <= 80);
 }
 
 #[test]
