@@ -153,3 +153,41 @@ impl<V> ConnTable<V> {
         self.iter().map(|(k, _)| k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_keeps_two_generations_of_one_slot_and_stand_ins_apart() {
+        let mut t = ConnTable::default();
+        let old = ConnId::new(3, 1);
+        let new = ConnId::new(3, 2);
+        let far = ConnId::new(DENSE_SLOTS + 1, 1);
+        let remote = ConnId::remote(3);
+        assert_eq!(t.insert(old, "old"), None);
+        // The slot is reused while the old id is still kept (a cluster
+        // session not yet ended): the new one goes beside it.
+        assert_eq!(t.insert(new, "new"), None);
+        assert_eq!(t.insert(far, "far"), None);
+        assert_eq!(t.insert(remote, "remote"), None);
+        assert_eq!(t.insert(new, "newer"), Some("new"));
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.get(&old), Some(&"old"));
+        assert_eq!(t.get(&new), Some(&"newer"));
+        assert_eq!(t.get(&ConnId::new(3, 9)), None);
+        assert_eq!(t.remove(&old), Some("old"));
+        assert_eq!(t.remove(&old), None);
+        *t.get_mut(&new).unwrap() = "changed";
+        let mut all: Vec<_> = t.iter().map(|(k, v)| (*k, *v)).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![(far, "far"), (new, "changed"), (remote, "remote")]
+        );
+        assert_eq!(t.remove(&new), Some("changed"));
+        assert_eq!(t.insert(ConnId::new(3, 3), "third"), None);
+        assert!(t.contains_key(&ConnId::new(3, 3)) && !t.contains_key(&new));
+        assert_eq!(t.len(), 3);
+    }
+}

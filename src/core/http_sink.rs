@@ -69,7 +69,7 @@ impl Core {
             uploader: t.sender.clone().unwrap_or_default(),
             ts: 0,
         };
-        self.http_connection(conn);
+        self.end_login_deadline(conn);
         if file.size == 0 {
             self.finish(id, TransferState::Completed, Some(me), None);
             self.close(conn, "http: empty transfer".into());

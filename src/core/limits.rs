@@ -256,13 +256,8 @@ impl Core {
         }
     }
 
-    /// `conn` is an HTTP download, not a chat session: no login deadline.
-    pub(crate) fn http_connection(&mut self, conn: ConnId) {
-        self.end_login_deadline(conn);
-    }
-
-    /// `conn` logged in or turned out to be an HTTP download: its login
-    /// deadline is cancelled, so an idle logged-in connection keeps no timer.
+    /// `conn` logged in, or is an HTTP download and not a chat session: its
+    /// login deadline is cancelled (an idle logged-in connection keeps no timer).
     pub(crate) fn end_login_deadline(&mut self, conn: ConnId) {
         if let Some(g) = self.guard.conns.get_mut(&conn) {
             if std::mem::take(&mut g.login_deadline) {
