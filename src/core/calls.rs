@@ -24,12 +24,12 @@ pub(crate) struct Calls {
 impl Core {
     fn in_call(&self, name: &str) -> Option<u64> {
         let conn = self.names.get(name)?;
-        self.sessions.get(conn)?.call
+        self.sessions.get(conn)?.call()
     }
 
     fn set_call(&mut self, name: &str, call: Option<u64>) {
         if let Some(s) = self.names.get(name).and_then(|c| self.sessions.get_mut(c)) {
-            s.call = call;
+            s.set_call(call);
         }
     }
 
@@ -176,7 +176,11 @@ impl Core {
     }
 
     pub(crate) fn end_calls_of(&mut self, conn: ConnId, name: &str) {
-        if let Some(id) = self.sessions.get_mut(&conn).and_then(|s| s.call.take()) {
+        if let Some(id) = self
+            .sessions
+            .get_mut(&conn)
+            .and_then(|s| s.rare().and_then(|r| r.call.take()))
+        {
             // The leaver is already gone from `names`, so only the peer hears of it.
             self.end_call(id, CallEnd::Disconnected, Some(name.to_string()));
         }

@@ -154,7 +154,7 @@ impl Core {
                     token: self.tokens.get(&name).cloned().unwrap_or_default(),
                     name,
                     status: s.status,
-                    away: s.away.clone(),
+                    away: s.away().cloned(),
                     rooms: s.rooms.iter().cloned().collect(),
                 })
             })
@@ -187,7 +187,7 @@ impl Core {
             if let Some(s) = self.sessions.get_mut(&conn) {
                 s.name = Some(u.name.clone());
                 s.status = u.status;
-                s.away = u.away;
+                s.set_away(u.away);
                 for r in u.rooms {
                     s.rooms.insert(r);
                 }

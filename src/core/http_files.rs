@@ -150,7 +150,7 @@ impl Core {
             },
         };
         // Not a chat session: no login is coming, and none is needed.
-        self.http_connection(conn);
+        self.end_login_deadline(conn);
         if body && end > start {
             self.http_seq += 1;
             self.http_streams.insert(

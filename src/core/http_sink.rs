@@ -36,7 +36,8 @@ impl Core {
     /// `GET /transfers/ID?key=K` on HTTP connection `conn`.
     pub fn http_transfer(&mut self, conn: ConnId, key: &str, id: u64) -> HttpGrant {
         let refuse = |status, sentence: String| HttpGrant::Refuse { status, sentence };
-        let Some(me) = self.file_keys.get(key).cloned() else {
+        let me = self.file_keys.get(key).and_then(|c| self.sessions.get(c));
+        let Some(me) = me.and_then(|s| s.name.clone()) else {
             return refuse(
                 "403 Forbidden",
                 "this download link is not valid now: it works while you are logged in".into(),
@@ -68,7 +69,7 @@ impl Core {
             uploader: t.sender.clone().unwrap_or_default(),
             ts: 0,
         };
-        self.http_connection(conn);
+        self.end_login_deadline(conn);
         if file.size == 0 {
             self.finish(id, TransferState::Completed, Some(me), None);
             self.close(conn, "http: empty transfer".into());

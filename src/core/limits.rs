@@ -123,21 +123,30 @@ impl Bucket {
     }
 }
 
-/// What the limits remember about one accepted connection.
+/// What the limits remember about one accepted connection: 48 bytes, one
+/// entry per connection (what is only needed past the rate is boxed).
 #[derive(Debug)]
 struct ConnGuard {
-    ip: IpAddr,
-    login_deadline: Option<u64>,
     bucket: Bucket,
+    /// Set once the connection was first held back.
+    hold: Option<Box<Hold>>,
+    ip: IpAddr,
+    /// Its login deadline is set (in the timers).
+    login_deadline: bool,
+}
+
+/// A throttled connection's warnings (see [`Core::admit`]).
+#[derive(Debug, Default)]
+struct Hold {
     /// Since when input has been held back without a pause.
-    held_since: Option<u64>,
+    since: Option<u64>,
     last_warned: Option<u64>,
 }
 
 /// The limits' state in the core.
 #[derive(Debug, Default)]
 pub(crate) struct Guard {
-    conns: super::ConnMap<ConnGuard>,
+    conns: super::ConnTable<ConnGuard>,
     per_ip: HashMap<IpAddr, usize>,
 }
 
@@ -218,11 +227,10 @@ impl Core {
         self.guard.conns.insert(
             conn,
             ConnGuard {
-                ip,
-                login_deadline,
                 bucket: Bucket::full(burst, now.mono_ms),
-                held_since: None,
-                last_warned: None,
+                hold: None,
+                ip,
+                login_deadline: login_deadline.is_some(),
             },
         );
         true
@@ -237,7 +245,7 @@ impl Core {
         let Some(g) = self.guard.conns.remove(&conn) else {
             return;
         };
-        if g.login_deadline.is_some() {
+        if g.login_deadline {
             self.timers.cancel(&Timer::Login(conn));
         }
         if let Some(n) = self.guard.per_ip.get_mut(&g.ip) {
@@ -248,10 +256,11 @@ impl Core {
         }
     }
 
-    /// `conn` is an HTTP download, not a chat session: no login deadline.
-    pub(crate) fn http_connection(&mut self, conn: ConnId) {
+    /// `conn` logged in, or is an HTTP download and not a chat session: its
+    /// login deadline is cancelled (an idle logged-in connection keeps no timer).
+    pub(crate) fn end_login_deadline(&mut self, conn: ConnId) {
         if let Some(g) = self.guard.conns.get_mut(&conn) {
-            if g.login_deadline.take().is_some() {
+            if std::mem::take(&mut g.login_deadline) {
                 self.timers.cancel(&Timer::Login(conn));
             }
         }
@@ -261,7 +270,7 @@ impl Core {
     pub(crate) fn login_expired(&mut self, conn: ConnId) {
         {
             if let Some(g) = self.guard.conns.get_mut(&conn) {
-                g.login_deadline = None;
+                g.login_deadline = false;
             }
             let Some(s) = self.sessions.get(&conn) else {
                 return;
@@ -324,7 +333,8 @@ impl Core {
             Ok(()) => return Admit::Go,
             Err(until) => until,
         };
-        let since = *g.held_since.get_or_insert(now.mono_ms);
+        let hold = g.hold.get_or_insert_with(Box::default);
+        let since = *hold.since.get_or_insert(now.mono_ms);
         let held = now.mono_ms - since;
         if flood_ms > 0 && held >= flood_ms {
             if !self.sessions.get(&conn).is_some_and(|s| s.closing) {
@@ -345,12 +355,12 @@ impl Core {
             self.timers.set(Timer::Throttle(conn), until_ms);
             return Admit::Hold { until_ms };
         }
-        let warn = match g.last_warned {
+        let warn = match hold.last_warned {
             None => true,
             Some(t) => now.mono_ms.saturating_sub(t) >= flood_ms.max(1_000),
         };
         if warn {
-            g.last_warned = Some(now.mono_ms);
+            hold.last_warned = Some(now.mono_ms);
             let flood = if flood_ms > 0 {
                 format!(
                     "; keep it up for {} s and you will be disconnected",
@@ -408,8 +418,13 @@ impl Core {
     /// The shell has no complete frame of `conn` waiting any more: whatever
     /// was held back has been handled, so a hold is over.
     pub fn caught_up(&mut self, conn: ConnId) {
-        if let Some(g) = self.guard.conns.get_mut(&conn) {
-            g.held_since = None;
+        if let Some(hold) = self
+            .guard
+            .conns
+            .get_mut(&conn)
+            .and_then(|g| g.hold.as_mut())
+        {
+            hold.since = None;
         }
     }
 
@@ -521,6 +536,12 @@ mod tests {
             text: text.into(),
             cid: None,
         }
+    }
+
+    #[test]
+    fn a_connection_guard_is_48_bytes() {
+        // One per connection: what a throttled one needs more is boxed.
+        assert!(std::mem::size_of::<ConnGuard>() <= 48);
     }
 
     #[test]

@@ -66,7 +66,7 @@ use std::rc::Rc;
 
 mod conn_id;
 pub use conn_id::ConnId;
-pub(crate) use conn_id::ConnMap;
+pub(crate) use conn_id::{ConnMap, ConnTable};
 
 /// The current time, given by the caller: monotonic milliseconds for timers and
 /// Unix milliseconds (UTC) for message timestamps.
@@ -142,28 +142,78 @@ pub enum Gone {
     Kicked,
 }
 
-/// Per-connection state.
+/// Per-connection state: 80 bytes, one per connection, so what few
+/// sessions ever set (a call, rooms left, an away message) is boxed in
+/// [`Rare`], made when first needed.
 #[derive(Debug, Default)]
 pub(crate) struct Session {
     /// Set once logged in.
     pub name: Option<String>,
-    pub status: crate::protocol::Status,
     /// Rooms joined, sorted.
     pub rooms: RoomSet,
-    /// The call this user is in (ringing or active).
-    pub call: Option<u64>,
+    /// This session's download key (see `http_files`), shared with
+    /// [`Core::file_keys`].
+    pub files_key: Option<Rc<str>>,
+    rare: Option<Box<Rare>>,
+    pub status: crate::protocol::Status,
     /// Set when the core asked for the connection to close.
     pub closing: bool,
+}
+
+/// The part of a [`Session`] most never set.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    /// The call this user is in (ringing or active).
+    pub call: Option<u64>,
     /// Rooms this session left, with the newest id then (the last
     /// [`LEFT_KEPT`]): a receipt for what arrived before the leave counts.
     pub left: Vec<(String, u64)>,
     /// The away message private messages to this user are answered with.
     pub away: Option<String>,
-    /// This session's download key (see `http_files`).
-    pub files_key: Option<String>,
     /// Senders told of it since this user went away (at most
     /// [`AWAY_TOLD_KEPT`]; past that, a sender may be told again).
     pub away_told: Vec<String>,
+}
+
+impl Session {
+    /// The rarely set part, made now if it was not.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The call this user is in (ringing or active).
+    pub fn call(&self) -> Option<u64> {
+        self.rare.as_ref().and_then(|r| r.call)
+    }
+
+    pub fn set_call(&mut self, call: Option<u64>) {
+        if call.is_some() || self.rare.is_some() {
+            self.rare_mut().call = call;
+        }
+    }
+
+    /// Rooms this session left, with the newest id then.
+    pub fn left(&self) -> &[(String, u64)] {
+        self.rare.as_ref().map_or(&[], |r| &r.left)
+    }
+
+    /// The away message, if one is set.
+    pub fn away(&self) -> Option<&String> {
+        self.rare.as_ref().and_then(|r| r.away.as_ref())
+    }
+
+    /// Set the away message (the senders told of the last one stay: see
+    /// `set_status`).
+    pub fn set_away(&mut self, away: Option<String>) {
+        if away.is_some() || self.rare.is_some() {
+            self.rare_mut().away = away;
+        }
+    }
+
+    /// The rarely set part, if it was made.
+    pub fn rare(&mut self) -> Option<&mut Rare> {
+        self.rare.as_deref_mut()
+    }
 }
 
 /// Senders remembered per away period, so each is told once.
@@ -178,11 +228,13 @@ pub(crate) const LEFT_KEPT: usize = 8;
 pub(crate) struct RoomSet(Vec<String>);
 
 impl RoomSet {
-    /// Add `room`; false if it was there.
+    /// Add `room`; false if it was there. The vector grows one place at a
+    /// time: most users are in one room (a first push would make room for 4).
     pub fn insert(&mut self, room: String) -> bool {
         match self.0.binary_search(&room) {
             Ok(_) => false,
             Err(i) => {
+                self.0.reserve_exact(1);
                 self.0.insert(i, room);
                 true
             }
@@ -239,15 +291,16 @@ pub(crate) struct Room {
 /// The chat state machine.
 pub struct Core {
     pub(crate) cfg: Config,
-    pub(crate) sessions: ConnMap<Session>,
+    pub(crate) sessions: ConnTable<Session>,
     /// Online user name -> connection.
     pub(crate) names: HashMap<String, ConnId>,
     pub(crate) rooms: BTreeMap<String, Room>,
     pub(crate) history: history::History,
     /// Session token of each user logged in or with a reserved name.
     pub(crate) tokens: HashMap<String, String>,
-    /// Download key (`welcome.files_key`) -> the user online with it.
-    pub(crate) file_keys: HashMap<String, String>,
+    /// Download key (`welcome.files_key`) -> the connection of the user
+    /// online with it.
+    pub(crate) file_keys: HashMap<Rc<str>, ConnId>,
     /// HTTP downloads from the store in flight (see `http_files`).
     pub(crate) http_streams: HashMap<u64, http_files::HttpStream>,
     pub(crate) http_seq: u64,
@@ -292,7 +345,7 @@ impl Core {
         }
         Core {
             cfg,
-            sessions: ConnMap::default(),
+            sessions: ConnTable::default(),
             names: HashMap::new(),
             rooms: BTreeMap::new(),
             history,

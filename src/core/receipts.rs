@@ -192,7 +192,7 @@ impl Core {
         let left_at = self
             .sessions
             .get(&conn)
-            .and_then(|s| s.left.iter().find(|(r, _)| *r == room))
+            .and_then(|s| s.left().iter().find(|(r, _)| *r == room))
             .map(|(_, last)| *last);
         let up_to = match (member, left_at) {
             (false, Some(last)) => up_to.min(last),

@@ -96,11 +96,12 @@ impl Core {
                 .history
                 .last_in(&ConvKey::Room(room.clone()))
                 .unwrap_or(0);
-            s.left.retain(|(r, _)| *r != room);
-            if s.left.len() >= super::LEFT_KEPT {
-                s.left.remove(0);
+            let left = &mut s.rare_mut().left;
+            left.retain(|(r, _)| *r != room);
+            if left.len() >= super::LEFT_KEPT {
+                left.remove(0);
             }
-            s.left.push((room.clone(), last));
+            left.push((room.clone(), last));
         }
         self.stop_typing(&name, &Conv::Room(room.clone()), now);
         self.send(conn, &ServerMsg::Left { room: room.clone() });
@@ -337,7 +338,7 @@ impl Core {
     /// `from` writes to `to` (on `peer`): the `away` notice for `from` if
     /// `to` is away with a message and has not told `from` this period.
     fn away_notice(&mut self, peer: ConnId, from: &str, to: &str) -> Option<ServerMsg> {
-        let s = self.sessions.get_mut(&peer)?;
+        let s = self.sessions.get_mut(&peer)?.rare()?;
         let message = s.away.as_deref()?;
         if s.away_told.iter().any(|n| n == from) {
             return None;

@@ -202,13 +202,14 @@ impl Core {
         self.tokens.insert(name.clone(), token.clone());
         self.names.insert(name.clone(), conn);
         self.accounts.holders.set(&name, ONLINE, true);
-        let files_key = self.files_key(&token);
-        self.file_keys.insert(files_key.clone(), name.clone());
+        let files_key: std::rc::Rc<str> = self.files_key(&token).into();
+        self.file_keys.insert(files_key.clone(), conn);
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.name = Some(name.clone());
             s.status = status;
             s.files_key = Some(files_key.clone());
         }
+        self.end_login_deadline(conn);
         self.history.see(&name);
         log::info!("conn {conn}: {} logged in", Safe(&name));
         let welcome = ServerMsg::Welcome {
@@ -219,7 +220,7 @@ impl Core {
             session: token,
             last_id: self.history.last_id(),
             boot: self.cfg.boot,
-            files_key: Some(files_key),
+            files_key: Some(files_key.to_string()),
         };
         self.send(conn, &welcome);
         for r in rooms {
@@ -433,7 +434,7 @@ impl Core {
             return;
         };
         if let Some(key) = s.files_key.take() {
-            self.file_keys.remove(&key);
+            self.file_keys.remove(&*key);
         }
         let rooms = std::mem::take(&mut s.rooms);
         self.names.remove(&name);
@@ -490,8 +491,10 @@ impl Core {
         };
         s.status = status;
         // A new away period (or none): every sender may be told again.
-        s.away = message.filter(|m| status == Status::Away && !m.trim().is_empty());
-        s.away_told.clear();
+        s.set_away(message.filter(|m| status == Status::Away && !m.trim().is_empty()));
+        if let Some(r) = s.rare() {
+            r.away_told.clear();
+        }
         let name = s.name.clone().unwrap_or_default();
         let audience = self.audience_of(conn);
         let text = format!("{name} is now {status}");

@@ -77,6 +77,12 @@ fn say(room: &str, text: &str) -> C {
 }
 
 #[test]
+fn a_session_is_80_bytes() {
+    // One per connection: what few sessions set is boxed (`Rare`).
+    assert!(std::mem::size_of::<Session>() <= 80);
+}
+
+#[test]
 fn login_welcomes_and_joins_general() {
     let mut h = Harness::new();
     h.login(ConnId(1), "alice");

@@ -4,9 +4,11 @@
 
 use crate::core::{validate, ConnId, Core, Now};
 use crate::protocol::ErrorCode;
+use std::collections::hash_map::{Entry, RandomState};
 #[cfg(test)]
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// What holds a name, in [`Holders`].
 pub(crate) const REGISTERED: u8 = 1;
@@ -18,41 +20,102 @@ pub(crate) const HELD: u8 = 4;
 /// ([`REGISTERED`], [`ONLINE`], [`HELD`] bits). The maps stay keyed by the
 /// exact name; this index only answers "which other name looks like this
 /// one", in O(1).
+///
+/// One entry per online user, so it is kept small: keyed by a keyed hash of
+/// the skeleton (no copy of it; chosen names cannot aim at a collision, and
+/// [`Holders::others`] compares the skeletons anyway), with the one name a
+/// skeleton usually has held inline.
 #[derive(Debug, Default)]
 pub(crate) struct Holders {
-    by_skeleton: HashMap<String, Vec<(String, u8)>>,
+    by_skeleton: HashMap<u64, Names>,
+    keys: RandomState,
+}
+
+/// The names under one skeleton hash, with what holds each.
+#[derive(Debug)]
+enum Names {
+    One((String, u8)),
+    Many(Vec<(String, u8)>),
+}
+
+impl Names {
+    fn as_mut_slice(&mut self) -> &mut [(String, u8)] {
+        match self {
+            Names::One(n) => std::slice::from_mut(n),
+            Names::Many(v) => v,
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, (String, u8)> {
+        match self {
+            Names::One(n) => std::slice::from_ref(n).iter(),
+            Names::Many(v) => v.iter(),
+        }
+    }
+
+    fn push(&mut self, name: (String, u8)) {
+        match self {
+            Names::One(first) => {
+                let first = std::mem::take(first);
+                *self = Names::Many(vec![first, name]);
+            }
+            Names::Many(v) => v.push(name),
+        }
+    }
+
+    /// Remove the `i`th; false if none is left.
+    fn remove(&mut self, i: usize) -> bool {
+        match self {
+            Names::One(_) => false,
+            Names::Many(v) => {
+                v.swap_remove(i);
+                !v.is_empty()
+            }
+        }
+    }
 }
 
 impl Holders {
+    fn key(&self, name: &str) -> u64 {
+        self.keys.hash_one(validate::skeleton(name))
+    }
+
     /// `name` is (`on`) or is no longer held by `what`.
     pub(crate) fn set(&mut self, name: &str, what: u8, on: bool) {
-        let key = validate::skeleton(name);
-        if !on && !self.by_skeleton.contains_key(&key) {
-            return;
-        }
-        let list = self.by_skeleton.entry(key.clone()).or_default();
-        match list.iter().position(|(n, _)| n == name) {
-            Some(i) if on => list[i].1 |= what,
+        let key = self.key(name);
+        let list = match self.by_skeleton.entry(key) {
+            Entry::Vacant(v) => {
+                if on {
+                    v.insert(Names::One((name.to_string(), what)));
+                }
+                return;
+            }
+            Entry::Occupied(o) => o.into_mut(),
+        };
+        match list.as_mut_slice().iter().position(|(n, _)| n == name) {
+            Some(i) if on => list.as_mut_slice()[i].1 |= what,
             Some(i) => {
-                list[i].1 &= !what;
-                if list[i].1 == 0 {
-                    list.swap_remove(i);
+                let held = &mut list.as_mut_slice()[i].1;
+                *held &= !what;
+                if *held == 0 && !list.remove(i) {
+                    self.by_skeleton.remove(&key);
                 }
             }
             None if on => list.push((name.to_string(), what)),
             None => {}
         }
-        if list.is_empty() {
-            self.by_skeleton.remove(&key);
-        }
     }
 
     /// The names other than `name` with its skeleton, and what holds each.
     pub(crate) fn others(&self, name: &str) -> Vec<(String, u8)> {
-        self.by_skeleton
-            .get(&validate::skeleton(name))
-            .map(|l| l.iter().filter(|(n, _)| n != name).cloned().collect())
-            .unwrap_or_default()
+        let Some(list) = self.by_skeleton.get(&self.key(name)) else {
+            return Vec::new();
+        };
+        let skeleton = validate::skeleton(name);
+        list.iter()
+            .filter(|(n, _)| n != name && validate::skeleton(n) == skeleton)
+            .cloned()
+            .collect()
     }
 
     /// Every held name and what holds it (tests: compare with the maps).
@@ -60,7 +123,7 @@ impl Holders {
     pub(crate) fn snapshot(&self) -> BTreeMap<String, u8> {
         self.by_skeleton
             .values()
-            .flatten()
+            .flat_map(Names::iter)
             .map(|(n, w)| (n.clone(), *w))
             .collect()
     }
