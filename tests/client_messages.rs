@@ -162,3 +162,26 @@ fn private_message_goes_sent_delivered_read() {
     let back = bob.wait("read by alice");
     assert!(back.starts_with("✓✓ #"), "{back}");
 }
+
+#[test]
+fn a_delivered_receipt_held_by_its_pause_goes_when_the_pause_ends() {
+    // chat-client acknowledges at most once per 200 ms: bob's client
+    // acknowledges the first message at once, the second (arriving within
+    // the pause) when the pause ends, with no other frame to wake it.
+    let server = Server::start(&[]);
+    let addr = server.addr();
+    let mut alice = chat_login(addr, "alice", &[]);
+    let mut bob = chat_login(addr, "bob", &[]);
+    alice.wait("* bob joined #general");
+
+    alice.send_line("/msg bob one");
+    let first = msg_id(&alice.wait("sent to bob"));
+    bob.wait("private <alice> one");
+    let delivered = alice.wait("delivered to bob");
+    assert_eq!(msg_id(&delivered), first, "{delivered}");
+    alice.send_line("/msg bob two");
+    let second = msg_id(&alice.wait("sent to bob"));
+    bob.wait("private <alice> two");
+    let delivered = alice.wait("delivered to bob");
+    assert_eq!(msg_id(&delivered), second, "{delivered}");
+}
