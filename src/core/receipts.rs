@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, HashMap};
 /// database, with every other one changed meanwhile (and at shutdown). A
 /// private conversation's markers are written at the end of the turn: the
 /// delivered one decides which held private messages a login replays.
-/// Readers acknowledge every batch they read (30 receipts a message in a
-/// room of 1000): written each turn, the upserts took the history thread
-/// more time than the messages. The price: a crash (not a shutdown) forgets
+/// Every reader acknowledges what they read (chat-client up to 5 times a
+/// second, a bot as often as it likes; once each read batch, it was 30
+/// receipts a message in a room of 1000): written each turn, the upserts
+/// took the history thread more time than the messages. The price: a crash (not a shutdown) forgets
 /// the last second of room markers, so authors may see a message as
 /// delivered to fewer people until its readers acknowledge again; no
 /// message is lost and none is replayed twice.
