@@ -260,8 +260,15 @@ impl Link<'_> {
         let mut events = Events::with_capacity(64);
         loop {
             let now = Instant::now();
+            let (typing, receipts) = {
+                let st = self.shared.lock();
+                (st.next_deadline(), st.delivered_due())
+            };
             let deadline = [
-                self.shared.lock().next_deadline(),
+                typing,
+                // (Before the welcome nothing is sent: a past deadline
+                // would only spin the loop.)
+                self.logged_in.then_some(receipts).flatten(),
                 self.logged_in.then(|| self.files_deadline()).flatten(),
                 (!self.logged_in).then_some(login_by),
                 self.logout_by,

@@ -583,13 +583,15 @@ impl ClientState {
     }
 
     /// When [`ClientState::tick`] next has work (a typing indicator expires).
-    /// The next typing indicator to expire, or held receipts to send.
+    /// The next typing indicator to expire.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let typing = self.typing.values().min().copied();
-        [typing, self.incoming.delivered_due()]
-            .into_iter()
-            .flatten()
-            .min()
+        self.typing.values().min().copied()
+    }
+
+    /// When delivered receipts held back by their pause are due, if any
+    /// are (only a logged-in connection sends them: the caller checks).
+    pub fn delivered_due(&self) -> Option<Instant> {
+        self.incoming.delivered_due()
     }
 
     /// Expire typing indicators whose stop frame never came.
