@@ -1,4 +1,5 @@
-//! Tests of the abuse limits (`core::limits`): token buckets, connection caps, the login deadline, holds and pauses, and what each frame costs.
+//! Tests of the abuse limits (`core::limits`): token buckets, connection
+//! caps, the login deadline, holds and pauses, and what each frame costs.
 
 use super::*;
 use crate::core::{Config, Output};
