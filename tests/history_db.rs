@@ -101,6 +101,10 @@ fn a_database_that_cannot_be_opened_stops_start_up_saying_what_to_do() {
     let mut alice = Client::login(server.addr(), "alice");
     alice.say("general", "hello");
     server.terminate();
+    // Gone, and its last connection closed: no WAL is left to hide the damage below.
+    assert!(server
+        .wait_exit(std::time::Duration::from_secs(20))
+        .success());
     let dir = server.data_dir().to_path_buf();
     let db = dir.join("history.db");
     let check = |dir: &std::path::Path| {
@@ -121,13 +125,27 @@ fn a_database_that_cannot_be_opened_stops_start_up_saying_what_to_do() {
     let mut bytes = std::fs::read(&db).unwrap();
     bytes[..100].fill(0x5a);
     std::fs::write(&db, &bytes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(["--port", "0", "--data-dir"])
         .arg(&dir)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chat-server started on a damaged database");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(
         err.contains("cannot open the history database") && err.contains("--check-db"),
         "{err}"
@@ -153,6 +171,9 @@ fn a_damaged_page_is_reported_to_whoever_reads_it_and_the_rest_is_served() {
     alice.say("small", "still readable");
     drop(alice);
     server.terminate();
+    assert!(server
+        .wait_exit(std::time::Duration::from_secs(20))
+        .success());
     // Garbage over the page that holds message "old-0300".
     let db = server.data_dir().join("history.db");
     let mut bytes = std::fs::read(&db).unwrap();
@@ -222,4 +243,69 @@ fn a_damaged_page_is_reported_to_whoever_reads_it_and_the_rest_is_served() {
         "{}",
         server.log()
     );
+}
+
+/// Texts of the hits of a search for `words`.
+fn search(c: &mut Client, words: &str) -> Vec<String> {
+    c.send(&ClientMsg::Search {
+        text: words.into(),
+        room: None,
+        peer: None,
+        before: None,
+        limit: None,
+    });
+    match c.recv_what("search_results") {
+        ServerMsg::SearchResults { results, .. } => results.into_iter().map(|h| h.text).collect(),
+        other => panic!("expected search_results, got {other:?}"),
+    }
+}
+
+/// The nice value of the server's thread named `name`, once it is `want`
+/// (the thread sets its own as it starts), or what it was at the deadline.
+fn thread_nice(pid: u32, name: &str, want: i64) -> Option<i64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut seen = None;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if comm.trim_end() == name {
+                let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+                // Fields after the command's closing parenthesis; nice is field 19.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                seen = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok());
+            }
+        }
+        if seen == Some(want) || std::time::Instant::now() > deadline {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_search_index_runs_below_the_loop_and_is_rebuilt_when_its_file_is_gone() {
+    let mut server = Server::start(&[]);
+    assert_eq!(thread_nice(server.pid(), "search-index", 10), Some(10));
+    assert_eq!(
+        thread_nice(server.pid(), "chat-server", 0),
+        Some(0),
+        "the loop keeps its priority"
+    );
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.say("general", "deploy on friday");
+    assert_eq!(search(&mut alice, "deploy"), ["deploy on friday"]);
+    drop(alice);
+    server.kill();
+    for f in ["search.db", "search.db-wal", "search.db-shm"] {
+        let _ = std::fs::remove_file(server.data_dir().join(f));
+    }
+    server.restart();
+    let mut alice = Client::login(server.addr(), "alice");
+    assert_eq!(
+        search(&mut alice, "friday"),
+        ["deploy on friday"],
+        "indexed again from the history"
+    );
+    assert!(server.data_dir().join("search.db").exists());
 }

@@ -19,8 +19,8 @@
 //! - `store_failed` fills the disk under the data directory, as tests/durability_disk_full.rs
 //!   does: a 4 MiB tmpfs mounted by the test (root only; elsewhere the scenario is skipped with
 //!   the reason, except on CI, `CI=true`, where that is a failure);
-//! - `search_failed` damages the full-text index's data blocks in `history.db` from the test
-//!   process while the server runs (the "history database could not be read" case; the other
+//! - `search_failed` damages the full-text index's data blocks in `search.db` from the test
+//!   process while the server runs (the "could not be searched" case; the other
 //!   case, a search running past 2 s, would need a very large history).
 //!
 //! `unknown_room` is written for the server change that answers frames naming a room nobody
@@ -885,7 +885,7 @@ fn search_failed() -> Outcome {
         ServerMsg::SearchResults { results, .. } if results.len() == 1 => {}
         other => panic!("expected one hit, got {other:?}"),
     }
-    let db = rusqlite::Connection::open(server.data_dir().join("history.db")).expect("open db");
+    let db = rusqlite::Connection::open(server.data_dir().join("search.db")).expect("open index");
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     // Row 1 is the index's structure record and row 10 its averages; the rest are its segments.
     let damaged = db

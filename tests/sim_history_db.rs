@@ -302,6 +302,13 @@ fn retention_by_age_removes_old_messages_in_steps_from_disk_and_memory() {
     assert_eq!(sim.runner.stored_messages(), 1);
     let f = history(&mut sim, ConnId(1), "general", None, 100);
     assert_eq!(texts(&f), ["new"], "memory forgot them too");
+    // And the search index: the deleted ones are taken out of it.
+    let index =
+        rusqlite::Connection::open(sim.runner.db_path().with_file_name("search.db")).unwrap();
+    let entries: i64 = index
+        .query_row("SELECT count(*) FROM messages_fts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(entries, 1);
 }
 
 #[test]

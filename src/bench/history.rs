@@ -10,6 +10,7 @@ use crate::core::effect::LogBatch;
 use crate::core::history::{Record, StoredMsg};
 use crate::protocol::{encode, parse_body, ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use crate::store::history::{HistoryDb, Retention};
+use crate::store::search_index::SearchIndex;
 use serde::Serialize;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -29,6 +30,7 @@ pub struct Filled {
     pub messages: u64,
     pub rooms: u64,
     pub seconds: f64,
+    /// history.db and search.db together.
     pub db_bytes: u64,
 }
 
@@ -79,18 +81,22 @@ pub fn fill(dir: &Path, messages: u64, rooms: u64, size: usize) -> Result<Filled
             }
         }
     }
-    // As the server's worker does in the background, when idle.
-    db.index_all().map_err(|e| e.to_string())?;
     db.conn()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .map_err(|e| e.to_string())?;
+    // As the server's indexing thread does in the background.
+    let mut index = SearchIndex::open(&path).map_err(|e| e.to_string())?;
+    index.index_all().map_err(|e| e.to_string())?;
+    let index_path = index.path().to_path_buf();
+    drop(index);
     let seconds = t0.elapsed().as_secs_f64();
     drop(db);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     Ok(Filled {
         messages,
         rooms,
         seconds,
-        db_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        db_bytes: size(&path) + size(&index_path),
     })
 }
 

@@ -77,6 +77,11 @@ pub enum ServerError {
         path: PathBuf,
         why: String,
     },
+    /// The search index cannot be made, even from scratch.
+    SearchIndex {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for ServerError {
@@ -99,6 +104,11 @@ impl fmt::Display for ServerError {
                 "cannot open the history database {}: {why}; if it is damaged, run `chat-server --check-db --data-dir {}`, then restore it from a backup or move it aside to start with an empty history",
                 path.display(),
                 path.parent().map_or_else(|| ".".into(), |p| p.display().to_string())
+            ),
+            ServerError::SearchIndex { path, why } => write!(
+                f,
+                "cannot make the search index {}: {why}; it is rebuilt from the history whenever it is missing, so check the disk has room and the data directory is writable",
+                path.display()
             ),
         }
     }

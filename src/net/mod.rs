@@ -40,6 +40,7 @@ use crate::core::effect::Effect;
 use crate::core::{ConnId, Core, Now, Output, Priority};
 use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
+use crate::store::search_index::{self, SearchIndex};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -174,7 +175,7 @@ impl Server {
             Some(files) => Some(tls::server_config(files).map_err(ServerError::Tls)?),
             None => None,
         };
-        let (mut core, log, searcher) = open_history(&cfg)?;
+        let (mut core, log, index, searcher) = open_history(&cfg)?;
         let waker =
             std::sync::Arc::new(Waker::new(poll.registry(), WAKE).map_err(ServerError::Poll)?);
         let store = files::attach_store(&cfg, &mut core)?;
@@ -186,8 +187,9 @@ impl Server {
             .cluster
             .as_ref()
             .map(|c| cluster::ClusterLink::start(c, &mut core, waker.clone(), clock.now()));
-        let workers = workers::Workers::start(log, searcher, Some(store), Some(accounts), waker)
-            .map_err(ServerError::Poll)?;
+        let workers =
+            workers::Workers::start(log, index, searcher, Some(store), Some(accounts), waker)
+                .map_err(ServerError::Poll)?;
         let web = web::WebCtx {
             cfg: cfg.web.clone(),
             assets: web::assets::Assets::new(),
@@ -550,8 +552,11 @@ impl Server {
 
 /// Open the history database under the data directory (importing an old
 /// `history.log` first, once), load what the core keeps in memory, and
-/// hand back the worker's connection and the search connection.
-fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), ServerError> {
+/// hand back the worker's connection, the search index's writer and the
+/// search connection.
+fn open_history(
+    cfg: &ServerConfig,
+) -> Result<(Core, HistoryDb, SearchIndex, Searcher), ServerError> {
     use crate::store::{db, legacy};
     let path = cfg.data_dir.join(db::FILE);
     let fail = |why: String| ServerError::History {
@@ -573,6 +578,10 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), Serve
     }
     let conn = db::open_rw(&path).map_err(|e| fail(e.to_string()))?;
     let loaded = db::load(&conn).map_err(|e| fail(e.to_string()))?;
+    let index = SearchIndex::open(&path).map_err(|e| ServerError::SearchIndex {
+        path: path.with_file_name(search_index::FILE),
+        why: e.to_string(),
+    })?;
     let searcher = Searcher::open(&path).map_err(|e| fail(e.to_string()))?;
     log::info!(
         "history: up to id {} in {}, newest {} message(s) loaded in {} ms",
@@ -588,7 +597,7 @@ fn open_history(cfg: &ServerConfig) -> Result<(Core, HistoryDb, Searcher), Serve
         .map_or(1, |d| d.as_nanos() as u64 & ((1 << 53) - 1));
     let mut core = Core::with_history(core_cfg, loaded.history);
     core.set_next_transfer_id(loaded.next_transfer_id);
-    Ok((core, HistoryDb::with(conn, cfg.retention), searcher))
+    Ok((core, HistoryDb::with(conn, cfg.retention), index, searcher))
 }
 
 /// A native frame and its WebSocket form.

@@ -4,13 +4,17 @@
 //!
 //! - `history`: the database's group commit and reads, in the order queued
 //!   (a read sees every batch queued before it). Batches that queue up
-//!   while it commits share the next transaction. Whenever nothing is
-//!   queued it adds committed messages to the search index, at most
-//!   [`INDEX_STEP`] at a time (indexing costs six times what storing does,
-//!   so it never holds up a commit by more than one step). When it has had
+//!   while it commits share the next transaction. When it has had
 //!   nothing to do for [`PRUNE_IDLE`], it applies retention one step at a
 //!   time (each step deletes at most `store::history::PRUNE_STEP`
-//!   messages), so a batch waits behind one step at most.
+//!   messages), so a batch waits behind one step at most. After each commit
+//!   or retention step it wakes `search-index`.
+//! - `search-index`: adds committed messages to the search index, its own
+//!   file (`store::search_index`), at most `search_index::STEP` a step, and
+//!   takes out what retention deleted. Indexing costs more than storing;
+//!   on a thread of its own it never holds up a commit, and it runs at a
+//!   lower priority than the loop (nice [`INDEX_NICE`]), so on a busy
+//!   machine it lags rather than slowing chat.
 //! - `search`: full-text searches on a read-only connection of its own
 //!   (WAL: it reads while the history thread writes), so a search never
 //!   delays a commit; one search per connection is in flight at a time.
@@ -38,18 +42,25 @@ use crate::core::effect::{Completion, Effect, HistoryQuery, LogBatch, SearchQuer
 use crate::core::store_ops::StoreJob;
 use crate::store::accounts::{Account, AccountFile};
 use crate::store::files::{DiskStore, StoreError};
-use crate::store::history::{HistoryDb, INDEX_STEP};
+use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
+use crate::store::search_index::{self, SearchIndex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Idle time after which the history thread takes a retention step.
 pub(super) const PRUNE_IDLE: Duration = Duration::from_millis(200);
 /// Time between retention checks when the last one found nothing to do.
 const PRUNE_CHECK: Duration = Duration::from_secs(60);
+/// The indexing thread's nice value (the loop's is the process's, 0 by
+/// default): background work gives way to chat on a busy machine.
+pub(super) const INDEX_NICE: i32 = 10;
+/// How long the indexing thread waits after a failed step (a full disk)
+/// before trying again.
+const INDEX_RETRY: Duration = Duration::from_secs(1);
 use mio::Waker;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -88,6 +99,7 @@ impl Workers {
     /// accounts file, saves do.
     pub(super) fn start(
         log: HistoryDb,
+        index: SearchIndex,
         searcher: Searcher,
         store: Option<DiskStore>,
         accounts: Option<AccountFile>,
@@ -99,15 +111,25 @@ impl Workers {
         let (auth_tx, auth_rx) = mpsc::channel::<AuthWork>();
         let (store_tx, store_rx) = mpsc::channel::<StoreJob>();
         let store_stop = store.as_ref().map(DiskStore::stop_flag);
+        // One wake-up waiting is enough: the indexer reads what is stored.
+        let (index_tx, index_rx) = mpsc::sync_channel::<()>(1);
+        let indexer = thread::Builder::new()
+            .name("search-index".into())
+            .spawn(move || index_thread(index, index_rx))?;
         let mut threads = Vec::new();
         {
             let (done, waker) = (done_tx.clone(), waker.clone());
+            let indexer = Indexer {
+                wake: index_tx,
+                thread: indexer,
+            };
             threads.push(
                 thread::Builder::new()
                     .name("history".into())
-                    .spawn(move || history_thread(log, history_rx, done, waker))?,
+                    .spawn(move || history_thread(log, history_rx, done, waker, indexer))?,
             );
         }
+
         {
             let (done, waker) = (done_tx.clone(), waker.clone());
             threads.push(
@@ -185,11 +207,37 @@ fn send<T>(tx: &Option<Sender<T>>, job: T) -> bool {
     tx.as_ref().is_some_and(|tx| tx.send(job).is_ok())
 }
 
+/// The indexing thread, as the history thread holds it.
+struct Indexer {
+    wake: SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// Run the history worker until the loop lets go of its queue; then stop
+/// the indexer and checkpoint the WAL into the database file, so the
+/// database is whole in `history.db` once the server has exited (the
+/// indexer's read connection, had it closed last, could not have).
 fn history_thread(
     mut log: HistoryDb,
     jobs: Receiver<HistoryJob>,
     done: Sender<Completion>,
     waker: Arc<Waker>,
+    indexer: Indexer,
+) {
+    history_loop(&mut log, jobs, done, waker, &indexer.wake);
+    drop(indexer.wake);
+    let _ = indexer.thread.join();
+    if let Err(e) = log.checkpoint() {
+        log::warn!("the history database's final checkpoint failed: {e}");
+    }
+}
+
+fn history_loop(
+    log: &mut HistoryDb,
+    jobs: Receiver<HistoryJob>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+    index: &SyncSender<()>,
 ) {
     let mut next = None;
     let mut prune_wait = PRUNE_IDLE;
@@ -197,32 +245,9 @@ fn history_thread(
     let said = |b: u64, t: u64| {
         log::info!("history worker: {b} batch(es) committed in {t} transaction(s)");
     };
-    let mut indexing = true; // (messages may wait from an earlier run)
-    let mut index_failing = false; // (logged once, as a full disk would repeat it)
+    // (messages may wait from an earlier run)
+    let _ = index.try_send(());
     loop {
-        // Nothing queued: add a few stored messages to the search index.
-        if next.is_none() && indexing {
-            match jobs.try_recv() {
-                Ok(j) => next = Some(j),
-                Err(mpsc::TryRecvError::Empty) => {
-                    indexing = match log.index_step(INDEX_STEP) {
-                        Ok(n) => {
-                            index_failing = false;
-                            n > 0
-                        }
-                        Err(e) => {
-                            if !index_failing {
-                                log::error!("search indexing failed: {e}; it is tried again after the next commit");
-                            }
-                            index_failing = true;
-                            false
-                        }
-                    };
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => return said(batches_done, transactions),
-            }
-        }
         let job = match next.take() {
             Some(j) => j,
             None => match jobs.recv_timeout(prune_wait) {
@@ -231,10 +256,11 @@ fn history_thread(
                     j
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    prune_wait = match prune(&mut log) {
+                    prune_wait = match prune(log) {
                         Some(through) => {
                             let _ = done.send(Completion::Pruned { through });
                             let _ = waker.wake();
+                            let _ = index.try_send(());
                             Duration::ZERO // more may be due: go on when idle
                         }
                         None => PRUNE_CHECK,
@@ -262,8 +288,10 @@ fn history_thread(
                 }
                 batches_done += batches.len() as u64;
                 transactions += 1;
-                indexing = true;
-                log.write(&batches)
+                let answers = log.write(&batches);
+                // (full: a wake-up is already waiting)
+                let _ = index.try_send(());
+                answers
             }
             HistoryJob::Read(q) => {
                 // Each page goes back as soon as it is read.
@@ -280,6 +308,62 @@ fn history_thread(
             }
         }
         let _ = waker.wake();
+    }
+}
+
+/// Keep the search index up with the history: a step at a time while there
+/// is work, then wait for the history thread's next wake-up. Ends when the
+/// history thread has (its end of `wake` closed), after at most one step.
+fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
+    lower_priority();
+    let mut failing = false; // (logged once, as a full disk would repeat it)
+    loop {
+        let wait = match index.step(search_index::STEP) {
+            Ok(n) => {
+                if failing {
+                    log::warn!("search indexing works again");
+                    failing = false;
+                }
+                if n > 0 {
+                    match wake.try_recv() {
+                        Err(mpsc::TryRecvError::Disconnected) => return,
+                        _ => continue,
+                    }
+                }
+                None
+            }
+            Err(e) => {
+                if !failing {
+                    log::error!(
+                        "search indexing failed: {e}; new messages are not found by /search until it works again (tried every {} s)",
+                        INDEX_RETRY.as_secs()
+                    );
+                    failing = true;
+                }
+                Some(INDEX_RETRY)
+            }
+        };
+        let woke = match wait {
+            None => wake.recv().map_err(|_| ()),
+            Some(d) => match wake.recv_timeout(d) {
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                _ => Ok(()),
+            },
+        };
+        if woke.is_err() {
+            return;
+        }
+    }
+}
+
+/// Give the calling thread nice [`INDEX_NICE`] (on Linux `setpriority` on
+/// a thread id sets that thread's alone); where that is refused, it runs
+/// at the process's.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEX_NICE)
+    {
+        log::debug!("the indexing thread keeps its priority: {e}");
     }
 }
 

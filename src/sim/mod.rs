@@ -16,6 +16,7 @@ use crate::store::accounts::AccountFile;
 use crate::store::files::DiskStore;
 use crate::store::history::{HistoryDb, Retention};
 use crate::store::search::Searcher;
+use crate::store::search_index::SearchIndex;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
@@ -61,6 +62,7 @@ pub struct Runner {
     /// Messages the core sent straight to another node: (node, payload).
     pub forwarded: Vec<(String, String)>,
     log: HistoryDb,
+    index: SearchIndex,
     searcher: Searcher,
     store: DiskStore,
     accounts: AccountFile,
@@ -77,6 +79,7 @@ impl Runner {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join(crate::store::db::FILE);
         let log = HistoryDb::open(&db, Retention::default()).expect("a new database");
+        let index = SearchIndex::open(&db).expect("a search index");
         let searcher = Searcher::open(&db).expect("a search connection");
         let store = DiskStore::open(&dir.path().join("files"), STORE_QUOTA).expect("a new store");
         let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
@@ -84,6 +87,7 @@ impl Runner {
             published: Vec::new(),
             forwarded: Vec::new(),
             log,
+            index,
             searcher,
             store,
             accounts,
@@ -111,10 +115,10 @@ impl Runner {
     /// One retention step at wall-clock `now_ms`, as the history worker
     /// takes when idle; its completion, if it removed anything.
     pub fn prune(&mut self, now_ms: u64) -> Option<Completion> {
-        self.log
-            .prune_step(now_ms)
-            .expect("a retention step")
-            .map(|through| Completion::Pruned { through })
+        let through = self.log.prune_step(now_ms).expect("a retention step");
+        // The history thread wakes the indexer, which takes them out.
+        self.index.index_all().expect("indexing");
+        through.map(|through| Completion::Pruned { through })
     }
 
     /// Make every history write fail (a full disk) or work again.
@@ -184,8 +188,9 @@ impl Runner {
                 Vec::new()
             }
             Effect::Search(q) => {
-                // The worker would have indexed what was committed before.
-                self.log.index_all().expect("indexing");
+                // The indexing thread would have indexed what was
+                // committed before.
+                self.index.index_all().expect("indexing");
                 vec![Completion::Search(self.searcher.run(&q))]
             }
         }
@@ -199,8 +204,8 @@ impl Runner {
                 core.complete(now, done);
             }
         }
-        // Idle now: the search index catches up, as the worker's does.
-        self.log.index_all().expect("indexing");
+        // Idle now: the search index catches up, as the thread's does.
+        self.index.index_all().expect("indexing");
     }
 
     /// Messages in the database (what a restart would find).

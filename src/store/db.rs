@@ -26,11 +26,9 @@ pub const FILE: &str = "history.db";
 /// Bumped when the schema changes; a database from a newer server is refused.
 const VERSION: i64 = 1;
 
-/// Tables, indexes and the full-text index. Messages enter the index after
-/// their commit, in the background (`HistoryDb::index_step`; the meta row
-/// `fts_indexed` is the highest id indexed), because indexing costs six
-/// times what storing does; they leave it by trigger when retention deletes
-/// them (retention deletes only indexed messages).
+/// Tables and indexes. The full-text index is not here: it has a file of
+/// its own (`store::search_index`). Databases from before that kept it here
+/// (`messages_fts` and its triggers); [`open_rw`] drops them.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -73,11 +71,6 @@ CREATE TABLE IF NOT EXISTS topics (
     by   TEXT NOT NULL,
     ts   INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts
-    USING fts5(text, content='messages', content_rowid='id');
-CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 ";
 
 /// The key column of a conversation.
@@ -92,17 +85,7 @@ pub fn conv_key(c: &ConvKey) -> String {
 /// the schema in place.
 pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     let fresh = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
-    if !path.exists() {
-        // Created 0600 here, so SQLite's WAL and shared-memory files, which
-        // take the database file's mode, are private too.
-        crate::store::perms::open(std::fs::OpenOptions::new().write(true).create(true), path)
-            .map_err(|e| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                    Some(format!("cannot create {}: {e}", path.display())),
-                )
-            })?;
-    }
+    create_private(path)?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     if fresh {
@@ -114,24 +97,7 @@ pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // 16 MiB of page cache (the default is 2): the hot index paths stay in memory.
     conn.pragma_update(None, "cache_size", -16_384)?;
-    // A database from before background indexing indexed by trigger:
-    // everything in it is indexed already.
-    let had_trigger: bool = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_fts_insert'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .unwrap_or(false);
     conn.execute_batch(SCHEMA)?;
-    if had_trigger {
-        conn.execute_batch(
-            "DROP TRIGGER messages_fts_insert;
-             INSERT OR REPLACE INTO meta(key, value)
-                 VALUES ('fts_indexed', (SELECT coalesce(max(id), 0) FROM messages));",
-        )?;
-    }
     let version: Option<i64> = conn
         .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
             r.get(0)
@@ -154,7 +120,43 @@ pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
         }
         Some(_) => {}
     }
+    // The full-text index lived here before it had a file of its own.
+    let old_index: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old_index > 0 {
+        log::info!(
+            "moving the search index out of {} (it is rebuilt in search.db)",
+            path.display()
+        );
+        conn.execute_batch(
+            "BEGIN;
+             DROP TRIGGER IF EXISTS messages_fts_insert;
+             DROP TRIGGER IF EXISTS messages_fts_delete;
+             DROP TABLE messages_fts;
+             DELETE FROM meta WHERE key = 'fts_indexed';
+             COMMIT;",
+        )?;
+    }
     Ok(conn)
+}
+
+/// Create `path` if it is missing, mode 0600, so SQLite's WAL and
+/// shared-memory files, which take the database file's mode, are private too.
+pub fn create_private(path: &Path) -> rusqlite::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    crate::store::perms::open(std::fs::OpenOptions::new().write(true).create(true), path)
+        .map(drop)
+        .map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot create {}: {e}", path.display())),
+            )
+        })
 }
 
 /// Open the database read-only (searches, `--check-db`).

@@ -20,12 +20,6 @@ use std::path::Path;
 
 /// Messages one retention step deletes at most.
 pub const PRUNE_STEP: usize = 1_000;
-/// Messages one background indexing step adds to the full-text index at
-/// most: about 3.3 M instructions in callgrind, a millisecond or two that a
-/// batch arriving meanwhile waits. 256 rather than 64 cut indexing's
-/// instructions per message by 18 % (each step flushes and merges segments).
-pub const INDEX_STEP: usize = 256;
-
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -345,21 +339,12 @@ impl HistoryDb {
             let cut = oldest[n - 1].0.min(newest - 1);
             through = through.max(Some(cut));
         }
-        // Only indexed messages leave (the index's delete trigger needs
-        // them in it); indexing catches up first.
-        let through = through.map(|t| t.min(self.indexed_through().unwrap_or(0) as i64));
         let first = oldest.first().map_or(i64::MAX, |(id, _)| *id);
         let Some(through) = through.filter(|t| *t >= first) else {
             return Ok(None);
         };
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("DELETE FROM messages WHERE id <= ?1", params![through])?;
-        // Deletions are tombstones in the full-text index until its
-        // segments are merged: merge some now, or it never shrinks.
-        tx.execute(
-            "INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', 64)",
-            [],
-        )?;
         tx.commit()?;
         self.conn.execute_batch("PRAGMA incremental_vacuum")?;
         log::debug!(
@@ -369,53 +354,9 @@ impl HistoryDb {
         Ok(Some(through as u64))
     }
 
-    /// The highest message id in the full-text index.
-    pub fn indexed_through(&self) -> rusqlite::Result<u64> {
-        Ok(db::meta(&self.conn, "fts_indexed")?.unwrap_or(0).max(0) as u64)
-    }
-
-    /// Add up to `max` stored messages not yet in the full-text index to
-    /// it, in one transaction; how many it added (0: caught up).
-    pub fn index_step(&mut self, max: usize) -> rusqlite::Result<usize> {
-        // The index is derived data, and its progress mark is in the same
-        // transaction: a step lost in a crash is simply done again. So a
-        // step does not wait for the disk (the next commit syncs it).
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let done = self.index_step_unsynced(max);
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        done
-    }
-
-    fn index_step_unsynced(&mut self, max: usize) -> rusqlite::Result<usize> {
-        let from = self.indexed_through()? as i64;
-        let tx = self.conn.unchecked_transaction()?;
-        let last: Option<i64> = tx
-            .prepare_cached(
-                "SELECT max(id) FROM (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2)",
-            )?
-            .query_row(params![from, max as i64], |r| r.get(0))?;
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        let n = tx
-            .prepare_cached(
-                "INSERT INTO messages_fts(rowid, text)
-                 SELECT id, text FROM messages WHERE id > ?1 AND id <= ?2",
-            )?
-            .execute(params![from, last])?;
-        tx.prepare_cached(
-            "INSERT INTO meta(key, value) VALUES ('fts_indexed', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )?
-        .execute(params![last])?;
-        tx.commit()?;
-        Ok(n)
-    }
-
-    /// Index everything stored (tools and tests; the worker goes in steps).
-    pub fn index_all(&mut self) -> rusqlite::Result<()> {
-        while self.index_step(10_000)? > 0 {}
-        Ok(())
+    /// Copy the WAL into the database file and empty it (at shutdown).
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// Bytes of the database in use (pages not on the free list).

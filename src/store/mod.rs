@@ -8,6 +8,7 @@
 //! - `history`: the history worker's connection: group commit, reads, retention.
 //! - `legacy`: importing the old `history.log` once.
 //! - `search`: full-text search over the conversations a user may read.
+//! - `search_index`: the search index's own file, built from the history.
 //! - `perms`: the data directory 0700, every file in it 0600.
 
 pub mod accounts;
@@ -17,3 +18,4 @@ pub mod history;
 pub mod legacy;
 pub mod perms;
 pub mod search;
+pub mod search_index;

@@ -1,7 +1,9 @@
 //! Full-text search (SQLite FTS5) over the conversations a user may read,
-//! newest first, on a read-only connection of its own: a search never
-//! delays a commit (WAL lets it read while the writer writes), and one that
-//! runs past [`SEARCH_BUDGET`] is stopped with an answer saying so.
+//! newest first, on a read-only connection of its own to the history
+//! database with the search index (`store::search_index`) attached: a
+//! search never delays a commit or a step of indexing (WAL lets it read
+//! while they write), and one that runs past [`SEARCH_BUDGET`] is stopped
+//! with an answer saying so.
 //!
 //! The user's words are never FTS5 syntax: each is quoted as a phrase
 //! (`"` doubled), so `a OR b`, `NEAR(x)` or `col:` match those words
@@ -13,6 +15,7 @@
 use crate::core::effect::{SearchDone, SearchQuery};
 use crate::core::history::ConvKey;
 use crate::store::db::{self, conv_key, msg_of, MSG_COLUMNS};
+use crate::store::search_index;
 use rusqlite::{params, Connection};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,8 +23,9 @@ use std::time::{Duration, Instant};
 /// Longest a search may run.
 pub const SEARCH_BUDGET: Duration = Duration::from_secs(2);
 /// Longest a search waits for the index to reach the messages sent before
-/// it was asked (the writer indexes when it has nothing to commit; under a
-/// sustained load it may lag, and the search then runs on what is indexed).
+/// it was asked (the indexing thread follows the commits; under a sustained
+/// load beyond what it indexes it may lag, and the search then runs on what
+/// is indexed).
 pub const FRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// The FTS5 query for plain `text`: every word as a quoted phrase.
@@ -38,10 +42,17 @@ pub struct Searcher {
 }
 
 impl Searcher {
+    /// Open the history database at `path` read-only, with the search
+    /// index beside it (made by `SearchIndex::open` first) attached as `s`.
     pub fn open(path: &Path) -> rusqlite::Result<Searcher> {
-        Ok(Searcher {
-            conn: db::open_ro(path)?,
-        })
+        let conn = db::open_ro(path)?;
+        let index = path.with_file_name(search_index::FILE);
+        let index = index
+            .to_str()
+            .ok_or_else(|| rusqlite::Error::InvalidPath(index.clone()))?;
+        // Attached with the main database's flags: read-only too.
+        conn.execute("ATTACH DATABASE ?1 AS s", params![index])?;
+        Ok(Searcher { conn })
     }
 
     /// Run `q`; errors come back in the answer.
@@ -59,8 +70,11 @@ impl Searcher {
                         SEARCH_BUDGET.as_secs()
                     )
                 } else {
-                    log::error!("search failed: {e}");
-                    format!("the history database could not be searched: {e}")
+                    log::error!(
+                        "search failed: {e}; if the search index is damaged, stop the server and delete {}: it is rebuilt from the history at start-up",
+                        search_index::FILE
+                    );
+                    format!("the messages could not be searched: {e}")
                 };
                 SearchDone {
                     ticket: q.ticket,
@@ -74,7 +88,11 @@ impl Searcher {
     fn try_run(&mut self, q: &SearchQuery) -> rusqlite::Result<SearchDone> {
         let asked = Instant::now();
         loop {
-            let indexed = db::meta(&self.conn, "fts_indexed")?.unwrap_or(0).max(0) as u64;
+            let indexed: i64 = self
+                .conn
+                .prepare_cached("SELECT coalesce(max(value), 0) FROM s.meta WHERE key = 'indexed'")?
+                .query_row([], |r| r.get(0))?;
+            let indexed = indexed.max(0) as u64;
             if indexed >= q.fresh_through || asked.elapsed() >= FRESH_WAIT {
                 break;
             }
@@ -119,7 +137,7 @@ impl Searcher {
             .progress_handler(10_000, Some(move || started.elapsed() > SEARCH_BUDGET))?;
         let sql = format!(
             "SELECT {MSG_COLUMNS}
-             FROM messages_fts f
+             FROM s.messages_fts f
              JOIN messages m ON m.id = f.rowid
              JOIN json_each(?2) s ON s.value ->> 0 = m.conv AND m.id > s.value ->> 1
              JOIN conversations c ON c.id = m.conv

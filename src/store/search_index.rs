@@ -1,0 +1,212 @@
+//! The full-text search index: an SQLite file of its own,
+//! `DATA_DIR/search.db`, built from the history database by a thread of its
+//! own (see `net::workers`), so indexing never holds up a commit and its
+//! pages never ride in the history database's synced WAL.
+//!
+//! The index is derived data. It holds an FTS5 table without content (the
+//! text stays in `history.db`; a search joins the two by message id) and
+//! two marks in `meta`: `indexed`, the highest message id indexed (every
+//! stored message up to it is in the index), and `forgotten`, up to which
+//! messages retention deleted have been taken out of it. A step reads the
+//! history database on a read-only connection and changes the index and its
+//! marks in one transaction, so a step lost in a crash is simply done again;
+//! the file is written with `synchronous=NORMAL` for that reason. A damaged
+//! or foreign `search.db` is removed and rebuilt from the history database
+//! ([`SearchIndex::open`]).
+
+use crate::store::db;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// The index's file under the data directory.
+pub const FILE: &str = "search.db";
+
+/// Messages one step adds at most. Each step is a transaction that flushes
+/// a new FTS5 segment; larger steps merge less per message, and a search
+/// waiting for the index waits for one step at most.
+pub const STEP: usize = 1024;
+
+/// Index entries one step removes at most (messages retention deleted).
+pub const FORGET_STEP: usize = 4096;
+
+/// The schema of `search.db`. Without content (the text is in the
+/// history); `contentless_delete=1` lets retention's deletions be taken out
+/// by id alone.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts
+    USING fts5(text, content='', contentless_delete=1);
+";
+
+/// The writer of `search.db`, with a read-only connection to the history.
+pub struct SearchIndex {
+    conn: Connection,
+    history: Connection,
+    path: PathBuf,
+}
+
+impl SearchIndex {
+    /// Open (creating) `search.db` beside the history database at
+    /// `history_db`. An index that cannot be opened, or that is ahead of
+    /// the history (the history database was replaced), is removed and
+    /// started again: it is rebuilt in the background.
+    pub fn open(history_db: &Path) -> rusqlite::Result<SearchIndex> {
+        let path = history_db.with_file_name(FILE);
+        let history = db::open_ro(history_db)?;
+        let conn = match open_index(&path, &history) {
+            Ok(conn) => conn,
+            Err(e) => {
+                log::warn!(
+                    "the search index {} cannot be used ({e}); it is rebuilt from the history",
+                    path.display()
+                );
+                remove(&path);
+                open_index(&path, &history)?
+            }
+        };
+        Ok(SearchIndex {
+            conn,
+            history,
+            path,
+        })
+    }
+
+    /// The index's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The highest message id indexed.
+    pub fn indexed_through(&self) -> rusqlite::Result<u64> {
+        Ok(mark(&self.conn, "indexed")?.max(0) as u64)
+    }
+
+    /// One step: take messages retention deleted out of the index (at most
+    /// [`FORGET_STEP`]), then add up to `max` stored messages not yet in
+    /// it. How many entries it changed (0: caught up).
+    pub fn step(&mut self, max: usize) -> rusqlite::Result<usize> {
+        let forgot = self.forget()?;
+        let from = mark(&self.conn, "indexed")?;
+        let rows: Vec<(i64, String)> = self
+            .history
+            .prepare_cached("SELECT id, text FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![from, max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = rows.last().map(|(id, _)| *id) else {
+            return Ok(forgot);
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO messages_fts(rowid, text) VALUES (?1, ?2)")?;
+            for (id, text) in &rows {
+                insert.execute(params![id, text])?;
+            }
+        }
+        set_mark(&tx, "indexed", last)?;
+        tx.commit()?;
+        Ok(forgot + rows.len())
+    }
+
+    /// Index everything stored (tools and tests; the thread goes in steps).
+    pub fn index_all(&mut self) -> rusqlite::Result<()> {
+        while self.step(10_000)? > 0 {}
+        Ok(())
+    }
+
+    /// Remove from the index what retention deleted from the history: ids
+    /// below the oldest stored message, up to what was indexed.
+    fn forget(&mut self) -> rusqlite::Result<usize> {
+        let oldest: Option<i64> = self
+            .history
+            .prepare_cached("SELECT min(id) FROM messages")?
+            .query_row([], |r| r.get(0))?;
+        let Some(oldest) = oldest else {
+            return Ok(0);
+        };
+        let forgotten = mark(&self.conn, "forgotten")?;
+        let through = (oldest - 1)
+            .min(mark(&self.conn, "indexed")?)
+            .min(forgotten.saturating_add(FORGET_STEP as i64));
+        if through <= forgotten {
+            return Ok(0);
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx
+            .prepare_cached("DELETE FROM messages_fts WHERE rowid > ?1 AND rowid <= ?2")?
+            .execute(params![forgotten, through])?;
+        // Deletions are tombstones until segments merge: merge some now, or
+        // the index never shrinks.
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', 64)",
+                [],
+            )?;
+        }
+        set_mark(&tx, "forgotten", through)?;
+        tx.commit()?;
+        // At least 1: the mark moved, so the caller goes on.
+        Ok(n.max(1))
+    }
+}
+
+/// Open the index at `path` and check it against the history: an error if
+/// it is not a usable index or is ahead of the history.
+fn open_index(path: &Path, history: &Connection) -> rusqlite::Result<Connection> {
+    db::create_private(path)?;
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(SCHEMA)?;
+    let newest: i64 = history.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
+        r.get(0)
+    })?;
+    let indexed = mark(&conn, "indexed")?;
+    if indexed > newest {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "it indexes messages up to id {indexed}, but the history ends at {newest}"
+            )),
+        ));
+    }
+    // A damaged index says so here rather than at the first search.
+    conn.query_row("SELECT count(*) FROM messages_fts_idx", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(conn)
+}
+
+/// Remove the index's file and SQLite's files beside it.
+fn remove(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// A mark of the meta table (0 when not set).
+fn mark(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn set_mark(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
