@@ -52,8 +52,10 @@ History (DATA_DIR/history.db, SQLite):
   --history-max-bytes BYTES
                          the oldest messages are deleted while the database
                          holds more (default 10G; 0: no limit)
-  --check-db             run SQLite's integrity check on DATA_DIR/history.db,
-                         print what it says, exit (0: sound, 1: damaged)
+  --check-db             run SQLite's integrity check on DATA_DIR/history.db
+                         and DATA_DIR/search.db (and FTS5's on the search
+                         index), print what they say, exit (0: sound, 1:
+                         damaged); run it with the server stopped
 
 The browser client (http://HOST:PORT/ on the same port; WebSocket at /ws):
   --http-origin ORIGIN   another origin (https://chat.example.org) whose pages
@@ -236,9 +238,53 @@ fn parse() -> Result<Args, lexopt::Error> {
     })
 }
 
-/// `--check-db`: SQLite's integrity check, printed; the exit status says
-/// whether the database is sound.
+/// `--check-db`: SQLite's integrity check of the history database, then
+/// the search index's, printed; the exit status says whether both are sound.
 fn check_db(cfg: &ServerConfig) -> ExitCode {
+    let history = check_history(cfg);
+    if !cfg.data_dir.join(chat::store::db::FILE).exists() {
+        return history;
+    }
+    let path = cfg.data_dir.join(chat::store::search_index::FILE);
+    let index = match chat::store::search_index::check(&cfg.data_dir.join(chat::store::db::FILE)) {
+        Ok(None) => {
+            println!(
+                "{}: missing (the server builds it from the history at start-up)",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Some(lines)) if lines == ["ok"] => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(Some(lines)) => {
+            for l in &lines {
+                println!("{}: {l}", path.display());
+            }
+            eprintln!(
+                "chat-server: {} is damaged; delete it (no message is lost: the server rebuilds it from the history at start-up)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "chat-server: cannot check {}: {e}; delete it (the server rebuilds it from the history at start-up)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+    };
+    if history == ExitCode::SUCCESS {
+        index
+    } else {
+        history
+    }
+}
+
+/// The history database's part of `--check-db`.
+fn check_history(cfg: &ServerConfig) -> ExitCode {
     let path = cfg.data_dir.join(chat::store::db::FILE);
     if !path.exists() {
         eprintln!("chat-server: {} does not exist", path.display());

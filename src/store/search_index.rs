@@ -153,6 +153,33 @@ impl SearchIndex {
     }
 }
 
+/// `--check-db` for the index beside the history database at `history_db`:
+/// SQLite's integrity check of the file, then FTS5's of the index (an
+/// `INSERT` command that changes nothing, so the file is opened for
+/// writing: run it with the server stopped). `None` when there is no index;
+/// `["ok"]` when sound.
+pub fn check(history_db: &Path) -> rusqlite::Result<Option<Vec<String>>> {
+    let path = history_db.with_file_name(FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut lines: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if lines == ["ok"] {
+        if let Err(e) = conn.execute(
+            "INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')",
+            [],
+        ) {
+            lines = vec![format!("the full-text index: {e}")];
+        }
+    }
+    Ok(Some(lines))
+}
+
 /// Open the index at `path` and check it against the history: an error if
 /// it is not a usable index or is ahead of the history.
 fn open_index(path: &Path, history: &Connection) -> rusqlite::Result<Connection> {

@@ -194,3 +194,33 @@ fn the_old_index_inside_the_history_database_is_dropped() {
     index.index_all().unwrap();
     assert_eq!(matches(&index, "common"), [6, 7, 8, 9, 10]);
 }
+
+#[test]
+fn the_check_finds_a_sound_index_sound_and_a_damaged_one_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, path) = history_with(dir.path(), 2_000);
+    assert_eq!(check(&path).unwrap(), None, "no index yet");
+    let mut index = SearchIndex::open(&path).unwrap();
+    index.index_all().unwrap();
+    drop(index);
+    assert_eq!(check(&path).unwrap(), Some(vec!["ok".to_string()]));
+    let conn = Connection::open(dir.path().join(FILE)).unwrap();
+    // Row 1 is the structure record, 10 the averages; the rest are segments.
+    let damaged = conn
+        .execute(
+            "UPDATE messages_fts_data SET block = x'ffffffffffffffffffffffffffffffff' WHERE id > 10",
+            [],
+        )
+        .unwrap();
+    assert!(damaged > 0);
+    drop(conn);
+    let lines = check(&path).unwrap().unwrap();
+    assert_ne!(lines, ["ok"]);
+    // (SQLite's own check reads FTS5 tables too; FTS5's is the fallback.)
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("fts5") || l.contains("full-text index")),
+        "{lines:?}"
+    );
+}
