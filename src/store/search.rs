@@ -45,13 +45,17 @@ impl Searcher {
     /// Open the history database at `path` read-only, with the search
     /// index beside it (made by `SearchIndex::open` first) attached as `s`.
     pub fn open(path: &Path) -> rusqlite::Result<Searcher> {
+        use std::os::unix::ffi::OsStrExt;
         let conn = db::open_ro(path)?;
         let index = path.with_file_name(search_index::FILE);
-        let index = index
-            .to_str()
-            .ok_or_else(|| rusqlite::Error::InvalidPath(index.clone()))?;
-        // Attached with the main database's flags: read-only too.
-        conn.execute("ATTACH DATABASE ?1 AS s", params![index])?;
+        // Attached with the main database's flags: read-only too. The path
+        // goes as bytes (SQLite takes a blob's bytes as the file name), so
+        // a data directory whose name is not UTF-8 works here as it does
+        // for `history.db`.
+        conn.execute(
+            "ATTACH DATABASE ?1 AS s",
+            params![index.as_os_str().as_bytes()],
+        )?;
         Ok(Searcher { conn })
     }
 
@@ -181,6 +185,32 @@ impl Searcher {
 #[cfg(test)]
 mod tests {
     use super::fts_query;
+
+    #[test]
+    fn a_data_directory_named_in_bytes_that_are_not_utf8_works() {
+        use crate::store::history::{HistoryDb, Retention};
+        use crate::store::search_index::SearchIndex;
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"data-\xff\xfe"));
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join(crate::store::db::FILE);
+        let _log = HistoryDb::open(&path, Retention::default()).unwrap();
+        SearchIndex::open(&path).unwrap().index_all().unwrap();
+        let searcher = super::Searcher::open(&path).unwrap();
+        let tables: i64 = searcher
+            .conn
+            .query_row(
+                "SELECT count(*) FROM s.sqlite_master WHERE name = 'messages_fts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1, "search.db is the one attached");
+        assert!(dir.join("search.db").exists());
+    }
 
     #[test]
     fn words_are_quoted_so_nothing_is_query_syntax() {
