@@ -39,9 +39,12 @@ fn resizing_keeps_messages_and_leaves_one_prompt() {
         let mark = format!("after-{cols}-{rows}-{}", "x".repeat(usize::from(cols)));
         bob.say("general", &mark);
         let head = format!("after-{cols}-{rows}-");
-        let s = tmux.wait_for(&format!("{head} cut by the client"), |s| {
+        // ...and the prompt drawn again below it (the client prints the
+        // message, then the prompt: a capture between the two shows none).
+        let s = tmux.wait_for(&format!("{head} cut by the client, then the prompt"), |s| {
             s.lines()
                 .any(|l| l.contains(&head) && l.trim_end().len() == usize::from(cols) - 1)
+                && prompt_line(s).ends_with("xyz")
         });
         let prompts = s.lines().filter(|l| l.contains("#general>")).count();
         let typed = s.lines().filter(|l| l.contains("typing along")).count();
