@@ -14,7 +14,9 @@
 //!   takes out what retention deleted. Indexing costs more than storing;
 //!   on a thread of its own it never holds up a commit, and it runs at a
 //!   lower priority than the loop (nice [`INDEX_NICE`]), so on a busy
-//!   machine it lags rather than slowing chat.
+//!   machine it lags rather than slowing chat; with less than
+//!   `search_index::MIN_FREE` free on the disk it waits, so the history
+//!   keeps the room.
 //! - `search`: full-text searches on a read-only connection of its own
 //!   (WAL: it reads while the history thread writes), so a search never
 //!   delays a commit; one search per connection is in flight at a time.
@@ -54,8 +56,9 @@ const PRUNE_CHECK: Duration = Duration::from_secs(60);
 /// The indexing thread's nice value (the loop's is the process's, 0 by
 /// default): background work gives way to chat on a busy machine.
 pub(super) const INDEX_NICE: i32 = 10;
-/// How long the indexing thread waits after a failed step (a full disk)
-/// before trying again.
+/// How long the indexing thread waits after a failed step (a full disk),
+/// or while the disk has less than `search_index::MIN_FREE`, before
+/// looking again.
 const INDEX_RETRY: Duration = Duration::from_secs(1);
 use mio::Waker;
 use std::collections::BTreeMap;
@@ -317,8 +320,29 @@ fn history_loop(
 fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
     lower_priority();
     let mut failing = false; // (logged once, as a full disk would repeat it)
+    let mut low = false; // (the disk had less than MIN_FREE: logged once)
     loop {
-        let wait = match index.step(search_index::STEP) {
+        let short = index
+            .free_bytes()
+            .is_some_and(|f| f < search_index::MIN_FREE);
+        if short != low {
+            if short {
+                log::warn!(
+                    "less than {} MiB free on the disk of {}: search indexing waits so the history keeps the room (/search misses new messages meanwhile)",
+                    search_index::MIN_FREE >> 20,
+                    index.path().display()
+                );
+            } else {
+                log::warn!("the disk has room again: search indexing resumes");
+            }
+            low = short;
+        }
+        let step = if short {
+            Ok(0)
+        } else {
+            index.step(search_index::STEP)
+        };
+        let wait = match step {
             Ok(n) => {
                 if failing {
                     log::warn!("search indexing works again");
@@ -330,7 +354,8 @@ fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
                         _ => continue,
                     }
                 }
-                None
+                // Short of room: look again in a while, woken or not.
+                short.then_some(INDEX_RETRY)
             }
             Err(e) => {
                 if !failing {

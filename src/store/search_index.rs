@@ -29,6 +29,11 @@ pub const STEP: usize = 1024;
 /// Index entries one step removes at most (messages retention deleted).
 pub const FORGET_STEP: usize = 4096;
 
+/// Free space on the data directory's file system below which indexing
+/// waits: on a nearly full disk the history, which holds the messages,
+/// keeps what room there is (the index grows with every message it adds).
+pub const MIN_FREE: u64 = 64 << 20;
+
 /// The schema of `search.db`. Without content (the text is in the
 /// history); `contentless_delete=1` lets retention's deletions be taken out
 /// by id alone.
@@ -77,6 +82,14 @@ impl SearchIndex {
     /// The index's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes this process may still write on the index's file system
+    /// (`None` when the system does not say).
+    pub fn free_bytes(&self) -> Option<u64> {
+        let dir = self.path.parent()?;
+        let s = rustix::fs::statvfs(dir).ok()?;
+        Some(s.f_bavail.saturating_mul(s.f_frsize))
     }
 
     /// The highest message id indexed.

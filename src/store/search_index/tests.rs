@@ -224,3 +224,13 @@ fn the_check_finds_a_sound_index_sound_and_a_damaged_one_damaged() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn the_free_space_is_read_from_the_data_directorys_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, path) = history_with(dir.path(), 1);
+    let index = SearchIndex::open(&path).unwrap();
+    let free = index.free_bytes().expect("statvfs answers");
+    let df = rustix::fs::statvfs(dir.path()).unwrap();
+    assert!(free > 0 && free <= df.f_blocks * df.f_frsize, "{free}");
+}
