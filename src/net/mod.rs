@@ -582,7 +582,8 @@ fn open_history(
         path: path.with_file_name(search_index::FILE),
         why: e.to_string(),
     })?;
-    let searcher = Searcher::open(&path).map_err(|e| fail(e.to_string()))?;
+    let mut searcher = Searcher::open(&path).map_err(|e| fail(e.to_string()))?;
+    searcher.report_damage_to(index.damage_flag());
     log::info!(
         "history: up to id {} in {}, newest {} message(s) loaded in {} ms",
         loaded.history.last_id(),

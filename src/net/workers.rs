@@ -19,7 +19,9 @@
 //!   keeps the room.
 //! - `search`: full-text searches on a read-only connection of its own
 //!   (WAL: it reads while the history thread writes), so a search never
-//!   delays a commit; one search per connection is in flight at a time.
+//!   delays a commit; one search per connection is in flight at a time. A
+//!   search that finds the index damaged wakes `search-index`, which
+//!   rebuilds it.
 //! - `password-hashing`: Argon2id, tens of milliseconds a job, so it has a
 //!   thread of its own and never delays a commit. It also saves the
 //!   accounts file (see [`AuthWork`] for why there).
@@ -56,6 +58,9 @@ const PRUNE_CHECK: Duration = Duration::from_secs(60);
 /// The indexing thread's nice value (the loop's is the process's, 0 by
 /// default): background work gives way to chat on a busy machine.
 pub(super) const INDEX_NICE: i32 = 10;
+/// How long the indexing thread, caught up, waits for a wake-up before
+/// looking again (a search may have found the index damaged meanwhile).
+const INDEX_IDLE: Duration = Duration::from_secs(5);
 /// How long the indexing thread waits after a failed step (a full disk),
 /// or while the disk has less than `search_index::MIN_FREE`, before
 /// looking again.
@@ -116,6 +121,7 @@ impl Workers {
         let store_stop = store.as_ref().map(DiskStore::stop_flag);
         // One wake-up waiting is enough: the indexer reads what is stored.
         let (index_tx, index_rx) = mpsc::sync_channel::<()>(1);
+        let search_wakes_index = index_tx.clone();
         let indexer = thread::Builder::new()
             .name("search-index".into())
             .spawn(move || index_thread(index, index_rx))?;
@@ -138,7 +144,9 @@ impl Workers {
             threads.push(
                 thread::Builder::new()
                     .name("search".into())
-                    .spawn(move || search_thread(searcher, search_rx, done, waker))?,
+                    .spawn(move || {
+                        search_thread(searcher, search_rx, done, waker, search_wakes_index)
+                    })?,
             );
         }
         {
@@ -354,8 +362,13 @@ fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
                         _ => continue,
                     }
                 }
-                // Short of room: look again in a while, woken or not.
-                short.then_some(INDEX_RETRY)
+                // Look again in a while, woken or not: short of room, or a
+                // search may flag the index damaged.
+                if short {
+                    INDEX_RETRY
+                } else {
+                    INDEX_IDLE
+                }
             }
             Err(e) => {
                 if !failing {
@@ -365,17 +378,10 @@ fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
                     );
                     failing = true;
                 }
-                Some(INDEX_RETRY)
+                INDEX_RETRY
             }
         };
-        let woke = match wait {
-            None => wake.recv().map_err(|_| ()),
-            Some(d) => match wake.recv_timeout(d) {
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
-                _ => Ok(()),
-            },
-        };
-        if woke.is_err() {
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = wake.recv_timeout(wait) {
             return;
         }
     }
@@ -416,10 +422,15 @@ fn search_thread(
     jobs: Receiver<SearchQuery>,
     done: Sender<Completion>,
     waker: Arc<Waker>,
+    index: SyncSender<()>,
 ) {
     for q in jobs {
         if done.send(Completion::Search(searcher.run(&q))).is_err() {
             return;
+        }
+        if searcher.damage_reported() {
+            // The indexer rebuilds it at its next step: now.
+            let _ = index.try_send(());
         }
         let _ = waker.wake();
     }

@@ -80,7 +80,8 @@ impl Runner {
         let db = dir.path().join(crate::store::db::FILE);
         let log = HistoryDb::open(&db, Retention::default()).expect("a new database");
         let index = SearchIndex::open(&db).expect("a search index");
-        let searcher = Searcher::open(&db).expect("a search connection");
+        let mut searcher = Searcher::open(&db).expect("a search connection");
+        searcher.report_damage_to(index.damage_flag());
         let store = DiskStore::open(&dir.path().join("files"), STORE_QUOTA).expect("a new store");
         let (accounts, _) = AccountFile::open(dir.path()).expect("an accounts file");
         Runner {

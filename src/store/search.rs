@@ -18,6 +18,8 @@ use crate::store::db::{self, conv_key, msg_of, MSG_COLUMNS};
 use crate::store::search_index;
 use rusqlite::{params, Connection};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest a search may run.
@@ -39,6 +41,8 @@ pub fn fts_query(text: &str) -> String {
 /// A read-only connection for searches.
 pub struct Searcher {
     conn: Connection,
+    /// Set when a search finds the index damaged (the indexer rebuilds it).
+    damage: Option<Arc<AtomicBool>>,
 }
 
 impl Searcher {
@@ -56,7 +60,21 @@ impl Searcher {
             "ATTACH DATABASE ?1 AS s",
             params![index.as_os_str().as_bytes()],
         )?;
-        Ok(Searcher { conn })
+        Ok(Searcher { conn, damage: None })
+    }
+
+    /// Tell the indexer, through `flag` (`SearchIndex::damage_flag`), when
+    /// a search finds the index damaged.
+    pub fn report_damage_to(&mut self, flag: Arc<AtomicBool>) {
+        self.damage = Some(flag);
+    }
+
+    /// Whether a search found the index damaged and the indexer has not
+    /// yet begun rebuilding it.
+    pub fn damage_reported(&self) -> bool {
+        self.damage
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// Run `q`; errors come back in the answer.
@@ -73,6 +91,12 @@ impl Searcher {
                         "the search took longer than {} s; use fewer common words or name a room",
                         SEARCH_BUDGET.as_secs()
                     )
+                } else if search_index::is_damage(&e) && self.damage.is_some() {
+                    log::error!("search failed: {e}; the search index is rebuilt from the history");
+                    if let Some(flag) = &self.damage {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    "the search index was damaged and is being rebuilt from the history (no message is lost); search again in a moment".to_string()
                 } else {
                     log::error!(
                         "search failed: {e}; if the search index is damaged, stop the server and delete {}: it is rebuilt from the history at start-up",

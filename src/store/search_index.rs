@@ -12,11 +12,15 @@
 //! marks in one transaction, so a step lost in a crash is simply done again;
 //! the file is written with `synchronous=NORMAL` for that reason. A damaged
 //! or foreign `search.db` is removed and rebuilt from the history database
-//! ([`SearchIndex::open`]).
+//! ([`SearchIndex::open`]); an index found damaged while the server runs
+//! (by a search, or by a step) is emptied and built again by the next step
+//! ([`SearchIndex::damage_flag`]).
 
 use crate::store::db;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The index's file under the data directory.
 pub const FILE: &str = "search.db";
@@ -51,6 +55,8 @@ pub struct SearchIndex {
     conn: Connection,
     history: Connection,
     path: PathBuf,
+    /// Set when the index was found damaged: the next step rebuilds it.
+    damaged: Arc<AtomicBool>,
 }
 
 impl SearchIndex {
@@ -76,7 +82,23 @@ impl SearchIndex {
             conn,
             history,
             path,
+            damaged: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The flag a search sets when it finds the index damaged
+    /// (`Searcher::report_damage_to`); the next step rebuilds it.
+    pub fn damage_flag(&self) -> Arc<AtomicBool> {
+        self.damaged.clone()
+    }
+
+    /// Empty the index and its marks, in one transaction: the steps that
+    /// follow build it again from the history.
+    pub fn rebuild(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch("DROP TABLE IF EXISTS messages_fts; DELETE FROM meta;")?;
+        tx.execute_batch(SCHEMA)?;
+        tx.commit()
     }
 
     /// The index's file.
@@ -101,6 +123,22 @@ impl SearchIndex {
     /// [`FORGET_STEP`]), then add up to `max` stored messages not yet in
     /// it. How many entries it changed (0: caught up).
     pub fn step(&mut self, max: usize) -> rusqlite::Result<usize> {
+        if self.damaged.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "the search index {} is damaged; it is emptied and rebuilt from the history",
+                self.path.display()
+            );
+            self.rebuild()?;
+            return Ok(1);
+        }
+        let done = self.step_undamaged(max);
+        if done.as_ref().is_err_and(is_damage) {
+            self.damaged.store(true, Ordering::Relaxed);
+        }
+        done
+    }
+
+    fn step_undamaged(&mut self, max: usize) -> rusqlite::Result<usize> {
         let forgot = self.forget()?;
         let from = mark(&self.conn, "indexed")?;
         let rows: Vec<(i64, String)> = self
@@ -219,6 +257,11 @@ fn open_index(path: &Path, history: &Connection) -> rusqlite::Result<Connection>
         r.get::<_, i64>(0)
     })?;
     Ok(conn)
+}
+
+/// Whether `e` says a database file is damaged.
+pub fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseCorrupt)
 }
 
 /// Remove the index's file and SQLite's files beside it.

@@ -234,3 +234,46 @@ fn the_free_space_is_read_from_the_data_directorys_disk() {
     let df = rustix::fs::statvfs(dir.path()).unwrap();
     assert!(free > 0 && free <= df.f_blocks * df.f_frsize, "{free}");
 }
+
+#[test]
+fn an_index_a_search_finds_damaged_is_rebuilt_by_the_next_steps() {
+    use crate::core::effect::SearchQuery;
+    use crate::store::search::Searcher;
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, path) = history_with(dir.path(), 2_000);
+    let mut index = SearchIndex::open(&path).unwrap();
+    index.index_all().unwrap();
+    let mut searcher = Searcher::open(&path).unwrap();
+    searcher.report_damage_to(index.damage_flag());
+    let q = SearchQuery {
+        ticket: 1,
+        text: "common".into(),
+        rooms: vec!["general".into()],
+        dms: None,
+        before: u64::MAX,
+        limit: 5,
+        fresh_through: 0,
+    };
+    assert_eq!(searcher.run(&q).hits.len(), 5);
+    Connection::open(dir.path().join(FILE))
+        .unwrap()
+        .execute(
+            "UPDATE messages_fts_data SET block = x'ffffffffffffffffffffffffffffffff' WHERE id > 10",
+            [],
+        )
+        .unwrap();
+    let failed = searcher.run(&q);
+    let error = failed.error.expect("the damage is reported");
+    assert!(error.contains("being rebuilt"), "{error}");
+    assert!(
+        index.damage_flag().load(Ordering::Relaxed),
+        "the indexer is told"
+    );
+    // The next step empties it; the ones after build it again.
+    assert_eq!(index.step(STEP).unwrap(), 1);
+    assert_eq!(index.indexed_through().unwrap(), 0);
+    index.index_all().unwrap();
+    let again = searcher.run(&q);
+    assert_eq!((again.error, again.hits.len()), (None, 5));
+    assert_eq!(check(&path).unwrap(), Some(vec!["ok".to_string()]));
+}
