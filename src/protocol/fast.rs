@@ -218,12 +218,15 @@ fn chunk_as_written(body: &[u8]) -> Option<ChunkRef<'_>> {
     if !base64 {
         return None;
     }
+    // SAFETY: every byte of `data` was just checked to be one of the ASCII
+    // base64 characters, and ASCII is valid UTF-8. (`from_utf8` read the
+    // same bytes again: 5-6 % of the server's perf samples in a relay.)
+    let data = unsafe { std::str::from_utf8_unchecked(data) };
     Some(ChunkRef {
         _type: Tag,
         id,
         offset,
-        // Base64 characters are ASCII.
-        data: std::str::from_utf8(data).ok()?,
+        data,
     })
 }
 
@@ -446,7 +449,7 @@ mod tests {
 
     #[test]
     fn chunks_read_by_hand_are_what_serde_reads() {
-        let cases: [&[u8]; 14] = [
+        let cases: [&[u8]; 16] = [
             br#"{"type":"file_chunk","id":7,"offset":65536,"data":"aGVsbG8="}"#,
             br#"{"type":"file_chunk","id":0,"offset":0,"data":""}"#,
             br#"{"type":"file_chunk","id":18446744073709551615,"offset":1,"data":"+/=="}"#,
@@ -461,6 +464,8 @@ mod tests {
             br#"{"type":"file_chunk","offset":1,"id":7,"data":"AA=="}"#,
             br#"{"type":"file_chunk","id":7,"offset":1,"data":"AA==","x":1}"#,
             br#"{"type":"file_chunk", "id":7,"offset":1,"data":"AA=="}"#,
+            b"{\"type\":\"file_chunk\",\"id\":7,\"offset\":1,\"data\":\"A\xffA\"}",
+            b"{\"type\":\"file_chunk\",\"id\":7,\"offset\":1,\"data\":\"A\xc3\xa9A\"}",
         ];
         for body in cases {
             let by_hand = chunk_as_written(body).map(|c| (c.id, c.offset, c.data));
@@ -479,6 +484,10 @@ mod tests {
             );
         }
         assert!(chunk_as_written(cases[0]).is_some());
+        // Bytes that are not base64 characters, valid UTF-8 or not, never
+        // reach the unchecked conversion.
+        assert!(chunk_as_written(cases[14]).is_none() && chunk(cases[14]).is_none());
+        assert!(chunk_as_written(cases[15]).is_none());
         assert!(
             chunk_as_written(cases[11]).is_none(),
             "another order is serde's"
