@@ -133,16 +133,9 @@ fn a_database_that_cannot_be_opened_stops_start_up_saying_what_to_do() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chat-server started on a damaged database");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let Some(status) = common::wait_child(&mut child, std::time::Duration::from_secs(20)) else {
+        let _ = child.kill();
+        panic!("chat-server started on a damaged database");
     };
     assert!(!status.success());
     let mut err = String::new();

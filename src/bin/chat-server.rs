@@ -241,12 +241,19 @@ fn parse() -> Result<Args, lexopt::Error> {
 /// `--check-db`: SQLite's integrity check of the history database, then
 /// the search index's, printed; the exit status says whether both are sound.
 fn check_db(cfg: &ServerConfig) -> ExitCode {
-    let history = check_history(cfg);
-    if !cfg.data_dir.join(chat::store::db::FILE).exists() {
-        return history;
+    let db = cfg.data_dir.join(chat::store::db::FILE);
+    if !db.exists() {
+        eprintln!("chat-server: {} does not exist", db.display());
+        return ExitCode::FAILURE;
     }
+    let history = report(
+        &db,
+        chat::store::db::check(&db).map_err(|e| e.to_string()),
+        "restore it from a backup, or move it aside (the server then starts with an empty history)",
+        "restore it from a backup, or move it aside",
+    );
     let path = cfg.data_dir.join(chat::store::search_index::FILE);
-    let index = match chat::store::search_index::check(&cfg.data_dir.join(chat::store::db::FILE)) {
+    let index = match chat::store::search_index::check(&db) {
         Ok(None) => {
             println!(
                 "{}: missing (the server builds it from the history at start-up)",
@@ -254,27 +261,14 @@ fn check_db(cfg: &ServerConfig) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(Some(lines)) if lines == ["ok"] => {
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
-        }
-        Ok(Some(lines)) => {
-            for l in &lines {
-                println!("{}: {l}", path.display());
-            }
-            eprintln!(
-                "chat-server: {} is damaged; delete it (no message is lost: the server rebuilds it from the history at start-up)",
-                path.display()
-            );
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!(
-                "chat-server: cannot check {}: {e}; delete it (the server rebuilds it from the history at start-up)",
-                path.display()
-            );
-            ExitCode::FAILURE
-        }
+        found => report(
+            &path,
+            found
+                .map(Option::unwrap_or_default)
+                .map_err(|e| e.to_string()),
+            "delete it (no message is lost: the server rebuilds it from the history at start-up)",
+            "delete it (the server rebuilds it from the history at start-up)",
+        ),
     };
     if history == ExitCode::SUCCESS {
         index
@@ -283,14 +277,15 @@ fn check_db(cfg: &ServerConfig) -> ExitCode {
     }
 }
 
-/// The history database's part of `--check-db`.
-fn check_history(cfg: &ServerConfig) -> ExitCode {
-    let path = cfg.data_dir.join(chat::store::db::FILE);
-    if !path.exists() {
-        eprintln!("chat-server: {} does not exist", path.display());
-        return ExitCode::FAILURE;
-    }
-    match chat::store::db::check(&path) {
+/// Print what an integrity check of `path` found (`["ok"]`: sound), with
+/// what to do when it is `damaged` or could not be read at all.
+fn report(
+    path: &std::path::Path,
+    found: Result<Vec<String>, String>,
+    damaged: &str,
+    unreadable: &str,
+) -> ExitCode {
+    match found {
         Ok(lines) if lines == ["ok"] => {
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
@@ -299,15 +294,12 @@ fn check_history(cfg: &ServerConfig) -> ExitCode {
             for l in &lines {
                 println!("{}: {l}", path.display());
             }
-            eprintln!(
-                "chat-server: {} is damaged; restore it from a backup, or move it aside (the server then starts with an empty history)",
-                path.display()
-            );
+            eprintln!("chat-server: {} is damaged; {damaged}", path.display());
             ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!(
-                "chat-server: cannot check {}: {e}; restore it from a backup, or move it aside",
+                "chat-server: cannot check {}: {e}; {unreadable}",
                 path.display()
             );
             ExitCode::FAILURE

@@ -323,8 +323,9 @@ fn history_loop(
 }
 
 /// Keep the search index up with the history: a step at a time while there
-/// is work, then wait for the history thread's next wake-up. Ends when the
-/// history thread has (its end of `wake` closed), after at most one step.
+/// is work, then wait for the next wake-up (from the history thread after
+/// a commit, or the search thread after it found the index damaged). Ends
+/// when both have let go of `wake`, after at most one more step.
 fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
     lower_priority();
     let mut failing = false; // (logged once, as a full disk would repeat it)

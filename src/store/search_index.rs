@@ -30,6 +30,11 @@ pub const FILE: &str = "search.db";
 /// waiting for the index waits for one step at most.
 pub const STEP: usize = 1024;
 
+/// Text one step reads at most (it stops after the message that reaches
+/// it): 1,024 messages of the longest text (4,000 characters, up to 16 KB)
+/// would otherwise be 16 MiB held at once.
+pub const STEP_BYTES: usize = 1 << 20;
+
 /// Index entries one step removes at most (messages retention deleted).
 pub const FORGET_STEP: usize = 4096;
 
@@ -141,11 +146,22 @@ impl SearchIndex {
     fn step_undamaged(&mut self, max: usize) -> rusqlite::Result<usize> {
         let forgot = self.forget()?;
         let from = mark(&self.conn, "indexed")?;
-        let rows: Vec<(i64, String)> = self
+        let mut rows: Vec<(i64, String)> = Vec::new();
+        let mut bytes = 0;
+        let mut st = self
             .history
-            .prepare_cached("SELECT id, text FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2")?
-            .query_map(params![from, max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .prepare_cached("SELECT id, text FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        for row in st.query_map(params![from, max as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let row = row?;
+            bytes += row.1.len();
+            rows.push(row);
+            if bytes >= STEP_BYTES {
+                break;
+            }
+        }
+        drop(st);
         let Some(last) = rows.last().map(|(id, _)| *id) else {
             return Ok(forgot);
         };

@@ -270,7 +270,8 @@ fn spawn_server(
     (child, addr, rest)
 }
 
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Wait up to `timeout` for `child` to exit (`None`: it is still running).
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {

@@ -277,3 +277,19 @@ fn an_index_a_search_finds_damaged_is_rebuilt_by_the_next_steps() {
     assert_eq!((again.error, again.hits.len()), (None, 5));
     assert_eq!(check(&path).unwrap(), Some(vec!["ok".to_string()]));
 }
+
+#[test]
+fn a_step_reads_at_most_a_mebibyte_of_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(db::FILE);
+    let mut log = HistoryDb::open(&path, Retention::default()).unwrap();
+    // 100 messages of 16,000 bytes (4,000 four-byte characters, the longest).
+    let long = "\u{1F600}".repeat(4_000);
+    let records = (1..=100).map(|i| msg(i, &long, i)).collect();
+    log.write(&[LogBatch { seq: 1, records }]);
+    let mut index = SearchIndex::open(&path).unwrap();
+    // 1 MiB / 16,000 bytes: the 66th message reaches it.
+    assert_eq!(index.step(STEP).unwrap(), 66);
+    assert_eq!(index.step(STEP).unwrap(), 34);
+    assert_eq!(index.step(STEP).unwrap(), 0);
+}
