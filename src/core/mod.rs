@@ -52,6 +52,7 @@ mod topics;
 pub mod transfer;
 mod transfer_ctl;
 mod transfer_frames;
+pub mod transfer_ids;
 mod transfer_store;
 mod typing;
 pub mod validate;
@@ -612,6 +613,8 @@ impl Core {
             Completion::Logged { seq, result } => {
                 let failed = result.is_err();
                 let lost = self.history.settle(seq, !failed);
+                let requeued = self.history.newest_unsettled();
+                self.transfers.ids.settled(seq, !failed, requeued);
                 if failed {
                     log::warn!(
                         "history batch {seq} was not stored ({}); {} message(s) refused with store_failed",

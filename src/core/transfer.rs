@@ -26,6 +26,7 @@
 //! `transfer_frames`.
 
 use super::store_ops::Catalog;
+use super::transfer_ids::TransferIds;
 use super::{ConnId, Core};
 use crate::protocol::files::{Role, TransferState};
 use crate::protocol::{ErrorCode, ServerMsg};
@@ -155,10 +156,8 @@ impl Transfer {
 /// Every transfer the server knows, and what it knows of the store.
 #[derive(Default)]
 pub struct Transfers {
-    next_id: u64,
-    /// Ids below this are recorded in the history as possibly used, so a
-    /// restarted server never hands one out again.
-    reserved: u64,
+    /// New ids, never used by this run or an earlier one.
+    pub(crate) ids: TransferIds,
     pub(crate) map: BTreeMap<u64, Transfer>,
     /// The store's files and reservations; `None`: this server has no store.
     pub(crate) store: Option<Catalog>,
@@ -176,35 +175,32 @@ pub struct Transfers {
     pub(crate) held: HashMap<u64, String>,
 }
 
-/// Transfer ids reserved in the history at a time; the next block is
-/// recorded when half of this one is used, long before it is needed.
-const TRANSFER_ID_BLOCK: u64 = 1024;
-
 impl Core {
-    /// A transfer id never used before, on this run or an earlier one.
-    pub(crate) fn new_transfer_id(&mut self) -> u64 {
+    /// A transfer id never used before, on this run or an earlier one, or
+    /// `None` while the history cannot record new ones (see
+    /// [`super::transfer_ids`]).
+    pub(crate) fn new_transfer_id(&mut self) -> Option<u64> {
         // In a cluster an offer's id is its event's sequence number, the
         // same on every node; a node's own ids (uploads, downloads) are
         // kept apart from those by bit 52 (still below 2^53).
         if let Some(seq) = self.applying_seq() {
-            return seq;
+            return Some(seq);
         }
         let tag = if self.cluster.is_some() { 1 << 52 } else { 0 };
-        let t = &mut self.transfers;
-        t.next_id += 1;
-        if t.next_id + TRANSFER_ID_BLOCK / 2 >= t.reserved {
-            t.reserved = t.next_id + TRANSFER_ID_BLOCK;
-            self.history.reserve_transfer_ids(t.reserved);
-        }
-        tag | self.transfers.next_id
+        let id = self.transfers.ids.take(&mut self.history)?;
+        Some(tag | id)
     }
 
-    /// Start-up: ids below `next` may have been used by an earlier run.
-    pub fn set_next_transfer_id(&mut self, next: u64) {
-        self.transfers.next_id = next.saturating_sub(1);
-        self.transfers.reserved = next;
+    /// Start-up: ids below `next` may have been used by an earlier run;
+    /// ids below `durable` are recorded in the history as this run's.
+    pub fn set_next_transfer_id(&mut self, next: u64, durable: u64) {
+        self.transfers.ids = TransferIds::start(next, durable);
     }
 }
+
+/// Why a new transfer was refused when [`Core::new_transfer_id`] has none.
+pub(crate) const NO_TRANSFER_ID: &str =
+    "the server could not record a new transfer id on its disk (full or failing); try again later";
 
 /// A transfer end that is the store, for [`Transfer::new`].
 pub(crate) const STORE: Option<String> = None;

@@ -8,7 +8,7 @@
 use super::effect::Effect;
 use super::filename;
 use super::store_ops::StoreJob;
-use super::transfer::{Note, Transfer};
+use super::transfer::{Note, Transfer, NO_TRANSFER_ID};
 use super::{ConnId, Core, Now, Priority};
 use crate::protocol::files::{base64_raw_len, Role, TransferState, MAX_CHUNK};
 use crate::protocol::{ClientMsg, ErrorCode};
@@ -142,7 +142,9 @@ impl Core {
                 format!("no user \"{to}\" is online; files go only to someone online"),
             );
         }
-        let id = self.new_transfer_id();
+        let Some(id) = self.new_transfer_id() else {
+            return fail(self, ErrorCode::StoreFailed, NO_TRANSFER_ID.into());
+        };
         let ends = (Some(me), Some(to));
         let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
         self.add_transfer(t);

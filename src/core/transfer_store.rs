@@ -21,7 +21,7 @@
 
 use super::effect::Effect;
 use super::store_ops::{StoreDone, StoreJob, StoredFile};
-use super::transfer::{Note, PrefixCheck, Transfer, UploadSide, STORE};
+use super::transfer::{Note, PrefixCheck, Transfer, UploadSide, NO_TRANSFER_ID, STORE};
 use super::{ConnId, Core, Now, Output, Priority};
 use crate::core::logsafe::Safe;
 use crate::protocol::files::{hex, TransferState, MAX_CHUNK};
@@ -93,7 +93,9 @@ impl Core {
             };
             return fail(self, code, e.to_string());
         }
-        let id = self.new_transfer_id();
+        let Some(id) = self.new_transfer_id() else {
+            return fail(self, ErrorCode::StoreFailed, NO_TRANSFER_ID.into());
+        };
         if let Some(store) = self.transfers.store.as_mut() {
             store.reserve(id, &name, size);
         }
@@ -148,7 +150,10 @@ impl Core {
             return self.error_cid(conn, ErrorCode::NoSuchFile, msg, "download", cid);
         };
         let (size, sha256) = (file.size, file.sha256.clone());
-        let id = self.new_transfer_id();
+        let Some(id) = self.new_transfer_id() else {
+            let msg = NO_TRANSFER_ID.to_string();
+            return self.error_cid(conn, ErrorCode::StoreFailed, msg, "download", cid);
+        };
         let ends = (STORE, Some(me));
         let t = Transfer::new(id, name, size, sha256, ends, TransferState::Pending);
         self.add_transfer(t);

@@ -597,7 +597,8 @@ fn open_history(
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 & ((1 << 53) - 1));
     let mut core = Core::with_history(core_cfg, loaded.history);
-    core.set_next_transfer_id(loaded.next_transfer_id);
+    let durable = db::reserve_first_transfer_ids(&conn, loaded.next_transfer_id);
+    core.set_next_transfer_id(loaded.next_transfer_id, durable);
     Ok((core, HistoryDb::with(conn, cfg.retention), index, searcher))
 }
 

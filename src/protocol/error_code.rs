@@ -67,6 +67,7 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server could not make the message durable (disk full or
     /// failing): it was not stored and nobody got it; send it again later.
+    /// Also a new transfer whose id could not be recorded: nothing started.
     StoreFailed,
     /// Past `--max-transfers-per-user` open transfers: finish or cancel some.
     TooManyTransfers,

@@ -108,7 +108,9 @@ impl Runner {
         self.log = HistoryDb::open(&db, retention).expect("the database");
         let loaded = crate::store::db::load(self.log.conn()).expect("start-up load");
         let mut core = Core::with_history(cfg, loaded.history);
-        core.set_next_transfer_id(loaded.next_transfer_id);
+        let first = loaded.next_transfer_id;
+        let durable = crate::store::db::reserve_first_transfer_ids(self.log.conn(), first);
+        core.set_next_transfer_id(first, durable);
         core.set_accounts(self.saved_accounts());
         core
     }
@@ -235,9 +237,14 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(cfg: Config) -> Sim {
+        let runner = Runner::new();
+        let mut core = Core::new(cfg);
+        // As the server starts: the first block of transfer ids on disk.
+        let durable = crate::store::db::reserve_first_transfer_ids(runner.log.conn(), 1);
+        core.set_next_transfer_id(1, durable);
         Sim {
-            core: Core::new(cfg),
-            runner: Runner::new(),
+            core,
+            runner,
             now: Now {
                 mono_ms: 1_000,
                 unix_ms: 1_700_000_000_000,
@@ -248,9 +255,6 @@ impl Sim {
         }
     }
 
-    /// Restart the server: a new core loaded from the database, as a
-    /// restarted server would start (every connection is gone); history is
-    /// kept by `retention` from now on.
     /// Stop as on SIGTERM (everyone is told, what is pending is written);
     /// the frames sent. A [`Sim::restart`] after it is a clean restart, one
     /// without it a crash.
@@ -259,6 +263,9 @@ impl Sim {
         self.turn()
     }
 
+    /// Restart the server: a new core loaded from the database, as a
+    /// restarted server would start (every connection is gone, held effects
+    /// are lost); history is kept by `retention` from now on.
     pub fn restart(&mut self, cfg: Config, retention: Retention) {
         self.core = self.runner.restarted_core(cfg, retention);
         self.held.clear();

@@ -316,6 +316,31 @@ pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
     .optional()
 }
 
+/// Record that transfer ids below `next` may be handed out (never lowers
+/// the mark): a later run starts above them.
+pub fn reserve_transfer_ids(conn: &Connection, next: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES ('next_transfer_id', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute(params![next as i64])?;
+    Ok(())
+}
+
+/// Start-up: record this run's first block of transfer ids before any is
+/// handed out, and return the end of what is recorded. On a full or
+/// failing disk that is `next` itself: ids wait for a history batch.
+pub fn reserve_first_transfer_ids(conn: &Connection, next: u64) -> u64 {
+    let end = next + crate::core::transfer_ids::BLOCK;
+    match reserve_transfer_ids(conn, end) {
+        Ok(()) => end,
+        Err(e) => {
+            log::warn!("could not record transfer ids at start-up ({e}); new transfers wait until the history can be written");
+            next
+        }
+    }
+}
+
 /// SQLite's own integrity check: `Ok` lines it printed ("ok" when sound).
 pub fn check(path: &Path) -> rusqlite::Result<Vec<String>> {
     let conn = open_ro(path)?;

@@ -183,13 +183,7 @@ impl HistoryDb {
                     )?
                     .execute(params![room, text, by, *ts as i64])?;
                 }
-                Record::TransferIds { next } => {
-                    tx.prepare_cached(
-                        "INSERT INTO meta(key, value) VALUES ('next_transfer_id', ?1)
-                         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-                    )?
-                    .execute(params![*next as i64])?;
-                }
+                Record::TransferIds { next } => db::reserve_transfer_ids(&tx, *next)?,
             }
         }
         for (conv, id) in last {
