@@ -336,6 +336,8 @@ fn prompt_loop(
             }
             None => {}
         }
+        // (before any prompt: printed after one, the replacement erases it)
+        sink.flush();
         let stop = session.shared.lock().submitted(parsed.as_ref().ok());
         session.net.send(stop);
         session.mark_read();

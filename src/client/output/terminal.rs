@@ -13,7 +13,8 @@
 //! In the compact layout it also: rings the bell (unless turned off) for a
 //! line that mentions you, a private message, an incoming call and a file
 //! offer; keeps delivery and read receipts off the screen, for `/receipts`;
-//! and replaces the echo of a line you sent with the message line itself.
+//! and replaces the echo of a line you sent with the message line itself,
+//! before the next prompt is drawn ([`TerminalSink::flush`]).
 
 use super::{lock, wrap_width, Sink};
 use crate::client::event::{Conv, Event};
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 /// Receipt lines kept for `/receipts` (one per own message, the newest state).
 const RECEIPTS_KEPT: usize = 200;
@@ -43,7 +45,13 @@ enum Print {
     },
     /// Redraw the prompt (its status row changed), printing nothing.
     Refresh,
+    /// Say when everything queued before this is printed.
+    Flush(mpsc::SyncSender<()>),
 }
+
+/// Longest [`TerminalSink::flush`] waits for the printer thread (it is only
+/// ever slower if rustyline holds a line for a prompt that is not up).
+const FLUSH_WAIT: Duration = Duration::from_millis(500);
 
 /// Output above a rustyline prompt.
 pub struct TerminalSink {
@@ -79,6 +87,10 @@ impl TerminalSink {
                         Print::Refresh => {
                             // Up one row and back: rustyline redraws the prompt.
                             let _ = printer.print("\x1b[1A\n".to_string());
+                            continue;
+                        }
+                        Print::Flush(done) => {
+                            let _ = done.send(());
                             continue;
                         }
                         Print::Text(t) => t,
@@ -118,6 +130,17 @@ impl TerminalSink {
     pub fn replace_echo(&self, text: String, rows: usize, mark: u64) {
         *lock(&self.progress_rows) = 0;
         let _ = lock(&self.lines).send(Print::Own { text, rows, mark });
+    }
+
+    /// Wait until what was queued so far is on the terminal, before a new
+    /// prompt is drawn: the echo replacement of [`TerminalSink::own`] moves
+    /// up and clears to the end of the screen, and printed after the next
+    /// prompt it would erase that prompt.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if lock(&self.lines).send(Print::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(FLUSH_WAIT);
+        }
     }
 
     /// Ring the bell or not.
@@ -286,5 +309,40 @@ impl Sink for TerminalSink {
         crate::client::tty::restore();
         eprintln!("\r\n{}", err.report());
         std::process::exit(err.exit_code());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::render::Style;
+
+    /// A printer as slow as a busy machine makes rustyline's: it records
+    /// what it printed, a while after being asked.
+    struct Slow(Arc<Mutex<Vec<String>>>);
+
+    impl rustyline::ExternalPrinter for Slow {
+        fn print(&mut self, msg: String) -> rustyline::Result<()> {
+            thread::sleep(Duration::from_millis(50));
+            lock(&self.0).push(msg);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn flush_returns_once_the_echo_replacement_is_printed() {
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let style = Style {
+            color: false,
+            grouped: false,
+            compact: true,
+            json: false,
+        };
+        let sink = TerminalSink::new(Renderer::new(style, 0, 0), Slow(printed.clone()));
+        sink.replace_echo("#general> /passwd".into(), 2, sink.mark());
+        sink.flush();
+        // The next prompt may be drawn now: nothing queued is still to come.
+        let got = lock(&printed).clone();
+        assert_eq!(got, ["\x1b[2A\r\x1b[J#general> /passwd\n"]);
     }
 }
