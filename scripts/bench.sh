@@ -59,7 +59,7 @@ LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 if [ $QUICK = 1 ]; then
   SETTINGS="100:10 1000:1 10:10"; REPS=1; VARIANT_REPS=1; WARMUP=0.3; DURATION=1
   FANOUT_BUDGET=40
-  IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20))
+  IDLE_COUNTS="1000"; RELAY_BYTES=$((256 << 20)); TRANSFER_BYTES=$((256 << 20)); TRANSFER_ROUNDS=1
   RTT_SAMPLES=300
   # Issue 9: every load on one server; short phases, a 64 MiB stored file.
   BYSTANDER_GROUPS="all"
@@ -74,7 +74,7 @@ else
   # first VARIANT_REPS rounds only, to keep the wall time.
   SETTINGS="100:10 1000:1 10:10"; REPS=5; VARIANT_REPS=3; WARMUP=1; DURATION=4
   FANOUT_BUDGET=420   # seconds (build included) after which no new fan-out round starts
-  IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30))
+  IDLE_COUNTS="1000 5000 10000"; RELAY_BYTES=$((2 << 30)); TRANSFER_BYTES=$((2 << 30)); TRANSFER_ROUNDS=3
   RTT_SAMPLES=2000
   # Issue 9: a fresh server per group of loads (comma-separated), each run
   # with its own idle baseline; a 500 MiB stored file.
@@ -336,13 +336,20 @@ fi  # idle
 
 # ---- 4: transfer vs plain relay ----
 if want transfer; then
-log "plain relay, $RELAY_BYTES bytes"
-run 300 "plain relay" relay --bytes "$RELAY_BYTES"
-start_chat && {
-  log "relayed transfer through chat-server, $TRANSFER_BYTES bytes"
-  run 300 "transfer" transfer --addr "$CHAT_ADDR" --pid "$CHAT_PID" --bytes "$TRANSFER_BYTES"
-  stop_chat
-}
+# Alternating runs (the machine's load moves): the report takes the median
+# of each. Binary chunk frames, as chat-client sends them; base64 JSON ones
+# beside them as a diagnostic.
+for round in $(seq 1 "$TRANSFER_ROUNDS"); do
+  log "plain relay, $RELAY_BYTES bytes (round $round)"
+  run 300 "plain relay" relay --bytes "$RELAY_BYTES"
+  start_chat && {
+    log "relayed transfer through chat-server, $TRANSFER_BYTES bytes (round $round)"
+    run 300 "transfer" transfer --addr "$CHAT_ADDR" --pid "$CHAT_PID" --bytes "$TRANSFER_BYTES"
+    run 300 "transfer, JSON chunks" transfer --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+      --bytes "$TRANSFER_BYTES" --json-chunks
+    stop_chat
+  }
+done
 fi  # transfer
 
 # ---- 5: chat latency, idle and under transfer ----

@@ -590,6 +590,16 @@ fn the_binary_writes_json_lines_and_a_report() {
     run(&[
         "transfer", "--addr", &addr, "--pid", &pid, "--bytes", "100000", "--json", j,
     ]);
+    run(&[
+        "transfer",
+        "--addr",
+        &addr,
+        "--bytes",
+        "100000",
+        "--json-chunks",
+        "--json",
+        j,
+    ]);
     run(&["rtt", "--addr", &addr, "--samples", "5", "--json", j]);
     run(&[
         "report",
@@ -609,10 +619,14 @@ fn the_binary_writes_json_lines_and_a_report() {
     );
     assert!(text.contains("as chat-client does"), "{text}");
     assert!(
-        text.contains("Relayed through chat-server: 97.66 KiB"),
+        text.contains("Relayed through chat-server (binary chunk frames): 97.66 KiB"),
         "{text}"
     );
-    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 4);
+    assert!(
+        text.contains("the same with base64 `file_chunk` JSON frames (`--json-chunks`"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 5);
     let port = run(&["free-port"]);
     assert!(port.trim().parse::<u16>().unwrap() > 0);
 }

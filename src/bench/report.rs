@@ -10,6 +10,7 @@ mod bystander_section;
 pub mod cluster_section;
 mod fanout_section;
 mod history_section;
+mod transfer_section;
 use super::fanout::FanoutResult;
 use super::idle::IdleResult;
 use super::relay::RelayResult;
@@ -50,6 +51,9 @@ pub struct TransferResult {
     pub server_rss_max: Option<u64>,
     #[serde(default)]
     pub bench_cpu_s: f64,
+    /// Chunks went as base64 JSON frames, not binary ones (a diagnostic).
+    #[serde(default)]
+    pub json_chunks: bool,
     /// Concurrent transfers (1 for scenario 4, 4 while measuring latency).
     #[serde(default)]
     pub transfers: u32,
@@ -288,83 +292,7 @@ pub fn render(res: &Results, meta: &[(String, String)]) -> String {
     }
     let _ = writeln!(body);
 
-    // ---- transfer ----
-    let _ = writeln!(
-        body,
-        "## 4. File transfer through the server vs a plain relay\n"
-    );
-    let plain = res.relay.last();
-    let single = res.transfer.iter().find(|t| t.transfers <= 1);
-    // (a transfer record with more than one transfer is scenario 5's load)
-    match plain {
-        Some(r) => {
-            let _ = writeln!(
-                body,
-                "Plain byte relay (a thread in chat-bench copying with a 256 KiB buffer, as \
-                 `socat -b 262144`), same loopback: {} in {:.2} s = **{:.0} MB/s** \
-                 (bench CPU {:.2} s).\n",
-                bytes(r.bytes as f64),
-                r.seconds,
-                r.mb_per_s,
-                r.bench_cpu_s
-            );
-        }
-        None => {
-            let _ = writeln!(body, "Plain relay: not run.\n");
-        }
-    }
-    match single {
-        Some(t) if t.available => {
-            let ratio = plain.map(|r| t.mb_per_s / r.mb_per_s.max(1e-9));
-            let flat = match (t.server_rss_before, t.server_peak_rss) {
-                (Some(b), Some(p)) => Some(p.saturating_sub(b)),
-                _ => None,
-            };
-            let _ = writeln!(
-                body,
-                "Relayed through chat-server: {} in {:.2} s = **{:.0} MB/s**{}; server RSS \
-                 before {} and peak during {} (growth {}).\n",
-                bytes(t.bytes as f64),
-                t.seconds,
-                t.mb_per_s,
-                ratio.map_or(String::new(), |x| format!(", {:.2}× the plain relay", x)),
-                opt_bytes(t.server_rss_before),
-                opt_bytes(t.server_peak_rss),
-                flat.map_or("–".into(), |g| bytes(g as f64)),
-            );
-            targets.push((
-                "relayed transfer at least 85% of the plain relay".into(),
-                ratio.map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
-                ratio.map(|x| x >= RELAY_RATIO_TARGET),
-            ));
-            // "Flat": the peak stays within 64 MiB of where it started,
-            // whatever the file size (a file held in memory would add GiBs).
-            targets.push((
-                "server RSS flat during the large transfer".into(),
-                flat.map_or("–".into(), |g| format!("+{}", bytes(g as f64))),
-                flat.map(|g| g <= 64 * 1024 * 1024),
-            ));
-        }
-        other => {
-            let why = other
-                .and_then(|t| t.reason.clone())
-                .unwrap_or_else(|| "not run".into());
-            let _ = writeln!(
-                body,
-                "Relayed through chat-server: **not available yet** ({why}).\n"
-            );
-            targets.push((
-                "relayed transfer at least 85% of the plain relay".into(),
-                "not available yet".into(),
-                None,
-            ));
-            targets.push((
-                "server RSS flat during the large transfer".into(),
-                "not available yet".into(),
-                None,
-            ));
-        }
-    }
+    transfer_section::render_transfer(&res.relay, &res.transfer, &mut body, &mut targets);
 
     // ---- rtt ----
     let _ = writeln!(body, "## 5. Chat latency under transfer\n");

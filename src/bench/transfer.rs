@@ -4,13 +4,15 @@
 //! by this process on one mio `Poll`, speaking the protocol's file frames the
 //! way `chat-client` does: `file_offer`, the receiver's `file_accept` and a
 //! 1 MiB `file_credit` window that it tops up by each chunk's size as the
-//! chunk arrives, 64 KiB `file_chunk` frames (base64 in JSON) sent only
-//! against credit, and `file_done` when the last byte is in.
+//! chunk arrives, 64 KiB chunks sent only against credit, and `file_done`
+//! when the last byte is in. Chunks are binary frames (`protocol::binary`)
+//! when the server's `welcome` offers them, as `chat-client` sends and asks
+//! for them; `--json-chunks` keeps the base64-in-JSON `file_chunk` frames.
 //!
 //! The file is synthetic: one 64 KiB block repeated, so the sender encodes
-//! the block to base64 once and each chunk frame is a copy, and the receiver
-//! checks every chunk byte for byte (offset in sequence, data equal to the
-//! expected base64) without decoding it, so the bench does not become the
+//! the block once and each chunk frame is a copy, and the receiver checks
+//! every chunk byte for byte (offset in sequence, data equal to the
+//! expected bytes or base64) without decoding it, so the bench does not become the
 //! bottleneck it measures. A transfer meant to complete offers the file's
 //! real SHA-256; one that runs as background load until a measurement ends
 //! is cancelled then, never verified, and offers a placeholder checksum.
@@ -22,7 +24,7 @@ use super::report::TransferResult;
 use super::rtt::{self, RttConfig, RttResult};
 use super::wire;
 use crate::protocol::files::TransferState;
-use crate::protocol::{encode, ClientMsg, ServerMsg};
+use crate::protocol::{binary, encode, ClientMsg, ServerMsg};
 use base64::Engine;
 use mio::{Events, Interest, Poll, Token};
 use sha2::{Digest, Sha256};
@@ -49,6 +51,8 @@ pub struct TransferConfig {
     pub timeout: Duration,
     pub server_pid: Option<u32>,
     pub tag: String,
+    /// Binary chunk frames where the server offers them (else JSON).
+    pub binary: bool,
 }
 
 impl TransferConfig {
@@ -61,6 +65,7 @@ impl TransferConfig {
             timeout: Duration::from_secs(600),
             server_pid: None,
             tag: unique_tag("t"),
+            binary: true,
         }
     }
 }
@@ -132,6 +137,8 @@ struct Xfer {
     completed: bool,
     logged_in: [bool; 2],
     offered: bool,
+    /// The server takes and sends binary chunks (and `cfg.binary`).
+    binary: bool,
 }
 
 /// Run `cfg.transfers` transfers at once. With `stop`, they run until it is
@@ -223,14 +230,19 @@ pub fn run(
                             return data.len();
                         }
                     };
+                    let bin = data[off] & 0x80 != 0;
                     off += used;
-                    if let Some((id, offset, d)) = parse_chunk(body) {
+                    let chunk = match bin {
+                        true => binary::parse(body).ok(),
+                        false => parse_chunk(body),
+                    };
+                    if let Some((id, offset, d)) = chunk {
                         // Receiver: check the chunk byte for byte.
                         let len = (cfg.bytes - x.received).min(CHUNK as u64);
-                        let want: &[u8] = if len == CHUNK as u64 {
-                            full.as_bytes()
-                        } else {
-                            last.as_bytes()
+                        let want: &[u8] = match (bin, len == CHUNK as u64) {
+                            (true, _) => &blk[..len as usize],
+                            (false, true) => full.as_bytes(),
+                            (false, false) => last.as_bytes(),
                         };
                         if role != 1 || Some(id) != x.id || offset != x.received || d != want {
                             fatal = Some(format!(
@@ -249,6 +261,12 @@ pub fn run(
                         continue;
                     }
                     match crate::protocol::parse_body::<ServerMsg>(body) {
+                        Ok(ServerMsg::Welcome { binary_chunks, .. }) => {
+                            x.binary = binary_chunks && cfg.binary;
+                            if x.binary && role == 1 {
+                                replies.push(ClientMsg::BinaryChunks {});
+                            }
+                        }
                         Ok(ServerMsg::Joined { .. }) => x.logged_in[role] = true,
                         Ok(ServerMsg::FileState { id, state, .. }) => {
                             x.id = Some(id);
@@ -346,8 +364,16 @@ pub fn run(
                 if x.credit < len {
                     break;
                 }
-                let data = if len == CHUNK as u64 { &full } else { &last };
-                push_chunk(conn.out(), id, x.sent, data);
+                if x.binary {
+                    let head = binary::frame(id, x.sent, &[]);
+                    let len32 = (head.len() - 4 + len as usize) as u32 | binary::FLAG;
+                    conn.out().extend_from_slice(&len32.to_be_bytes());
+                    conn.out().extend_from_slice(&head[4..]);
+                    conn.out().extend_from_slice(&blk[..len as usize]);
+                } else {
+                    let data = if len == CHUNK as u64 { &full } else { &last };
+                    push_chunk(conn.out(), id, x.sent, data);
+                }
                 start.get_or_insert_with(Instant::now);
                 x.sent += len;
                 x.credit -= len;
@@ -391,6 +417,7 @@ pub fn run(
     };
     Ok(TransferResult {
         scenario: "transfer".into(),
+        json_chunks: !xs.iter().all(|x| x.binary),
         available: true,
         reason: None,
         bytes: moved,

@@ -10,7 +10,7 @@
 //! sequence number, all fixed-width decimal digits (read eight at a time),
 //! padded with `x` to the message size.
 
-use crate::protocol::{parse_body, ServerMsg};
+use crate::protocol::{binary, parse_body, ServerMsg};
 
 /// Smallest payload that holds a [`Stamp`].
 pub const STAMP_LEN: usize = 42;
@@ -242,12 +242,15 @@ fn leading_id(s: &[u8]) -> Option<u64> {
 
 /// Split one length-prefixed frame off the front of `buf`: the body and the
 /// bytes used, `Ok(None)` if incomplete, `Err` if the length exceeds `max`.
+/// A binary chunk's body (`protocol::binary`) comes without its flag: tell
+/// it by `buf[0]`.
 #[inline]
 pub fn split_frame(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, String> {
     if buf.len() < 4 {
         return Ok(None);
     }
-    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) & !binary::FLAG;
+    let n = n as usize;
     if n > max {
         return Err(format!("server frame of {n} bytes exceeds {max}"));
     }

@@ -37,8 +37,10 @@ Commands (each appends one JSON line to --json FILE if given):
               --bytes N
   transfer  file transfers relayed by chat-server (scenario 4)
               --addr HOST:PORT [--pid PID] --bytes N [--transfers N]
+              [--json-chunks (base64 file_chunk frames, not binary ones)]
   latency   chat round trips idle, then beside large transfers (scenario 5)
               --addr HOST:PORT [--pid PID] [--transfers N] [--samples N] [--interval-ms MS]
+              [--json-chunks]
   rtt       chat round-trip latency alone
               --addr HOST:PORT [--samples N] [--interval-ms MS] [--label TEXT]
   bystander a bystander's ping round trips, idle then during each load of
@@ -105,6 +107,7 @@ struct Args {
     label: String,
     variant: Option<String>,
     websocket: bool,
+    json_chunks: bool,
     no_receipts: bool,
     json: Option<String>,
     input: Option<String>,
@@ -156,6 +159,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         label: "idle".into(),
         variant: None,
         websocket: false,
+        json_chunks: false,
         no_receipts: false,
         json: None,
         input: None,
@@ -223,6 +227,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("label") => a.label = p.value()?.string()?,
             Long("variant") => a.variant = Some(p.value()?.string()?),
             Long("websocket") => a.websocket = true,
+            Long("json-chunks") => a.json_chunks = true,
             Long("no-receipts") => a.no_receipts = true,
             Long("json") => a.json = Some(p.value()?.string()?),
             Long("in") => a.input = Some(p.value()?.string()?),
@@ -346,6 +351,7 @@ fn run(a: Args) -> Result<(), String> {
         "transfer" => {
             let mut cfg = transfer::TransferConfig::new(need_addr(&a)?, a.bytes, a.transfers);
             cfg.server_pid = a.pid;
+            cfg.binary = !a.json_chunks;
             let r = transfer::run(&cfg, None, None)?;
             let s = format!(
                 "transfer: {} x {} bytes through the server in {:.2} s = {:.0} MB/s; server RSS {} before, {} peak",
@@ -362,6 +368,7 @@ fn run(a: Args) -> Result<(), String> {
             let addr = need_addr(&a)?;
             let mut tcfg = transfer::TransferConfig::new(addr, transfer::LOAD_BYTES, a.transfers);
             tcfg.server_pid = a.pid;
+            tcfg.binary = !a.json_chunks;
             let mut rcfg = rtt::RttConfig::new(addr, a.samples);
             rcfg.interval = Duration::from_secs_f64(a.interval_ms.max(0.0) / 1e3);
             let (mut idle, mut loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg)?;

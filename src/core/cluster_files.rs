@@ -22,6 +22,7 @@
 
 use super::effect::Effect;
 use super::{ConnId, Core, Output, Priority};
+use crate::protocol::binary::{self, ChunkData};
 use crate::protocol::{ClientMsg, ServerMsg};
 use std::rc::Rc;
 
@@ -230,7 +231,7 @@ impl Core {
         match msg {
             ClientMsg::FileChunk { id, offset, data } => {
                 let raw = framed(text.as_bytes());
-                self.file_chunk(r, id, offset, &data, raw);
+                self.file_chunk(r, id, offset, ChunkData::Base64(&data), raw);
             }
             other => self.file_msg(r, other, super::Now::default()),
         }
@@ -276,6 +277,11 @@ impl Core {
         let Some(home) = self.home_of(id) else {
             return false;
         };
+        // (A binary chunk crosses as JSON: the payload between nodes is text.)
+        let json = binary::is_binary(raw)
+            .then(|| binary::to_json(raw))
+            .flatten();
+        let raw = json.as_deref().unwrap_or(raw);
         let (Some(c), Ok(text)) = (self.cluster.as_deref(), std::str::from_utf8(body(raw))) else {
             return false;
         };

@@ -22,8 +22,8 @@
 use super::http_files::HttpGrant;
 use super::store_ops::StoredFile;
 use super::{ConnId, Core, Output, Priority};
+use crate::protocol::binary::ChunkData;
 use crate::protocol::files::TransferState;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 /// A transfer's sink: the HTTP connection and the hash of what it relayed.
@@ -96,8 +96,8 @@ impl Core {
 
     /// A chunk of transfer `id` for its sink: hashed, checked if it is the
     /// last, then written into the response as raw bytes.
-    pub(crate) fn sink_chunk(&mut self, id: u64, data: &str) {
-        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+    pub(crate) fn sink_chunk(&mut self, id: u64, data: ChunkData) {
+        let Ok(bytes) = data.bytes() else {
             return self.finish(
                 id,
                 TransferState::Failed,

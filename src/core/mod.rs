@@ -429,6 +429,8 @@ impl Core {
         let logged_in = self.sessions.get(&conn).is_some_and(|s| s.name.is_some());
         match msg {
             ClientMsg::Ping { seq } => self.send(conn, &ServerMsg::Pong { seq }),
+            // How chunks are written to this connection: the shell's business.
+            ClientMsg::BinaryChunks {} => {}
             ClientMsg::Hello {
                 version,
                 name,

@@ -221,6 +221,7 @@ impl Core {
             last_id: self.history.last_id(),
             boot: self.cfg.boot,
             files_key: Some(files_key.to_string()),
+            binary_chunks: true,
         };
         self.send(conn, &welcome);
         for r in rooms {

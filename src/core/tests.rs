@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::protocol::{
-    parse_body, CallEnd, ClientMsg as C, ErrorCode, Media, ReceiptKind, ServerMsg as S, Status,
+    CallEnd, ClientMsg as C, ErrorCode, Media, ReceiptKind, ServerMsg as S, Status,
 };
 
 fn at(ms: u64) -> Now {
@@ -53,7 +53,7 @@ impl Harness {
         self.core
             .drain()
             .filter_map(|(c, o)| match o {
-                Output::Frame(b, _) => Some((c, parse_body::<S>(&b[4..]).unwrap())),
+                Output::Frame(b, _) => Some((c, crate::protocol::binary::server_msg(&b).unwrap())),
                 Output::Close(_) | Output::Resume => None,
             })
             .collect()

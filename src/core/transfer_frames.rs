@@ -10,7 +10,8 @@ use super::filename;
 use super::store_ops::StoreJob;
 use super::transfer::{Note, Transfer, NO_TRANSFER_ID};
 use super::{ConnId, Core, Now, Priority};
-use crate::protocol::files::{base64_raw_len, Role, TransferState, MAX_CHUNK};
+use crate::protocol::binary::ChunkData;
+use crate::protocol::files::{Role, TransferState, MAX_CHUNK};
 use crate::protocol::{ClientMsg, ErrorCode};
 use std::rc::Rc;
 
@@ -32,7 +33,7 @@ impl Core {
                 // Not from the shell's raw path (e.g. a unit test): frame it again.
                 let raw = crate::protocol::encode_shared(&msg);
                 if let ClientMsg::FileChunk { id, offset, data } = msg {
-                    self.file_chunk(conn, id, offset, &data, raw);
+                    self.file_chunk(conn, id, offset, ChunkData::Base64(&data), raw);
                 }
             }
             ClientMsg::FileOffer {
@@ -77,7 +78,7 @@ impl Core {
         conn: ConnId,
         id: u64,
         offset: u64,
-        data: &str,
+        data: ChunkData,
         raw: Rc<[u8]>,
         _now: Now,
     ) {
@@ -382,7 +383,7 @@ impl Core {
         conn: ConnId,
         id: u64,
         offset: u64,
-        data: &str,
+        data: ChunkData,
         raw: Rc<[u8]>,
     ) {
         let re = "file_chunk";
@@ -398,7 +399,7 @@ impl Core {
             }
             None => return,
         }
-        let len = base64_raw_len(data);
+        let len = data.raw_len();
         let Some(t) = self.transfers.map.get_mut(&id) else {
             return;
         };

@@ -24,6 +24,7 @@ use super::store_ops::{StoreDone, StoreJob, StoredFile};
 use super::transfer::{Note, PrefixCheck, Transfer, UploadSide, NO_TRANSFER_ID, STORE};
 use super::{ConnId, Core, Now, Output, Priority};
 use crate::core::logsafe::Safe;
+use crate::protocol::binary::{self, ChunkData};
 use crate::protocol::files::{hex, TransferState, MAX_CHUNK};
 use crate::protocol::{encode_shared, ErrorCode, ServerMsg};
 use crate::store::files::StoreError;
@@ -223,11 +224,11 @@ impl Core {
 
     /// An upload's chunk (already checked against credit and offset):
     /// decode, hash, and hand it to the store worker to write.
-    pub(crate) fn store_chunk(&mut self, id: u64, offset: u64, data: &str) {
-        let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
-            Ok(b) => b,
+    pub(crate) fn store_chunk(&mut self, id: u64, offset: u64, data: ChunkData) {
+        let bytes = match data.bytes() {
+            Ok(b) => b.into_owned(),
             Err(e) => {
-                let reason = format!("a chunk was not valid base64 ({e})");
+                let reason = format!("a chunk was not valid ({e})");
                 return self.finish(id, TransferState::Failed, None, Some(reason));
             }
         };
@@ -446,11 +447,16 @@ impl Core {
         };
         t.next += len;
         t.credit -= len;
-        let frame = encode_shared(&ServerMsg::FileChunk {
-            id,
-            offset,
-            data: base64::engine::general_purpose::STANDARD.encode(&data),
-        });
+        // Binary: the shell writes JSON to a client that did not ask for
+        // binary; another node's client gets JSON (nodes exchange text).
+        let frame: std::rc::Rc<[u8]> = match conn.is_remote() {
+            false => binary::frame(id, offset, &data).into(),
+            true => encode_shared(&ServerMsg::FileChunk {
+                id,
+                offset,
+                data: base64::engine::general_purpose::STANDARD.encode(&data),
+            }),
+        };
         self.emit(conn, Output::Frame(frame, Priority::Chunk(id)), None);
         if conn.is_remote() {
             // Its node reports it written out (see `cluster_store`).

@@ -92,6 +92,8 @@ pub struct Conn {
     pub web: Option<super::web::Web>,
     /// The browser closed its WebSocket (or broke its framing).
     pub ws_closed: bool,
+    /// The client asked for file chunks as binary frames (`binary_chunks`).
+    pub binary_chunks: bool,
 }
 
 impl Conn {
@@ -118,6 +120,7 @@ impl Conn {
             turn_frames: 0,
             web: None,
             ws_closed: false,
+            binary_chunks: false,
         }
     }
 

@@ -15,7 +15,8 @@ use super::{throttle, tls, Conn};
 use crate::core::limits::Admit;
 use crate::core::logsafe::Safe;
 use crate::core::{ConnId, Core, Now};
-use crate::protocol::codec::{parse_body, split_frame};
+use crate::protocol::binary::{self, ChunkData};
+use crate::protocol::codec::{parse_body, split_frame, HEADER_LEN};
 use crate::protocol::{fast, ClientMsg, FrameError};
 use std::rc::Rc;
 
@@ -85,15 +86,10 @@ fn ingest_ws(k: ConnId, conn: &mut Conn, core: &mut Core, max_frame: usize, now:
         max_frame,
         |conn, input| match input {
             WsInput::Body(body) => handle_body(k, conn, body, None, core, now),
-            WsInput::Chunk {
-                id,
-                offset,
-                data,
-                native,
-            } => {
+            WsInput::Chunk(native) => {
                 conn.frames_in += 1;
                 conn.turn_frames += 1;
-                core.handle_chunk(k, id, offset, &data, Rc::from(native), now);
+                binary_chunk(k, Rc::from(native), core, now);
                 true
             }
         },
@@ -134,8 +130,12 @@ fn handle_body(
     };
     // A file chunk is forwarded as it came: its payload is neither copied
     // out of the frame nor decoded.
+    if raw.is_some_and(binary::is_binary) {
+        binary_chunk(k, native(), core, now);
+        return true;
+    }
     if let Some(c) = fast::chunk(body) {
-        core.handle_chunk(k, c.id, c.offset, c.data, native(), now);
+        core.handle_chunk(k, c.id, c.offset, ChunkData::Base64(c.data), native(), now);
         return true;
     }
     let frame = match (fast::message(body), fast::hello(body)) {
@@ -155,8 +155,9 @@ fn handle_body(
     }
     match frame {
         Ok(ClientMsg::FileChunk { id, offset, data }) => {
-            core.handle_chunk(k, id, offset, &data, native(), now)
+            core.handle_chunk(k, id, offset, ChunkData::Base64(&data), native(), now)
         }
+        Ok(ClientMsg::BinaryChunks {}) => conn.binary_chunks = true,
         Ok(msg) => core.handle(k, msg, now),
         Err(e) => {
             log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
@@ -165,6 +166,18 @@ fn handle_body(
         }
     }
     true
+}
+
+/// A binary chunk frame (see `protocol::binary`), whole: to the core with
+/// its payload borrowed from the frame it relays, or a `bad_frame` for one
+/// too short to hold id and offset.
+fn binary_chunk(k: ConnId, frame: Rc<[u8]>, core: &mut Core, now: Now) {
+    match binary::parse(&frame[HEADER_LEN..]) {
+        Ok((id, offset, data)) => {
+            core.handle_chunk(k, id, offset, ChunkData::Raw(data), frame.clone(), now)
+        }
+        Err(why) => core.frame_error(k, &FrameError::BadJson(why), Some("file_chunk")),
+    }
 }
 
 fn decode_all(

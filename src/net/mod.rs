@@ -38,6 +38,7 @@ pub use conn::{Conn, Queued, ReadOutcome, Slot};
 
 use crate::core::effect::Effect;
 use crate::core::{ConnId, Core, Now, Output, Priority};
+use crate::protocol::binary;
 use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
 use crate::store::search_index::{self, SearchIndex};
@@ -390,6 +391,16 @@ impl Server {
                         // A browser gets WebSocket messages; a plain HTTP
                         // connection nothing of the protocol.
                         let bytes = match &conn.web {
+                            // A chunk in the form this client reads.
+                            None if matches!(prio, Priority::Chunk(_))
+                                && binary::is_binary(&bytes) != conn.binary_chunks =>
+                            {
+                                let other = match conn.binary_chunks {
+                                    true => binary::from_json(&bytes),
+                                    false => binary::to_json(&bytes),
+                                };
+                                other.map_or(bytes, Rc::from)
+                            }
                             None => bytes,
                             // An HTTP download's raw bytes.
                             Some(web::Web::Http) if matches!(prio, Priority::Chunk(_)) => bytes,

@@ -6,6 +6,7 @@
 //! a frame that is too large breaks framing, while bad JSON inside a correctly
 //! framed body does not.
 
+use super::binary;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use std::rc::Rc;
@@ -92,12 +93,17 @@ pub fn decode_frame<T: DeserializeOwned>(
 }
 
 /// The body of the frame at the front of `buf` and the bytes the whole frame
-/// takes, without parsing it; `Ok(None)` until it has all arrived.
+/// takes, without parsing it; `Ok(None)` until it has all arrived. A binary
+/// chunk (see [`super::binary`]) is bounded by its own size, not `max`.
 pub fn split_frame(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameError> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
-    let size = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let prefix = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let (size, max) = match prefix & binary::FLAG {
+        0 => (prefix as usize, max),
+        _ => ((prefix & !binary::FLAG) as usize, binary::MAX_BODY),
+    };
     if size > max {
         return Err(FrameError::TooLarge { size, max });
     }

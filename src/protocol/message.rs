@@ -165,6 +165,10 @@ pub enum ClientMsg {
     },
     /// Polite goodbye; the server closes after flushing.
     Logout {},
+    /// From now on, send file chunks to this connection as binary frames
+    /// (see `protocol::binary`); only to a server whose `welcome` says
+    /// `binary_chunks`. No answer.
+    BinaryChunks {},
     /// Liveness check; answered by `pong` with the same `seq`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +339,7 @@ impl ClientMsg {
         match self {
             ClientMsg::Hello { .. } => "hello",
             ClientMsg::Logout {} => "logout",
+            ClientMsg::BinaryChunks {} => "binary_chunks",
             ClientMsg::Ping { .. } => "ping",
             ClientMsg::RoomMsg { .. } => "room_msg",
             ClientMsg::PrivateMsg { .. } => "private_msg",
@@ -455,6 +460,10 @@ pub enum ServerMsg {
         /// (`GET /files/NAME?key=...`), valid while they are online.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         files_key: Option<String>,
+        /// The server reads binary file chunks (see `protocol::binary`) and
+        /// sends them to a connection that asks with `binary_chunks`.
+        #[serde(default)]
+        binary_chunks: bool,
     },
     /// Something went wrong. `re` names the frame type it answers, if any.
     Error {

@@ -3,8 +3,11 @@
 //! A frame is a 4-byte big-endian length followed by that many bytes holding one
 //! UTF-8 JSON object with a `"type"` field. [`codec`] turns bytes into frames and
 //! back, incrementally and with a size limit; [`message`] holds the typed frames
-//! each side sends. docs/PROTOCOL.md documents every frame with an example.
+//! each side sends; [`binary`] the file chunks a length with its top bit set
+//! marks, raw bytes in place of JSON. docs/PROTOCOL.md documents every frame
+//! with an example.
 
+pub mod binary;
 pub mod codec;
 pub mod error_code;
 pub mod fast;

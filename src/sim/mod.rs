@@ -11,7 +11,7 @@
 use crate::core::effect::{Completion, Effect};
 use crate::core::store_ops::Catalog;
 use crate::core::{Config, ConnId, Core, Gone, Now, Output};
-use crate::protocol::{parse_body, ClientMsg, ServerMsg, PROTOCOL_VERSION};
+use crate::protocol::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use crate::store::accounts::AccountFile;
 use crate::store::files::DiskStore;
 use crate::store::history::{HistoryDb, Retention};
@@ -357,7 +357,7 @@ impl Sim {
             .map(|(c, o)| match o {
                 Output::Frame(b, _) => (
                     c,
-                    parse_body::<ServerMsg>(&b[4..]).map_err(|e| e.to_string()),
+                    crate::protocol::binary::server_msg(&b).map_err(|e| e.to_string()),
                 ),
                 Output::Close(why) => (c, Err(format!("close: {why}"))),
                 // The sim does not throttle its input (it calls the core

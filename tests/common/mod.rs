@@ -313,6 +313,8 @@ pub struct Client {
     pub session: Option<String>,
     /// The download key of that `welcome`.
     pub files_key: Option<String>,
+    /// Binary chunk frames read (each given as a `file_chunk` with base64).
+    pub binary_frames: usize,
 }
 
 impl Client {
@@ -331,6 +333,7 @@ impl Client {
             name: "(anonymous)".into(),
             session: None,
             files_key: None,
+            binary_frames: 0,
         }
     }
 
@@ -487,6 +490,18 @@ impl Client {
     }
 
     fn pop_buffered(&mut self) -> Option<ServerMsg> {
+        use chat::protocol::binary;
+        if self.buf.len() >= 4 && binary::is_binary(&self.buf) {
+            let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) & !binary::FLAG;
+            let end = 4 + len as usize;
+            if self.buf.len() < end {
+                return None;
+            }
+            let frame: Vec<u8> = self.buf.drain(..end).collect();
+            self.binary_frames += 1;
+            let msg = binary::server_msg(&frame);
+            return Some(msg.unwrap_or_else(|e| panic!("[{}] bad binary frame: {e}", self.name)));
+        }
         match decode_frame::<ServerMsg>(&self.buf, CLIENT_MAX_FRAME) {
             Ok(None) => None,
             Ok(Some(d)) => {

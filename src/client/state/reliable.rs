@@ -273,6 +273,7 @@ mod tests {
                 last_id,
                 boot: 1,
                 files_key: None,
+                binary_chunks: false,
             },
             t,
         )

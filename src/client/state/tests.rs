@@ -17,6 +17,7 @@ fn logged_in(t: Instant) -> ClientState {
             last_id: 0,
             boot: 1,
             files_key: None,
+            binary_chunks: false,
         },
         t,
     );

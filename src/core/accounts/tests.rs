@@ -4,7 +4,7 @@
 use super::*;
 use crate::core::effect::{Completion, Effect};
 use crate::core::{Config, Gone, Output};
-use crate::protocol::{parse_body, ClientMsg, ServerMsg};
+use crate::protocol::{ClientMsg, ServerMsg};
 
 fn at(ms: u64) -> Now {
     Now {
@@ -62,7 +62,7 @@ fn out(core: &mut Core, conn: ConnId) -> Vec<ServerMsg> {
     core.drain()
         .filter(|(c, _)| *c == conn)
         .filter_map(|(_, o)| match o {
-            Output::Frame(b, _) => Some(parse_body::<ServerMsg>(&b[4..]).unwrap()),
+            Output::Frame(b, _) => Some(crate::protocol::binary::server_msg(&b).unwrap()),
             Output::Close(_) | Output::Resume => None,
         })
         .collect()
@@ -74,7 +74,7 @@ fn frames(core: &mut Core, conn: ConnId, now: Now) -> Vec<ServerMsg> {
     core.drain()
         .filter(|(c, _)| *c == conn)
         .filter_map(|(_, o)| match o {
-            Output::Frame(b, _) => Some(parse_body::<ServerMsg>(&b[4..]).unwrap()),
+            Output::Frame(b, _) => Some(crate::protocol::binary::server_msg(&b).unwrap()),
             Output::Close(_) | Output::Resume => None,
         })
         .collect()

@@ -8,11 +8,12 @@
 //! frame body (the JSON, without the native 4-byte length prefix). File
 //! chunks travel as binary messages, `id` (u64, big-endian), `offset` (u64,
 //! big-endian), then the raw bytes, so a browser never base64-encodes a
-//! file: [`chunk_to_native`] turns one into the native `file_chunk` frame the
-//! core relays, and [`encode`] turns a native chunk frame bound for a
-//! browser into a binary message.
+//! file: [`chunk_to_native`] turns one into the native binary chunk frame
+//! (`protocol::binary`, the same bytes behind a length prefix) the core
+//! relays, and [`encode`] turns a native chunk frame bound for a browser, in
+//! either form, into a binary message.
 
-use crate::protocol::{encode as encode_frame, fast, ClientMsg};
+use crate::protocol::{binary, fast};
 use base64::Engine;
 use std::io::{self, Read, Write};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -21,9 +22,6 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// Bytes of a binary chunk message before its data: id and offset.
-pub const CHUNK_HEADER: usize = 16;
 
 /// The WebSocket side of a connection.
 pub struct WsConn {
@@ -81,13 +79,8 @@ impl Write for Pipe<'_> {
 pub enum WsInput<'a> {
     /// A text message: a protocol frame body.
     Body(&'a [u8]),
-    /// A binary message: a file chunk, already in native form.
-    Chunk {
-        id: u64,
-        offset: u64,
-        data: String,
-        native: Vec<u8>,
-    },
+    /// A binary message: a file chunk, as a native binary chunk frame.
+    Chunk(Vec<u8>),
 }
 
 /// What [`WsConn::feed`] asks its caller.
@@ -191,12 +184,7 @@ impl WsConn {
                     let ok = match &m {
                         Message::Text(t) => step(Step::Input(WsInput::Body(t.as_bytes()))),
                         Message::Binary(b) => match chunk_to_native(b) {
-                            Ok((id, offset, data, native)) => step(Step::Input(WsInput::Chunk {
-                                id,
-                                offset,
-                                data,
-                                native,
-                            })),
+                            Ok(native) => step(Step::Input(WsInput::Chunk(native))),
                             Err(e) => {
                                 result = Err(e);
                                 break;
@@ -312,6 +300,9 @@ fn frame(opcode: Data, parts: &[&[u8]]) -> Vec<u8> {
 /// message of id, offset and the decoded bytes.
 pub fn encode(native: &[u8], chunk: bool) -> Vec<u8> {
     let body = native.get(4..).unwrap_or_default();
+    if chunk && binary::is_binary(native) {
+        return frame(Data::Binary, &[body]);
+    }
     if chunk {
         if let Some(c) = fast::chunk(body) {
             if let Ok(data) = B64.decode(c.data) {
@@ -325,25 +316,12 @@ pub fn encode(native: &[u8], chunk: bool) -> Vec<u8> {
     frame(Data::Text, &[body])
 }
 
-/// A binary chunk message from a browser as the native `file_chunk` frame
-/// (what the core relays byte for byte) and its parts; `Err` with a
-/// sentence for a message too short to hold id and offset.
-pub fn chunk_to_native(msg: &[u8]) -> Result<(u64, u64, String, Vec<u8>), String> {
-    if msg.len() < CHUNK_HEADER {
-        return Err(format!(
-            "a binary message is a file chunk: 8 bytes of transfer id, 8 of offset, then the data; this one has {} bytes",
-            msg.len()
-        ));
-    }
-    let id = u64::from_be_bytes(msg[..8].try_into().expect("8 bytes"));
-    let offset = u64::from_be_bytes(msg[8..16].try_into().expect("8 bytes"));
-    let data = B64.encode(&msg[CHUNK_HEADER..]);
-    let native = encode_frame(&ClientMsg::FileChunk {
-        id,
-        offset,
-        data: data.clone(),
-    });
-    Ok((id, offset, data, native))
+/// A binary chunk message from a browser as the native binary chunk frame
+/// (what the core relays byte for byte); `Err` with a sentence for a
+/// message too short to hold id and offset.
+pub fn chunk_to_native(msg: &[u8]) -> Result<Vec<u8>, String> {
+    let (id, offset, data) = binary::parse(msg)?;
+    Ok(binary::frame(id, offset, data))
 }
 
 #[cfg(test)]
@@ -481,18 +459,21 @@ mod tests {
         let mut msg = 7u64.to_be_bytes().to_vec();
         msg.extend(65536u64.to_be_bytes());
         msg.extend(b"hello");
-        let (id, offset, data, native) = chunk_to_native(&msg).unwrap();
-        assert_eq!((id, offset, data.as_str()), (7, 65536, "aGVsbG8="));
-        let ws = encode(&native, true);
-        assert_eq!(ws[0], 0x82, "a final binary frame");
-        assert_eq!(ws[1] as usize, 16 + 5);
-        assert_eq!(&ws[2..], &msg[..]);
+        let native = chunk_to_native(&msg).unwrap();
+        assert_eq!(native, binary::frame(7, 65536, b"hello"));
+        // Either native form of the chunk is the same binary message.
+        let json = binary::to_json(&native).unwrap();
+        assert!(String::from_utf8_lossy(&json).contains(r#""data":"aGVsbG8=""#));
+        for form in [&native, &json] {
+            let ws = encode(form, true);
+            assert_eq!(ws[0], 0x82, "a final binary frame");
+            assert_eq!(ws[1] as usize, 16 + 5);
+            assert_eq!(&ws[2..], &msg[..]);
+        }
         assert!(chunk_to_native(&[0; 15]).is_err());
         // Anything else is a text message of the body.
-        let text = encode(
-            &crate::protocol::encode(&ClientMsg::Ping { seq: Some(1) }),
-            false,
-        );
+        let ping = crate::protocol::ClientMsg::Ping { seq: Some(1) };
+        let text = encode(&crate::protocol::encode(&ping), false);
         assert_eq!(text[0], 0x81);
         assert_eq!(&text[2..], br#"{"type":"ping","seq":1}"#);
     }
