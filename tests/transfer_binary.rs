@@ -15,32 +15,10 @@ use chat::protocol::{ClientMsg, ErrorCode, ServerMsg};
 use common::{Client, Server};
 use transfer_common::*;
 
-fn accept(b: &mut Client, id: u64, window: u64) {
-    b.send(&ClientMsg::FileAccept {
-        id,
-        offset: 0,
-        prefix_sha256: None,
-    });
-    b.send(&ClientMsg::FileCredit { id, bytes: window });
-}
-
 /// Login that checks the welcome offers binary chunks.
 fn login(server: &Server, name: &str) -> Client {
-    let mut c = Client::connect(server.addr());
-    c.send(&ClientMsg::Hello {
-        version: chat::protocol::PROTOCOL_VERSION,
-        name: name.into(),
-        room: None,
-        status: None,
-        resume: None,
-        password: None,
-    });
-    match c.recv_what("welcome") {
-        ServerMsg::Welcome { binary_chunks, .. } => assert!(binary_chunks),
-        other => panic!("not a welcome: {other:?}"),
-    }
-    c.recv_until(|m| matches!(m, ServerMsg::Joined { .. }));
-    c.name = name.into();
+    let c = Client::login(server.addr(), name);
+    assert!(c.binary_offered, "the welcome offers binary chunks");
     c
 }
 

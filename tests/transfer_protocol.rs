@@ -18,14 +18,6 @@ fn pair(server: &Server) -> (Client, Client) {
     (a, b)
 }
 
-fn accept(b: &mut Client, id: u64, window: u64) {
-    b.send(&ClientMsg::FileAccept {
-        id,
-        offset: 0,
-        prefix_sha256: None,
-    });
-    b.send(&ClientMsg::FileCredit { id, bytes: window });
-}
 
 #[test]
 fn offer_accept_relay_complete() {

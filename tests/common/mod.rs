@@ -315,6 +315,8 @@ pub struct Client {
     pub files_key: Option<String>,
     /// Binary chunk frames read (each given as a `file_chunk` with base64).
     pub binary_frames: usize,
+    /// The `welcome` a login helper read offered binary chunks.
+    pub binary_offered: bool,
 }
 
 impl Client {
@@ -334,6 +336,7 @@ impl Client {
             session: None,
             files_key: None,
             binary_frames: 0,
+            binary_offered: false,
         }
     }
 
@@ -386,12 +389,14 @@ impl Client {
                 rooms,
                 session,
                 files_key,
+                binary_chunks,
                 ..
             } => {
                 assert_eq!(n, name, "welcome names someone else");
                 assert_eq!(rooms, vec![want_room.to_string()], "welcome rooms");
                 c.session = Some(session);
                 c.files_key = files_key;
+                c.binary_offered = binary_chunks;
             }
             other => panic!("[{name}] login: expected welcome, got {other:?}"),
         }

@@ -127,6 +127,16 @@ pub fn offer(a: &mut Client, b: &mut Client, to: &str, name: &str, data: &[u8]) 
     s.id
 }
 
+/// The receiver accepts transfer `id` from the start and grants `window`.
+pub fn accept(b: &mut Client, id: u64, window: u64) {
+    b.send(&ClientMsg::FileAccept {
+        id,
+        offset: 0,
+        prefix_sha256: None,
+    });
+    b.send(&ClientMsg::FileCredit { id, bytes: window });
+}
+
 pub fn chunk(id: u64, offset: u64, bytes: &[u8]) -> ClientMsg {
     ClientMsg::FileChunk {
         id,
