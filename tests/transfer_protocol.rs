@@ -18,7 +18,6 @@ fn pair(server: &Server) -> (Client, Client) {
     (a, b)
 }
 
-
 #[test]
 fn offer_accept_relay_complete() {
     let server = Server::start(&[]);

@@ -38,9 +38,11 @@ use super::servers::ServerAddr;
 use super::state::coalesce;
 use super::tls::{TlsSetup, Transport};
 use super::{ClientError, Shared};
+use crate::protocol::codec::split_frame;
 use crate::protocol::{
-    decode_frame, encode, ByeCode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME,
+    binary, decode_frame, encode, ByeCode, ClientMsg, ErrorCode, ServerMsg, MAX_SERVER_FRAME,
 };
+use files::Incoming;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -188,6 +190,9 @@ struct Link<'a> {
     refused: Option<String>,
     /// The `bye` reason if another connection took this session over.
     taken_over: Option<String>,
+    /// The server offered binary file chunks (`welcome`): ours go as
+    /// binary frames, and we asked for theirs.
+    binary: bool,
 }
 
 /// Why waiting for the next connection attempt ended.
@@ -207,6 +212,7 @@ impl Link<'_> {
         self.out_pos = 0;
         self.want_write = true;
         self.logged_in = false;
+        self.binary = false; // until this server's welcome says
         self.refused = None;
     }
 
@@ -389,13 +395,27 @@ impl Link<'_> {
         let mut frames = Vec::new();
         let mut used = 0;
         loop {
-            match decode_frame::<ServerMsg>(&self.inbuf[used..], MAX_SERVER_FRAME) {
+            let rest = &self.inbuf[used..];
+            if binary::is_binary(rest) {
+                match split_frame(rest, 0) {
+                    Ok(None) => break,
+                    Ok(Some((body, n))) => {
+                        used += n;
+                        if let Ok((id, offset, data)) = binary::parse(body) {
+                            frames.push(Incoming::Chunk(id, offset, data.to_vec()));
+                        }
+                    }
+                    Err(e) => return Err(lost(format!("bad data from the server: {e}"))),
+                }
+                continue;
+            }
+            match decode_frame::<ServerMsg>(rest, MAX_SERVER_FRAME) {
                 Ok(None) => break,
                 Ok(Some(d)) => {
                     used += d.consumed;
                     // A frame we do not understand (a newer server) is skipped.
                     if let Ok(m) = d.frame {
-                        frames.push(m);
+                        frames.push(Incoming::Msg(m));
                     }
                 }
                 Err(e) => return Err(lost(format!("bad data from the server: {e}"))),
@@ -422,7 +442,15 @@ impl Link<'_> {
                 let mut welcome = false;
                 if !self.logged_in {
                     match &m {
-                        ServerMsg::Welcome { boot, .. } => {
+                        ServerMsg::Welcome {
+                            boot,
+                            binary_chunks,
+                            ..
+                        } => {
+                            self.binary = *binary_chunks;
+                            if self.binary {
+                                replies.push(ClientMsg::BinaryChunks {});
+                            }
                             self.logged_in = true;
                             just_logged_in = true;
                             welcome = true;

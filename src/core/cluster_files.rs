@@ -46,6 +46,18 @@ fn body(frame: &[u8]) -> &[u8] {
     frame.get(4..).unwrap_or_default()
 }
 
+/// A frame as it crosses to another node: a binary chunk as its JSON
+/// `file_chunk` (the payload between nodes is text), anything else as is.
+fn json_form(frame: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match binary::is_binary(frame)
+        .then(|| binary::to_json(frame))
+        .flatten()
+    {
+        Some(json) => json.into(),
+        None => frame.into(),
+    }
+}
+
 /// A body framed again (its 4-byte length in front).
 fn framed(body: &[u8]) -> Rc<[u8]> {
     let mut v = Vec::with_capacity(body.len() + 4);
@@ -75,6 +87,7 @@ impl Core {
         let Some((node, run, their)) = c.remote_of.get(&conn).cloned() else {
             return;
         };
+        let bytes = json_form(&bytes);
         let Ok(text) = std::str::from_utf8(body(&bytes)) else {
             return;
         };
@@ -277,12 +290,8 @@ impl Core {
         let Some(home) = self.home_of(id) else {
             return false;
         };
-        // (A binary chunk crosses as JSON: the payload between nodes is text.)
-        let json = binary::is_binary(raw)
-            .then(|| binary::to_json(raw))
-            .flatten();
-        let raw = json.as_deref().unwrap_or(raw);
-        let (Some(c), Ok(text)) = (self.cluster.as_deref(), std::str::from_utf8(body(raw))) else {
+        let raw = json_form(raw);
+        let (Some(c), Ok(text)) = (self.cluster.as_deref(), std::str::from_utf8(body(&raw))) else {
             return false;
         };
         let payload = format!("U {} {} {}\n{text}", c.node, c.run, conn.0);

@@ -7,6 +7,12 @@ use super::Link;
 use crate::protocol::ServerMsg;
 use std::time::Instant;
 
+/// A frame as read: a server frame, or a binary chunk (id, offset, bytes).
+pub(super) enum Incoming {
+    Msg(ServerMsg),
+    Chunk(u64, u64, Vec<u8>),
+}
+
 /// Unsent bytes past which no more chunks are queued.
 const CHUNK_QUEUE: usize = 192 * 1024;
 
@@ -14,17 +20,26 @@ impl Link<'_> {
     /// Hand file frames to the transfer table; return the others. Their
     /// events are shown by the next [`Link::pump_files`], right after the
     /// chat events of the same batch (so `welcome` comes first).
-    pub(super) fn file_frames(&mut self, frames: Vec<ServerMsg>) -> Vec<ServerMsg> {
+    pub(super) fn file_frames(&mut self, frames: Vec<Incoming>) -> Vec<ServerMsg> {
         let mut rest = Vec::with_capacity(frames.len());
-        for m in frames {
-            match self.shared.files.on_frame(&m) {
-                Some((replies, evs)) => {
-                    for r in &replies {
-                        self.queue(r);
-                    }
-                    self.shared.files.defer(evs);
+        for f in frames {
+            let done = match f {
+                Incoming::Chunk(id, offset, data) => {
+                    Some(self.shared.files.on_binary_chunk(id, offset, &data))
                 }
-                None => rest.push(m),
+                Incoming::Msg(m) => match self.shared.files.on_frame(&m) {
+                    None => {
+                        rest.push(m);
+                        None
+                    }
+                    done => done,
+                },
+            };
+            if let Some((replies, evs)) = done {
+                for r in &replies {
+                    self.queue(r);
+                }
+                self.shared.files.defer(evs);
             }
         }
         rest
@@ -43,12 +58,10 @@ impl Link<'_> {
             self.shared.notify();
         }
         while self.unsent() < CHUNK_QUEUE {
-            let Some((frames, events)) = self.shared.files.next_chunk() else {
+            let Some((wire, events)) = self.shared.files.next_chunk_wire(self.binary) else {
                 break;
             };
-            for f in &frames {
-                self.queue(f);
-            }
+            self.out.extend_from_slice(&wire);
             if !events.is_empty() {
                 self.sink.emit(&events);
             }

@@ -86,6 +86,7 @@ pub(super) fn net_main(
         held: Vec::new(),
         refused: None,
         taken_over: None,
+        binary: false,
     };
     let mut ever = false;
     loop {

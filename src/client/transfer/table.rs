@@ -124,6 +124,9 @@ impl std::fmt::Debug for Files {
 /// Frames to send and events to show.
 pub type Out = (Vec<ClientMsg>, Vec<Event>);
 
+/// A chunk read to send: transfer id, offset, bytes.
+pub type Chunk = (u64, u64, Vec<u8>);
+
 impl Files {
     fn lock(&self) -> MutexGuard<'_, Table> {
         self.t.lock().unwrap_or_else(|e| e.into_inner())
@@ -418,6 +421,26 @@ impl Files {
     /// The next chunk to send, round-robin across transfers with credit.
     pub fn next_chunk(&self) -> Option<Out> {
         self.lock().next_chunk()
+    }
+
+    /// The same as encoded frames: a binary chunk frame if `binary` (the
+    /// server offered them), else `file_chunk` JSON; and events to show.
+    pub fn next_chunk_wire(&self, binary: bool) -> Option<(Vec<u8>, Vec<Event>)> {
+        let encode = |msgs: Vec<ClientMsg>| msgs.iter().flat_map(crate::protocol::encode).collect();
+        if !binary {
+            let (msgs, events) = self.next_chunk()?;
+            return Some((encode(msgs), events));
+        }
+        let taken = self.lock().take_chunk()?;
+        Some(match taken {
+            Ok((id, offset, buf)) => (crate::protocol::binary::frame(id, offset, &buf), Vec::new()),
+            Err((msgs, events)) => (encode(msgs), events),
+        })
+    }
+
+    /// A chunk that came as a binary frame.
+    pub fn on_binary_chunk(&self, id: u64, offset: u64, data: &[u8]) -> Out {
+        self.lock().chunk_bytes(id, offset, data)
     }
 }
 

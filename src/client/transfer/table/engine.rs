@@ -5,7 +5,7 @@
 use super::super::disk;
 use super::super::view::Direction;
 use super::super::WINDOW;
-use super::{no_such, state_of, Asked, Out, Table, Xfer, B64};
+use super::{no_such, state_of, Asked, Chunk, Out, Table, Xfer, B64};
 use crate::client::event::Event;
 use crate::protocol::filename::{self, NameError, PART_SUFFIX};
 use crate::protocol::files::{hex, Role, TransferState, MAX_CHUNK};
@@ -211,6 +211,17 @@ impl Table {
     }
 
     pub(super) fn chunk(&mut self, id: u64, offset: u64, data: &str) -> Out {
+        match B64.decode(data) {
+            Ok(bytes) => self.chunk_bytes(id, offset, &bytes),
+            Err(e) if self.xfers.contains_key(&id) => {
+                self.fail(id, format!("a chunk was not valid base64 ({e})"))
+            }
+            Err(_) => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// A received chunk's bytes (from a binary frame, or decoded).
+    pub(super) fn chunk_bytes(&mut self, id: u64, offset: u64, bytes: &[u8]) -> Out {
         let Some(x) = self.xfers.get_mut(&id) else {
             return (Vec::new(), Vec::new());
         };
@@ -230,20 +241,16 @@ impl Table {
         if offset != x.done {
             return (Vec::new(), Vec::new()); // stale
         }
-        let bytes = match B64.decode(data) {
-            Ok(b) => b,
-            Err(e) => return self.fail(id, format!("a chunk was not valid base64 ({e})")),
-        };
         if bytes.len() as u64 > x.size.saturating_sub(x.done) {
             let reason = format!("more data than the {} bytes offered", x.size);
             return self.fail(id, reason);
         }
-        if let Err(e) = file.write_all_at(&bytes, offset) {
+        if let Err(e) = file.write_all_at(bytes, offset) {
             return self.fail(id, format!("cannot write the file: {e}"));
         }
         let n = bytes.len() as u64;
         if let Some(h) = x.hasher.as_mut() {
-            h.update(&bytes);
+            h.update(bytes);
         }
         x.done += n;
         x.credit = x.credit.saturating_sub(n);
@@ -307,6 +314,18 @@ impl Table {
     }
 
     pub(super) fn next_chunk(&mut self) -> Option<Out> {
+        Some(match self.take_chunk()? {
+            Ok((id, offset, buf)) => {
+                let data = B64.encode(&buf);
+                (vec![ClientMsg::FileChunk { id, offset, data }], Vec::new())
+            }
+            Err(out) => out,
+        })
+    }
+
+    /// The next chunk to send, round-robin across transfers with credit:
+    /// (id, offset, bytes), or what to do when the file could not be read.
+    pub(super) fn take_chunk(&mut self) -> Option<Result<Chunk, Out>> {
         let ready = |x: &Xfer| {
             x.dir == Some(Direction::Send)
                 && x.state == Some(TransferState::InProgress)
@@ -330,15 +349,14 @@ impl Table {
         if let Err(e) = read {
             x.file = None;
             let msg = format!("cannot read {}: {e}; cancelling transfer {id}", x.name);
-            return Some((
+            return Some(Err((
                 vec![ClientMsg::FileCancel { id }],
                 vec![Event::local_error(msg)],
-            ));
+            )));
         }
         x.done += n as u64;
         x.credit -= n as u64;
-        let data = B64.encode(&buf);
-        Some((vec![ClientMsg::FileChunk { id, offset, data }], Vec::new()))
+        Some(Ok((id, offset, buf)))
     }
 }
 
