@@ -205,6 +205,7 @@ fn exercise(ex: &str) -> String {
         | "file_resume" | "file_cancel" | "file_done" | "file_failed" => file_frame(ex, kind, &v),
         "upload" => upload(ex, &v),
         "download" => download(ex, &v),
+        "binary_chunks" => binary_chunks(ex),
         other => panic!("no live context for a {other} example: {ex}"),
     }
 }
@@ -789,6 +790,34 @@ fn file_offer(ex: &str, v: &Value) -> String {
     assert_eq!((theirs.id, theirs.role), (mine.id, Role::Receiver));
     live.no_errors();
     "file_state{pending} to both".into()
+}
+
+/// Bob asks for binary chunks as written: no answer, and alice's JSON
+/// `file_chunk` reaches him as a binary frame with the same bytes.
+fn binary_chunks(ex: &str) -> String {
+    let mut live = Live::new(&[]);
+    live.me = "bob".into();
+    live.login("alice");
+    live.login("bob");
+    live.send_as_me(ex);
+    let payload = b"hello";
+    let mut alice = live.clients.remove("alice").unwrap();
+    let mut bob = live.clients.remove("bob").unwrap();
+    let id = transfer_common::offer(&mut alice, &mut bob, "bob", "hello.txt", payload);
+    transfer_common::accept(&mut bob, id, 5);
+    expect_next_state(&mut alice, S::InProgress);
+    expect_next_state(&mut bob, S::InProgress);
+    assert_eq!(expect_credit(&mut alice, id), 5);
+    alice.send(&chunk(id, 0, payload));
+    match bob.recv_what("file_chunk") {
+        ServerMsg::FileChunk { data, .. } => assert_eq!(B64.decode(data).unwrap(), payload),
+        other => panic!("expected file_chunk, got {other:?}"),
+    }
+    assert_eq!(bob.binary_frames, 1, "the chunk came as a binary frame");
+    live.clients.insert("alice".into(), alice);
+    live.clients.insert("bob".into(), bob);
+    live.no_errors();
+    "no answer; chunks then come as binary frames".into()
 }
 
 /// The next frame must be `file_state` in `state`.

@@ -89,6 +89,14 @@ impl Peer {
             .expect("write to the client");
     }
 
+    /// Send bytes as they are (a binary frame, or a broken one).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .and_then(|_| self.stream.flush())
+            .expect("write to the client");
+    }
+
     /// The next frame, within [`HOSTILE_TIMEOUT`]; `None` if the client closed.
     pub fn try_recv(&mut self) -> Option<Value> {
         let deadline = Instant::now() + HOSTILE_TIMEOUT;
