@@ -32,43 +32,27 @@ fn unasked_binary_chunks_are_read_checked_and_bounded() {
             "peer": "mallory", "name": name, "size": payload.len(), "sha256": sum, "offset": 0
         })
     };
-    // A binary chunk, though this server's welcome offered none: the file
-    // arrives and is verified.
-    peer.send(&offer(
-        1,
-        Some("mallory"),
-        "ok.bin",
-        payload.len() as u64,
-        &sum,
-    ));
-    assert_eq!(peer.recv_file_frame(1)["type"], "file_accept");
-    peer.send(&state(1, "ok.bin"));
-    peer.send_raw(&binary::frame(1, 0, payload));
-    loop {
-        let f = peer.recv_file_frame(1);
-        if f["type"] == "file_done" {
-            break;
-        }
-        assert_eq!(f["type"], "file_credit", "{f}");
-    }
-    assert_eq!(std::fs::read(dl.path().join("ok.bin")).unwrap(), payload);
-    // More bytes than offered: the transfer fails, nothing is kept.
-    peer.send(&offer(
-        2,
-        Some("mallory"),
-        "big.bin",
-        payload.len() as u64,
-        &sum,
-    ));
-    assert_eq!(peer.recv_file_frame(2)["type"], "file_accept");
-    peer.send(&state(2, "big.bin"));
-    peer.send_raw(&binary::frame(2, 0, &[7; 100]));
-    let answer = loop {
-        let f = peer.recv_file_frame(2);
-        if f["type"] != "file_credit" {
-            break f;
+    // Offer `name` as transfer `id`, see it accepted and started, send
+    // `data` as one binary chunk: the client's first answer past credit.
+    let mut send = |id: u64, name: &str, data: &[u8]| {
+        let size = payload.len() as u64;
+        peer.send(&offer(id, Some("mallory"), name, size, &sum));
+        assert_eq!(peer.recv_file_frame(id)["type"], "file_accept");
+        peer.send(&state(id, name));
+        peer.send_raw(&binary::frame(id, 0, data));
+        loop {
+            let f = peer.recv_file_frame(id);
+            if f["type"] != "file_credit" {
+                break f;
+            }
         }
     };
+    // A binary chunk, though this server's welcome offered none: the file
+    // arrives and is verified.
+    assert_eq!(send(1, "ok.bin", payload)["type"], "file_done");
+    assert_eq!(std::fs::read(dl.path().join("ok.bin")).unwrap(), payload);
+    // More bytes than offered: the transfer fails, nothing is kept.
+    let answer = send(2, "big.bin", &[7; 100]);
     assert_eq!(answer["type"], "file_failed", "{answer}");
     let reason = answer["reason"].as_str().unwrap_or_default();
     assert!(
