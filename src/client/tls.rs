@@ -126,6 +126,10 @@ pub enum Transport {
         session: Box<ClientConnection>,
         /// The first bytes received during the handshake.
         sniff: Vec<u8>,
+        /// TLS bytes read from the socket and not yet given to the session:
+        /// it takes more only once its plaintext is read out (rustls
+        /// refuses input past 16 KiB of unread plaintext).
+        backlog: Vec<u8>,
     },
 }
 
@@ -142,6 +146,7 @@ impl Transport {
             sock,
             session: Box::new(session),
             sniff: Vec::new(),
+            backlog: Vec::new(),
         })
     }
 
@@ -185,13 +190,14 @@ pub fn is_plaintext_frame(bytes: &[u8]) -> bool {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (sock, session, sniff) = match self {
+        let (sock, session, sniff, backlog) = match self {
             Transport::Plain(s) => return s.read(buf),
             Transport::Tls {
                 sock,
                 session,
                 sniff,
-            } => (sock, session, sniff),
+                backlog,
+            } => (sock, session, sniff, backlog),
         };
         loop {
             // Plaintext already decrypted first.
@@ -201,38 +207,48 @@ impl Read for Transport {
                 Err(e) => return Err(e),
             }
             let handshaking = session.is_handshaking();
-            let mut tmp = [0u8; 16 * 1024];
-            let n = match sock.read(&mut tmp) {
-                Ok(0) if handshaking => {
-                    let why = if is_plaintext_frame(sniff) {
-                        NOT_TLS.to_string()
-                    } else {
-                        "the server closed the connection during the TLS handshake (does it speak TLS on this port?)".to_string()
-                    };
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            if backlog.is_empty() {
+                let mut tmp = [0u8; 16 * 1024];
+                let n = match sock.read(&mut tmp) {
+                    Ok(0) if handshaking => {
+                        let why = if is_plaintext_frame(sniff) {
+                            NOT_TLS.to_string()
+                        } else {
+                            "the server closed the connection during the TLS handshake (does it speak TLS on this port?)".to_string()
+                        };
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                    }
+                    Ok(0) => return Ok(0),
+                    Ok(n) => n,
+                    Err(e) => return Err(e), // WouldBlock included: nothing more for now
+                };
+                if handshaking && sniff.len() < SNIFF {
+                    let take = n.min(SNIFF - sniff.len());
+                    sniff.extend_from_slice(&tmp[..take]);
                 }
-                Ok(0) => return Ok(0),
-                Ok(n) => n,
-                Err(e) => return Err(e), // WouldBlock included: nothing more for now
-            };
-            if handshaking && sniff.len() < SNIFF {
-                let take = n.min(SNIFF - sniff.len());
-                sniff.extend_from_slice(&tmp[..take]);
+                backlog.extend_from_slice(&tmp[..n]);
             }
-            let mut input = &tmp[..n];
-            while !input.is_empty() {
-                if let Err(e) = session.read_tls(&mut input) {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                }
-                if let Err(e) = session.process_new_packets() {
-                    let _ = session.write_tls(sock); // the alert, best effort
-                    let why = if handshaking && is_plaintext_frame(sniff) {
-                        NOT_TLS.to_string()
-                    } else {
-                        explain(&e)
-                    };
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-                }
+            // As much as the session takes now; the plaintext it yields is
+            // read out (above) before it is given more.
+            let mut input = &backlog[..];
+            if let Err(e) = session.read_tls(&mut input) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            let used = backlog.len() - input.len();
+            if used == 0 {
+                // (never spin on input the session will not take)
+                let why = "TLS: the session took none of the bytes received";
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            }
+            backlog.drain(..used);
+            if let Err(e) = session.process_new_packets() {
+                let _ = session.write_tls(sock); // the alert, best effort
+                let why = if handshaking && is_plaintext_frame(sniff) {
+                    NOT_TLS.to_string()
+                } else {
+                    explain(&e)
+                };
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
             }
             // Handshake answers (and key updates) go out at once; what the
             // socket refuses now waits for WRITABLE (`wants_write`).
