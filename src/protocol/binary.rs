@@ -1,7 +1,7 @@
 //! Binary file chunks on the native framing: a length prefix with its top
 //! bit set marks a frame whose body is the transfer id (u64, big-endian),
 //! the offset (u64, big-endian), then 1 to 65,536 raw bytes: a `file_chunk`
-//! without JSON and without base64 (a third fewer bytes, and no encoding or
+//! without JSON and without base64 (a quarter fewer bytes, and no encoding or
 //! decoding at either end). JSON bodies are at most `--max-frame` bytes,
 //! far below 2^31, so the bit never collides with one.
 //!
@@ -129,7 +129,7 @@ mod tests {
         let json = to_json(&bin).expect("well formed");
         assert!(!is_binary(&json));
         assert_eq!(from_json(&json).expect("a chunk"), bin);
-        // A third fewer bytes than the JSON frame.
+        // A quarter fewer bytes than the JSON frame (base64 is 4/3).
         assert!(
             bin.len() * 4 < json.len() * 3,
             "{} {}",
@@ -139,6 +139,21 @@ mod tests {
         let (body, used) = split_frame(&bin, 1024).unwrap().unwrap();
         assert_eq!(used, bin.len());
         assert_eq!(parse(body).unwrap(), (7, 1 << 40, &data[..]));
+    }
+
+    #[test]
+    fn the_example_of_protocol_md_is_these_bytes() {
+        // docs/PROTOCOL.md, "Binary file chunks": 5 bytes for transfer 3
+        // at offset 0.
+        let f = frame(3, 0, b"hello");
+        assert_eq!(f[..4], [0x80, 0x00, 0x00, 0x15]);
+        assert_eq!(f[4..12], [0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(f[12..20], [0; 8]);
+        assert_eq!(&f[20..], b"hello");
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        assert!(doc.contains("`80 00 00 15`"), "the doc shows the prefix");
+        assert!(doc.contains("over 65,552 bytes"), "the doc states MAX_BODY");
+        assert_eq!(MAX_BODY, 65_552);
     }
 
     #[test]
