@@ -15,7 +15,7 @@
 //! download drains), with the same memory bound.
 //!
 //! The default run moves 256 MiB, which takes about half a minute in a debug
-//! build (hashing and base64 are unoptimised there). The 1 GiB run is
+//! build (hashing is unoptimised there; the clients send binary chunks). The 1 GiB run is
 //! `#[ignore]`d in debug builds; `make test` runs it optimised (`make
 //! large-test`: `cargo test --release --test transfer_large -- --include-ignored`).
 
