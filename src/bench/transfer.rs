@@ -365,11 +365,13 @@ pub fn run(
                     break;
                 }
                 if x.binary {
-                    let head = binary::frame(id, x.sent, &[]);
-                    let len32 = (head.len() - 4 + len as usize) as u32 | binary::FLAG;
-                    conn.out().extend_from_slice(&len32.to_be_bytes());
-                    conn.out().extend_from_slice(&head[4..]);
-                    conn.out().extend_from_slice(&blk[..len as usize]);
+                    // (binary::frame's bytes, written straight into the queue)
+                    let len32 = (binary::HEADER + len as usize) as u32 | binary::FLAG;
+                    let out = conn.out();
+                    out.extend_from_slice(&len32.to_be_bytes());
+                    out.extend_from_slice(&id.to_be_bytes());
+                    out.extend_from_slice(&x.sent.to_be_bytes());
+                    out.extend_from_slice(&blk[..len as usize]);
                 } else {
                     let data = if len == CHUNK as u64 { &full } else { &last };
                     push_chunk(conn.out(), id, x.sent, data);

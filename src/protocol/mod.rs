@@ -19,6 +19,7 @@ pub mod lengths;
 pub mod message;
 pub mod numbers;
 pub mod secret;
+pub mod values;
 
 pub use codec::{
     decode_frame, encode, encode_shared, parse_body, Decoded, FrameError, DEFAULT_MAX_FRAME,
