@@ -497,6 +497,28 @@ fn a_message_sent_just_before_a_half_close_is_still_acknowledged() {
 }
 
 #[test]
+fn frames_and_the_close_in_one_write_are_answered_then_the_connection_closes() {
+    // The server stops reading at a short read (the socket is empty), so a
+    // close that came with the data raises no new event: it must still see
+    // it, answer what came before it and close, never hang half-open.
+    let server = Server::start(&[]);
+    for i in 0..20 {
+        let mut c = Client::connect(server.addr());
+        let name = format!("closer{i}");
+        let mut bytes = encode(&hello(&name, None, None));
+        bytes.extend(encode(&ClientMsg::Ping { seq: Some(i) }));
+        c.send_raw(&bytes);
+        c.shutdown_write();
+        c.recv_until_within(
+            Duration::from_secs(10),
+            "the pong",
+            |m| matches!(m, ServerMsg::Pong { seq: Some(s) } if *s == i),
+        );
+        c.expect_closed_within(Duration::from_secs(10));
+    }
+}
+
+#[test]
 fn an_oversized_resume_list_is_refused_while_decoding_and_the_connection_stays_usable() {
     let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());

@@ -94,6 +94,9 @@ pub struct Conn {
     pub ws_closed: bool,
     /// The client asked for file chunks as binary frames (`binary_chunks`).
     pub binary_chunks: bool,
+    /// An event said the peer closed or the socket failed: reads go on to
+    /// the end (0 bytes or an error), not stopping at a short read.
+    pub hup: bool,
 }
 
 impl Conn {
@@ -121,6 +124,7 @@ impl Conn {
             web: None,
             ws_closed: false,
             binary_chunks: false,
+            hup: false,
         }
     }
 
@@ -211,7 +215,13 @@ impl Conn {
     }
 
     /// Read into `scratch`, handing each chunk to `sink`, until `WouldBlock`,
-    /// EOF or `budget` bytes.
+    /// EOF, `budget` bytes, or a read shorter than `scratch`.
+    ///
+    /// A short read has emptied the socket's receive buffer, so the read
+    /// that would only say `WouldBlock` is skipped (as tokio does): with
+    /// edge-triggered readiness, data arriving after it raises a new event.
+    /// A close is not a new event if it came with the data, so once an event
+    /// has said the peer closed ([`Conn::hup`]) reads go on to the end.
     pub fn read_some(
         &mut self,
         scratch: &mut [u8],
@@ -233,6 +243,9 @@ impl Conn {
                     total += n;
                     if total >= budget {
                         return Ok(ReadOutcome::Budget);
+                    }
+                    if n < scratch.len() && !self.hup {
+                        return Ok(ReadOutcome::Drained);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),

@@ -19,7 +19,10 @@ impl Server {
         loop {
             match listener.accept() {
                 Ok((mut stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
+                    // (Linux: inherited from the listener, see `listen`.)
+                    if !cfg!(target_os = "linux") {
+                        let _ = stream.set_nodelay(true);
+                    }
                     let entry = self.conns.vacant_entry();
                     let k = Slot(entry.key());
                     if let Err(e) =

@@ -260,6 +260,11 @@ impl Server {
                     }
                     Token(k) => {
                         let k = Slot(k);
+                        if ev.is_read_closed() || ev.is_error() {
+                            if let Some(c) = self.conns.get_mut(k.0) {
+                                c.hup = true;
+                            }
+                        }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(k, now);
                         }
