@@ -366,6 +366,15 @@ if [ -n "$TMPFS" ] && start_chat "$TMPFS"; then
     --transfers 4 --samples "$RTT_SAMPLES" --variant "history on tmpfs"
   stop_chat
 fi
+# What the machine alone does to round trips: one plain relay inside
+# chat-bench (two busy threads, as the judged load's server loop and
+# transfer driver) beside an otherwise idle server.
+start_chat && {
+  log "chat round trips, idle and beside a plain relay outside the server (diagnostic)"
+  run 180 "latency beside a plain relay" latency --addr "$CHAT_ADDR" --pid "$CHAT_PID" \
+    --relay-load 1 --samples "$RTT_SAMPLES" --variant "load beside the server"
+  stop_chat
+}
 fi  # latency
 
 # ---- 6: a bystander beside loads of legal frames (issue 9) ----

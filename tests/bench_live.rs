@@ -528,6 +528,21 @@ fn latency_beside_transfers_reports_both_figures() {
 }
 
 #[test]
+fn latency_beside_plain_relays_reports_both_figures_and_stops_the_relays() {
+    let srv = ChatServer::start();
+    let mut rcfg = rtt::RttConfig::new(srv.addr, 20);
+    rcfg.interval = Duration::from_millis(1);
+    // Returns only once the relays have stopped and each has checked that
+    // its receiver got every byte its sender wrote.
+    let (idle, loaded) = relay::latency_beside_relays(2, &rcfg).unwrap();
+    assert_eq!((idle.label.as_str(), idle.samples), ("idle", 20));
+    assert_eq!(
+        (loaded.label.as_str(), loaded.samples),
+        ("2 plain relays", 20)
+    );
+}
+
+#[test]
 fn the_binary_writes_json_lines_and_a_report() {
     let srv = ChatServer::start();
     let dir = tempfile::tempdir().unwrap();

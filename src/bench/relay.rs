@@ -3,7 +3,10 @@
 //! and a receiver on loopback and copies bytes from one to the other with a
 //! 256 KiB buffer; the bench's main thread drives both ends with
 //! non-blocking sockets, just as it drives the chat server's transfer. The
-//! relay gets its own thread as the server gets its own process.
+//! relay gets its own thread as the server gets its own process. [`load`]
+//! runs one as background load beside chat round trips that do not go
+//! through it (section 5's diagnostic of what the 2-core machine itself
+//! does to them).
 
 use super::procfs;
 use mio::net::TcpStream;
@@ -11,6 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,6 +80,16 @@ const RECEIVER: Token = Token(1);
 /// Push `bytes` through a fresh relay and time it: from the sender's first
 /// byte to the receiver's end of stream.
 pub fn run(bytes: u64, timeout: Duration) -> Result<RelayResult, String> {
+    relay(bytes, timeout, None)
+}
+
+/// Relay as fast as it goes until `stop` is set (a background load that
+/// does not touch the chat server); the bytes moved.
+pub fn load(stop: &AtomicBool) -> Result<u64, String> {
+    relay(u64::MAX, Duration::from_secs(3600), Some(stop)).map(|r| r.bytes)
+}
+
+fn relay(bytes: u64, timeout: Duration, stop: Option<&AtomicBool>) -> Result<RelayResult, String> {
     let (addr, relay) = spawn_relay().map_err(|e| format!("relay: {e}"))?;
     let me0 = procfs::cpu_seconds(None).unwrap_or(0.0);
     let connect = |role: &[u8]| -> io::Result<TcpStream> {
@@ -107,6 +121,12 @@ pub fn run(bytes: u64, timeout: Duration) -> Result<RelayResult, String> {
     let mut try_write = true;
     let mut try_read = true;
     while seconds.is_none() {
+        let stopped = stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        if stopped && !tx_done {
+            // The receiver reads on to the end of what was sent.
+            let _ = tx.shutdown(Shutdown::Write);
+            tx_done = true;
+        }
         if try_write && !tx_done {
             while sent < bytes {
                 let off = (sent % RELAY_BUF as u64) as usize;
@@ -158,6 +178,7 @@ pub fn run(bytes: u64, timeout: Duration) -> Result<RelayResult, String> {
         .join()
         .map_err(|_| "relay thread panicked".to_string())?
         .map_err(|e| format!("relay: {e}"))?;
+    let bytes = if stop.is_some() { sent } else { bytes };
     if received != bytes || relayed != bytes {
         return Err(format!(
             "relay moved {relayed} bytes, receiver got {received}, expected {bytes}"
@@ -171,4 +192,43 @@ pub fn run(bytes: u64, timeout: Duration) -> Result<RelayResult, String> {
         mb_per_s: bytes as f64 / 1e6 / seconds,
         bench_cpu_s: procfs::cpu_seconds(None).unwrap_or(0.0) - me0,
     })
+}
+
+/// Section 5's diagnostic: chat round trips idle, then beside `relays`
+/// plain relays in this process that do not go through the server (a
+/// relay thread and the thread driving its ends, as busy as the server's
+/// loop and the transfers' driver are under the judged load). Whatever the
+/// round trips lose here, the machine's cores do, not the server.
+pub fn latency_beside_relays(
+    relays: usize,
+    rcfg: &super::rtt::RttConfig,
+) -> Result<(super::rtt::RttResult, super::rtt::RttResult), String> {
+    let mut idle_cfg = rcfg.clone();
+    idle_cfg.label = "idle".into();
+    let idle = super::rtt::run(&idle_cfg)?;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let loads: Vec<_> = (0..relays)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::Builder::new()
+                .name("relay-load".into())
+                .spawn(move || load(&stop))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    // (the relays reach full speed within a few milliseconds)
+    thread::sleep(Duration::from_millis(200));
+    let mut loaded_cfg = rcfg.clone();
+    loaded_cfg.label = match relays {
+        1 => "1 plain relay".to_string(),
+        n => format!("{n} plain relays"),
+    };
+    loaded_cfg.tag = super::fanout::unique_tag("q");
+    let loaded = super::rtt::run(&loaded_cfg);
+    stop.store(true, Ordering::Relaxed);
+    for h in loads {
+        h.join()
+            .map_err(|_| "relay-load thread panicked".to_string())??;
+    }
+    Ok((idle, loaded?))
 }

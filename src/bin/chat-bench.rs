@@ -40,6 +40,8 @@ Commands (each appends one JSON line to --json FILE if given):
               [--json-chunks (base64 file_chunk frames, not binary ones)]
   latency   chat round trips idle, then beside large transfers (scenario 5)
               --addr HOST:PORT [--pid PID] [--transfers N] [--samples N] [--interval-ms MS]
+              [--relay-load N: instead of transfers, N plain relays in this
+              process that do not touch the server (a diagnostic)]
               [--json-chunks]
   rtt       chat round-trip latency alone
               --addr HOST:PORT [--samples N] [--interval-ms MS] [--label TEXT]
@@ -108,6 +110,7 @@ struct Args {
     variant: Option<String>,
     websocket: bool,
     json_chunks: bool,
+    relay_load: usize,
     no_receipts: bool,
     json: Option<String>,
     input: Option<String>,
@@ -160,6 +163,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         variant: None,
         websocket: false,
         json_chunks: false,
+        relay_load: 0,
         no_receipts: false,
         json: None,
         input: None,
@@ -228,6 +232,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("variant") => a.variant = Some(p.value()?.string()?),
             Long("websocket") => a.websocket = true,
             Long("json-chunks") => a.json_chunks = true,
+            Long("relay-load") => a.relay_load = p.value()?.parse()?,
             Long("no-receipts") => a.no_receipts = true,
             Long("json") => a.json = Some(p.value()?.string()?),
             Long("in") => a.input = Some(p.value()?.string()?),
@@ -371,6 +376,13 @@ fn run(a: Args) -> Result<(), String> {
             tcfg.binary = !a.json_chunks;
             let mut rcfg = rtt::RttConfig::new(addr, a.samples);
             rcfg.interval = Duration::from_secs_f64(a.interval_ms.max(0.0) / 1e3);
+            if a.relay_load > 0 {
+                let (mut idle, mut loaded) = relay::latency_beside_relays(a.relay_load, &rcfg)?;
+                idle.variant = a.variant.clone();
+                loaded.variant = a.variant.clone();
+                emit(&a.json, &idle.summary(), &idle)?;
+                return emit(&a.json, &loaded.summary(), &loaded);
+            }
             let (mut idle, mut loaded, load) = transfer::latency_under_transfer(&tcfg, &rcfg)?;
             idle.variant = a.variant.clone();
             loaded.variant = a.variant.clone();
