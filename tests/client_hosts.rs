@@ -108,9 +108,11 @@ fn when_its_server_dies_the_client_moves_to_the_next_address_with_its_rooms() {
     // A dies: bob goes to B at once (no 60 s backoff) and resumes there,
     // asking for the rooms he was in (B never saw his session: it is new).
     a.kill();
-    bob.wait(&format!(
-        "connection to the server lost; reconnecting to {b_addr} now"
-    ));
+    let line = bob.wait("connection to the server lost (");
+    assert!(
+        line.contains(&format!("); reconnecting to {b_addr} now")),
+        "{line}"
+    );
     bob.wait(&format!(
         "reconnected to {b_addr}; caught up on 0 missed message(s)"
     ));

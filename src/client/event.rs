@@ -157,9 +157,12 @@ pub enum Event {
     Bye {
         reason: String,
     },
-    /// The connection dropped; the next try is in `retry_ms`, at `next`
-    /// (given when there are several server addresses).
+    /// The connection dropped (`reason`: what the socket said, when it
+    /// said something); the next try is in `retry_ms`, at `next` (given
+    /// when there are several server addresses).
     ConnectionLost {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         retry_ms: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         next: Option<String>,

@@ -323,7 +323,7 @@ impl Link<'_> {
             if eof {
                 return match (self.logout_by, self.logged_in) {
                     (Some(_), _) => Ok(()),
-                    (None, true) => Err(ClientError::Lost { detail: None }),
+                    (None, true) => Err(lost("the server closed the connection")),
                     (None, false) => Err(ClientError::Login {
                         message: "the server closed the connection before accepting the login"
                             .into(),
@@ -389,7 +389,7 @@ impl Link<'_> {
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     return Err(ClientError::Tls(e.to_string()))
                 }
-                Err(_) => return Err(ClientError::Lost { detail: None }),
+                Err(e) => return Err(lost(e)),
             }
         }
         let mut frames = Vec::new();
@@ -556,7 +556,7 @@ impl Link<'_> {
                 Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(ClientError::Lost { detail: None }),
+                Err(e) => return Err(lost(e)),
             }
         }
         if self.out_pos == self.out.len() {

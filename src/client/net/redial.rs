@@ -116,6 +116,10 @@ pub(super) fn net_main(
             link.reset(stream);
             continue;
         }
+        let reason = match &e {
+            ClientError::Lost { detail } => detail.clone(),
+            other => Some(other.to_string()),
+        };
         let fatal = match (&e, refused) {
             _ if link.taken_over.is_some() => Some(ClientError::TakenOver {
                 message: link.taken_over.take().unwrap_or_default(),
@@ -134,7 +138,7 @@ pub(super) fn net_main(
         }
         shared.lock().connection_lost();
         shared.notify();
-        let stream = link.reconnect(cfg, &mut rot, &mut backoff, link.logged_in)?;
+        let stream = link.reconnect(cfg, &mut rot, &mut backoff, link.logged_in, reason)?;
         link.reset(stream);
     }
 }
@@ -143,18 +147,20 @@ impl Link<'_> {
     /// The connection is gone: move to the next address, wait (after a
     /// whole round, the backoff), still serving the front end, and connect
     /// again. `None` when the user logs out meanwhile. `announce`: print the
-    /// line saying the connection was lost (once per outage).
+    /// line saying the connection was lost (once per outage), with `reason`.
     fn reconnect(
         &mut self,
         cfg: &NetConfig,
         rot: &mut Rotation,
         backoff: &mut Backoff,
         announce: bool,
+        reason: Option<String>,
     ) -> Option<Transport> {
         let delay = pause(rot.failed(), backoff);
         if announce {
             let retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             self.emit(vec![Event::ConnectionLost {
+                reason,
                 retry_ms,
                 next: rot.next_shown(),
             }]);

@@ -172,29 +172,27 @@ impl Renderer {
                 &format!("{}; {}", clean(reason), next_try(*retry_ms, next)),
             ),
             Event::ConnectionLost {
+                reason,
                 retry_ms,
-                next: None,
-            } => self.paint(
-                "33",
-                &format!(
-                    "connection to the server lost; reconnecting in {:.1}s (/reconnect to try now)",
-                    *retry_ms as f64 / 1000.0
-                ),
-            ),
-            Event::ConnectionLost {
-                retry_ms,
-                next: Some(next),
-            } => self.paint(
-                "33",
-                &match *retry_ms {
-                    0 => format!("connection to the server lost; reconnecting to {} now", clean(next)),
-                    ms => format!(
-                        "connection to the server lost; reconnecting to {} in {:.1}s (/reconnect to try now)",
+                next,
+            } => {
+                let why = reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({})", clean(r)));
+                let when = match (next, *retry_ms) {
+                    (None, ms) => format!(
+                        "reconnecting in {:.1}s (/reconnect to try now)",
+                        ms as f64 / 1000.0
+                    ),
+                    (Some(next), 0) => format!("reconnecting to {} now", clean(next)),
+                    (Some(next), ms) => format!(
+                        "reconnecting to {} in {:.1}s (/reconnect to try now)",
                         clean(next),
                         ms as f64 / 1000.0
                     ),
-                },
-            ),
+                };
+                self.paint("33", &format!("connection to the server lost{why}; {when}"))
+            }
             Event::Synced {
                 missed,
                 reconnected: true,
@@ -306,6 +304,7 @@ mod tests {
     #[test]
     fn retry_lines_name_the_next_address_when_there_are_several() {
         let lost = |retry_ms, next: Option<&str>| Event::ConnectionLost {
+            reason: None,
             retry_ms,
             next: next.map(String::from),
         };
@@ -361,6 +360,28 @@ mod tests {
         assert_eq!(
             json(&synced),
             r#"{"event":"synced","missed":0,"reconnected":true,"addr":"b:2"}"#
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_says_why_and_a_hostile_reason_stays_one_plain_line() {
+        let lost = |reason: &str| Event::ConnectionLost {
+            reason: Some(reason.into()),
+            retry_ms: 1500,
+            next: None,
+        };
+        assert_eq!(
+            line(lost("the server closed the connection")),
+            "connection to the server lost (the server closed the connection); reconnecting in 1.5s (/reconnect to try now)"
+        );
+        let shown = line(lost("reset\n\x1b[2Jfake <alice> line"));
+        assert!(
+            !shown.contains('\n') && !shown.contains('\x1b'),
+            "{shown:?}"
+        );
+        assert_eq!(
+            serde_json::to_string(&lost("reset")).unwrap(),
+            r#"{"event":"connection_lost","reason":"reset","retry_ms":1500}"#
         );
     }
 }
