@@ -138,9 +138,15 @@ fn handle_body(
         core.handle_chunk(k, c.id, c.offset, ChunkData::Base64(c.data), native(), now);
         return true;
     }
+    // (a hello refused by the fast path is known to be one: its body is
+    // not read again to name it)
+    let mut kind = None;
     let frame = match (fast::message(body), fast::hello(body)) {
         (Some(msg), _) | (None, Some(Ok(msg))) => Ok(msg),
-        (None, Some(Err(e))) => Err(FrameError::BadJson(e)),
+        (None, Some(Err(e))) => {
+            kind = Some("hello");
+            Err(FrameError::BadJson(e))
+        }
         (None, None) => parse_body::<ClientMsg>(body),
     };
     // Every frame takes from the rate, one that does not decode too; past
@@ -161,7 +167,7 @@ fn handle_body(
         Ok(msg) => core.handle(k, msg, now),
         Err(e) => {
             log::debug!("conn {k}: bad frame: {}", Safe(&e.to_string()));
-            let re = crate::protocol::kinds::readable_kind(body);
+            let re = kind.or_else(|| crate::protocol::kinds::readable_kind(body));
             core.frame_error(k, &e, re);
         }
     }

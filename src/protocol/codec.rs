@@ -123,22 +123,20 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 }
 
 fn describe_json_error(text: &str, e: serde_json::Error) -> String {
-    // Give the peer a sentence rather than serde's internals where we can.
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(_) => format!("not JSON ({e})"),
-        Ok(serde_json::Value::Object(m)) => match m.get("type") {
-            None => "missing \"type\" field".to_string(),
-            // The type itself; an unknown value in another field (a
-            // `status` of "dancing") keeps serde's sentence, which names
-            // the values allowed.
-            Some(serde_json::Value::String(t))
-                if e.to_string().contains(&format!("unknown variant `{t}`")) =>
-            {
-                format!("unknown frame type \"{t}\"")
-            }
-            Some(_) => e.to_string(),
-        },
-        Ok(_) => "expected a JSON object".to_string(),
+    use super::shape::{shape, Shape};
+    // Give the peer a sentence rather than serde's internals where we can
+    // (read in one pass that builds nothing, see `shape`).
+    match shape(text) {
+        Shape::NotJson => format!("not JSON ({e})"),
+        Shape::NotObject => "expected a JSON object".to_string(),
+        Shape::NoType => "missing \"type\" field".to_string(),
+        // The type itself; an unknown value in another field (a `status`
+        // of "dancing") keeps serde's sentence, which names the values
+        // allowed.
+        Shape::Type(t) if e.to_string().contains(&format!("unknown variant `{t}`")) => {
+            format!("unknown frame type \"{t}\"")
+        }
+        Shape::Type(_) | Shape::Other => e.to_string(),
     }
 }
 

@@ -21,6 +21,9 @@ const FILE_CHUNK: &[u8] = br#"{"type":"file_chunk","#;
 const RECEIPT: &[u8] = br#"{"type":"receipt","#;
 const PING: &[u8] = br#"{"type":"ping""#;
 const HELLO: &[u8] = br#"{"type":"hello","#;
+/// Bodies longer than this whose `type` is not first have it read before
+/// decoding (below it, serde's buffering costs less than that pass).
+const PROBE_FROM: usize = 4096;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,12 +167,18 @@ pub fn message(body: &[u8]) -> Option<ClientMsg> {
     }
 }
 
-/// A `hello` with `type` first, decoded without serde's buffering of
-/// tagged enums (which would copy a whole oversized resume list before
-/// anything could refuse it): `Some(Ok)`, or `Some(Err)` when the resume
-/// lists too many rooms; `None` leaves it to the general decoder.
+/// A `hello` with `type` first (or anywhere, in a large body), decoded
+/// without serde's buffering of tagged enums (which would copy a whole
+/// oversized resume list before anything could refuse it): `Some(Ok)`, or
+/// `Some(Err)` when the resume lists too many rooms; `None` leaves it to
+/// the general decoder.
 pub fn hello(body: &[u8]) -> Option<Result<ClientMsg, String>> {
-    if !body.starts_with(HELLO) {
+    // A large hello with `type` elsewhere than first is found by reading
+    // its type alone (one pass that builds nothing), not left to serde's
+    // buffering.
+    let hello = body.starts_with(HELLO)
+        || (body.len() > PROBE_FROM && super::kinds::readable_kind(body) == Some("hello"));
+    if !hello {
         return None;
     }
     match serde_json::from_slice::<Hello>(body) {
@@ -424,7 +433,12 @@ mod tests {
             r#"{{"type":"hello","version":1,"name":"a","resume":{{"rooms":[{}]}}}}"#,
             long.join(",")
         );
-        let cases: [&[u8]; 7] = [
+        // `type` last, as an attacker writes it to make serde buffer all.
+        let type_last = format!(
+            r#"{{"version":1,"name":"a","resume":{{"rooms":[{}]}},"type":"hello"}}"#,
+            long.join(",")
+        );
+        let cases: [&[u8]; 8] = [
             br#"{"type":"hello","version":1,"name":"alice"}"#,
             br#"{"type":"hello","version":1,"name":"alice","room":"lab","status":"away","password":"pw"}"#,
             br#"{"type":"hello","version":1,"name":"a","resume":{"session":"t","rooms":["x","y"],"since":4}}"#,
@@ -432,6 +446,7 @@ mod tests {
             br#"{"type":"hello","version":1,"name":"a","extra":1}"#,
             br#"{"type":"hello","name":"a"}"#,
             oversized.as_bytes(),
+            type_last.as_bytes(),
         ];
         for body in cases {
             let general = parse_body::<ClientMsg>(body).map_err(|e| e.to_string());
@@ -445,6 +460,10 @@ mod tests {
             }
         }
         assert!(matches!(hello(oversized.as_bytes()), Some(Err(_))));
+        // Found by its type, refused by the bounded decoder.
+        assert!(matches!(hello(type_last.as_bytes()), Some(Err(_))));
+        let short_type_last = br#"{"version":1,"name":"a","type":"hello"}"#;
+        assert_eq!(hello(short_type_last), None, "short bodies go to serde");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod lengths;
 pub mod message;
 pub mod numbers;
 pub mod secret;
+pub mod shape;
 pub mod values;
 
 pub use codec::{
