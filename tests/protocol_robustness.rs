@@ -6,7 +6,7 @@ mod common;
 use chat::protocol::{encode, ClientMsg, ErrorCode, NoticeKind, ServerMsg};
 use common::*;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -172,6 +172,8 @@ fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
     // then an END marker.
     let mut w = flooder.writer();
     let gone = Arc::clone(&slow_gone);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let acks_seen = Arc::clone(&acked);
     let writer = thread::spawn(move || {
         let frame = encode(&ClientMsg::RoomMsg {
             room: "general".into(),
@@ -180,7 +182,19 @@ fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
         });
         let batch: Vec<u8> = frame.repeat(BATCH);
         let mut sent = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
         while sent < MAX && !gone.load(Ordering::SeqCst) {
+            // The next batch once the last is acknowledged: no group
+            // commit releases more than a batch (75 KB) at once. Unpaced, a
+            // commit held up by a busy machine released megabytes at once,
+            // and the watcher, reading but sharing 2 cores with everything,
+            // was cut off as a slow consumer 2 times in 15 beside two busy
+            // loops.
+            if acks_seen.load(Ordering::SeqCst) < sent {
+                assert!(Instant::now() < deadline, "acks stopped at {sent} sent");
+                thread::sleep(Duration::from_micros(200));
+                continue;
+            }
             w.write_all(&batch).expect("flood write");
             sent += BATCH;
         }
@@ -245,6 +259,7 @@ fn a_client_that_never_reads_is_disconnected_and_others_keep_chatting() {
         ServerMsg::Ack { cid: Some(c), .. } if c == "end" => true,
         ServerMsg::Ack { .. } => {
             acks += 1;
+            acked.store(acks, Ordering::SeqCst);
             false
         }
         _ => false,
