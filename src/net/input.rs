@@ -141,13 +141,15 @@ fn handle_body(
     // (a hello refused by the fast path is known to be one: its body is
     // not read again to name it)
     let mut kind = None;
-    let frame = match (fast::message(body), fast::hello(body)) {
-        (Some(msg), _) | (None, Some(Ok(msg))) => Ok(msg),
-        (None, Some(Err(e))) => {
+    // (the hello path only for what is not a message: a large body whose
+    // type is not first has its type read, which a message must not pay)
+    let frame = match fast::message(body).map(Ok).or_else(|| fast::hello(body)) {
+        Some(Ok(msg)) => Ok(msg),
+        Some(Err(e)) => {
             kind = Some("hello");
             Err(FrameError::BadJson(e))
         }
-        (None, None) => parse_body::<ClientMsg>(body),
+        None => parse_body::<ClientMsg>(body),
     };
     // Every frame takes from the rate, one that does not decode too; past
     // it, this frame and those behind it wait.

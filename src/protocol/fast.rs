@@ -177,7 +177,9 @@ pub fn hello(body: &[u8]) -> Option<Result<ClientMsg, String>> {
     // its type alone (one pass that builds nothing), not left to serde's
     // buffering.
     let hello = body.starts_with(HELLO)
-        || (body.len() > PROBE_FROM && super::kinds::readable_kind(body) == Some("hello"));
+        || (body.len() > PROBE_FROM
+            && !body.starts_with(br#"{"type":"#)
+            && super::kinds::readable_kind(body) == Some("hello"));
     if !hello {
         return None;
     }
