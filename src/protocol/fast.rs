@@ -22,7 +22,8 @@ const RECEIPT: &[u8] = br#"{"type":"receipt","#;
 const PING: &[u8] = br#"{"type":"ping""#;
 const HELLO: &[u8] = br#"{"type":"hello","#;
 /// Bodies longer than this whose `type` is not first have it read before
-/// decoding (below it, serde's buffering costs less than that pass).
+/// decoding; smaller ones go to serde, whose buffering a body this small
+/// bounds.
 const PROBE_FROM: usize = 4096;
 
 #[derive(Deserialize)]
