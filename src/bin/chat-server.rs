@@ -33,8 +33,9 @@ Options:
   --log-level LEVEL      error, warn, info, debug or trace (default info)
   --max-frame BYTES      largest accepted client frame (default 131072; at
                          most 16777215)
-  --max-outbound BYTES   queued bytes before a client that does not read is
-                         disconnected (default 4194304)
+  --max-outbound BYTES   queued bytes past which a client that reads nothing
+                         for 2 s, or lets twice this wait, is disconnected
+                         (default 4194304)
   --frame-timeout SECS   a frame still incomplete after this long closes the
                          connection (default 30; 0: never)
   --typing-timeout SECS  typing indicator lifetime without refresh (default 5)

@@ -213,6 +213,7 @@ impl Server {
                 .disconnect(conn.id, Gone::Abrupt, self.clock.now());
         }
         self.closing.retain(|c| *c != k);
+        self.backlogged.forget(k);
         self.backlog.retain(|c| *c != k);
         self.disk_wait.retain(|c| *c != k);
     }

@@ -23,6 +23,7 @@ mod files;
 mod input;
 mod lifecycle;
 mod listen;
+mod slow;
 mod throttle;
 pub mod web;
 mod workers;
@@ -124,6 +125,8 @@ pub struct Server {
     dirty: Vec<Slot>,
     /// Connections in a lingering close.
     closing: Vec<Slot>,
+    /// Connections whose queue is past `--max-outbound` (see `slow`).
+    backlogged: slow::Backlogged,
     outbox: Vec<(ConnId, Output)>,
     /// The emptied output vector of the last turn, for the core to fill next
     /// (see `Core::take_output`); at most [`SPARE_OUTPUT`] entries' capacity.
@@ -211,6 +214,7 @@ impl Server {
             done_left: false,
             dirty: Vec::new(),
             closing: Vec::new(),
+            backlogged: slow::Backlogged::default(),
             outbox: Vec::new(),
             spare_out: Vec::new(),
             tls,
@@ -316,6 +320,9 @@ impl Server {
         let now = self.clock.now().mono_ms;
         // The core's one timer table, and this shell's lingering closes.
         let mut deadline = self.core.next_deadline();
+        if let Some(d) = self.backlogged.next_deadline() {
+            deadline = Some(deadline.map_or(d, |e| e.min(d)));
+        }
         for &k in &self.closing {
             if let Some(c) = self.conns.get(k.0) {
                 deadline = Some(deadline.map_or(c.close_deadline, |d| d.min(c.close_deadline)));
@@ -340,6 +347,7 @@ impl Server {
         if self.core.next_deadline().is_some_and(|d| d <= now.mono_ms) {
             self.core.tick(now);
         }
+        self.expire_backlogged(now);
         self.core.end_of_turn();
         self.dispatch(now);
         self.flush_dirty();
@@ -431,34 +439,7 @@ impl Server {
                                 }
                             }
                             Queued::Dropped => {}
-                            Queued::OverLimit => {
-                                // Only what the socket refuses counts: write first.
-                                if conn.flush().is_ok()
-                                    && conn.queued_bytes() <= self.cfg.max_outbound
-                                {
-                                    self.dirty.push(k);
-                                    continue;
-                                }
-                                log::warn!(
-                                    "conn {k} ({}): slow consumer, {} bytes queued (limit {}); disconnecting",
-                                    conn.peer,
-                                    conn.queued_bytes(),
-                                    self.cfg.max_outbound
-                                );
-                                // Its last frame says why: what was queued
-                                // goes (but the frame being written, to
-                                // keep the framing), `bye` follows, and a
-                                // lingering close gives it a moment.
-                                conn.discard_queued();
-                                conn.push(
-                                    crate::core::slow_consumer_bye(),
-                                    Priority::Normal,
-                                    usize::MAX,
-                                    usize::MAX,
-                                );
-                                self.dirty.push(k);
-                                self.begin_close(k, "slow consumer", now);
-                            }
+                            Queued::OverLimit => self.over_limit(k, now),
                         }
                     }
                     Output::Close(reason) => self.begin_close(k, &reason, now),
@@ -492,10 +473,16 @@ impl Server {
         let Some(conn) = self.conns.get_mut(k.0) else {
             return;
         };
+        let before = conn.queued_bytes();
         if let Err(e) = conn.flush() {
             self.remove(k, &format!("write failed: {e}"));
             return;
         }
+        let queued = conn.queued_bytes();
+        self.flushed(k, before, queued);
+        let Some(conn) = self.conns.get_mut(k.0) else {
+            return;
+        };
         let sent = conn.take_sent_chunks();
         if !sent.is_empty() {
             self.core.chunks_sent(conn.id, &sent);
