@@ -20,6 +20,7 @@ pub use cluster::{check_node_id, default_node_id, ClusterConfig, MAX_NODE_ID};
 mod config;
 mod conn;
 mod files;
+mod indexer;
 mod input;
 mod lifecycle;
 mod listen;

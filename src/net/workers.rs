@@ -9,11 +9,13 @@
 //!   time (each step deletes at most `store::history::PRUNE_STEP`
 //!   messages), so a batch waits behind one step at most. After each commit
 //!   or retention step it wakes `search-index`.
-//! - `search-index`: adds committed messages to the search index, its own
-//!   file (`store::search_index`), at most `search_index::STEP` a step, and
-//!   takes out what retention deleted. Indexing costs more than storing;
-//!   on a thread of its own it never holds up a commit, and it runs at a
-//!   lower priority than the loop (nice [`INDEX_NICE`]), so on a busy
+//! - `search-index` (`indexer`): adds committed messages to the search
+//!   index, its own file (`store::search_index`), at most
+//!   `search_index::STEP` a step, commits gathered for up to a second
+//!   unless a search waits, and takes out what retention deleted. Indexing
+//!   costs more than storing; on a thread of its own it never holds up a
+//!   commit, and it runs at a lower priority than the loop (nice
+//!   `indexer::INDEX_NICE`), so on a busy
 //!   machine it lags rather than slowing chat; with less than
 //!   `search_index::MIN_FREE` free on the disk it waits, so the history
 //!   keeps the room.
@@ -48,23 +50,15 @@ use crate::store::accounts::{Account, AccountFile};
 use crate::store::files::{DiskStore, StoreError};
 use crate::store::history::HistoryDb;
 use crate::store::search::Searcher;
-use crate::store::search_index::{self, SearchIndex};
+use crate::store::search_index::SearchIndex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::indexer::{index_thread, IndexWake};
 
 /// Idle time after which the history thread takes a retention step.
 pub(super) const PRUNE_IDLE: Duration = Duration::from_millis(200);
 /// Time between retention checks when the last one found nothing to do.
 const PRUNE_CHECK: Duration = Duration::from_secs(60);
-/// The indexing thread's nice value (the loop's is the process's, 0 by
-/// default): background work gives way to chat on a busy machine.
-pub(super) const INDEX_NICE: i32 = 10;
-/// How long the indexing thread, caught up, waits for a wake-up before
-/// looking again (a search may have found the index damaged meanwhile).
-const INDEX_IDLE: Duration = Duration::from_secs(5);
-/// How long the indexing thread waits after a failed step (a full disk),
-/// or while the disk has less than `search_index::MIN_FREE`, before
-/// looking again.
-const INDEX_RETRY: Duration = Duration::from_secs(1);
 use mio::Waker;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,10 +115,14 @@ impl Workers {
         let store_stop = store.as_ref().map(DiskStore::stop_flag);
         // One wake-up waiting is enough: the indexer reads what is stored.
         let (index_tx, index_rx) = mpsc::sync_channel::<()>(1);
-        let search_wakes_index = index_tx.clone();
+        let urgent = Arc::new(AtomicBool::new(false));
+        let search_wakes_index = IndexWake {
+            tx: index_tx.clone(),
+            urgent: Arc::clone(&urgent),
+        };
         let indexer = thread::Builder::new()
             .name("search-index".into())
-            .spawn(move || index_thread(index, index_rx))?;
+            .spawn(move || index_thread(index, index_rx, urgent))?;
         let mut threads = Vec::new();
         {
             let (done, waker) = (done_tx.clone(), waker.clone());
@@ -322,83 +320,6 @@ fn history_loop(
     }
 }
 
-/// Keep the search index up with the history: a step at a time while there
-/// is work, then wait for the next wake-up (from the history thread after
-/// a commit, or the search thread after it found the index damaged). Ends
-/// when both have let go of `wake`, after at most one more step.
-fn index_thread(mut index: SearchIndex, wake: Receiver<()>) {
-    lower_priority();
-    let mut failing = false; // (logged once, as a full disk would repeat it)
-    let mut low = false; // (the disk had less than MIN_FREE: logged once)
-    loop {
-        let short = index
-            .free_bytes()
-            .is_some_and(|f| f < search_index::MIN_FREE);
-        if short != low {
-            if short {
-                log::warn!(
-                    "less than {} MiB free on the disk of {}: search indexing waits so the history keeps the room (/search misses new messages meanwhile)",
-                    search_index::MIN_FREE >> 20,
-                    index.path().display()
-                );
-            } else {
-                log::warn!("the disk has room again: search indexing resumes");
-            }
-            low = short;
-        }
-        let step = if short {
-            Ok(0)
-        } else {
-            index.step(search_index::STEP)
-        };
-        let wait = match step {
-            Ok(n) => {
-                if failing {
-                    log::warn!("search indexing works again");
-                    failing = false;
-                }
-                if n > 0 {
-                    match wake.try_recv() {
-                        Err(mpsc::TryRecvError::Disconnected) => return,
-                        _ => continue,
-                    }
-                }
-                // Look again in a while, woken or not: short of room, or a
-                // search may flag the index damaged.
-                if short {
-                    INDEX_RETRY
-                } else {
-                    INDEX_IDLE
-                }
-            }
-            Err(e) => {
-                if !failing {
-                    log::error!(
-                        "search indexing failed: {e}; new messages are not found by /search until it works again (tried every {} s)",
-                        INDEX_RETRY.as_secs()
-                    );
-                    failing = true;
-                }
-                INDEX_RETRY
-            }
-        };
-        if let Err(mpsc::RecvTimeoutError::Disconnected) = wake.recv_timeout(wait) {
-            return;
-        }
-    }
-}
-
-/// Give the calling thread nice [`INDEX_NICE`] (on Linux `setpriority` on
-/// a thread id sets that thread's alone); where that is refused, it runs
-/// at the process's.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), INDEX_NICE)
-    {
-        log::debug!("the indexing thread keeps its priority: {e}");
-    }
-}
-
 /// One retention step now; the highest id it removed.
 fn prune(log: &mut HistoryDb) -> Option<u64> {
     let now_ms = SystemTime::now()
@@ -423,15 +344,18 @@ fn search_thread(
     jobs: Receiver<SearchQuery>,
     done: Sender<Completion>,
     waker: Arc<Waker>,
-    index: SyncSender<()>,
+    index: IndexWake,
 ) {
     for q in jobs {
+        // The search waits for the index to reach what was sent before
+        // it: the indexer stops gathering commits and steps now.
+        index.now();
         if done.send(Completion::Search(searcher.run(&q))).is_err() {
             return;
         }
         if searcher.damage_reported() {
             // The indexer rebuilds it at its next step: now.
-            let _ = index.try_send(());
+            index.now();
         }
         let _ = waker.wake();
     }
