@@ -19,7 +19,7 @@ use std::time::Duration;
 /// default `tcp_wmem` on the server's side) took what they could.
 const LIMIT: usize = 8 << 20;
 const TEXT: usize = 3_000;
-const BURST: usize = 4_500;
+const BURST: usize = 5_000;
 
 /// A server with the limit, a member named `name` and the flooder, who
 /// has seen it join.
