@@ -50,7 +50,7 @@ impl IndexWake {
 /// Keep the search index up with the history: steps while there is work,
 /// then wait for the next wake-up (from the history thread after a commit,
 /// or the search thread) and let commits gather. Ends when every sender of
-/// `wake` has let go of it.
+/// `wake` has let go of it, once what gathered is indexed.
 pub(super) fn index_thread(mut index: SearchIndex, wake: Receiver<()>, urgent: Arc<AtomicBool>) {
     lower_priority();
     let mut failing = false; // (logged once, as a full disk would repeat it)
@@ -112,6 +112,9 @@ pub(super) fn index_thread(mut index: SearchIndex, wake: Receiver<()>, urgent: A
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) => {
                 if !gather(&wake, &urgent, GATHER) {
+                    // Shutting down: what gathered is indexed before the
+                    // thread ends, as when every commit was stepped at once.
+                    while matches!(index.step(search_index::STEP), Ok(n) if n > 0) {}
                     return;
                 }
             }
